@@ -1,0 +1,160 @@
+"""Reading and writing depth networks.
+
+Our format is one ``.safetensors`` file: the state dict, and string metadata
+holding the architecture name, its builder config, input size and normalisation,
+and how it was trained (JSON). The authors' released ``.pt`` files (plain state
+dicts; teacher files with DataParallel's ``module.`` prefix) load as they are,
+through ``torch.load(..., weights_only=True)``: no arbitrary unpickling.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from .errors import LitedepthError
+from .fileio import atomic_path
+from .models import ARCHITECTURES, DepthNet, create_model
+
+FORMAT_NAME = "litedepth"
+FORMAT_VERSION = "1"
+TORCH_SUFFIXES = (".pt", ".pth", ".tar", ".ckpt")
+
+
+def save_model(model: DepthNet, path: str | os.PathLike, training: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` to ``path`` (``.safetensors``) atomically, with its provenance metadata.
+
+    ``training`` (dataset, teacher, epochs, ...) is merged into ``model.metadata["training"]``.
+    """
+    path = Path(path)
+    provenance = dict(model.metadata.get("training", {}))
+    provenance.update(training or {})
+    metadata = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "arch": model.arch,
+        "config": json.dumps(model.config),
+        "input_size": json.dumps(list(model.input_size)),
+        "mean": json.dumps(list(model.mean)),
+        "std": json.dumps(list(model.std)),
+        "training": json.dumps(provenance),
+    }
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+    model.metadata = {**model.metadata, "training": provenance}
+    return path
+
+
+def load(path: str | os.PathLike, arch: str | None = None, map_location: str | torch.device = "cpu") -> DepthNet:
+    """Load a depth network in eval mode from our ``.safetensors`` or an authors' ``.pt`` file.
+
+    ``arch`` names the architecture (see `litedepth.ARCHITECTURES`); it is read from our
+    files' metadata and guessed from the keys of an authors' file when left out.
+
+    >>> model = load("N_s_X_U_unlabel.pt", arch="hu2021-student")
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise LitedepthError(f"{path}: no such checkpoint file")
+    if path.suffix == ".safetensors":
+        state, meta = _read_safetensors(path)
+    else:
+        state, meta = _read_torch(path), {}
+    file_arch = meta.get("arch")
+    if arch is not None and file_arch is not None and arch != file_arch:
+        raise LitedepthError(f"{path}: holds architecture {file_arch!r}, not {arch!r}")
+    arch = arch or file_arch or guess_architecture(state)
+    if arch is None:
+        raise LitedepthError(f"{path}: cannot tell its architecture from its keys; pass arch= (one of {', '.join(ARCHITECTURES)})")
+    if arch not in ARCHITECTURES:
+        raise LitedepthError(f"{path}: unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+    config = meta.get("config", {})
+    model = create_model(arch, **{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
+    load_state_strict(model, state, path, arch)
+    if "input_size" in meta:
+        model.input_size = tuple(meta["input_size"])
+    if "mean" in meta:
+        model.mean, model.std = tuple(meta["mean"]), tuple(meta["std"])
+    model.metadata = {"source": str(path), "format": "litedepth" if meta else "authors-pt", "training": meta.get("training", {})}
+    return model.to(map_location).eval()
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:
+        raise LitedepthError(f"{path}: not a readable safetensors file ({exc})") from None
+    meta: dict[str, Any] = {}
+    for key, value in raw.items():
+        try:
+            meta[key] = json.loads(value) if key in ("config", "input_size", "mean", "std", "training") else value
+        except json.JSONDecodeError:
+            raise LitedepthError(f"{path}: metadata field {key!r} is not valid JSON") from None
+    return state, meta
+
+
+def _read_torch(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        raise LitedepthError(f"{path}: not a loadable PyTorch state dict ({first})") from None
+    for wrapper in ("state_dict", "model"):  # common training-checkpoint wrappers
+        if isinstance(obj, dict) and isinstance(obj.get(wrapper), dict):
+            obj = obj[wrapper]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise LitedepthError(f"{path}: does not hold a state dict of tensors")
+    if obj and all(k.startswith("module.") for k in obj):
+        obj = {k[len("module."):]: v for k, v in obj.items()}
+    return obj
+
+
+def guess_architecture(state: dict[str, torch.Tensor]) -> str | None:
+    """Name the paper architecture whose keys and shapes match ``state`` exactly, if any."""
+    for name in ("hu2021-student", "hu2021-teacher", "hu2021-teacher-r50", "hu2021-teacher-r18"):
+        if name in ARCHITECTURES and not _mismatches(create_model(name).state_dict(), state):
+            return name
+    return None
+
+
+def _mismatches(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> list[str]:
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    problems = []
+    for label, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped (file vs model)", shapes)):
+        if keys:
+            more = f" (+{len(keys) - 3} more)" if len(keys) > 3 else ""
+            problems.append(f"{len(keys)} {label}: {', '.join(keys[:3])}{more}")
+    return problems
+
+
+def load_state_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], path: str | os.PathLike, what: str) -> None:
+    """``load_state_dict(strict=True)`` with a one-line error listing the first bad keys."""
+    problems = _mismatches(module.state_dict(), state)
+    if problems:
+        raise LitedepthError(f"{path}: does not match {what}: {'; '.join(problems)}")
+    module.load_state_dict(state, strict=True)
+
+
+def load_encoder_weights(model: DepthNet, path: str | os.PathLike) -> None:
+    """Initialise ``model.E`` from a torchvision ImageNet file (e.g. ``mobilenet_v2-b0353104.pth``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise LitedepthError(f"{path}: no such encoder weight file")
+    state = _read_torch(path)
+    convert = getattr(model.E, "from_torchvision_keys", None)
+    if convert is not None and not any(k.startswith(("mv2.", "E.")) for k in state):
+        state = convert(state)
+    if all(k.startswith("E.") for k in state):
+        state = {k[2:]: v for k, v in state.items()}
+    load_state_strict(model.E, state, path, f"the encoder of {model.arch}")

@@ -1,0 +1,68 @@
+"""The ``litedepth`` command: one tool, one subcommand per module in ``litedepth.commands``.
+
+Each command module defines ``HELP`` (one line), ``add_arguments(parser)`` and
+``run(args) -> int``. Modules are imported only when their command runs, so
+``litedepth --help`` is fast and optional extras are never imported needlessly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import LitedepthError
+
+COMMANDS = {
+    "predict": "litedepth.commands.predict",
+    "info": "litedepth.commands.info",
+    "convert": "litedepth.commands.convert",
+    "eval": "litedepth.commands.eval",
+    "synth": "litedepth.commands.synth",
+    "train": "litedepth.commands.train",
+    "distill": "litedepth.commands.distill",
+    "export": "litedepth.commands.export",
+    "bench": "litedepth.commands.bench",
+    "reproduce": "litedepth.commands.reproduce",
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="litedepth", description="Light, fast monocular depth estimation by knowledge distillation.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        if command is not None and name != command:
+            sub.add_parser(name)
+            continue
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue  # command not implemented in this version
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = argv[0] if argv and argv[0] in COMMANDS else None
+    parser = build_parser(command)
+    args = parser.parse_args(argv)
+    if getattr(args, "_module", None) is None:
+        parser.print_help()
+        return 0 if not argv else 2
+    try:
+        return int(args._module.run(args) or 0)
+    except LitedepthError as exc:
+        print(f"litedepth {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("litedepth: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""File helpers shared by every command: atomic writes and image reading."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from PIL import Image
+
+from .errors import LitedepthError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    A crash, an exception or a kill leaves either the old file or nothing, never half a file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def read_rgb(path: str | os.PathLike) -> Image.Image:
+    """Open an image file as an RGB PIL image, or raise a one-line `LitedepthError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise LitedepthError(f"{path}: no such file")
+    try:
+        with Image.open(path) as img:
+            return img.convert("RGB")
+    except Exception as exc:  # PIL raises many types for bad files
+        raise LitedepthError(f"{path}: not a readable image ({exc.__class__.__name__}: {exc})") from None
+
+
+def write_png16_mm(path: str | os.PathLike, depth_m: np.ndarray) -> None:
+    """Write an ``H x W`` depth map in metres as a 16-bit PNG in millimetres (NYU convention)."""
+    mm = np.clip(np.round(np.asarray(depth_m, dtype=np.float64) * 1000.0), 0, 65535).astype(np.uint16)
+    with atomic_path(path) as tmp:
+        Image.fromarray(mm).save(tmp, format="PNG")
+
+
+def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, array)

@@ -1,0 +1,73 @@
+"""Image in, metres out: preprocessing, batched prediction and resizing back.
+
+Follows the pipeline shape of Hugging Face's depth-estimation pipeline:
+preprocess (resize to the model's input size, normalise) -> forward -> postprocess
+(resize the depth back to each image's own resolution).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .errors import LitedepthError
+from .fileio import read_rgb
+
+ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray]
+
+
+def to_pil(image: ImageLike) -> Image.Image:
+    """Accept a path, a PIL image or an ``H x W x 3`` uint8 array; return an RGB PIL image."""
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise LitedepthError(f"array input: expected H x W x 3 uint8, got {image.shape} {image.dtype}")
+        return Image.fromarray(image)
+    if isinstance(image, (str, os.PathLike)):
+        return read_rgb(image)
+    raise LitedepthError(f"unsupported image input of type {type(image).__name__}")
+
+
+def preprocess(images: Sequence[Image.Image], input_size: tuple[int, int], mean, std) -> torch.Tensor:
+    """RGB PIL images -> ``(B, 3, H, W)`` ImageNet-normalised tensor at ``input_size = (H, W)``."""
+    h, w = input_size
+    arrays = [np.asarray(img.resize((w, h), Image.BILINEAR), dtype=np.float32) / 255.0 for img in images]
+    x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
+    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+    return (x - m) / s
+
+
+def postprocess(depth: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """``(1, H', W')`` metres -> ``size = (H, W)`` float32 array, bilinear (align_corners=True)."""
+    out = F.interpolate(depth[None].float(), size=size, mode="bilinear", align_corners=True)
+    return out[0, 0].cpu().numpy().astype(np.float32)
+
+
+@torch.inference_mode()
+def predict(model: torch.nn.Module, images, batch_size: int = 8, device: str | torch.device | None = None):
+    """Depth in metres for one image (returns ``H x W`` float32) or a list of images (returns a list).
+
+    ``model`` maps normalised ``(B, 3, h, w)`` to ``(B, 1, h, w)`` metres and carries
+    ``input_size``, ``mean`` and ``std`` (a `DepthNet` does).
+    """
+    single = not isinstance(images, (list, tuple))
+    items = [images] if single else list(images)
+    if device is None:
+        device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    results: list[np.ndarray] = []
+    for start in range(0, len(items), batch_size):
+        pils = [to_pil(im) for im in items[start:start + batch_size]]
+        x = preprocess(pils, model.input_size, model.mean, model.std).to(device)
+        depth = model(x)
+        results += [postprocess(d, (img.height, img.width)) for d, img in zip(depth, pils)]
+    model.train(was_training)
+    return results[0] if single else results

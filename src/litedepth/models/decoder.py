@@ -1,0 +1,99 @@
+"""The paper's decoder: multi-scale feature fusion with channel attention (MFF) and refinement (R).
+
+Module and attribute names follow the authors' checkpoints (``MFF.att1``,
+``MFF.up1.conv1``, ``MFF.conv``, ``R.conv0`` ...), so their files load unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ChannelAttention(nn.Sequential):
+    """Squeeze-and-excitation weights: ``(B, C, H, W) -> (B, C, 1, 1)`` in (0, 1).
+
+    AvgPool(1) -> Conv1x1(C, C//16) -> ReLU -> Conv1x1(C//16, C) -> Sigmoid, no biases
+    (keys ``1.weight`` and ``3.weight``).
+    """
+
+    def __init__(self, channels: int, reduction: int = 16) -> None:
+        hidden = max(channels // reduction, 1)
+        super().__init__(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(channels, hidden, 1, bias=False),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, channels, 1, bias=False),
+            nn.Sigmoid(),
+        )
+
+
+class UpBranch(nn.Module):
+    """Conv(k x k, no bias) -> BN -> ReLU, then bilinear resize (align_corners=True).
+
+    ``(B, C, h, w), size -> (B, out_channels, *size)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int = 16, kernel_size: int = 5) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        x = self.relu(self.bn1(self.conv1(x)))
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=True)
+
+
+class MFF(nn.Module):
+    """Fuse four encoder maps at twice the resolution of the first one.
+
+    ``[(B, C_i, H/2^(i+1), W/2^(i+1))] -> (B, 4 * branch_channels, H/2, W/2)`` for taps at
+    strides 4, 8, 16, 32 of an ``(H, W)`` input. Each tap is reweighted by its channel
+    attention, projected to ``branch_channels`` and resized; the concatenation goes
+    through Conv(k x k) -> BN -> ReLU.
+    """
+
+    def __init__(self, in_channels: Sequence[int], branch_channels: int = 16, kernel_size: int = 5) -> None:
+        super().__init__()
+        if len(in_channels) != 4:
+            raise ValueError(f"MFF expects 4 encoder taps, got {len(in_channels)}")
+        for i, c in enumerate(in_channels, start=1):
+            self.add_module(f"att{i}", ChannelAttention(c))
+        for i, c in enumerate(in_channels, start=1):
+            self.add_module(f"up{i}", UpBranch(c, branch_channels, kernel_size))
+        out = 4 * branch_channels
+        self.conv = nn.Conv2d(out, out, kernel_size, padding=kernel_size // 2, bias=False)
+        self.bn = nn.BatchNorm2d(out)
+        self.relu = nn.ReLU(inplace=True)
+        self.out_channels = out
+
+    def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
+        h, w = features[0].shape[-2:]
+        size = (2 * h, 2 * w)
+        branches = []
+        for i, x in enumerate(features, start=1):
+            att = getattr(self, f"att{i}")(x)
+            branches.append(getattr(self, f"up{i}")(x * att, size))
+        return self.relu(self.bn(self.conv(torch.cat(branches, dim=1))))
+
+
+class Refine(nn.Module):
+    """R: Conv(k x k, no bias) -> BN -> ReLU -> Conv(k x k, 1 channel, bias).
+
+    ``(B, C, h, w) -> (B, 1, h, w)`` depth in metres, no output activation (values may be <= 0).
+    """
+
+    def __init__(self, in_channels: int = 64, kernel_size: int = 5) -> None:
+        super().__init__()
+        pad = kernel_size // 2
+        self.conv0 = nn.Conv2d(in_channels, in_channels, kernel_size, padding=pad, bias=False)
+        self.bn0 = nn.BatchNorm2d(in_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(in_channels, 1, kernel_size, padding=pad, bias=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv2(self.relu(self.bn0(self.conv0(x))))

@@ -1,0 +1,56 @@
+"""The assembled depth network: encoder ``E`` -> ``MFF`` -> ``R`` -> resize to the input size."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class DepthNet(nn.Module):
+    """Monocular depth network in the layout of Hu et al. (keys ``E.*``, ``MFF.*``, ``R.*``).
+
+    ``forward``: ImageNet-normalised ``(B, 3, H, W)`` -> ``(B, 1, H, W)`` depth in metres;
+    the decoder works at ``H/2 x W/2`` and its output is resized bilinearly
+    (align_corners=True) to the input's own size (for 228x304 inputs this is exactly
+    the authors' fixed resize).
+
+    ``predict`` takes PIL images, ``H x W x 3`` uint8 arrays or paths and returns
+    ``H x W`` float32 metres at each image's own resolution (see `litedepth.inference`).
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        refine: nn.Module,
+        arch: str = "custom",
+        input_size: tuple[int, int] = (228, 304),
+        mean: tuple[float, float, float] = IMAGENET_MEAN,
+        std: tuple[float, float, float] = IMAGENET_STD,
+    ) -> None:
+        super().__init__()
+        self.E = encoder
+        self.MFF = decoder
+        self.R = refine
+        self.arch = arch
+        self.input_size = tuple(input_size)
+        self.mean = tuple(mean)
+        self.std = tuple(std)
+        self.config: dict[str, Any] = {}  # builder kwargs, recorded in checkpoints
+        self.metadata: dict[str, Any] = {}  # provenance read from or written to checkpoints
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        depth = self.R(self.MFF(self.E(x)))
+        return F.interpolate(depth, size=x.shape[-2:], mode="bilinear", align_corners=True)
+
+    def predict(self, images, batch_size: int = 8, device: str | torch.device | None = None):
+        """Depth in metres for one image (-> ``H x W`` float32) or a list (-> list of arrays)."""
+        from ..inference import predict
+
+        return predict(self, images, batch_size=batch_size, device=device)
