@@ -71,3 +71,44 @@ def predict(model: torch.nn.Module, images, batch_size: int = 8, device: str | t
         results += [postprocess(d, (img.height, img.width)) for d, img in zip(depth, pils)]
     model.train(was_training)
     return results[0] if single else results
+
+
+def collect_images(inputs: Sequence[str]) -> list:
+    """Expand files, folders (recursive) and glob patterns into a sorted, de-duplicated list of image paths.
+
+    Every file is checked to be a readable image (header only) before anything is predicted,
+    so that a bad input stops the command before any output is written.
+    """
+    import glob
+    from pathlib import Path
+
+    from .fileio import IMAGE_EXTENSIONS
+
+    found: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+        elif path.is_file():
+            found.append(path)
+        elif any(ch in item for ch in "*?["):
+            matches = sorted(Path(p) for p in glob.glob(item, recursive=True) if Path(p).is_file())
+            if not matches:
+                raise LitedepthError(f"{item}: pattern matches no file")
+            found += matches
+        else:
+            raise LitedepthError(f"{item}: no such file or folder")
+    unique = list(dict.fromkeys(found))
+    if not unique:
+        raise LitedepthError(f"{', '.join(inputs)}: no images found")
+    stems: dict[str, Path] = {}
+    for path in unique:
+        if path.stem in stems:
+            raise LitedepthError(f"{path}: has the same name as {stems[path.stem]}; their outputs would collide")
+        stems[path.stem] = path
+        try:
+            with Image.open(path) as img:
+                img.verify()
+        except Exception as exc:
+            raise LitedepthError(f"{path}: not a readable image ({exc.__class__.__name__})") from None
+    return unique

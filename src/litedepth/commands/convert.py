@@ -1,0 +1,27 @@
+"""``litedepth convert``: an authors' ``.pt`` checkpoint to our ``.safetensors`` format."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "convert an authors' .pt checkpoint into a litedepth .safetensors file"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", metavar="IN.pt", help="the authors' checkpoint (plain state dict, optional module. prefix)")
+    parser.add_argument("--arch", help="architecture name (guessed from the keys when left out)")
+    parser.add_argument("--out", required=True, help="output .safetensors path")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..checkpoint import load, save_model
+    from ..errors import LitedepthError
+
+    if not args.out.endswith(".safetensors"):
+        raise LitedepthError(f"{args.out}: output must end in .safetensors")
+    model = load(args.input, arch=args.arch)
+    save_model(model, args.out, training={"converted_from": Path(args.input).name, "origin": "Hu et al. 2021 released checkpoint"})
+    print(f"{args.input} ({model.arch}) -> {args.out}")
+    return 0

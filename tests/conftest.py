@@ -1,0 +1,20 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def rgb_image(tmp_path):
+    """A 90 x 120 RGB test image on disk (odd size on purpose)."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:90, 0:120]
+    arr = np.stack([x * 2, y * 2, (x + y)], axis=-1).astype(np.uint8) + rng.integers(0, 20, (90, 120, 3), dtype=np.uint8)
+    path = tmp_path / "room.jpg"
+    Image.fromarray(arr).save(path)
+    return path
