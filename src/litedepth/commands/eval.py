@@ -1,0 +1,56 @@
+"""``litedepth eval``: metrics of a depth network on a labeled dataset under a named protocol."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "evaluate a model on a labeled RGB-D dataset (NYU-v2 CSV/.mat, or generic pairs) under hu2021 or eigen"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="checkpoint (.safetensors or authors' .pt); left out with --arch: a fresh network")
+    parser.add_argument("--arch", help="architecture name (needed for some .pt files)")
+    parser.add_argument("--data", required=True, help="NYU root (holding data/), a CSV of rgb,depth pairs, nyu_depth_v2_labeled.mat, or a folder of pairs")
+    parser.add_argument("--split", default="test", help="dataset split for NYU roots and .mat files (default: test)")
+    parser.add_argument("--protocol", default="hu2021", choices=["hu2021", "eigen"], help="evaluation protocol (default: hu2021, the paper's)")
+    parser.add_argument("--json", metavar="OUT.json", help="write metrics and provenance as JSON")
+    parser.add_argument("--per-image", metavar="OUT.csv", help="write per-image metrics as CSV")
+    parser.add_argument("--save-predictions", metavar="DIR", help="write predictions as 16-bit PNGs in millimetres")
+    parser.add_argument("--batch-size", type=int, default=1, help="images per forward pass (default: 1; results do not change)")
+    parser.add_argument("--workers", type=int, default=0, help="data-loading worker processes (default: 0)")
+    parser.add_argument("--skip-bad", action="store_true", help="skip unreadable or invalid items instead of stopping; they are listed and counted")
+    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from ..commands.predict import load_for_inference
+    from ..errors import LitedepthError
+    from ..evaluate import evaluate
+
+    if args.batch_size < 1:
+        raise LitedepthError(f"--batch-size {args.batch_size}: must be at least 1")
+    model = load_for_inference(args.model, args.arch, device=args.device)
+    result = evaluate(
+        model,
+        args.data,
+        protocol=args.protocol,
+        batch_size=args.batch_size,
+        device=args.device,
+        skip_bad=args.skip_bad,
+        progress=not args.no_progress,
+        split=args.split,
+        num_workers=args.workers,
+        save_predictions=args.save_predictions,
+    )
+    result.extras["model"] = args.model
+    print(result.format_table())
+    if result.nonpositive_pixels:
+        print(f"warning: {result.nonpositive_pixels} valid pixel(s) have a prediction <= 0 (see note above)", file=sys.stderr)
+    if args.json:
+        result.write_json(args.json)
+    if args.per_image:
+        result.write_per_image_csv(args.per_image)
+    return 0

@@ -1,0 +1,383 @@
+"""Evaluation protocols and the evaluation loop.
+
+Two named protocols (`PROTOCOLS`):
+
+* ``hu2021`` - the authors' ``test.py``: shorter side 240 (RGB bilinear, depth nearest, PIL),
+  centre crop 228x304 of image and ground truth, prediction at 228x304, valid = gt > 0, no depth
+  cap, no clamping; per-image metrics averaged over images (RMSE too).
+* ``eigen`` - the protocol of most later papers (BTS, AdaBins, ZoeDepth): the network sees the whole
+  image resized to shorter side 240, its prediction is resized bilinearly to the full ground truth,
+  Eigen crop rows 45:471, cols 41:601 (of 480x640), valid gt in (1e-3, 10) m, prediction clamped
+  to [1e-3, 10]; per-image metrics averaged.
+
+For networks whose ``input_size`` is not 228x304 the sizes scale with it (shorter side
+``round(240 * H / 228)``, crop = input size) and the result says so.
+
+>>> result = evaluate(model, "nyu_root", protocol="hu2021")
+>>> result.metrics["rmse"], result.n_images
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data.transforms import REFERENCE_INPUT_SIZE, CenterCrop, ResizeShorter, ToTensor, shorter_side_for
+from .errors import LitedepthError
+from .fileio import atomic_path, write_png16_mm
+from .metrics import METRIC_NAMES, compute_metrics, mean_over_images, nonpositive_count, valid_count
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How predictions are compared with ground truth.
+
+    Attributes:
+        name: preset name.
+        description: one line for reports.
+        crop_to_input: True: image and gt are resized (shorter side) and centre-cropped to the
+            network's input size, and compared there. False: the network sees the whole resized
+            image and its prediction is resized to the full-resolution gt.
+        eval_crop: (top, bottom, left, right) rows/cols kept, defined for ``eval_crop_reference``
+            (H, W) and scaled proportionally for other gt sizes; None: the whole map.
+        min_depth, max_depth: valid gt is strictly inside (min_depth, max_depth); None: no bound
+            (hu2021 uses min_depth=0, i.e. gt > 0).
+        clamp: clamp predictions to [min_depth, max_depth] before the metrics.
+    """
+
+    name: str
+    description: str
+    crop_to_input: bool
+    eval_crop: tuple[int, int, int, int] | None = None
+    eval_crop_reference: tuple[int, int] = (480, 640)
+    min_depth: float = 0.0
+    max_depth: float | None = None
+    clamp: bool = False
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    "hu2021": Protocol(
+        name="hu2021",
+        description="Hu et al. 2021 test.py: shorter side 240, centre crop 228x304, gt > 0, no cap, per-image mean",
+        crop_to_input=True,
+    ),
+    "eigen": Protocol(
+        name="eigen",
+        description="Eigen: whole image, prediction resized to full gt, Eigen crop, gt in (1e-3, 10), clamp [1e-3, 10]",
+        crop_to_input=False,
+        eval_crop=(45, 471, 41, 601),
+        min_depth=1e-3,
+        max_depth=10.0,
+        clamp=True,
+    ),
+}
+
+
+def get_protocol(protocol: str | Protocol) -> Protocol:
+    if isinstance(protocol, Protocol):
+        return protocol
+    if protocol not in PROTOCOLS:
+        raise LitedepthError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
+    return PROTOCOLS[protocol]
+
+
+def scaled_eval_crop(protocol: Protocol, gt_size: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """``protocol.eval_crop`` for a gt of ``gt_size`` (H, W): scaled from the reference size."""
+    if protocol.eval_crop is None:
+        return None
+    top, bottom, left, right = protocol.eval_crop
+    rh, rw = protocol.eval_crop_reference
+    h, w = gt_size
+    if (h, w) == (rh, rw):
+        return protocol.eval_crop
+    return round(top * h / rh), round(bottom * h / rh), round(left * w / rw), round(right * w / rw)
+
+
+def valid_mask(protocol: Protocol, gt: torch.Tensor) -> torch.Tensor:
+    """Boolean mask of gt pixels the protocol scores, for gt (B, 1, H, W) metres."""
+    mask = gt > protocol.min_depth
+    if protocol.max_depth is not None:
+        mask &= gt < protocol.max_depth
+    crop = scaled_eval_crop(protocol, tuple(gt.shape[-2:]))
+    if crop is not None:
+        top, bottom, left, right = crop
+        region = torch.zeros_like(mask)
+        region[..., top:bottom, left:right] = True
+        mask &= region
+    return mask
+
+
+@dataclass
+class EvalResult:
+    """What `evaluate` measured.
+
+    ``metrics``: dataset values (mean over images of per-image values), keys `METRIC_NAMES`.
+    ``per_image``: one dict per image (name, source, n_valid, nonpositive, the metrics).
+    ``skipped``: ``{"name", "source", "reason"}`` for images left out with ``skip_bad``.
+    ``nonpositive_pixels``: valid pixels where the raw prediction was <= 0 (see `litedepth.metrics`).
+    """
+
+    protocol: str
+    metrics: dict[str, float]
+    per_image: list[dict[str, Any]]
+    skipped: list[dict[str, str]]
+    nonpositive_pixels: int
+    input_size: tuple[int, int]
+    notes: list[str] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_images(self) -> int:
+        return len(self.per_image)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict; non-finite metric values (from non-positive predictions) become null."""
+        out: dict[str, Any] = {k: (float(v) if math.isfinite(v) else None) for k, v in self.metrics.items()}
+        out.update(
+            n_images=self.n_images,
+            protocol=self.protocol,
+            n_skipped=len(self.skipped),
+            skipped=self.skipped,
+            nonpositive_pixels=int(self.nonpositive_pixels),
+            input_size=list(self.input_size),
+            notes=list(self.notes),
+        )
+        out.update(self.extras)
+        return out
+
+    def write_json(self, path: str | os.PathLike) -> None:
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+
+    def write_per_image_csv(self, path: str | os.PathLike) -> None:
+        columns = ["name", "source", "n_valid", "nonpositive", *METRIC_NAMES]
+        with atomic_path(path) as tmp:
+            with open(tmp, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+                writer.writeheader()
+                for row in self.per_image:
+                    writer.writerow({k: (f"{row[k]:.6g}" if isinstance(row[k], float) else row[k]) for k in columns})
+
+    def format_table(self) -> str:
+        """A small terminal table of the dataset metrics."""
+        head = " ".join(f"{name:>8}" for name in METRIC_NAMES)
+        values = " ".join(f"{self.metrics[name]:8.4f}" for name in METRIC_NAMES)
+        h, w = self.input_size
+        lines = [f"protocol {self.protocol}: {self.n_images} images, network input {h}x{w}", head, values]
+        if self.skipped:
+            lines.append(f"skipped {len(self.skipped)} bad item(s): " + ", ".join(s["source"] for s in self.skipped[:10]) + (" ..." if len(self.skipped) > 10 else ""))
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+class _ProtocolView(torch.utils.data.Dataset):
+    """Raw samples of ``dataset`` prepared for ``protocol``; load errors become ``{"error": ...}`` items."""
+
+    def __init__(self, dataset, protocol: Protocol, input_size: tuple[int, int], mean, std) -> None:
+        self.dataset = dataset
+        self.protocol = protocol
+        self.input_size = input_size
+        self.resize = ResizeShorter(shorter_side_for(input_size))
+        self.crop = CenterCrop(*input_size)
+        self.to_tensor = ToTensor(mean, std)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def _source(self, index: int) -> str:
+        source = getattr(self.dataset, "source", None)
+        return source(index) if callable(source) else f"item {index}"
+
+    def __getitem__(self, index: int) -> dict:
+        rng = np.random.default_rng(0)  # the protocol transforms are deterministic
+        try:
+            load = getattr(self.dataset, "load", None)
+            sample = load(index) if callable(load) else self.dataset[index]
+            if "depth" not in sample:
+                raise LitedepthError(f"{self._source(index)}: no ground-truth depth (an unlabeled dataset cannot be evaluated)")
+            if torch.is_tensor(sample["image"]):
+                raise ValueError("evaluate() needs raw samples (PIL image + depth array): build the dataset with transform=None")
+            sample = {"image": sample["image"], "depth": sample["depth"], "name": str(sample.get("name", index))}
+            if self.protocol.crop_to_input:
+                sample = self.resize(sample, rng)
+                w, h = sample["image"].size
+                if h < self.input_size[0] or w < self.input_size[1]:
+                    raise LitedepthError(
+                        f"{self._source(index)}: image is {w}x{h} after resizing, too small for a {self.input_size[0]}x{self.input_size[1]} crop"
+                    )
+                sample = self.crop(sample, rng)
+                sample = self.to_tensor(sample)
+            else:
+                depth = sample.pop("depth")
+                sample = self.to_tensor(self.resize({**sample, "_depth_keys": []}, rng))
+                sample["depth"] = torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32))[None]
+        except LitedepthError as exc:
+            return {"error": str(exc), "name": str(index), "source": self._source(index)}
+        sample["source"] = self._source(index)
+        return sample
+
+
+def _collate_list(batch: list[dict]) -> list[dict]:
+    return batch
+
+
+def _forward(model, x: torch.Tensor) -> torch.Tensor:
+    predict_batch = getattr(model, "predict_batch", None)
+    out = predict_batch(x) if callable(predict_batch) and not isinstance(model, torch.nn.Module) else model(x)
+    out = torch.as_tensor(out)
+    if out.dim() == 3:
+        out = out[:, None]
+    return out.to(x.device, torch.float32)
+
+
+def _safe_name(name: str) -> str:
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    return "/".join(parts) or "unnamed"
+
+
+def evaluate(
+    model,
+    data,
+    protocol: str | Protocol = "hu2021",
+    batch_size: int = 1,
+    device: str | torch.device | None = None,
+    skip_bad: bool = False,
+    progress: bool = True,
+    split: str = "test",
+    num_workers: int = 0,
+    save_predictions: str | os.PathLike | None = None,
+) -> EvalResult:
+    """Evaluate a depth network on a labeled dataset under a named protocol.
+
+    Args:
+        model: an ``nn.Module`` mapping ImageNet-normalised (B, 3, h, w) to (B, 1, h, w) metres
+            (its ``input_size``, ``mean``, ``std`` attributes are used when present), or an object
+            with ``predict_batch(x)`` doing the same (e.g. an ONNX backend).
+        data: a dataset path (see `litedepth.data.open_dataset`) or a dataset yielding raw samples
+            (``load(i)`` is used when present, else ``dataset[i]``).
+        protocol: ``"hu2021"``, ``"eigen"`` or a `Protocol`.
+        batch_size: images per forward pass (results equal batch size 1: the model runs in eval mode).
+        device: where to run; None keeps the model where it is.
+        skip_bad: leave out unreadable/invalid items (listed in ``result.skipped``) instead of raising.
+        split: dataset split when ``data`` is a path.
+        num_workers: DataLoader worker processes.
+        save_predictions: folder for 16-bit PNG predictions in millimetres (``<name>.png``).
+
+    Returns: `EvalResult`. Raises `LitedepthError` naming the file for bad data unless ``skip_bad``.
+    """
+    from .data import open_dataset
+
+    proto = get_protocol(protocol)
+    dataset = open_dataset(data, split=split) if isinstance(data, (str, os.PathLike)) else data
+    input_size = tuple(int(v) for v in getattr(model, "input_size", REFERENCE_INPUT_SIZE))
+    mean = tuple(getattr(model, "mean", (0.485, 0.456, 0.406)))
+    std = tuple(getattr(model, "std", (0.229, 0.224, 0.225)))
+    notes: list[str] = []
+    if input_size != REFERENCE_INPUT_SIZE:
+        how = f"centre crop {input_size[0]}x{input_size[1]}" if proto.crop_to_input else "no crop"
+        notes.append(f"protocol scaled to the network's input size: shorter side {shorter_side_for(input_size)}, {how} (reference: 240, 228x304)")
+
+    is_module = isinstance(model, torch.nn.Module)
+    was_training = model.training if is_module else False
+    if is_module:
+        if device is not None:
+            model.to(device)
+        model.eval()
+        first = next(model.parameters(), None)
+        run_device = torch.device(device) if device is not None else (first.device if first is not None else torch.device("cpu"))
+    else:
+        run_device = torch.device(device or "cpu")
+
+    view = _ProtocolView(dataset, proto, input_size, mean, std)
+    loader = torch.utils.data.DataLoader(view, batch_size=max(1, int(batch_size)), shuffle=False, num_workers=num_workers, collate_fn=_collate_list)
+    per_image: list[dict[str, Any]] = []
+    skipped: list[dict[str, str]] = []
+    scaled_crops: set[tuple[int, int]] = set()
+    save_dir = Path(save_predictions) if save_predictions is not None else None
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(view), desc=f"eval {proto.name}", unit="img", disable=not progress, file=sys.stderr, leave=False)
+
+    def reject(item: dict, reason: str) -> None:
+        if not skip_bad:
+            raise LitedepthError(reason)
+        skipped.append({"name": item.get("name", ""), "source": item.get("source", ""), "reason": reason})
+
+    try:
+        with torch.no_grad():
+            for batch in loader:
+                bar.update(len(batch))
+                good = []
+                for item in batch:
+                    if "error" in item:
+                        reject(item, item["error"])
+                    elif not bool((valid_mask(proto, item["depth"][None])).any()):
+                        reject(item, f"{item['source']}: no valid ground-truth depth pixel under protocol {proto.name}")
+                    else:
+                        good.append(item)
+                groups: dict[tuple, list[dict]] = {}
+                for item in good:
+                    groups.setdefault((tuple(item["image"].shape), tuple(item["depth"].shape)), []).append(item)
+                for items in groups.values():
+                    x = torch.stack([it["image"] for it in items]).to(run_device)
+                    gt = torch.stack([it["depth"] for it in items]).to(run_device)
+                    pred = _forward(model, x)
+                    if pred.shape[-2:] != gt.shape[-2:]:
+                        pred = F.interpolate(pred, size=gt.shape[-2:], mode="bilinear", align_corners=True)
+                    mask = valid_mask(proto, gt)
+                    if proto.eval_crop is not None and tuple(gt.shape[-2:]) != proto.eval_crop_reference:
+                        scaled_crops.add(tuple(gt.shape[-2:]))
+                    nonpos = nonpositive_count(pred, mask)
+                    if proto.clamp:
+                        pred = pred.clamp(proto.min_depth, proto.max_depth)
+                    values = compute_metrics(pred, gt, mask)
+                    counts = valid_count(mask)
+                    for b, item in enumerate(items):
+                        row = {"name": item["name"], "source": item["source"], "n_valid": int(counts[b]), "nonpositive": int(nonpos[b])}
+                        row.update({k: float(v[b]) for k, v in values.items()})
+                        per_image.append(row)
+                        if save_dir is not None:
+                            write_png16_mm(save_dir / f"{_safe_name(item['name'])}.png", pred[b, 0].float().cpu().numpy())
+    finally:
+        bar.close()
+        if is_module and was_training:
+            model.train()
+
+    for h, w in sorted(scaled_crops):
+        crop = scaled_eval_crop(proto, (h, w))
+        rh, rw = proto.eval_crop_reference
+        notes.append(f"Eigen crop defined for {rh}x{rw}; scaled to rows {crop[0]}:{crop[1]}, cols {crop[2]}:{crop[3]} for {h}x{w} ground truth")
+    if not per_image:
+        raise LitedepthError(f"{getattr(dataset, 'root', data) if not isinstance(data, (str, os.PathLike)) else data}: no image could be evaluated")
+    nonpositive = sum(r["nonpositive"] for r in per_image)
+    if nonpositive:
+        n_img = sum(1 for r in per_image if r["nonpositive"])
+        if proto.clamp:
+            effect = f"they were clamped to {proto.min_depth} m before the metrics, as the protocol prescribes"
+        else:
+            effect = "following the authors' arithmetic, log10 is inf/NaN and negative predictions count as within every delta threshold"
+        notes.append(f"{nonpositive} valid pixel(s) in {n_img} image(s) have a prediction <= 0; {effect}")
+    extras = {"model_arch": getattr(model, "arch", type(model).__name__), "protocol_description": proto.description}
+    if isinstance(data, (str, os.PathLike)):
+        extras["data"] = str(data)
+    return EvalResult(
+        protocol=proto.name,
+        metrics=mean_over_images(per_image),
+        per_image=per_image,
+        skipped=skipped,
+        nonpositive_pixels=nonpositive,
+        input_size=input_size,
+        notes=notes,
+        extras=extras,
+    )
