@@ -204,6 +204,9 @@ def test_bad_items_raise_naming_the_file_or_are_skipped(tmp_path):
     model = TinyNet(input_size=(24, 32))
     with pytest.raises(LitedepthError, match=r"00001_depth\.png: no valid ground-truth depth"):
         evaluate(model, tmp_path, progress=False)
+    subset = torch.utils.data.Subset(NYUSeedDataset(tmp_path), [1])  # as training code passes a val subset
+    with pytest.raises(LitedepthError, match=r"00001_depth\.png: no valid ground-truth depth"):
+        evaluate(model, subset, progress=False)
     result = evaluate(model, tmp_path, skip_bad=True, progress=False)
     assert result.n_images == 1 and len(result.skipped) == 1
     assert result.to_json()["n_skipped"] == 1

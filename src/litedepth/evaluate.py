@@ -194,15 +194,24 @@ class _ProtocolView(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
+    def _resolve(self, index: int) -> tuple[Any, int]:
+        """(innermost dataset, its index), looking through ``torch.utils.data.Subset`` wrappers."""
+        ds = self.dataset
+        while isinstance(ds, torch.utils.data.Subset):
+            ds, index = ds.dataset, int(ds.indices[index])
+        return ds, index
+
     def _source(self, index: int) -> str:
-        source = getattr(self.dataset, "source", None)
-        return source(index) if callable(source) else f"item {index}"
+        ds, i = self._resolve(index)
+        source = getattr(ds, "source", None)
+        return source(i) if callable(source) else f"item {index}"
 
     def __getitem__(self, index: int) -> dict:
         rng = np.random.default_rng(0)  # the protocol transforms are deterministic
         try:
-            load = getattr(self.dataset, "load", None)
-            sample = load(index) if callable(load) else self.dataset[index]
+            ds, i = self._resolve(index)
+            load = getattr(ds, "load", None)
+            sample = load(i) if callable(load) else ds[i]
             if "depth" not in sample:
                 raise LitedepthError(f"{self._source(index)}: no ground-truth depth (an unlabeled dataset cannot be evaluated)")
             if torch.is_tensor(sample["image"]):
