@@ -217,7 +217,7 @@ class RandomRotation:
     """Rotate by an angle drawn uniformly from [-degrees, degrees] about the centre, same size.
 
     Image bilinear, uncovered corners black; depth keys nearest, uncovered corners 0 (= invalid).
-    (The reference code used scipy spline rotation for depth, which blends invalid zeros into
+    (The reference code rotated depth with scipy order-1 (bilinear) interpolation, which blends invalid zeros into
     valid pixels; nearest keeps every depth value a measured one.)
     """
 
