@@ -12,6 +12,7 @@ from typing import Callable
 
 from .decoder import MFF, ChannelAttention, Refine, UpBranch
 from .depthnet import IMAGENET_MEAN, IMAGENET_STD, DepthNet
+from .fast import fast_student, fast_student_lite
 from .mobilenetv2 import MobileNetV2Encoder
 from .resnet import ResNetEncoder, resnet18_encoder, resnet34_encoder, resnet50_encoder
 
@@ -46,6 +47,8 @@ ARCHITECTURES: dict[str, Callable[..., DepthNet]] = {
     "hu2021-teacher": hu2021_teacher,
     "hu2021-teacher-r18": hu2021_teacher_r18,
     "hu2021-teacher-r50": hu2021_teacher_r50,
+    "fast-student": fast_student,
+    "fast-student-lite": fast_student_lite,
 }
 
 

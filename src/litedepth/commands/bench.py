@@ -1,0 +1,43 @@
+"""``litedepth bench``: parameters, GFLOPs and latency of models per backend on this machine."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "benchmark models (checkpoints or architecture names): params, GFLOPs, latency per backend"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="comma-separated checkpoints (.safetensors, .pt, .onnx) or architecture names (fresh weights)")
+    parser.add_argument("--arch", help="architecture name (needed for some .pt files)")
+    parser.add_argument("--backend", default="torch,onnxruntime", help="comma-separated: torch (plain and optimised eager), torch-optimised, onnxruntime (default: torch,onnxruntime)")
+    parser.add_argument("--size", default="228x304", metavar="HxW", help="input size (default: 228x304)")
+    parser.add_argument("--batch", type=int, default=1, help="batch size (default: 1)")
+    parser.add_argument("--threads", type=int, help="intra-op threads for torch and onnxruntime (default: each library's own)")
+    parser.add_argument("--runs", type=int, default=30, help="timed runs per model and backend (default: 30)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed warm-up runs (default: 5)")
+    parser.add_argument("--json", metavar="OUT.json", help="write machine, settings and results as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    from ..bench import benchmark, format_table
+    from ..export import parse_size, require_onnx
+    from ..fileio import atomic_path
+
+    backends = [b.strip() for b in args.backend.split(",") if b.strip()]
+    if "onnxruntime" in backends:
+        require_onnx()
+    models = [m.strip() for m in args.model.split(",") if m.strip()]
+    result = benchmark(
+        models, backends=backends, size=parse_size(args.size), batch=args.batch, threads=args.threads,
+        runs=args.runs, warmup=args.warmup, arch=args.arch, log=lambda msg: print(msg, file=sys.stderr, flush=True),
+    )
+    print(format_table(result))
+    if args.json:
+        with atomic_path(args.json) as tmp:
+            tmp.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0

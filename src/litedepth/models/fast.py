@@ -1,0 +1,165 @@
+"""Fast students: the paper's student with a light decoder (same ``E`` -> ``MFF`` -> ``R`` layout).
+
+Why: the paper's student is light in parameters, not in compute. Of its 8.04 GFLOPs
+(4.02 GMACs) at 228x304, the MobileNetV2 encoder takes 0.74 GFLOPs; the rest is the
+decoder, mostly two dense 5x5 64->64 convolutions at half the input resolution
+(114x152), about 3.5 GFLOPs each. On a 2-core AVX2/AVX-512 CPU the encoder runs in
+about 5 ms in ONNX Runtime and the whole student in about 95 ms.
+
+The fast student keeps everything that makes the student a capable network and
+changes only where the decoder spends its compute:
+
+- the same MobileNetV2 ``features[:17]`` encoder (``E.mv2``, so torchvision ImageNet
+  files and the student's encoder weights load unchanged) with its four taps at
+  strides 4, 8, 16, 32;
+- the same per-tap channel attention (squeeze-and-excitation) in ``MFF``;
+- every dense k x k convolution becomes a depthwise-separable one
+  (depthwise k x k -> BN -> ReLU -> pointwise 1x1 -> BN -> ReLU, as in MobileNetV1 and
+  FastDepth): 25*C + C*C' instead of 25*C*C' multiply-adds per pixel;
+- the four branches are fused at stride 4 (57x76 for 228x304) instead of stride 2;
+  ``R`` refines there, upsamples x2 and runs one narrow separable layer at stride 2
+  before the 1-channel output convolution;
+- the network still ends with the bilinear resize (align_corners=True) to the input size.
+
+Measured (``litedepth bench``, 228x304, batch 1, 2 threads, ONNX Runtime, same run;
+see the project README for the full table): ``hu2021-student`` 8.04 GFLOPs, about
+95 ms; ``fast-student`` 1.04 GFLOPs, 1.99 M parameters, about 13 ms (7x faster).
+
+Variants tried (same run): fusing at stride 2 with separable convolutions (1.5 GFLOPs)
+was about 1.6x slower than fusing at stride 4, for no extra capacity at the coarse
+scales; a refinement entirely at stride 4 (no stride-2 layer, ``fast-student-lite``)
+saves about 2 ms more but leaves the last x4 upsampling to bilinear interpolation.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .decoder import ChannelAttention
+from .depthnet import DepthNet
+from .mobilenetv2 import MobileNetV2Encoder
+
+
+class SeparableConv(nn.Sequential):
+    """Depthwise k x k -> BN -> ReLU -> pointwise 1x1 -> BN -> ReLU.
+
+    ``(B, in_channels, h, w) -> (B, out_channels, h, w)``; keys ``0`` .. ``5``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 5) -> None:
+        super().__init__(
+            nn.Conv2d(in_channels, in_channels, kernel_size, padding=kernel_size // 2, groups=in_channels, bias=False),
+            nn.BatchNorm2d(in_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(in_channels, out_channels, 1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )
+
+
+class FastUpBranch(nn.Module):
+    """Separable conv to ``out_channels``, then bilinear resize (align_corners=True).
+
+    ``(B, C, h, w), size -> (B, out_channels, *size)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3) -> None:
+        super().__init__()
+        self.conv = SeparableConv(in_channels, out_channels, kernel_size)
+
+    def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        x = self.conv(x)
+        if tuple(x.shape[-2:]) == tuple(size):
+            return x
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=True)
+
+
+class FastMFF(nn.Module):
+    """Multi-scale fusion with channel attention and separable convolutions.
+
+    ``[(B, C_i, H/2^(i+1), W/2^(i+1))] -> (B, out_channels, s*H/4, s*W/4)`` where ``s`` is
+    ``fuse_scale`` (1: fuse at the first tap's resolution, 2: at twice it, as the paper).
+    """
+
+    def __init__(
+        self,
+        in_channels: Sequence[int],
+        branch_channels: int = 32,
+        out_channels: int = 64,
+        branch_kernel: int = 3,
+        kernel_size: int = 5,
+        fuse_scale: int = 1,
+    ) -> None:
+        super().__init__()
+        if len(in_channels) != 4:
+            raise ValueError(f"FastMFF expects 4 encoder taps, got {len(in_channels)}")
+        if fuse_scale not in (1, 2):
+            raise ValueError(f"fuse_scale should be 1 or 2 instead of {fuse_scale}")
+        for i, c in enumerate(in_channels, start=1):
+            self.add_module(f"att{i}", ChannelAttention(c))
+        for i, c in enumerate(in_channels, start=1):
+            self.add_module(f"up{i}", FastUpBranch(c, branch_channels, branch_kernel))
+        self.conv = SeparableConv(4 * branch_channels, out_channels, kernel_size)
+        self.fuse_scale = fuse_scale
+        self.out_channels = out_channels
+
+    def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
+        h, w = features[0].shape[-2:]
+        size = (self.fuse_scale * h, self.fuse_scale * w)
+        branches = []
+        for i, x in enumerate(features, start=1):
+            att = getattr(self, f"att{i}")(x)
+            branches.append(getattr(self, f"up{i}")(x * att, size))
+        return self.conv(torch.cat(branches, dim=1))
+
+
+class FastRefine(nn.Module):
+    """R: separable refinement, optional x2 upsampling stage, 3x3 conv to one channel (with bias).
+
+    ``(B, C, h, w) -> (B, 1, h * up, w * up)`` metres, ``up`` = 2 when ``up_channels`` > 0, else 1.
+    No output activation, as in the paper's R.
+    """
+
+    def __init__(self, in_channels: int = 64, up_channels: int = 32, kernel_size: int = 5) -> None:
+        super().__init__()
+        self.conv0 = SeparableConv(in_channels, in_channels, kernel_size)
+        self.conv1 = SeparableConv(in_channels, up_channels, kernel_size) if up_channels > 0 else None
+        last = up_channels if up_channels > 0 else in_channels
+        self.conv2 = nn.Conv2d(last, 1, 3, padding=1, bias=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv0(x)
+        if self.conv1 is not None:
+            x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=True)
+            x = self.conv1(x)
+        return self.conv2(x)
+
+
+def fast_depthnet(
+    arch: str,
+    input_size: tuple[int, int] = (228, 304),
+    branch_channels: int = 32,
+    fuse_channels: int = 64,
+    up_channels: int = 32,
+    kernel_size: int = 5,
+    fuse_scale: int = 1,
+) -> DepthNet:
+    """MobileNetV2 ``features[:17]`` + `FastMFF` + `FastRefine` as a `DepthNet` named ``arch``."""
+    encoder = MobileNetV2Encoder()
+    mff = FastMFF(encoder.channels, branch_channels, fuse_channels, 3, kernel_size, fuse_scale)
+    refine = FastRefine(mff.out_channels, up_channels, kernel_size)
+    return DepthNet(encoder, mff, refine, arch=arch, input_size=input_size)
+
+
+def fast_student(input_size: tuple[int, int] = (228, 304)) -> DepthNet:
+    """Fast student: fuse at stride 4, separable 5x5 decoder, one stride-2 refinement layer."""
+    return fast_depthnet("fast-student", input_size)
+
+
+def fast_student_lite(input_size: tuple[int, int] = (228, 304)) -> DepthNet:
+    """Lighter fast student: the whole decoder at stride 4, bilinear x4 to the input size."""
+    return fast_depthnet("fast-student-lite", input_size, up_channels=0)

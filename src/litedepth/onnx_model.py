@@ -1,0 +1,146 @@
+"""An ONNX Runtime depth model that stands in for a `DepthNet` at inference time.
+
+>>> model = OnnxDepthModel("student.onnx")
+>>> model(torch.randn(1, 3, 228, 304)).shape      # normalised input -> metres
+torch.Size([1, 1, 228, 304])
+>>> depth = model.predict("room.jpg")              # H x W float32, as DepthNet.predict
+
+`load_any` opens any model file for a chosen backend: our ``.safetensors`` or the
+authors' ``.pt`` for PyTorch, and ``.onnx`` files (or any checkpoint, exported in memory)
+for ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from .errors import LitedepthError
+from .export import INPUT_NAME, META_PREFIX, OUTPUT_NAME, decode_metadata_value, onnx_bytes, require_onnx, verify_onnx
+
+BACKENDS = ("torch", "onnxruntime")
+
+
+class OnnxDepthModel:
+    """ONNX Runtime session with a `DepthNet`'s inference interface.
+
+    ``model(x)``: normalised ``(B, 3, H, W)`` float tensor -> ``(B, 1, H, W)`` tensor, metres (CPU).
+    Carries ``arch``, ``input_size``, ``mean``, ``std`` and ``metadata`` from the file's
+    ``litedepth.*`` metadata; ``eval()``, ``train()`` and ``parameters()`` exist so that code
+    written for torch modules (`litedepth.inference.predict`) runs unchanged.
+
+    ``source`` is a path or the serialised model; ``threads`` sets ONNX Runtime's intra-op
+    threads (default: its own choice, one per physical core).
+    """
+
+    def __init__(self, source: str | os.PathLike | bytes, threads: int | None = None, name: str | None = None) -> None:
+        _, ort = require_onnx()
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = int(threads)
+            options.inter_op_num_threads = 1
+        label = name or ("<in-memory ONNX model>" if isinstance(source, bytes) else str(source))
+        if not isinstance(source, bytes):
+            if not Path(source).is_file():
+                raise LitedepthError(f"{source}: no such ONNX file")
+            source = str(source)
+        try:
+            self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else exc.__class__.__name__
+            raise LitedepthError(f"{label}: not a loadable ONNX model ({first})") from None
+        names = [i.name for i in self.session.get_inputs()]
+        if INPUT_NAME not in names:
+            raise LitedepthError(f"{label}: ONNX model has inputs {names}, expected one named {INPUT_NAME!r} (export it with litedepth export)")
+        raw = self.session.get_modelmeta().custom_metadata_map
+        meta = {k[len(META_PREFIX):]: decode_metadata_value(k[len(META_PREFIX):], v) for k, v in raw.items() if k.startswith(META_PREFIX)}
+        if "input_size" not in meta:
+            raise LitedepthError(f"{label}: ONNX model has no litedepth metadata (input size, normalisation); export it with litedepth export")
+        self.name = label
+        self.arch: str = meta.get("arch", "custom")
+        self.config: dict[str, Any] = meta.get("config", {})
+        self.input_size: tuple[int, int] = tuple(meta["input_size"])
+        self.mean: tuple[float, ...] = tuple(meta.get("mean", (0.485, 0.456, 0.406)))
+        self.std: tuple[float, ...] = tuple(meta.get("std", (0.229, 0.224, 0.225)))
+        self.metadata: dict[str, Any] = {"source": meta.get("source", ""), "format": "onnx", "training": meta.get("training", {})}
+        self.dynamic: bool = bool(meta.get("dynamic", False))
+        shape = self.session.get_inputs()[0].shape  # ints for static axes, strings for symbolic ones
+        self.static_batch = shape[0] if isinstance(shape[0], int) else None
+        self.static_size = tuple(shape[2:]) if all(isinstance(s, int) for s in shape[2:]) else None
+        self.training = False
+        self.device = torch.device("cpu")
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise LitedepthError(f"{self.name}: expected a (B, 3, H, W) input, got {tuple(x.shape)}")
+        if self.static_size is not None and tuple(x.shape[2:]) != self.static_size:
+            raise LitedepthError(
+                f"{self.name}: exported for {self.static_size[0]}x{self.static_size[1]} inputs, got "
+                f"{x.shape[2]}x{x.shape[3]} (re-export with --dynamic or --size)"
+            )
+        array = x.detach().to("cpu", torch.float32).contiguous().numpy()
+        step = self.static_batch or len(array)
+        outs = [self.session.run([OUTPUT_NAME], {INPUT_NAME: array[i:i + step]})[0] for i in range(0, len(array), step)]
+        return torch.from_numpy(np.concatenate(outs) if len(outs) > 1 else outs[0])
+
+    forward = __call__
+
+    def eval(self) -> "OnnxDepthModel":
+        self.training = False
+        return self
+
+    def train(self, mode: bool = True) -> "OnnxDepthModel":
+        """Recorded only: an ONNX Runtime session always runs in inference mode."""
+        self.training = bool(mode)
+        return self
+
+    def parameters(self) -> Iterator[torch.Tensor]:
+        """One empty CPU tensor, so that callers looking up ``next(model.parameters()).device`` get CPU."""
+        yield torch.empty(0)
+
+    def to(self, device: Any) -> "OnnxDepthModel":
+        if torch.device(device).type != "cpu":
+            raise LitedepthError(f"{self.name}: the ONNX Runtime backend runs on CPU only, not {device}")
+        return self
+
+    def predict(self, images, batch_size: int = 8, device: Any = None):
+        """Depth in metres for one image (-> ``H x W`` float32) or a list, as `DepthNet.predict`."""
+        from .inference import predict
+
+        return predict(self, images, batch_size=batch_size, device="cpu")
+
+    def __repr__(self) -> str:
+        return f"OnnxDepthModel(arch={self.arch!r}, input_size={self.input_size}, source={self.name!r})"
+
+
+def load_any(path: str | os.PathLike, arch: str | None = None, backend: str = "torch", threads: int | None = None):
+    """Open a depth model for inference with ``backend`` ``"torch"`` or ``"onnxruntime"``.
+
+    - ``.onnx`` file: an `OnnxDepthModel` (whatever ``backend`` says; ``arch``, if given, must match).
+    - ``.safetensors`` / authors' ``.pt`` with ``backend="torch"``: `litedepth.load` (a `DepthNet`).
+    - the same with ``backend="onnxruntime"``: loaded, exported in memory with dynamic axes,
+      checked against PyTorch, and returned as an `OnnxDepthModel`.
+    """
+    if backend not in BACKENDS:
+        raise LitedepthError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        model = OnnxDepthModel(path, threads=threads)
+        if arch is not None and model.arch != arch:
+            raise LitedepthError(f"{path}: holds architecture {model.arch!r}, not {arch!r}")
+        return model
+    from .checkpoint import load
+
+    model = load(path, arch=arch)
+    if backend == "torch":
+        return model
+    data = onnx_bytes(model, dynamic=True)
+    size = tuple(model.input_size)
+    worst, tolerance = verify_onnx(data, model, [(1, *size)])
+    if worst > tolerance:
+        raise LitedepthError(f"{path}: ONNX export differs from PyTorch by {worst:.3g} (tolerance {tolerance:.3g})")
+    return OnnxDepthModel(data, threads=threads, name=str(path))

@@ -1,0 +1,102 @@
+"""Benchmark command and inference optimisations (BN folding, channels-last)."""
+
+import json
+
+import pytest
+import torch
+
+from litedepth.bench import count_flops, count_parameters, machine_info
+from litedepth.cli import main
+from litedepth.models import create_model
+from litedepth.optimize import find_conv_bn_pairs, fold_batchnorm, optimize_for_inference
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: on a shared 2-core machine, two spinning threads per process can be 100x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def randomise_bn(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
+            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+            m.bias.data.copy_(torch.rand(n, generator=g) - 0.5)
+    return model.eval()
+
+
+@pytest.mark.parametrize("arch", ["hu2021-student", "hu2021-teacher-r18", "fast-student"])
+def test_bn_folding_keeps_outputs(arch):
+    model = randomise_bn(create_model(arch, input_size=(64, 96)))
+    n_bn = sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    folded = fold_batchnorm(model)
+    assert n_bn > 0 and not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == n_bn  # original untouched
+    x = torch.randn(2, 3, 70, 90)
+    with torch.no_grad():
+        ref, out = model(x), folded(x)
+    assert ref.abs().max() > 1e-2
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5 * float(ref.abs().max()))
+
+
+def test_fold_pairs_only_conv_then_bn():
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.BatchNorm2d(4), torch.nn.Conv2d(4, 4, 1), torch.nn.BatchNorm2d(4))
+    assert find_conv_bn_pairs(net.eval(), torch.randn(1, 3, 8, 8)) == [("3", "4")]
+
+
+def test_optimize_for_inference_channels_last_same_output():
+    model = randomise_bn(create_model("fast-student", input_size=(64, 96)))
+    fast = optimize_for_inference(model, channels_last=True)
+    assert fast.arch == "fast-student" and fast.input_size == (64, 96)
+    assert fast.metadata["optimized"] == {"bn_folded": True, "channels_last": True}
+    x = torch.randn(1, 3, 64, 96)
+    with torch.inference_mode():
+        ref, out = model(x), fast(x)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5 * float(ref.abs().max()))
+
+
+def test_flops_of_the_paper_student():
+    model = create_model("hu2021-student")
+    assert count_parameters(model) == 1_673_905
+    assert count_flops(model, (228, 304)) / 1e9 == pytest.approx(8.04, abs=0.01)  # paper: 4.02 GMACs
+
+
+def test_fast_student_is_cheaper():
+    size = (228, 304)
+    assert count_flops(create_model("fast-student"), size) < count_flops(create_model("hu2021-student"), size) / 4
+
+
+def test_machine_info_fields():
+    info = machine_info()
+    assert info["cpu"] and info["logical_cores"] >= 1 and info["torch"] == torch.__version__
+
+
+def test_bench_cli_json(tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "bench.json"
+    code = main(["bench", "--model", "fast-student,hu2021-student", "--backend", "torch,onnxruntime", "--size", "64x64",
+                 "--runs", "2", "--warmup", "1", "--threads", "1", "--json", str(out)])
+    assert code == 0
+    assert "images/s" in capsys.readouterr().out
+    result = json.loads(out.read_text())
+    assert {"cpu", "logical_cores", "torch", "onnxruntime"} <= set(result["machine"])
+    assert result["settings"]["size"] == [64, 64] and result["settings"]["runs"] == 2
+    rows = {(r["model"], r["backend"]) for r in result["results"]}
+    assert rows == {(m, b) for m in ("fast-student", "hu2021-student") for b in ("torch", "torch-optimised", "onnxruntime")}
+    for r in result["results"]:
+        assert r["params"] > 0 and r["gflops"] > 0 and r["runs"] == 2
+        assert 0 < r["latency_ms_min"] <= r["latency_ms_median"] <= r["latency_ms_p90"]
+        assert r["images_per_s"] == pytest.approx(1000.0 / r["latency_ms_median"], rel=1e-2)
+
+
+def test_bench_cli_bad_input(tmp_path, capsys):
+    assert main(["bench", "--model", "no-such-net", "--backend", "torch", "--size", "64x64", "--runs", "1"]) == 2
+    assert "no-such-net" in capsys.readouterr().err
+    assert main(["bench", "--model", "fast-student", "--backend", "tensorrt", "--size", "64x64"]) == 2

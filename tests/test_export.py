@@ -1,0 +1,134 @@
+"""ONNX export: parity with PyTorch for every architecture, metadata, CLI, ONNX-backed inference."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+from litedepth.checkpoint import save_model  # noqa: E402
+from litedepth.cli import main  # noqa: E402
+from litedepth.errors import LitedepthError  # noqa: E402
+from litedepth.export import export_onnx  # noqa: E402
+from litedepth.inference import predict  # noqa: E402
+from litedepth.models import ARCHITECTURES, create_model  # noqa: E402
+from litedepth.onnx_model import OnnxDepthModel, load_any  # noqa: E402
+
+SIZE = (64, 96)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: on a shared 2-core machine, two spinning threads per process can be 100x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def randomise_bn(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Non-trivial BN statistics and affine terms, so that outputs are O(0.1-1) and folding matters."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
+            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+            m.bias.data.copy_(torch.rand(n, generator=g) - 0.5)
+    return model.eval()
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_export_parity_every_architecture(arch, tmp_path):
+    model = randomise_bn(create_model(arch, input_size=SIZE))
+    path = tmp_path / f"{arch}.onnx"
+    report = export_onnx(model, path)
+    assert path.is_file() and report.max_abs_diff <= report.tolerance
+    onnx_model = OnnxDepthModel(path)
+    x = torch.randn(1, 3, *SIZE)
+    with torch.no_grad():
+        ref = model(x)
+    out = onnx_model(x)
+    assert out.shape == ref.shape == (1, 1, *SIZE)
+    assert ref.abs().max() > 1e-3  # the comparison is not between two near-zero maps
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4 * float(ref.abs().max()))
+
+
+@pytest.mark.parametrize("arch", ["hu2021-student", "fast-student"])
+def test_dynamic_export_runs_other_batch_and_size(arch, tmp_path):
+    model = randomise_bn(create_model(arch, input_size=SIZE))
+    report = export_onnx(model, tmp_path / "m.onnx", dynamic=True)
+    assert len(report.checked) == 3
+    onnx_model = OnnxDepthModel(tmp_path / "m.onnx")
+    x = torch.randn(3, 3, 70, 90)  # not a multiple of 32
+    with torch.no_grad():
+        ref = model(x)
+    torch.testing.assert_close(onnx_model(x), ref, rtol=1e-4, atol=1e-4 * float(ref.abs().max()))
+
+
+def test_static_export_rejects_other_size_and_splits_batches(tmp_path):
+    model = randomise_bn(create_model("fast-student", input_size=SIZE))
+    export_onnx(model, tmp_path / "m.onnx")
+    onnx_model = OnnxDepthModel(tmp_path / "m.onnx")
+    x = torch.randn(2, 3, *SIZE)
+    with torch.no_grad():
+        ref = model(x)
+    torch.testing.assert_close(onnx_model(x), ref, rtol=1e-4, atol=1e-4 * float(ref.abs().max()))
+    with pytest.raises(LitedepthError, match="exported for 64x96"):
+        onnx_model(torch.randn(1, 3, 96, 96))
+
+
+def test_metadata_round_trip(tmp_path):
+    model = create_model("hu2021-student", input_size=SIZE)
+    model.mean, model.std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+    save_model(model, tmp_path / "s.safetensors", training={"dataset": "synthetic rooms", "epochs": 3})
+    assert main(["export", "--model", str(tmp_path / "s.safetensors"), "--onnx", str(tmp_path / "s.onnx")]) == 0
+    onnx_model = OnnxDepthModel(tmp_path / "s.onnx")
+    assert onnx_model.arch == "hu2021-student"
+    assert onnx_model.input_size == SIZE
+    assert onnx_model.mean == (0.5, 0.5, 0.5) and onnx_model.std == (0.25, 0.25, 0.25)
+    assert onnx_model.metadata["training"] == {"dataset": "synthetic rooms", "epochs": 3}
+
+
+def test_export_failure_writes_nothing(tmp_path):
+    model = create_model("fast-student", input_size=SIZE).eval()
+    with pytest.raises(LitedepthError, match="differs from PyTorch"):
+        export_onnx(model, tmp_path / "m.onnx", atol=-1.0, rtol=0.0)  # an impossible tolerance
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_cli_errors(tmp_path, capsys):
+    assert main(["export", "--model", str(tmp_path / "missing.safetensors"), "--onnx", str(tmp_path / "m.onnx")]) == 2
+    assert "missing.safetensors" in capsys.readouterr().err
+    assert main(["export", "--model", "fast-student", "--onnx", str(tmp_path / "m.onnx"), "--size", "64by96"]) == 2
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_export_cli_architecture_name_dynamic(tmp_path, capsys):
+    out = tmp_path / "f.onnx"
+    assert main(["export", "--model", "fast-student", "--onnx", str(out), "--size", "64x96", "--dynamic"]) == 0
+    assert "max abs diff" in capsys.readouterr().out
+    assert OnnxDepthModel(out).dynamic
+
+
+def test_load_any_and_predict_match_torch(tmp_path):
+    model = randomise_bn(create_model("fast-student", input_size=SIZE))
+    save_model(model, tmp_path / "f.safetensors")
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 255, (90, 120, 3), dtype=np.uint8))
+    torch_model = load_any(tmp_path / "f.safetensors")
+    ort_model = load_any(tmp_path / "f.safetensors", backend="onnxruntime")
+    assert isinstance(torch_model, torch.nn.Module) and isinstance(ort_model, OnnxDepthModel)
+    ref, out = predict(torch_model, image), predict(ort_model, image)
+    assert out.shape == ref.shape == (90, 120)
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * float(np.abs(ref).max()))
+    export_onnx(model, tmp_path / "f.onnx")
+    from_file = load_any(tmp_path / "f.onnx", arch="fast-student")
+    np.testing.assert_allclose(from_file.predict(image), ref, rtol=1e-4, atol=1e-4 * float(np.abs(ref).max()))
+    with pytest.raises(LitedepthError, match="not 'hu2021-student'"):
+        load_any(tmp_path / "f.onnx", arch="hu2021-student")
+    with pytest.raises(LitedepthError, match="backend"):
+        load_any(tmp_path / "f.safetensors", backend="tensorrt")
