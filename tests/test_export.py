@@ -132,3 +132,19 @@ def test_load_any_and_predict_match_torch(tmp_path):
         load_any(tmp_path / "f.onnx", arch="hu2021-student")
     with pytest.raises(LitedepthError, match="backend"):
         load_any(tmp_path / "f.safetensors", backend="tensorrt")
+
+
+def test_int8_export(tmp_path, capsys):
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(calib / f"{i}.png")
+    out = tmp_path / "s.onnx"
+    code = main(["export", "--model", "hu2021-student", "--onnx", str(out), "--size", "64x96", "--int8", "--calibration", str(calib)])
+    assert code == 0
+    assert "INT8" in capsys.readouterr().out
+    q = OnnxDepthModel(tmp_path / "s.int8.onnx")
+    assert q.arch == "hu2021-student" and q.input_size == SIZE
+    assert q(torch.randn(1, 3, *SIZE)).shape == (1, 1, *SIZE)
+    assert main(["export", "--model", "hu2021-student", "--onnx", str(out), "--int8"]) == 2  # no --calibration

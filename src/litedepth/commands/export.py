@@ -52,5 +52,6 @@ def run(args: argparse.Namespace) -> int:
         out = str(Path(args.onnx).with_suffix("")) + ".int8.onnx"
         q = quantize_int8(args.onnx, out, args.calibration, max_images=args.calibration_images)
         print(f"INT8 -> {q.path}: {q.calibration_images} calibration images; vs float on {q.compared_images} images: "
-              f"max abs change {q.max_abs_change:.3g} m, mean {q.mean_abs_change:.3g} m")
+              f"max abs change {q.max_abs_change:.3g} m, mean {q.mean_abs_change:.3g} m "
+              f"(float output up to {q.float_abs_max:.3g} m)")
     return 0
