@@ -1,0 +1,293 @@
+"""The parts of a training run: mixed training data, the sampler, optimiser, schedule, checkpoints.
+
+Randomness contract (what makes ``--resume`` exact): the data order of epoch ``e`` is a
+permutation drawn from ``(seed, e)``; the augmentation of item ``i`` of source ``k`` uses
+``np.random.default_rng([seed, k, e, i])``; the network is initialised from ``seed``. So a run
+that is stopped and resumed sees exactly the batches an uninterrupted run sees.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import Config, SourceConfig
+from .data import Compose, ToTensor, test_transform
+from .data.transforms import (CenterCrop, ColorJitter, PCALighting, RandomHorizontalFlip, RandomRotation, ResizeShorter,
+                              shorter_side_for)
+from .errors import LitedepthError
+from .fileio import atomic_path
+
+CHECKPOINT_FORMAT = "litedepth-train-1"
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def shorter_side(cfg: Config) -> int:
+    return int(cfg.augment.shorter_side or shorter_side_for(cfg.model.input_size))
+
+
+def build_transform(cfg: Config, mean, std) -> Compose:
+    """The training transform: the WACV-2019 recipe (`litedepth.data.train_transform`) with the
+    strengths from ``cfg.augment``; with ``augment.enabled: false`` the test transform."""
+    h, w = cfg.model.input_size
+    a = cfg.augment
+    if not a.enabled:
+        if a.shorter_side is None:
+            return test_transform(cfg.model.input_size, mean, std)
+        return Compose([ResizeShorter(shorter_side(cfg)), CenterCrop(h, w), ToTensor(mean, std)])
+    steps: list[Any] = [ResizeShorter(shorter_side(cfg))]
+    if a.hflip > 0:
+        steps.append(RandomHorizontalFlip(a.hflip))
+    if a.rotate > 0:
+        steps.append(RandomRotation(a.rotate))
+    steps.append(CenterCrop(h, w))
+    if a.lighting > 0:
+        steps.append(PCALighting(a.lighting))
+    if a.jitter > 0:
+        steps.append(ColorJitter(a.jitter, a.jitter, a.jitter))
+    steps.append(ToTensor(mean, std))
+    return Compose(steps)
+
+
+def open_source(src: SourceConfig, where: str):
+    """Open one configured source as a raw (untransformed) dataset.
+
+    ``kind: images``, or ``role: unlabeled`` with ``kind: auto`` on a folder or ``.txt`` list that is
+    not a labeled layout (NYU CSVs, a CSV, a ``.mat``), reads images only; anything else opens the
+    labeled layout (its depth is dropped later when it is not used). For an unlabeled RGB-D folder
+    whose depth files sit beside the images, say ``kind: rgbd``.
+    """
+    from .data import NYULabeledMatDataset, NYUSeedDataset, RGBDDataset, UnlabeledImages, open_dataset
+
+    path = Path(src.path)
+    if not path.exists():
+        raise LitedepthError(f"{path}: no such file or folder ({where})")
+    labeled_layout = path.suffix.lower() in (".csv", ".mat") or (path / "data" / f"nyu2_{src.split}.csv").is_file() \
+        or (path / f"nyu2_{src.split}.csv").is_file() or (path / "nyu_depth_v2_labeled.mat").is_file()
+    if src.kind == "images" or (src.role == "unlabeled" and src.kind == "auto" and not labeled_layout):
+        ds = UnlabeledImages(path)
+    elif src.kind == "nyu":
+        ds = NYUSeedDataset(path, split=src.split)
+    elif src.kind == "rgbd":
+        ds = RGBDDataset(path, depth_scale=src.depth_scale)
+    elif src.kind == "mat":
+        ds = NYULabeledMatDataset(path, split=src.split)
+    else:
+        ds = open_dataset(path, split=src.split, depth_scale=src.depth_scale)
+    if src.limit is not None:
+        ds = torch.utils.data.Subset(ds, range(min(int(src.limit), len(ds))))
+    if len(ds) == 0:
+        raise LitedepthError(f"{path}: no items ({where})")
+    return ds
+
+
+@dataclass
+class Part:
+    """One source in the mix: its raw dataset and what its items are trained on."""
+
+    dataset: Any
+    use_labels: bool  # loss to the ground truth
+    teach: bool  # loss to the teacher's prediction
+    name: str
+
+
+class TrainingSet(torch.utils.data.Dataset):
+    """The training sources as one dataset of transformed samples.
+
+    Item ``i`` -> ``{"image": (3, H, W), "depth": (1, H, W) metres or zeros, "target": (1, H, W)
+    cached teacher prediction or zeros, "target_mask": (1, H, W), "has_depth": 0/1, "teach": 0/1,
+    "cached": 0/1, "source": k}``. With a ``cache``, sources that are taught get their cached
+    teacher prediction under ``"target"`` before the transform, so crops, flips and rotations
+    move it with the image.
+    """
+
+    def __init__(self, parts: list[Part], transform, seed: int, cache=None) -> None:
+        self.parts = parts
+        self.transform = transform
+        self.seed = int(seed)
+        self.cache = cache
+        self.epoch = 0
+        self.offsets = np.cumsum([0] + [len(p.dataset) for p in parts])
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def locate(self, index: int) -> tuple[int, int]:
+        k = int(np.searchsorted(self.offsets, index, side="right") - 1)
+        return k, index - int(self.offsets[k])
+
+    def raw(self, k: int, j: int) -> dict:
+        ds = self.parts[k].dataset
+        if isinstance(ds, torch.utils.data.Subset):
+            return ds.dataset.load(ds.indices[j])
+        return ds.load(j)
+
+    def cache_ref(self, k: int, j: int) -> tuple[Any, int]:
+        ds = self.parts[k].dataset
+        if isinstance(ds, torch.utils.data.Subset):
+            return ds.dataset, int(ds.indices[j])
+        return ds, j
+
+    def __getitem__(self, index: int) -> dict:
+        k, j = self.locate(index)
+        part = self.parts[k]
+        sample = self.raw(k, j)
+        if not part.use_labels:
+            sample.pop("depth", None)
+        cached = part.teach and self.cache is not None
+        if cached:
+            target = self.cache.get(*self.cache_ref(k, j))
+            sample["target"] = target
+            sample["target_mask"] = np.ones_like(target)
+        sample["_depth_keys"] = [key for key in ("depth", "target", "target_mask") if key in sample]
+        out = self.transform(sample, np.random.default_rng([self.seed, k, self.epoch, j]))
+        zeros = torch.zeros((1,) + tuple(out["image"].shape[-2:]))
+        return {
+            "image": out["image"],
+            "depth": out.get("depth", zeros),
+            "target": out.get("target", zeros),
+            "target_mask": out.get("target_mask", zeros),
+            "has_depth": torch.tensor(float("depth" in out)),
+            "teach": torch.tensor(float(part.teach)),
+            "cached": torch.tensor(float(cached)),
+            "source": k,
+        }
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """Shuffled indices of epoch ``e`` from ``(seed, e)``, split over ``world_size`` processes.
+
+    Splits like `torch.utils.data.DistributedSampler` (pad to a multiple of the world size,
+    take every ``world_size``-th index) and can skip the first ``start`` indices of this process
+    (resuming mid-epoch).
+    """
+
+    def __init__(self, n: int, seed: int, rank: int = 0, world_size: int = 1, shuffle: bool = True) -> None:
+        self.n, self.seed, self.rank, self.world_size, self.shuffle = n, int(seed), rank, world_size, shuffle
+        self.epoch, self.start = 0, 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.epoch, self.start = int(epoch), int(start)
+
+    def indices(self) -> list[int]:
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 100003 + self.epoch)
+            order = torch.randperm(self.n, generator=g).tolist()
+        else:
+            order = list(range(self.n))
+        total = math.ceil(self.n / self.world_size) * self.world_size
+        order += order[: total - self.n]
+        return order[self.rank:total:self.world_size]
+
+    def __iter__(self):
+        return iter(self.indices()[self.start:])
+
+    def __len__(self) -> int:
+        return max(0, math.ceil(self.n / self.world_size) - self.start)
+
+
+# ----------------------------------------------------------------------------- optimisation
+
+
+def build_optimizer(cfg: Config, params) -> torch.optim.Optimizer:
+    o = cfg.optim
+    if o.name == "adam":
+        return torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
+    if o.name == "adamw":
+        return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
+    return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+
+
+def learning_rate(cfg: Config, epoch: int, step: int, steps_per_epoch: int) -> float:
+    """The learning rate as a pure function of (epoch, step within it): resuming needs no state.
+
+    ``step``: lr * gamma ** (epoch // step_epochs) (WACV 2019: x0.1 every 5 epochs);
+    ``cosine``: half-cosine from lr to 0 over all steps; ``constant``. Optional linear warm-up.
+    """
+    s = cfg.schedule
+    base = cfg.optim.lr
+    global_step = epoch * steps_per_epoch + step
+    if s.kind == "step":
+        lr = base * s.gamma ** (epoch // s.step_epochs)
+    elif s.kind == "cosine":
+        total = max(1, cfg.train.epochs * steps_per_epoch)
+        lr = 0.5 * base * (1.0 + math.cos(math.pi * min(global_step, total) / total))
+    else:
+        lr = base
+    if s.warmup_steps > 0 and global_step < s.warmup_steps:
+        lr *= (global_step + 1) / s.warmup_steps
+    return lr
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch global RNG states in types ``torch.load(weights_only=True)`` accepts."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)},
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
+    """Write a training checkpoint atomically (a kill leaves the previous one intact)."""
+    with atomic_path(path) as tmp:
+        torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise LitedepthError(f"{path}: no checkpoint to resume from")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        raise LitedepthError(f"{path}: not a readable training checkpoint ({first})") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise LitedepthError(f"{path}: not a litedepth training checkpoint (format {state.get('format') if isinstance(state, dict) else None!r})")
+    return state
+
+
+# Keys that may change between a run and its resumption without changing its result.
+RUN_CONTROL_KEYS = {"train.epochs", "train.out_dir", "train.progress", "train.device", "train.threads", "train.checkpoint_every",
+                    "data.workers", "data.val", "data.val_limit", "data.val_split", "distill.cache_dir"}
+
+
+def config_differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config dicts, ignoring `RUN_CONTROL_KEYS`."""
+    diffs = []
+    for key in sorted(set(saved) | set(current)):
+        name = f"{prefix}{key}"
+        a, b = saved.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += config_differences(a, b, name + ".")
+        elif name not in RUN_CONTROL_KEYS and a != b:
+            diffs.append(f"{name}: {a!r} -> {b!r}")
+    return diffs

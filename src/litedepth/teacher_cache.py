@@ -1,0 +1,119 @@
+"""Run a teacher once per training image and keep its prediction on disk.
+
+The teacher sees the image augmentation-free, resized as the training transform's first step
+does (`ResizeShorter`, before any flip, rotation or crop). The stored map has exactly that
+size, so it can ride along with the image through the geometric augmentation as one more
+depth-like key (``sample["target"]``, listed in ``sample["_depth_keys"]``).
+
+Layout: ``ROOT/<teacher key>/<item key>.npy``, one float16 ``(H, W)`` array per image, where
+the teacher key hashes the teacher's identity and the resize, and the item key hashes the
+image file's path, modification time and size. An edited image or another teacher never
+reads a stale entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+
+from .data.transforms import IMAGENET_MEAN, IMAGENET_STD, ResizeShorter, ToTensor
+from .fileio import atomic_path, save_npy
+from .teachers import Teacher
+
+CACHE_VERSION = "1"
+
+
+def image_file(dataset, index: int) -> tuple[str, str]:
+    """``(file, extra)`` identifying the image of item ``index``: its file path, plus a sub-key for
+    containers holding many images (a ``.mat`` file)."""
+    if hasattr(dataset, "paths"):  # UnlabeledImages
+        return str(dataset.paths[index]), ""
+    if hasattr(dataset, "pairs") and hasattr(dataset, "base"):  # NYUSeedDataset
+        return str(Path(dataset.base) / dataset.pairs[index][0]), ""
+    if hasattr(dataset, "pairs"):  # RGBDDataset
+        return str(dataset.pairs[index][0]), ""
+    if hasattr(dataset, "mat_path"):  # NYULabeledMatDataset
+        return str(dataset.mat_path), str(int(dataset.indices[index]))
+    return str(dataset.source(index)), str(index)
+
+
+def item_key(dataset, index: int) -> str:
+    path, extra = image_file(dataset, index)
+    p = Path(path)
+    st = p.stat() if p.is_file() else None
+    stamp = f"{st.st_mtime_ns}:{st.st_size}" if st else "missing"
+    return hashlib.sha1(f"{p.resolve() if st else p}|{extra}|{stamp}".encode()).hexdigest()
+
+
+class TeacherCache:
+    """Teacher predictions for the images of datasets, stored as float16 ``.npy`` files.
+
+    Args:
+        root: cache folder (shared by runs; entries are keyed, never overwritten with other content).
+        teacher: the `Teacher` whose predictions are stored.
+        shorter_side: the training transform's resize (`ResizeShorter`) applied before the teacher.
+        mean, std: the normalisation of the teacher's input.
+    """
+
+    def __init__(self, root: str | os.PathLike, teacher: Teacher, shorter_side: int,
+                 mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> None:
+        self.teacher = teacher
+        self.resize = ResizeShorter(shorter_side)
+        self.to_tensor = ToTensor(mean, std)
+        spec = {"version": CACHE_VERSION, "teacher": teacher.identity, "shorter_side": int(shorter_side),
+                "mean": list(mean), "std": list(std)}
+        self.dir = Path(root) / hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+        self.spec = {**spec, "teacher_info": teacher.describe()}
+
+    def path(self, dataset, index: int) -> Path:
+        return self.dir / f"{item_key(dataset, index)}.npy"
+
+    def get(self, dataset, index: int) -> np.ndarray:
+        """The cached ``(H, W)`` float32 target of item ``index`` (computing it if missing)."""
+        path = self.path(dataset, index)
+        if not path.is_file():
+            self.fill(dataset, [index], progress=False)
+        return np.load(path).astype(np.float32)
+
+    def teacher_input(self, sample: dict) -> torch.Tensor:
+        """The teacher's ``(3, H, W)`` input for a raw sample: resized, normalised, not augmented."""
+        s = self.resize({"image": sample["image"], "_depth_keys": []}, None)
+        return self.to_tensor(s)["image"]
+
+    def fill(self, dataset, indices: Iterable[int] | None = None, batch_size: int = 8, progress: bool = True, desc: str = "teacher cache") -> int:
+        """Compute and store the missing entries among ``indices`` (all items by default); return how many."""
+        from tqdm import tqdm
+
+        indices = range(len(dataset)) if indices is None else indices
+        todo = [i for i in indices if not self.path(dataset, i).is_file()]
+        if not todo:
+            return 0
+        self.dir.mkdir(parents=True, exist_ok=True)
+        spec_path = self.dir / "teacher.json"
+        if not spec_path.is_file():
+            with atomic_path(spec_path) as tmp:
+                tmp.write_text(json.dumps(self.spec, indent=1))
+        pending: list[tuple[int, torch.Tensor]] = []
+
+        def flush() -> None:
+            x = torch.stack([t for _, t in pending])
+            with torch.no_grad():
+                y = self.teacher.predict_tensor(x).float().cpu().numpy()[:, 0]
+            for (i, _), pred in zip(pending, y):
+                save_npy(self.path(dataset, i), pred.astype(np.float16))
+            pending.clear()
+
+        for i in tqdm(todo, desc=desc, unit="img", disable=not progress, leave=False):
+            x = self.teacher_input(dataset.load(i) if hasattr(dataset, "load") else dataset[i])
+            if pending and (len(pending) >= batch_size or pending[0][1].shape != x.shape):
+                flush()
+            pending.append((i, x))
+        if pending:
+            flush()
+        return len(todo)

@@ -1,0 +1,40 @@
+"""torchrun with two gloo processes on CPU, at tiny size."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+import litedepth
+from litedepth.config import Config
+from litedepth.data.synth import write_dataset
+
+
+def test_torchrun_two_gloo_processes(tmp_path):
+    data = tmp_path / "synth"
+    write_dataset(data, 12, split="train", size=(48, 64), progress=False)
+    out = tmp_path / "run"
+    cfg = Config.from_dict({
+        "name": "ddp",
+        "model": {"arch": "hu2021-student", "input_size": [48, 64]},
+        "data": {"sources": [{"path": str(data), "kind": "nyu"}], "workers": 0},
+        "train": {"epochs": 2, "batch_size": 3, "device": "cpu", "out_dir": str(out), "progress": False},
+    })
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "litedepth", "train", "--config", str(tmp_path / "cfg.yaml")]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    except subprocess.TimeoutExpired:
+        pytest.fail("torchrun did not finish within 120 s")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    # one row per epoch (rank 0 writes), counting the images of both processes: 12 per epoch
+    assert [r["epoch"] for r in rows] == [1, 2] and all(r["images"] == 12 for r in rows)
+    model = litedepth.load(out / "model.safetensors")
+    assert model.arch == "hu2021-student"
+    assert not list(out.glob(".*.tmp*"))  # no half-written files from a second writer

@@ -1,0 +1,188 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import litedepth
+from litedepth.cli import main
+from litedepth.config import Config
+from litedepth.data.synth import write_dataset
+from litedepth.engine import build_optimizer
+from litedepth.losses import DepthLoss
+from litedepth.teacher_cache import TeacherCache
+from litedepth.teachers import load_teacher
+from litedepth.train import build_objective, build_training_set, train_step
+
+SIZE = (48, 64)
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory) -> dict[str, Path]:
+    x = tmp_path_factory.mktemp("x")
+    u = tmp_path_factory.mktemp("u")
+    write_dataset(x, 8, split="train", size=SIZE, progress=False)
+    write_dataset(u, 8, split="train", size=SIZE, seed=1, progress=False)
+    images = tmp_path_factory.mktemp("images")
+    for i, p in enumerate(sorted((u / "data" / "nyu2_train").rglob("*.jpg"))):
+        Image.open(p).save(images / f"frame{i:02d}.png")
+    return {"x": x, "u": u, "images": images}
+
+
+@pytest.fixture(scope="module")
+def constant_teacher(tmp_path_factory) -> Path:
+    """A real network whose last convolution is zeroed: it predicts 2.0 m everywhere."""
+    torch.manual_seed(0)
+    model = litedepth.create_model("hu2021-student", input_size=SIZE)
+    with torch.no_grad():
+        model.R.conv2.weight.zero_()
+        model.R.conv2.bias.fill_(2.0)
+    return litedepth.save_model(model, tmp_path_factory.mktemp("teacher") / "const.safetensors")
+
+
+def kd_config(sources, out: Path, **extra) -> Config:
+    data = {
+        "name": "kd",
+        "model": {"arch": "hu2021-student", "input_size": list(SIZE)},
+        "data": {"sources": sources, "workers": 0},
+        "augment": {"rotate": 0.0},  # rotation would zero corner pixels of the teacher target (masked)
+        "train": {"epochs": 1, "batch_size": 4, "device": "cpu", "out_dir": str(out), "progress": False},
+    }
+    for section, values in extra.items():
+        data.setdefault(section, {}).update(values)
+    return Config.from_dict(data)
+
+
+def _first_batch(cfg, teacher, indices):
+    data = build_training_set(cfg, teacher)
+    return torch.utils.data.default_collate([data[i] for i in indices])
+
+
+def _step_and_expect(cfg, teacher, batch):
+    """train_step's loss next to the loss computed here from the student's prediction before the step."""
+    torch.manual_seed(0)
+    model = litedepth.create_model("hu2021-student", input_size=SIZE)
+    objective, _ = build_objective(cfg, teacher)
+    optimizer = build_optimizer(cfg, model.parameters())
+    with torch.no_grad():
+        pred = model(batch["image"])  # train mode: same batch statistics as the step
+    loss, parts = train_step(model, optimizer, objective, batch, teacher, "cpu")
+    return pred, loss, parts
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_unlabeled_data_learns_from_the_teacher_only(synth, constant_teacher, tmp_path, cache):
+    cfg = kd_config([{"path": str(synth["u"]), "role": "unlabeled", "kind": "nyu"}], tmp_path, distill={"cache": cache})
+    teacher = load_teacher(constant_teacher)
+    batch = _first_batch(cfg, teacher, [0, 1, 2, 3])
+    assert batch["has_depth"].sum() == 0 and batch["teach"].tolist() == [1.0] * 4
+    assert torch.equal(batch["depth"], torch.zeros_like(batch["depth"]))  # its ground truth is never loaded
+    if cache:
+        assert torch.all(batch["target"] == 2.0) and batch["cached"].tolist() == [1.0] * 4
+    pred, loss, parts = _step_and_expect(cfg, teacher, batch)
+    assert set(parts) == {"teacher"}
+    expected = DepthLoss()(pred, torch.full_like(pred, 2.0))
+    assert loss == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_labeled_data_without_teacher_uses_ground_truth(synth, tmp_path):
+    cfg = kd_config([{"path": str(synth["x"]), "kind": "nyu"}], tmp_path)
+    batch = _first_batch(cfg, None, [0, 1, 2, 3])
+    pred, loss, parts = _step_and_expect(cfg, None, batch)
+    assert set(parts) == {"gt"}
+    depth = batch["depth"]
+    assert loss == pytest.approx(DepthLoss()(pred, depth, depth > 0).item(), rel=1e-5)
+
+
+def test_labeled_data_with_teacher_mixes_both_targets(synth, constant_teacher, tmp_path):
+    cfg = kd_config([{"path": str(synth["x"]), "kind": "nyu"}], tmp_path, loss={"gt_weight": 0.5, "teacher_weight": 2.0})
+    teacher = load_teacher(constant_teacher)
+    batch = _first_batch(cfg, teacher, [0, 1, 2, 3])
+    pred, loss, parts = _step_and_expect(cfg, teacher, batch)
+    depth = batch["depth"]
+    gt = DepthLoss()(pred, depth, depth > 0).item()
+    kd = DepthLoss()(pred, torch.full_like(pred, 2.0)).item()
+    assert parts == pytest.approx({"gt": gt, "teacher": kd}, rel=1e-5)
+    assert loss == pytest.approx(0.5 * gt + 2.0 * kd, rel=1e-5)
+
+
+def test_auxiliary_sources_with_and_without_labels(synth, constant_teacher, tmp_path):
+    teacher = load_teacher(constant_teacher)
+    # X labeled (no teacher on it), U' labeled with its labels, U' with labels ignored
+    sources = [{"path": str(synth["x"]), "kind": "nyu"}, {"path": str(synth["u"]), "kind": "nyu"},
+               {"path": str(synth["u"]), "kind": "nyu", "use_labels": False}]
+    cfg = kd_config(sources, tmp_path, distill={"teach_labeled": False})
+    data = build_training_set(cfg, teacher)
+    assert len(data) == 24
+    first, aux, aux_unlabeled = data[0], data[8], data[16]
+    assert (first["has_depth"], first["teach"]) == (1.0, 0.0)
+    assert (aux["has_depth"], aux["teach"]) == (1.0, 0.0)
+    assert (aux_unlabeled["has_depth"], aux_unlabeled["teach"]) == (0.0, 1.0)
+    batch = torch.utils.data.default_collate([first, aux_unlabeled])
+    pred, loss, parts = _step_and_expect(cfg, teacher, batch)
+    d = batch["depth"][:1]
+    assert parts["gt"] == pytest.approx(DepthLoss()(pred[:1], d, d > 0).item(), rel=1e-5)
+    assert parts["teacher"] == pytest.approx(DepthLoss()(pred[1:], torch.full_like(pred[1:], 2.0)).item(), rel=1e-5)
+
+
+def test_cache_equals_the_teacher_run_live(synth, tmp_path):
+    torch.manual_seed(1)
+    net = litedepth.create_model("hu2021-student", input_size=SIZE).eval()
+    teacher = load_teacher(net)
+    from litedepth.data import NYUSeedDataset
+
+    ds = NYUSeedDataset(synth["x"], split="train")
+    cache = TeacherCache(tmp_path / "cache", teacher, shorter_side=51)
+    assert cache.fill(ds, progress=False) == len(ds)
+    assert cache.fill(ds, progress=False) == 0  # all stored
+    for i in range(len(ds)):
+        stored = np.load(cache.path(ds, i))
+        assert stored.dtype == np.float16
+        img = ds.load(i)["image"].resize((68, 51), Image.BILINEAR)  # 48x64 -> shorter side 51, no augmentation
+        x = (np.asarray(img, dtype=np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+        with torch.no_grad():
+            live = net(torch.from_numpy(x.transpose(2, 0, 1)).unsqueeze(0))[0, 0].numpy()
+        np.testing.assert_allclose(stored.astype(np.float32), live, rtol=2e-3, atol=2e-3)
+    # another teacher never reads these entries
+    other = TeacherCache(tmp_path / "cache", load_teacher(litedepth.create_model("hu2021-student", input_size=SIZE)), shorter_side=51)
+    assert other.dir != cache.dir and not other.path(ds, 0).exists()
+
+
+def test_cached_target_moves_with_the_image(synth, tmp_path):
+    """A teacher that outputs each pixel's channel mean: after flips and crops, target == mean of the image."""
+    pytest.importorskip("onnxruntime")
+    from test_teachers import _channel_mean_onnx
+
+    teacher = load_teacher(_channel_mean_onnx(tmp_path / "mean.onnx"))
+    cfg = kd_config([{"path": str(synth["images"]), "role": "unlabeled"}], tmp_path,
+                    augment={"lighting": 0.0, "jitter": 0.0, "hflip": 0.5})
+    data = build_training_set(cfg, teacher)
+    flipped = 0
+    for epoch in range(2):
+        data.set_epoch(epoch)
+        for i in range(len(data)):
+            item = data[i]
+            assert item["cached"] == 1.0 and item["target"].shape == (1, *SIZE)
+            np.testing.assert_allclose(item["target"].numpy(), item["image"].mean(0, keepdim=True).numpy(), atol=4e-3)
+            flipped += int(np.random.default_rng([0, 0, epoch, i]).random() < 0.5)
+    assert flipped > 0
+
+
+def test_distill_cli_end_to_end(synth, constant_teacher, tmp_path):
+    out = tmp_path / "run"
+    code = main(["distill", "--config", "synth-student-kd", "--teacher", str(constant_teacher),
+                 "--set", f"data.sources.0.path={synth['x']}", "--set", f"data.sources.1.path={synth['images']}",
+                 "--set", "model.input_size=[48, 64]", "--set", "train.epochs=1", "--set", "train.batch_size=8",
+                 "--set", "data.val=null", "--set", "data.workers=0", "--set", f"train.out_dir={out}", "--set", "train.progress=false"])
+    assert code == 0
+    model = litedepth.load(out / "model.safetensors")
+    training = model.metadata["training"]
+    assert training["teacher"]["source"] == str(constant_teacher) and training["kd_loss"] == "hu2019"
+    assert [d["role"] for d in training["dataset"]] == ["labeled", "unlabeled"]
+    row = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    assert row["images"] == 16 and row["loss_teacher"] > 0 and row["loss_gt"] > 0
+    assert len(list((out / "teacher-cache").rglob("*.npy"))) == 16

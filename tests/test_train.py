@@ -1,0 +1,154 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+import litedepth
+from litedepth.cli import main
+from litedepth.config import Config
+from litedepth.data.synth import write_dataset
+from litedepth.engine import EpochSampler, build_optimizer, load_checkpoint
+from litedepth.train import build_objective, build_training_set, run, train_step
+
+SIZE = [48, 64]
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("synth")
+    write_dataset(root, 16, split="train", size=(48, 64), progress=False)
+    write_dataset(root, 4, split="test", size=(48, 64), progress=False)
+    return root
+
+
+def tiny_config(synth: Path, out: Path, **train) -> Config:
+    return Config.from_dict({
+        "name": "tiny",
+        "model": {"arch": "hu2021-student", "input_size": SIZE},
+        "data": {"sources": [{"path": str(synth), "kind": "nyu", "split": "train"}], "workers": 0},
+        "optim": {"lr": 1e-3},
+        "schedule": {"step_epochs": 1, "gamma": 0.5},
+        "train": {"epochs": 2, "batch_size": 4, "device": "cpu", "out_dir": str(out), "progress": False, **train},
+    })
+
+
+def test_a_few_steps_lower_the_loss(synth, tmp_path):
+    cfg = tiny_config(synth, tmp_path, batch_size=8)
+    cfg.augment.enabled = False
+    data = build_training_set(cfg)
+    batch = torch.utils.data.default_collate([data[i] for i in range(8)])
+    assert batch["image"].shape == (8, 3, *SIZE) and batch["depth"].shape == (8, 1, *SIZE)
+    assert batch["has_depth"].tolist() == [1.0] * 8 and batch["teach"].tolist() == [0.0] * 8
+    torch.manual_seed(0)
+    model = litedepth.create_model("hu2021-student", input_size=tuple(SIZE))
+    objective, kd = build_objective(cfg)
+    assert kd is None
+    optimizer = build_optimizer(cfg, model.parameters())
+    losses = [train_step(model, optimizer, objective, batch, None, "cpu")[0] for _ in range(12)]
+    assert sum(losses[-3:]) / 3 < 0.8 * losses[0]
+
+
+def test_sampler_is_a_function_of_seed_and_epoch():
+    a, b = EpochSampler(10, seed=3), EpochSampler(10, seed=3)
+    a.set_epoch(1)
+    b.set_epoch(1, start=4)
+    assert sorted(a.indices()) == list(range(10)) and list(b) == a.indices()[4:]
+    a.set_epoch(2)
+    assert a.indices() != b.indices()
+    halves = [EpochSampler(11, seed=3, rank=r, world_size=2) for r in (0, 1)]
+    assert set(halves[0].indices()) | set(halves[1].indices()) == set(range(11)) and len(halves[0]) == 6
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(path))
+
+
+def _assert_same(a: Path, b: Path) -> None:
+    wa, wb = _weights(a), _weights(b)
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(synth, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("full")
+    return run(tiny_config(synth, out))
+
+
+def test_run_layout_and_provenance(uninterrupted):
+    out = uninterrupted.parent
+    assert {p.name for p in out.iterdir()} >= {"config.yaml", "last.pt", "metrics.jsonl", "model.safetensors"}
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2] and all(r["images"] == 16 and r["images_per_s"] > 0 for r in rows)
+    assert rows[0]["lr"] == 1e-3 and rows[1]["lr"] == 5e-4  # step schedule
+    assert rows[0]["loss_teacher"] == 0.0 and rows[0]["loss"] == pytest.approx(rows[0]["loss_gt"])
+    assert yaml.safe_load((out / "config.yaml").read_text())["train"]["epochs"] == 2
+    model = litedepth.load(uninterrupted)
+    assert model.arch == "hu2021-student" and model.input_size == tuple(SIZE)
+    training = model.metadata["training"]
+    assert training["epochs"] == 2 and training["teacher"] is None and training["encoder_init"] == "scratch"
+    ck = load_checkpoint(out / "last.pt")
+    assert ck["epoch"] == 2 and set(ck["rng"]) >= {"python", "numpy", "torch"} and "optimizer" in ck
+
+
+def test_stop_and_resume_equals_uninterrupted(synth, tmp_path, uninterrupted):
+    cfg = tiny_config(synth, tmp_path, epochs=1)
+    run(cfg)
+    cfg.train.epochs = 2
+    final = run(cfg, resume=True)
+    _assert_same(final, uninterrupted)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+
+
+def test_kill_9_mid_epoch_then_resume(synth, tmp_path, uninterrupted):
+    out = tmp_path / "killed"
+    args = ["--config", str(tmp_path / "cfg.yaml"), "--set", "train.checkpoint_every=1"]
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(tiny_config(synth, out).to_dict()))
+    proc = subprocess.Popen([sys.executable, "-m", "litedepth", "train", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    ckpt = out / "last.pt"
+    try:
+        seen = None
+        while time.time() < deadline and proc.poll() is None:
+            stamp = ckpt.stat().st_mtime_ns if ckpt.is_file() else None
+            if stamp != seen:  # a new checkpoint: read its step
+                seen = stamp
+                if torch.load(ckpt, weights_only=True)["global_step"] >= 2:
+                    break
+            time.sleep(0.05)
+        assert proc.poll() is None, "training finished before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    state = load_checkpoint(ckpt)
+    assert 0 < state["global_step"] < 8 and not (out / "model.safetensors").exists()
+    assert main(["train", *args, "--resume"]) == 0
+    _assert_same(out / "model.safetensors", uninterrupted)
+
+
+def test_resume_refuses_a_different_config(synth, tmp_path):
+    run(tiny_config(synth, tmp_path, epochs=1, max_steps=1))
+    changed = tiny_config(synth, tmp_path, epochs=2, max_steps=1)
+    changed.optim.lr = 0.5
+    with pytest.raises(litedepth.LitedepthError, match="optim.lr"):
+        run(changed, resume=True)
+
+
+def test_cli_errors_are_one_line(synth, tmp_path, capsys):
+    assert main(["train", "--config", "synth-teacher", "--set", f"data.sources.0.path={tmp_path / 'nope'}"]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
+    cfg = ["--config", "synth-teacher", "--set", f"data.sources.0.path={synth}", "--set", "data.sources.0.role=unlabeled"]
+    assert main(["train", *cfg]) == 2
+    assert "needs a teacher" in capsys.readouterr().err
