@@ -55,13 +55,14 @@ def test_views_of_a_scene_share_the_room_but_not_the_camera():
 def test_depth_is_z_distance_along_the_optical_axis():
     # A fronto-parallel wall has constant z-depth although the ray lengths vary across the image.
     from litedepth.data.synth_render import render
-    from litedepth.data.synth_scene import Material, Scene, _look
+    from litedepth.data.synth_furniture import Material
+    from litedepth.data.synth_scene import Scene, look_at
 
     m = Material("plain", np.full(3, 0.5, np.float32), np.zeros(3, np.float32))
     # the room is wide and tall enough that every ray ends on the far wall
     scene = Scene(room=np.array([40.0, 5.0, 20.0]), faces=[m] * 6, lights=[(np.array([20.0, 2.5, 19.0]), 1.0)])
     scene.cam_pos = np.array([20.0, 0.5, 10.0])
-    scene.cam_rot = _look(np.pi / 2, 0.0, 0.0)  # looking along +y at the wall y = 5
+    scene.cam_rot = look_at(np.pi / 2, 0.0, 0.0)  # looking along +y at the wall y = 5
     _, depth = render(scene, (24, 32))
     np.testing.assert_allclose(depth, 4.5, atol=1e-4)
 

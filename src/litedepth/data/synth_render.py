@@ -11,7 +11,8 @@ import math
 
 import numpy as np
 
-from .synth_scene import Box, Cylinder, Decal, Material, Scene, Sphere
+from .synth_furniture import Box, Cylinder, Material, Sphere
+from .synth_scene import Decal, Scene
 
 _EPS = 1e-4
 NYU_INTRINSICS = (518.86, 519.47, 325.58, 253.74)  # fx, fy, cx, cy at 640x480

@@ -1,4 +1,4 @@
-"""Random indoor scenes for the synthetic RGB-D generator: presets, primitives and sampling.
+"""Random indoor scenes for the synthetic RGB-D generator: scale presets, rooms, lights and cameras.
 
 A scene is a box-shaped room (floor, ceiling, four walls with pictures, doors and windows)
 holding furniture built from vertical-axis primitives (boxes rotated about the vertical,
@@ -13,6 +13,9 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from .synth_furniture import (FURNITURE, Box, Cylinder, Material, Sphere, floor_material, footprint, hsv, overlaps,
+                              paint, place)
 
 
 @dataclass(frozen=True)
@@ -50,41 +53,6 @@ PRESETS: dict[str, Preset] = {
 
 
 @dataclass
-class Material:
-    """Surface appearance: ``kind`` in plain, noise, wood, planks, tiles, fabric; colours in [0, 1]."""
-
-    kind: str
-    color: np.ndarray  # (3,)
-    color2: np.ndarray  # (3,), second colour (grain, grout, weave)
-    scale: float = 1.0  # pattern size (m)
-    offset: float = 0.0  # shifts the noise lattice so that objects do not share a pattern
-    contrast: float = 1.0  # strength of the pattern
-
-
-@dataclass
-class Box:
-    center: np.ndarray  # (3,) m
-    half: np.ndarray  # (3,) half extents along the box's own axes (m)
-    yaw: float  # rotation about z (radians)
-    material: Material
-
-
-@dataclass
-class Cylinder:
-    center: np.ndarray  # (3,) m, middle of the axis
-    radius: float
-    half_height: float
-    material: Material
-
-
-@dataclass
-class Sphere:
-    center: np.ndarray  # (3,)
-    radius: float
-    material: Material
-
-
-@dataclass
 class Decal:
     """A rectangle on a wall: a picture, a door or a window (emissive)."""
 
@@ -112,173 +80,6 @@ class Scene:
     lattice: np.ndarray = field(default_factory=lambda: np.zeros((64, 64), np.float32))  # value-noise grid
 
 
-# ---------------------------------------------------------------- materials
-
-def _hsv(h: float, s: float, v: float) -> np.ndarray:
-    i = int(h * 6) % 6
-    f = h * 6 - math.floor(h * 6)
-    p, q, t = v * (1 - s), v * (1 - f * s), v * (1 - (1 - f) * s)
-    return np.array([(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)][i], np.float32)
-
-
-def _wood(rng: np.random.Generator) -> Material:
-    base = _hsv(rng.uniform(0.05, 0.11), rng.uniform(0.35, 0.7), rng.uniform(0.3, 0.8))
-    return Material("wood", base, base * rng.uniform(0.55, 0.8), rng.uniform(0.02, 0.06), rng.uniform(0, 1000))
-
-
-def _fabric(rng: np.random.Generator) -> Material:
-    base = _hsv(rng.random(), rng.uniform(0.1, 0.6), rng.uniform(0.25, 0.85))
-    kind = "fabric" if rng.random() < 0.5 else "noise"
-    return Material(kind, base, base * rng.uniform(0.7, 0.9), rng.uniform(0.01, 0.05), rng.uniform(0, 1000))
-
-
-def _paint(rng: np.random.Generator, light: bool = False) -> Material:
-    v = rng.uniform(0.6, 0.95) if light else rng.uniform(0.2, 0.95)
-    base = _hsv(rng.random(), rng.uniform(0.0, 0.3 if light else 0.7), v)
-    kind = "noise" if rng.random() < 0.6 else "plain"
-    return Material(kind, base, base * 0.9, rng.uniform(0.2, 1.0), rng.uniform(0, 1000), rng.uniform(0.15, 0.6))
-
-
-def _any_material(rng: np.random.Generator) -> Material:
-    return [_wood, _fabric, _paint][rng.integers(3)](rng)
-
-
-def _floor_material(rng: np.random.Generator) -> Material:
-    r = rng.random()
-    if r < 0.4:
-        m = _wood(rng)
-        return Material("planks", m.color, m.color2, rng.uniform(0.1, 0.25), m.offset)
-    if r < 0.7:
-        base = _hsv(rng.random(), rng.uniform(0, 0.3), rng.uniform(0.4, 0.95))
-        return Material("tiles", base, base * rng.uniform(0.5, 0.8), rng.uniform(0.25, 0.6), rng.uniform(0, 1000))
-    return Material("noise", _hsv(rng.random(), rng.uniform(0.1, 0.5), rng.uniform(0.2, 0.7)),
-                    np.zeros(3, np.float32), rng.uniform(0.05, 0.3), rng.uniform(0, 1000))
-
-
-# ---------------------------------------------------------------- furniture (local frame, origin on the floor)
-
-def _box(x, y, z, w, d, h, m, yaw=0.0):
-    """A box with its bottom centre at local (x, y, z) and size w x d x h."""
-    return Box(np.array([x, y, z + h / 2]), np.array([w / 2, d / 2, h / 2]), yaw, m)
-
-
-def _legs(w, d, h, t, m):
-    return [_box(sx * (w / 2 - t), sy * (d / 2 - t), 0, t, t, h, m) for sx in (-1, 1) for sy in (-1, 1)]
-
-
-def _clutter(rng, w, d, z):
-    """Small things standing on a surface of size w x d at height z."""
-    parts = []
-    for _ in range(rng.integers(0, 4)):
-        x, y = rng.uniform(-w / 2 + 0.1, w / 2 - 0.1), rng.uniform(-d / 2 + 0.1, d / 2 - 0.1)
-        k = rng.random()
-        if k < 0.4:
-            parts.append(_box(x, y, z, rng.uniform(0.1, 0.35), rng.uniform(0.1, 0.3), rng.uniform(0.03, 0.3),
-                              _any_material(rng), rng.uniform(-0.5, 0.5)))
-        elif k < 0.75:
-            r, h = rng.uniform(0.03, 0.1), rng.uniform(0.08, 0.35)
-            parts.append(Cylinder(np.array([x, y, z + h / 2]), r, h / 2, _paint(rng)))
-        else:
-            r = rng.uniform(0.04, 0.12)
-            parts.append(Sphere(np.array([x, y, z + r]), r, _paint(rng)))
-    return parts
-
-
-def _table(rng, s):
-    w, d, h = rng.uniform(0.8, 1.8) * s, rng.uniform(0.6, 1.0) * s, rng.uniform(0.7, 0.78) * s
-    m = _wood(rng)
-    return w, d, [_box(0, 0, h - 0.04, w, d, 0.04, m)] + _legs(w, d, h - 0.04, 0.05, m) + _clutter(rng, w, d, h)
-
-
-def _cabinet(rng, s):
-    w, d, h = rng.uniform(0.4, 1.4) * s, rng.uniform(0.35, 0.6) * s, rng.uniform(0.5, 1.1) * s
-    return w, d, [_box(0, 0, 0, w, d, h, _any_material(rng))] + _clutter(rng, w, d, h)
-
-
-def _wardrobe(rng, s):
-    w, d, h = rng.uniform(0.6, 1.6) * s, rng.uniform(0.35, 0.65) * s, rng.uniform(1.5, 2.2) * s
-    m = _wood(rng) if rng.random() < 0.6 else _paint(rng)
-    return w, d, [_box(0, 0, 0, w, d, h, m)]
-
-
-def _bed(rng, s):
-    w, d, h = rng.uniform(1.0, 1.8) * s, rng.uniform(1.9, 2.1) * s, rng.uniform(0.4, 0.6) * s
-    cover, frame = _fabric(rng), _wood(rng)
-    parts = [_box(0, 0, 0, w, d, h, cover), _box(0, d / 2 - 0.03, 0, w, 0.06, h + rng.uniform(0.3, 0.7), frame)]
-    pillow = _fabric(rng)
-    for x in ([0.0] if w < 1.3 else [-w / 4, w / 4]):
-        parts.append(_box(x, d / 2 - 0.3, h, min(0.6, w / 2 - 0.05), 0.35, 0.12, pillow))
-    return w, d, parts
-
-
-def _sofa(rng, s):
-    w, d, h = rng.uniform(1.4, 2.4) * s, rng.uniform(0.8, 1.0) * s, rng.uniform(0.38, 0.48) * s
-    m, a = _fabric(rng), rng.uniform(0.12, 0.22)
-    back = rng.uniform(0.35, 0.5)
-    return w, d, [_box(0, 0, 0, w, d, h, m), _box(0, d / 2 - a / 2, h, w, a, back, m),
-                  _box(-w / 2 + a / 2, 0, h, a, d, back * 0.5, m), _box(w / 2 - a / 2, 0, h, a, d, back * 0.5, m)]
-
-
-def _chair(rng, s):
-    w, h = rng.uniform(0.4, 0.55) * s, rng.uniform(0.42, 0.5) * s
-    m = _any_material(rng) if rng.random() < 0.5 else _wood(rng)
-    return w, w, ([_box(0, 0, h - 0.04, w, w, 0.04, m), _box(0, w / 2 - 0.02, h, w, 0.04, rng.uniform(0.35, 0.5), m)]
-                  + _legs(w, w, h - 0.04, 0.035, m))
-
-
-def _round(rng, s):
-    """Floor lamp, plant, bin, stool or ball: the curved primitives."""
-    k = rng.random()
-    if k < 0.25:
-        h = rng.uniform(1.3, 1.7) * s
-        r = rng.uniform(0.15, 0.25)
-        return 2 * r, 2 * r, [Cylinder(np.array([0, 0, h / 2]), 0.02, h / 2, _paint(rng)),
-                              Cylinder(np.array([0, 0, h + 0.12]), r, 0.12, _fabric(rng)),
-                              Cylinder(np.array([0, 0, 0.015]), r * 0.8, 0.015, _paint(rng))]
-    if k < 0.55:
-        r, h = rng.uniform(0.12, 0.25) * s, rng.uniform(0.25, 0.5) * s
-        leaves = Material("noise", _hsv(rng.uniform(0.22, 0.4), rng.uniform(0.4, 0.8), rng.uniform(0.2, 0.5)),
-                          np.zeros(3, np.float32), 0.03, rng.uniform(0, 1000))
-        rf = rng.uniform(1.3, 2.2) * r
-        return 2 * rf, 2 * rf, [Cylinder(np.array([0, 0, h / 2]), r, h / 2, _paint(rng)),
-                                Sphere(np.array([0, 0, h + rf * 0.8]), rf, leaves)]
-    if k < 0.8:
-        r, h = rng.uniform(0.15, 0.3) * s, rng.uniform(0.3, 0.75) * s
-        return 2 * r, 2 * r, [Cylinder(np.array([0, 0, h / 2]), r, h / 2, _any_material(rng))]
-    r = rng.uniform(0.1, 0.35) * s
-    return 2 * r, 2 * r, [Sphere(np.array([0, 0, r]), r, _paint(rng))]
-
-
-# (builder, weight, against a wall?)
-_FURNITURE = [(_table, 2, False), (_cabinet, 3, True), (_wardrobe, 2, True), (_bed, 1, True),
-              (_sofa, 1, True), (_chair, 3, False), (_round, 3, False)]
-
-
-def _place(parts, x: float, y: float, yaw: float) -> list:
-    c, s = math.cos(yaw), math.sin(yaw)
-    out = []
-    for p in parts:
-        lx, ly = p.center[0], p.center[1]
-        center = np.array([x + c * lx - s * ly, y + s * lx + c * ly, p.center[2]])
-        if isinstance(p, Box):
-            out.append(Box(center, p.half, p.yaw + yaw, p.material))
-        elif isinstance(p, Cylinder):
-            out.append(Cylinder(center, p.radius, p.half_height, p.material))
-        else:
-            out.append(Sphere(center, p.radius, p.material))
-    return out
-
-
-def _footprint(x, y, w, d, yaw):
-    """Axis-aligned bounds (x0, y0, x1, y1) of a rotated w x d rectangle."""
-    c, s = abs(math.cos(yaw)), abs(math.sin(yaw))
-    hx, hy = (c * w + s * d) / 2, (s * w + c * d) / 2
-    return x - hx, y - hy, x + hx, y + hy
-
-
-def _overlaps(a, b, margin=0.05) -> bool:
-    return a[0] < b[2] + margin and b[0] < a[2] + margin and a[1] < b[3] + margin and b[1] < a[3] + margin
-
 
 # ---------------------------------------------------------------- scene sampling
 
@@ -293,7 +94,7 @@ def _wall_length(wall: int, room: np.ndarray) -> float:
     return float(room[0] if wall % 2 == 0 else room[1])
 
 
-def _look(yaw: float, pitch: float, roll: float) -> np.ndarray:
+def look_at(yaw: float, pitch: float, roll: float) -> np.ndarray:
     """Camera rotation: columns are the world directions of image right, image down and the optical axis."""
     fwd = np.array([math.cos(pitch) * math.cos(yaw), math.cos(pitch) * math.sin(yaw), math.sin(pitch)])
     right = np.array([math.sin(yaw), -math.cos(yaw), 0.0])
@@ -326,7 +127,7 @@ def _decals(rng: np.random.Generator, room: np.ndarray) -> list[Decal]:
             if any(u0 < b + 0.1 and a < u0 + w + 0.1 for a, b in used):
                 continue
             used.append((u0, u0 + w))
-            colors = np.stack([_hsv(rng.random(), rng.uniform(0.2, 0.9), rng.uniform(0.2, 1.0)) for _ in range(4)])
+            colors = np.stack([hsv(rng.random(), rng.uniform(0.2, 0.9), rng.uniform(0.2, 1.0)) for _ in range(4)])
             out.append(Decal(wall, (u0, u0 + w), v, k, colors))
     return out
 
@@ -334,10 +135,10 @@ def _decals(rng: np.random.Generator, room: np.ndarray) -> list[Decal]:
 def sample_scene(rng: np.random.Generator, preset: Preset) -> Scene:
     """Draw a room, its furniture and lights from ``rng``; the camera is set by `place_camera`."""
     room = np.array([rng.uniform(*preset.room_x), rng.uniform(*preset.room_y), rng.uniform(*preset.room_z)])
-    wall_m = _paint(rng, light=True)
-    faces = [_floor_material(rng), Material("plain", np.full(3, rng.uniform(0.8, 0.95), np.float32),
+    wall_m = paint(rng, light=True)
+    faces = [floor_material(rng), Material("plain", np.full(3, rng.uniform(0.8, 0.95), np.float32),
                                             np.zeros(3, np.float32))]
-    faces += [wall_m if rng.random() < 0.8 else _paint(rng, light=True) for _ in range(4)]
+    faces += [wall_m if rng.random() < 0.8 else paint(rng, light=True) for _ in range(4)]
     scene = Scene(room=room, faces=faces, decals=_decals(rng, room),
                   lattice=rng.random((64, 64), dtype=np.float32),
                   ambient=float(rng.uniform(0.15, 0.35)), falloff=float(max(room[0], room[1]) * 0.6))
@@ -347,16 +148,16 @@ def sample_scene(rng: np.random.Generator, preset: Preset) -> Scene:
     for _ in range(rng.integers(preset.n_pillars[0], preset.n_pillars[1] + 1)):
         r = rng.uniform(0.2, 0.5)
         x, y = rng.uniform(r + 1, room[0] - r - 1), rng.uniform(r + 1, room[1] - r - 1)
-        fp = _footprint(x, y, 2 * r, 2 * r, 0.0)
-        if not any(_overlaps(fp, f) for f in footprints):
+        fp = footprint(x, y, 2 * r, 2 * r, 0.0)
+        if not any(overlaps(fp, f) for f in footprints):
             footprints.append(fp)
             scene.groups.append([len(scene.objects)])
-            scene.objects.append(Cylinder(np.array([x, y, room[2] / 2]), r, room[2] / 2, _paint(rng)))
+            scene.objects.append(Cylinder(np.array([x, y, room[2] / 2]), r, room[2] / 2, paint(rng)))
 
-    weights = np.array([w for _, w, _ in _FURNITURE], float)
+    weights = np.array([w for _, w, _ in FURNITURE], float)
     targets = []
     for _ in range(rng.integers(preset.n_furniture[0], preset.n_furniture[1] + 1)):
-        build, _, at_wall = _FURNITURE[rng.choice(len(_FURNITURE), p=weights / weights.sum())]
+        build, _, at_wall = FURNITURE[rng.choice(len(FURNITURE), p=weights / weights.sum())]
         w, d, parts = build(rng, s)
         for _attempt in range(6):
             if at_wall:
@@ -375,13 +176,13 @@ def sample_scene(rng: np.random.Generator, preset: Preset) -> Scene:
                 if room[0] < 2 * m or room[1] < 2 * m:
                     continue
                 x, y = rng.uniform(m, room[0] - m), rng.uniform(m, room[1] - m)
-            fp = _footprint(x, y, w, d, yaw)
+            fp = footprint(x, y, w, d, yaw)
             if fp[0] < 0 or fp[1] < 0 or fp[2] > room[0] or fp[3] > room[1]:
                 continue
-            if any(_overlaps(fp, f) for f in footprints):
+            if any(overlaps(fp, f) for f in footprints):
                 continue
             footprints.append(fp)
-            placed = _place(parts, x, y, yaw)
+            placed = place(parts, x, y, yaw)
             scene.groups.append(list(range(len(scene.objects), len(scene.objects) + len(placed))))
             scene.objects += placed
             targets.append((x, y, max(_top(p) for p in placed), w, d))
@@ -408,11 +209,11 @@ def place_camera(scene: Scene, rng: np.random.Generator, preset: Preset) -> None
         cam_xy, cam_yaw = _camera_near_wall(rng, preset, scene.room, scene.footprints)
         pitch = math.radians(rng.uniform(*preset.pitch_deg))
     scene.cam_pos = np.array([cam_xy[0], cam_xy[1], cam_z])
-    scene.cam_rot = _look(cam_yaw, pitch, math.radians(rng.normal(0, 2.0)))
+    scene.cam_rot = look_at(cam_yaw, pitch, math.radians(rng.normal(0, 2.0)))
 
 
 def _free(x: float, y: float, footprints, r: float = 0.25) -> bool:
-    return not any(_overlaps((x - r, y - r, x + r, y + r), f, 0.0) for f in footprints)
+    return not any(overlaps((x - r, y - r, x + r, y + r), f, 0.0) for f in footprints)
 
 
 def _camera_near_wall(rng, preset, room, footprints):
