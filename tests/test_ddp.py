@@ -21,7 +21,7 @@ def test_torchrun_two_gloo_processes(tmp_path):
         "name": "ddp",
         "model": {"arch": "hu2021-student", "input_size": [48, 64]},
         "data": {"sources": [{"path": str(data), "kind": "nyu"}], "workers": 0},
-        "train": {"epochs": 2, "batch_size": 3, "device": "cpu", "out_dir": str(out), "progress": False},
+        "train": {"epochs": 2, "batch_size": 3, "device": "cpu", "out_dir": str(out), "progress": False, "threads": 1},
     })
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -21,6 +21,15 @@ IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The test machines are shared: one thread avoids OpenMP spin-waiting on busy cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory) -> dict[str, Path]:
     x = tmp_path_factory.mktemp("x")
@@ -50,7 +59,7 @@ def kd_config(sources, out: Path, **extra) -> Config:
         "model": {"arch": "hu2021-student", "input_size": list(SIZE)},
         "data": {"sources": sources, "workers": 0},
         "augment": {"rotate": 0.0},  # rotation would zero corner pixels of the teacher target (masked)
-        "train": {"epochs": 1, "batch_size": 4, "device": "cpu", "out_dir": str(out), "progress": False},
+        "train": {"epochs": 1, "batch_size": 4, "device": "cpu", "out_dir": str(out), "progress": False, "threads": 1},
     }
     for section, values in extra.items():
         data.setdefault(section, {}).update(values)
@@ -177,7 +186,7 @@ def test_distill_cli_end_to_end(synth, constant_teacher, tmp_path):
     code = main(["distill", "--config", "synth-student-kd", "--teacher", str(constant_teacher),
                  "--set", f"data.sources.0.path={synth['x']}", "--set", f"data.sources.1.path={synth['images']}",
                  "--set", "model.input_size=[48, 64]", "--set", "train.epochs=1", "--set", "train.batch_size=8",
-                 "--set", "data.val=null", "--set", "data.workers=0", "--set", f"train.out_dir={out}", "--set", "train.progress=false"])
+                 "--set", "data.val=null", "--set", "data.workers=0", "--set", f"train.out_dir={out}", "--set", "train.progress=false", "--set", "train.threads=1"])
     assert code == 0
     model = litedepth.load(out / "model.safetensors")
     training = model.metadata["training"]

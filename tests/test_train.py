@@ -21,6 +21,15 @@ from litedepth.train import build_objective, build_training_set, run, train_step
 SIZE = [48, 64]
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The test machines are shared: one thread avoids OpenMP spin-waiting on busy cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synth")
@@ -36,7 +45,7 @@ def tiny_config(synth: Path, out: Path, **train) -> Config:
         "data": {"sources": [{"path": str(synth), "kind": "nyu", "split": "train"}], "workers": 0},
         "optim": {"lr": 1e-3},
         "schedule": {"step_epochs": 1, "gamma": 0.5},
-        "train": {"epochs": 2, "batch_size": 4, "device": "cpu", "out_dir": str(out), "progress": False, **train},
+        "train": {"epochs": 2, "batch_size": 4, "device": "cpu", "out_dir": str(out), "progress": False, "threads": 1, **train},
     })
 
 

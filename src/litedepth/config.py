@@ -103,7 +103,7 @@ class TrainConfig:
     checkpoint_every: int = 0  # also write last.pt every N steps (0 = at the end of each epoch only)
     max_steps: Optional[int] = None  # stop each epoch after N steps (quick studies); null = full epochs
     progress: bool = True  # show a tqdm progress bar
-    threads: Optional[int] = None  # torch CPU threads; null = torch's default
+    threads: Optional[int] = None  # torch CPU threads; null = torch's default (1 can be faster on a busy shared CPU)
 
 
 @dataclass

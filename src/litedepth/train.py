@@ -47,11 +47,15 @@ def run(config: Config, teacher=None, resume: bool = False) -> Path:
     None uses ``config.distill.teacher``. ``resume``: continue from ``out_dir/last.pt`` when it
     exists (exactly: the result equals an uninterrupted run).
     """
+    threads = torch.get_num_threads()
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
     env = setup(config.train.device)
     try:
         return _run(config, teacher, resume, env)
     finally:
         teardown(env)
+        torch.set_num_threads(threads)
 
 
 def _say(env: DistEnv, msg: str) -> None:
@@ -64,8 +68,6 @@ def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv) -> Path:
     from .models import create_model
     from .teachers import load_teacher
 
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
     out = cfg.run_dir()
     if not cfg.data.sources:
         raise LitedepthError("config: data.sources is empty; add at least one training source")
