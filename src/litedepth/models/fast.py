@@ -4,7 +4,7 @@ Why: the paper's student is light in parameters, not in compute. Of its 8.04 GFL
 (4.02 GMACs) at 228x304, the MobileNetV2 encoder takes 0.74 GFLOPs; the rest is the
 decoder, mostly two dense 5x5 64->64 convolutions at half the input resolution
 (114x152), about 3.5 GFLOPs each. On a 2-core AVX2/AVX-512 CPU the encoder runs in
-about 5 ms in ONNX Runtime and the whole student in about 95 ms.
+about 5 ms in ONNX Runtime and the whole student in 50-100 ms (idle to loaded).
 
 The fast student keeps everything that makes the student a capable network and
 changes only where the decoder spends its compute:
@@ -21,14 +21,22 @@ changes only where the decoder spends its compute:
   before the 1-channel output convolution;
 - the network still ends with the bilinear resize (align_corners=True) to the input size.
 
-Measured (``litedepth bench``, 228x304, batch 1, 2 threads, ONNX Runtime, same run;
-see the project README for the full table): ``hu2021-student`` 8.04 GFLOPs, about
-95 ms; ``fast-student`` 1.04 GFLOPs, 1.99 M parameters, about 13 ms (7x faster).
+Measured at 228x304, batch 1, ONNX Runtime 1.32 on the project's shared 2-core AMD EPYC
+(AVX-512) machine, variants timed interleaved in one process, 1 intra-op thread, 40 runs
+(the machine was loaded by other jobs, so absolute times are pessimistic; ratios hold):
 
-Variants tried (same run): fusing at stride 2 with separable convolutions (1.5 GFLOPs)
-was about 1.6x slower than fusing at stride 4, for no extra capacity at the coarse
-scales; a refinement entirely at stride 4 (no stride-2 layer, ``fast-student-lite``)
-saves about 2 ms more but leaves the last x4 upsampling to bilinear interpolation.
+    variant                                             parameters  GFLOPs  median ms
+    hu2021-student (the paper's)                         1,673,905    8.04       88.0
+    fuse at 1/4, R with a 1/2 stage (fast-student)       1,377,849    1.04       18.0
+    whole decoder at 1/4 (fast-student-lite)             1,374,297    0.91       15.3
+    fuse at 1/2 as the paper, separable convolutions     1,374,297    1.37       27.4
+    wider: 48-ch branches, 96-ch fusion, 1/2 stage       1,402,937    1.27       21.6
+
+``fast-student`` is chosen: 4.9x faster than the paper's student (55 images/s), and unlike
+``-lite`` it still predicts at half resolution (one learned x2 upsampling stage) rather than
+leaving a x4 upsampling to bilinear interpolation; fusing at 1/2 costs 1.5x for no extra
+capacity at the coarse scales; widening the fusion costs 20% for 2% more parameters.
+Most of its 1.04 GFLOPs (0.74) are now the encoder's.
 """
 
 from __future__ import annotations
