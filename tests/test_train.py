@@ -161,3 +161,14 @@ def test_cli_errors_are_one_line(synth, tmp_path, capsys):
     cfg = ["--config", "synth-teacher", "--set", f"data.sources.0.path={synth}", "--set", "data.sources.0.role=unlabeled"]
     assert main(["train", *cfg]) == 2
     assert "needs a teacher" in capsys.readouterr().err
+
+
+def test_default_augmentation_is_the_reference_recipe():
+    from litedepth.data import test_transform, train_transform
+    from litedepth.engine import build_transform
+
+    cfg = Config.from_dict({"model": {"input_size": [228, 304]}})
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    assert repr(build_transform(cfg, mean, std)) == repr(train_transform((228, 304), mean, std))
+    cfg.augment.enabled = False
+    assert repr(build_transform(cfg, mean, std)) == repr(test_transform((228, 304), mean, std))

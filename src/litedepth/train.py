@@ -102,6 +102,9 @@ def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv) -> Path:
         diffs = config_differences(ck["config"], cfg.to_dict())
         if diffs:
             raise LitedepthError(f"{ckpt_path}: was written by a different config ({'; '.join(diffs[:3])}); resume with the same config")
+        if ck["batch"] and ck.get("world_size", 1) != env.world_size:
+            raise LitedepthError(f"{ckpt_path}: written mid-epoch by {ck.get('world_size', 1)} processes; resume it with as many "
+                                 f"(not {env.world_size})")
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         set_rng_state(ck["rng"])
@@ -114,7 +117,7 @@ def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv) -> Path:
         if env.is_main:
             save_checkpoint(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                         "scheduler": {"kind": cfg.schedule.kind, "lr": optimizer.param_groups[0]["lr"]},
-                                        "rng": rng_state(), "config": cfg.to_dict(), **state})
+                                        "rng": rng_state(), "config": cfg.to_dict(), "world_size": env.world_size, **state})
 
     from tqdm import tqdm
 
