@@ -186,7 +186,7 @@ def test_distill_cli_end_to_end(synth, constant_teacher, tmp_path):
     code = main(["distill", "--config", "synth-student-kd", "--teacher", str(constant_teacher),
                  "--set", f"data.sources.0.path={synth['x']}", "--set", f"data.sources.1.path={synth['images']}",
                  "--set", "model.input_size=[48, 64]", "--set", "train.epochs=1", "--set", "train.batch_size=8",
-                 "--set", "data.val=null", "--set", "data.workers=0", "--set", f"train.out_dir={out}", "--set", "train.progress=false", "--set", "train.threads=1"])
+                 "--set", "data.val=null", "--set", "data.workers=1", "--set", f"train.out_dir={out}", "--set", "train.progress=false", "--set", "train.threads=1"])
     assert code == 0
     model = litedepth.load(out / "model.safetensors")
     training = model.metadata["training"]

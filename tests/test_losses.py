@@ -121,9 +121,12 @@ def test_l1_and_scale_shift_invariant():
     assert ScaleShiftInvariantLoss("depth")(3.0 * t + 2.0, t, mask).item() == pytest.approx(0.0, abs=1e-5)
     # disparity space: a student depth whose inverse is affine in the teacher's disparity
     disp = t
-    student_depth = 1.0 / (0.5 * disp + 0.1)
+    student_depth = 1.0 / (0.5 * disp + 0.1) - 1e-3  # the loss reads 1 / (depth + min_depth)
     assert ScaleShiftInvariantLoss("disparity")(student_depth, disp, mask).item() == pytest.approx(0.0, abs=1e-4)
-    assert ScaleShiftInvariantLoss("depth")(torch.rand_like(t), t, mask).item() > 0.01
+    assert ScaleShiftInvariantLoss("depth")(torch.rand_like(t), t, mask).item() > 0.1
+    # the teacher's own scale does not matter
+    p = torch.rand_like(t)
+    assert ScaleShiftInvariantLoss("depth")(p, 1e-3 * t, mask).item() == pytest.approx(ScaleShiftInvariantLoss("depth")(p, t, mask).item(), rel=1e-4)
     aligned = align_scale_shift(2 * t - 1, t, mask)
     assert torch.allclose(aligned, t, atol=1e-5)
 

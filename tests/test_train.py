@@ -42,7 +42,7 @@ def tiny_config(synth: Path, out: Path, **train) -> Config:
     return Config.from_dict({
         "name": "tiny",
         "model": {"arch": "hu2021-student", "input_size": SIZE},
-        "data": {"sources": [{"path": str(synth), "kind": "nyu", "split": "train"}], "workers": 0},
+        "data": {"sources": [{"path": str(synth), "kind": "nyu", "split": "train"}], "workers": 0, "val": str(synth)},
         "optim": {"lr": 1e-3},
         "schedule": {"step_epochs": 1, "gamma": 0.5},
         "train": {"epochs": 2, "batch_size": 4, "device": "cpu", "out_dir": str(out), "progress": False, "threads": 1, **train},
@@ -100,6 +100,7 @@ def test_run_layout_and_provenance(uninterrupted):
     assert [r["epoch"] for r in rows] == [1, 2] and all(r["images"] == 16 and r["images_per_s"] > 0 for r in rows)
     assert rows[0]["lr"] == 1e-3 and rows[1]["lr"] == 5e-4  # step schedule
     assert rows[0]["loss_teacher"] == 0.0 and rows[0]["loss"] == pytest.approx(rows[0]["loss_gt"])
+    assert {"rmse", "abs_rel", "delta1"} <= set(rows[1]["val"]) and rows[1]["val"]["rmse"] > 0  # synthetic test split
     assert yaml.safe_load((out / "config.yaml").read_text())["train"]["epochs"] == 2
     model = litedepth.load(uninterrupted)
     assert model.arch == "hu2021-student" and model.input_size == tuple(SIZE)

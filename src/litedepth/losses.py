@@ -113,12 +113,14 @@ def align_scale_shift(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tens
 
 
 class ScaleShiftInvariantLoss(nn.Module):
-    """MiDaS-style loss for relative-depth targets: ``mean(|align(pred) - target|)`` over valid pixels.
+    """MiDaS-style loss for relative-depth targets: ``mean(|align(pred) - norm(target)|)`` over valid pixels.
 
-    ``space="disparity"`` compares ``1 / pred`` (pred in metres, clamped at ``min_depth``) with a
+    ``space="disparity"`` compares ``1 / (softplus(pred) + min_depth)`` (pred in metres) with a
     target given as relative inverse depth (most relative-depth teachers, e.g. Depth Anything);
-    ``space="depth"`` compares depths directly. The alignment is per image (`align_scale_shift`)
-    and the target is used as it is (its scale and shift are free).
+    ``space="depth"`` compares depths directly. Per image, the target is normalised to median 0
+    and mean absolute deviation 1 (`normalise_median_mad`), so the loss does not depend on the
+    teacher's arbitrary scale, and the prediction is aligned to it by least squares
+    (`align_scale_shift`).
     """
 
     def __init__(self, space: str = "disparity", min_depth: float = 1e-3) -> None:
@@ -131,9 +133,25 @@ class ScaleShiftInvariantLoss(nn.Module):
     def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         mask = _as_mask(mask, target)
         if self.space == "disparity":
-            pred = 1.0 / pred.clamp(min=self.min_depth)
+            # softplus instead of a clamp keeps a gradient where an untrained student predicts <= 0;
+            # it is the identity to within 1e-4 m above 1 m
+            pred = 1.0 / (F.softplus(pred, beta=10.0) + self.min_depth)
+        target = normalise_median_mad(target, mask)
         aligned = align_scale_shift(pred, target, mask)
         return _masked_mean((aligned - target).abs(), mask)
+
+
+def normalise_median_mad(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Per image, ``(x - median) / mean|x - median|`` over ``mask`` (MiDaS): a scale-free target."""
+    out = torch.zeros_like(x)
+    for b in range(x.shape[0]):
+        values = x[b][mask[b]]
+        if values.numel() == 0:
+            continue
+        med = values.median()
+        scale = (values - med).abs().mean().clamp(min=eps)
+        out[b] = (x[b] - med) / scale
+    return out
 
 
 def kd_loss(name: str, depth: float = 1.0, gradient: float = 1.0, normal: float = 1.0, teacher_output: str = "depth") -> nn.Module:
