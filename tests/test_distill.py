@@ -195,3 +195,20 @@ def test_distill_cli_end_to_end(synth, constant_teacher, tmp_path):
     row = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
     assert row["images"] == 16 and row["loss_teacher"] > 0 and row["loss_gt"] > 0
     assert len(list((out / "teacher-cache").rglob("*.npy"))) == 16
+
+
+def test_cache_pickles_without_its_teacher(synth, tmp_path):
+    import pickle
+
+    from litedepth.data import NYUSeedDataset
+
+    pytest.importorskip("onnxruntime")
+    from test_teachers import _channel_mean_onnx
+
+    ds = NYUSeedDataset(synth["x"], split="train")
+    cache = TeacherCache(tmp_path / "cache", load_teacher(_channel_mean_onnx(tmp_path / "mean.onnx")), shorter_side=51)
+    cache.fill(ds, [0], progress=False)
+    copy = pickle.loads(pickle.dumps(cache))  # what a spawned DataLoader worker receives
+    assert copy.teacher is None and np.array_equal(copy.get(ds, 0), cache.get(ds, 0))
+    with pytest.raises(litedepth.LitedepthError, match="no cached teacher prediction"):
+        copy.get(ds, 1)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from .data.transforms import IMAGENET_MEAN, IMAGENET_STD, ResizeShorter, ToTensor
+from .errors import LitedepthError
 from .fileio import atomic_path, save_npy
 from .teachers import Teacher
 
@@ -71,6 +72,11 @@ class TeacherCache:
         self.dir = Path(root) / hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
         self.spec = {**spec, "teacher_info": teacher.describe()}
 
+    def __getstate__(self) -> dict:
+        # DataLoader workers (spawned on some systems) only read entries: leave the teacher behind
+        # (an ONNX Runtime session cannot be pickled)
+        return {**self.__dict__, "teacher": None}
+
     def path(self, dataset, index: int) -> Path:
         return self.dir / f"{item_key(dataset, index)}.npy"
 
@@ -78,6 +84,8 @@ class TeacherCache:
         """The cached ``(H, W)`` float32 target of item ``index`` (computing it if missing)."""
         path = self.path(dataset, index)
         if not path.is_file():
+            if self.teacher is None:
+                raise LitedepthError(f"{image_file(dataset, index)[0]}: no cached teacher prediction in {self.dir}")
             self.fill(dataset, [index], progress=False)
         return np.load(path).astype(np.float32)
 
