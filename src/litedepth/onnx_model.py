@@ -40,6 +40,7 @@ class OnnxDepthModel:
     def __init__(self, source: str | os.PathLike | bytes, threads: int | None = None, name: str | None = None) -> None:
         _, ort = require_onnx()
         options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only: quantised graphs log one warning per folded constant
         if threads:
             options.intra_op_num_threads = int(threads)
             options.inter_op_num_threads = 1
