@@ -1,0 +1,50 @@
+"""``litedepth reproduce``: the paper's study, every configuration trained and evaluated."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "train and evaluate every configuration of the paper's table; write results.md/json and figures"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", default="quick", help="quick (synthetic, ~10 min on 2 CPU cores) | study (synthetic, 3 seeds) | paper (real NYU-v2 + ScanNet, for a GPU)")
+    parser.add_argument("--out", required=True, help="output folder (re-running skips finished configurations)")
+    parser.add_argument("--data-root", help="paper preset: NYU-v2 in the seed's layout (folder holding data/nyu2_train.csv)")
+    parser.add_argument("--aux-root", help="paper preset: auxiliary RGB-D data (e.g. ScanNet frames: folder or CSV, depth PNG in mm)")
+    parser.add_argument("--mismatch-root", help="optional auxiliary set of another scene scale (adds the Um runs)")
+    parser.add_argument("--runs", help="comma list of configurations to run (default: the preset's); teachers they need are added")
+    parser.add_argument("--seeds", help="comma list of seeds (default: the preset's)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads per training process")
+
+
+def run(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from ..errors import LitedepthError
+    from ..reproduce import PRESETS, RUNS, reproduce
+
+    if args.preset not in PRESETS:
+        raise LitedepthError(f"--preset {args.preset!r}: choose from {', '.join(PRESETS)}")
+    preset = PRESETS[args.preset]
+    changes = {}
+    if args.runs:
+        changes["runs"] = tuple(r.strip() for r in args.runs.split(",") if r.strip())
+        if args.mismatch_root is None and any("Um" in r for r in changes["runs"]) and preset.synthetic and not preset.mismatch_preset:
+            changes["mismatch_preset"] = "hall"
+    if args.seeds:
+        try:
+            changes["seeds"] = tuple(int(s) for s in args.seeds.split(","))
+        except ValueError:
+            raise LitedepthError(f"--seeds {args.seeds!r}: expected a comma list of integers") from None
+    if args.threads is not None:
+        if args.threads < 1:
+            raise LitedepthError(f"--threads {args.threads}: must be at least 1")
+        changes["threads"] = args.threads
+    if args.mismatch_root and "N_s_Um_unlabel" not in preset.runs and "runs" not in changes:
+        changes["runs"] = preset.runs + ("N_s_Um_unlabel", "N_s_X_Um_unlabel")
+    preset = dataclasses.replace(preset, **changes)
+    payload = reproduce(preset, args.out, data_root=args.data_root, aux_root=args.aux_root, mismatch_root=args.mismatch_root)
+    print(open(f"{args.out}/results.md").read())
+    print(f"wrote {args.out}/results.md, results.json, para_accu.png, samples.png ({len(payload['runs'])} runs)")
+    return 0

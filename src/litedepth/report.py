@@ -1,0 +1,129 @@
+"""Tables and figures of a study: ``results.md``, ``results.json``, ``para_accu.png``, ``samples.png``."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .fileio import atomic_path
+
+# Published NYU-v2 results (hu2021 protocol) as listed in the paper, for the accuracy-vs-parameters figure.
+LITERATURE = [
+    # (method, encoder, params in millions, rmse, abs_rel, delta1)
+    ("Hu et al. 2021, student KD on X+U", "MobileNetV2", 1.7, 0.482, 0.131, 0.837),
+    ("Hu et al. 2021, student KD on X+U'", "MobileNetV2", 1.7, 0.461, 0.121, 0.855),
+    ("Laina et al.", "ResNet-50", 60.6, 0.573, 0.127, 0.811),
+    ("Hu et al. 2019", "ResNet-50", 63.6, 0.555, 0.126, 0.843),
+    ("Zhang et al.", "ResNet-50", 95.4, 0.497, 0.121, 0.846),
+    ("Fu et al. (DORN)", "ResNet-101", 110.0, 0.509, 0.115, 0.828),
+    ("Hu et al. 2019", "SENet-154", 149.8, 0.530, 0.115, 0.866),
+    ("Chen et al.", "SENet-154", 210.3, 0.514, 0.111, 0.878),
+]
+
+METRIC_COLUMNS = ("rmse", "abs_rel", "log10", "delta1", "delta2", "delta3")
+
+
+def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Group per-seed rows by configuration; mean and sample std of every metric and of training time."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row["name"], []).append(row)
+    summary = []
+    for name, runs in groups.items():
+        first = runs[0]
+        entry = {k: first[k] for k in ("name", "description", "arch", "params", "gflops") if k in first}
+        entry["seeds"] = [r["seed"] for r in runs]
+        for key in METRIC_COLUMNS + ("train_seconds",):
+            values = [float(r[key]) for r in runs]
+            entry[key] = statistics.fmean(values)
+            entry[key + "_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+        summary.append(entry)
+    return summary
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+
+
+def results_markdown(summary: Sequence[dict[str, Any]], header: str) -> str:
+    """One row per configuration: mean ± std over seeds."""
+    lines = [header, "", "| configuration | trained on | network | params | GFLOPs | seeds | RMSE (m) | abs rel | log10 | δ1 | δ2 | δ3 | train time (s) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for e in summary:
+        def cell(key: str, fmt: str = ".3f") -> str:
+            if len(e["seeds"]) > 1:
+                return f"{e[key]:{fmt}} ± {e[key + '_std']:{fmt}}"
+            return f"{e[key]:{fmt}}"
+
+        lines.append(
+            f"| {e['name']} | {e.get('description', '')} | {e['arch']} | {e['params'] / 1e6:.2f}M | {e['gflops']:.2f} | {len(e['seeds'])} "
+            f"| {cell('rmse')} | {cell('abs_rel')} | {cell('log10')} | {cell('delta1')} | {cell('delta2')} | {cell('delta3')} | {cell('train_seconds', '.0f')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot_params_vs_accuracy(path: Path, summary: Sequence[dict[str, Any]], data_label: str, include_literature: bool) -> None:
+    """delta1 against parameters (log scale), in the style of the paper's figure.
+
+    Our measured points and the literature's are drawn apart; when our data is not NYU-v2 the
+    literature points are left out unless asked for, and the title says which data each set is on.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 5), dpi=120)
+    if include_literature:
+        for method, encoder, params, _, _, d1 in LITERATURE:
+            ax.scatter(params, d1, marker="s", color="0.55", zorder=2)
+            ax.annotate(f"{method} ({encoder})", (params, d1), fontsize=6.5, color="0.35", xytext=(4, -3), textcoords="offset points")
+    colours = plt.get_cmap("tab10")
+    for i, e in enumerate(summary):
+        ax.errorbar(e["params"] / 1e6, e["delta1"], yerr=e.get("delta1_std", 0.0), fmt="o", color=colours(i % 10), capsize=3, zorder=3, label=e["name"])
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters (millions, log scale)")
+    ax.set_ylabel("δ1 (higher is better)")
+    title = f"Accuracy vs parameters: litedepth runs on {data_label}"
+    if include_literature:
+        title += "\n(grey squares: published NYU-v2 results, hu2021 protocol)"
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def plot_samples(path: Path, images: Sequence[np.ndarray], columns: dict[str, Sequence[np.ndarray]], cmap: str = "magma_r") -> None:
+    """A grid: one row per test image; RGB, then one coloured depth map per column (ground truth first)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n, m = len(images), 1 + len(columns)
+    fig, axes = plt.subplots(n, m, figsize=(2.2 * m, 1.8 * n), dpi=110, squeeze=False)
+    for r, rgb in enumerate(images):
+        gt = next(iter(columns.values()))[r]
+        valid = gt[gt > 0]
+        vmin, vmax = (float(np.percentile(valid, 2)), float(np.percentile(valid, 98))) if valid.size else (0.0, 10.0)
+        axes[r, 0].imshow(rgb)
+        for c, (label, maps) in enumerate(columns.items(), start=1):
+            axes[r, c].imshow(maps[r], cmap=cmap, vmin=vmin, vmax=vmax)
+            if r == 0:
+                axes[r, c].set_title(label, fontsize=7)
+        if r == 0:
+            axes[r, 0].set_title("RGB", fontsize=7)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

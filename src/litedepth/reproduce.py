@@ -1,0 +1,263 @@
+"""Reproduce the paper's study: every configuration of its table, trained, evaluated and plotted.
+
+>>> from litedepth.reproduce import PRESETS, reproduce
+>>> reproduce(PRESETS["quick"], "runs/quick")      # -> runs/quick/results.json, .md, para_accu.png, samples.png
+
+Names follow the paper: X = original labeled set, U = auxiliary set used unlabeled (the
+teacher's predictions are the targets), U' = the same auxiliary set used with its labels.
+On synthetic data X is a ``nyu``-scale set, U a ``scannet``-scale one and, in the ``study``
+preset, Um a deliberately mismatched ``hall``-scale one.
+
+Each run lives in ``OUT/runs/<configuration>/seed<k>/`` (the training run folder of
+`litedepth.train.run`, plus ``result.json``); a finished run is skipped on a re-run and a
+killed one resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from .errors import LitedepthError
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One configuration of the paper's table."""
+
+    name: str  # the paper's checkpoint name, e.g. N_s_X_U_unlabel
+    network: str  # "teacher" | "student" | "fast"
+    sources: tuple[tuple[str, str], ...]  # (data set key, role): role labeled | unlabeled
+    teacher: Optional[str] = None  # name of the teacher run it distils from
+    description: str = ""
+
+
+RUNS: dict[str, RunSpec] = {spec.name: spec for spec in (
+    RunSpec("N_t_X", "teacher", (("X", "labeled"),), None, "teacher on X"),
+    RunSpec("N_t_X_U_label", "teacher", (("X", "labeled"), ("U", "labeled")), None, "teacher on X + U'"),
+    RunSpec("N_s_X_no_KD", "student", (("X", "labeled"),), None, "student on X, no KD"),
+    RunSpec("N_s_X_U_label_no_KD", "student", (("X", "labeled"), ("U", "labeled")), None, "student on X + U', no KD"),
+    RunSpec("N_s_X", "student", (("X", "labeled"),), "N_t_X", "student, KD on X"),
+    RunSpec("N_s_U_unlabel", "student", (("U", "unlabeled"),), "N_t_X", "student, KD on U only"),
+    RunSpec("N_s_X_U_unlabel", "student", (("X", "labeled"), ("U", "unlabeled")), "N_t_X", "student, KD on X + U"),
+    RunSpec("N_s_X_U_label", "student", (("X", "labeled"), ("U", "labeled")), "N_t_X_U_label", "student, KD on X + U'"),
+    RunSpec("N_s_Um_unlabel", "student", (("Um", "unlabeled"),), "N_t_X", "student, KD on mismatched-scale Um only"),
+    RunSpec("N_s_X_Um_unlabel", "student", (("X", "labeled"), ("Um", "unlabeled")), "N_t_X", "student, KD on X + mismatched Um"),
+    RunSpec("F_s_X_no_KD", "fast", (("X", "labeled"),), None, "fast student on X, no KD"),
+    RunSpec("F_s_X_U_unlabel", "fast", (("X", "labeled"), ("U", "unlabeled")), "N_t_X", "fast student, KD on X + U"),
+)}
+
+PAPER_TABLE = ("N_t_X", "N_t_X_U_label", "N_s_X_no_KD", "N_s_X_U_label_no_KD", "N_s_X", "N_s_U_unlabel", "N_s_X_U_unlabel", "N_s_X_U_label")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Everything that sets the size of a study.
+
+    Synthetic presets give every teacher and every student the same training budget in
+    images seen (``teacher_images``, ``student_images``; epochs = budget / training-set size,
+    with a cosine schedule), so that configurations differ in their data and targets, not in
+    compute. The ``paper`` preset trains for fixed epochs with the WACV-2019 step schedule.
+    """
+
+    name: str
+    synthetic: bool = True  # generate the data (else --data-root / --aux-root give real sets)
+    image_size: tuple[int, int] = (120, 160)  # synthetic images as written (H, W)
+    input_size: tuple[int, int] = (96, 128)  # network input (the training crop)
+    n_train: int = 300  # images in X
+    n_aux: int = 600  # images in U (and in Um)
+    n_test: int = 100  # test images of X's distribution
+    aux_preset: str = "scannet"  # synthetic scale of U
+    mismatch_preset: Optional[str] = None  # synthetic scale of Um (None: no mismatched runs)
+    runs: tuple[str, ...] = PAPER_TABLE
+    seeds: tuple[int, ...] = (0,)
+    teacher_images: Optional[int] = 4000  # training budget of a teacher in images seen (None: fixed epochs)
+    student_images: Optional[int] = 2400  # training budget of a student in images seen (None: fixed epochs)
+    epochs: int = 20  # fixed epochs, where the budgets are None
+    batch_size: int = 16
+    lr: float = 3e-4
+    schedule: str = "cosine"  # cosine | step (x0.1 every 5 epochs, the WACV-2019 recipe)
+    workers: int = 1  # DataLoader workers
+    threads: Optional[int] = None  # torch CPU threads per process (None: torch's default)
+    archs: dict = field(default_factory=lambda: {"teacher": "hu2021-teacher", "student": "hu2021-student", "fast": "fast-student"})
+
+
+PRESETS: dict[str, Preset] = {
+    # About 10 minutes on a 2-core CPU: a demonstration of the whole pipeline, one seed.
+    "quick": Preset("quick", image_size=(90, 120), input_size=(72, 96), n_train=160, n_aux=320, n_test=48,
+                    teacher_images=1600, student_images=960),
+    # The CPU study: enough data and seeds to see the paper's findings (see the README for its numbers).
+    "study": Preset("study", mismatch_preset="hall", seeds=(0, 1, 2),
+                    runs=PAPER_TABLE + ("N_s_Um_unlabel", "N_s_X_Um_unlabel", "F_s_X_U_unlabel")),
+    # The paper's setting on real data, for a GPU machine: NYU-v2 (seed layout) + ScanNet frames.
+    "paper": Preset("paper", synthetic=False, image_size=(480, 640), input_size=(228, 304), n_train=0, n_aux=0, n_test=0,
+                    teacher_images=None, student_images=None, epochs=20, batch_size=8, lr=1e-4, schedule="step", workers=4),
+}
+
+
+def prepare_data(preset: Preset, out: Path, data_root: str | None = None, aux_root: str | None = None,
+                 mismatch_root: str | None = None) -> dict[str, str]:
+    """Paths of the data sets a study needs: X (train + test), U and optionally Um.
+
+    Synthetic presets generate them under ``out/data`` once (a re-run reuses them).
+    """
+    if not preset.synthetic:
+        if not data_root or not aux_root:
+            raise LitedepthError(f"preset {preset.name!r}: give --data-root (NYU-v2, the seed's layout) and --aux-root (auxiliary RGB-D data)")
+        for path in (data_root, aux_root) + ((mismatch_root,) if mismatch_root else ()):
+            if not Path(path).exists():
+                raise LitedepthError(f"{path}: no such data set")
+        sets = {"X": data_root, "U": aux_root}
+        if mismatch_root:
+            sets["Um"] = mismatch_root
+        return sets
+
+    from .data.synth import write_dataset
+
+    jobs = [("X", "nyu", "train", preset.n_train, 1), ("X", "nyu", "test", preset.n_test, 2), ("U", preset.aux_preset, "train", preset.n_aux, 3)]
+    if preset.mismatch_preset:
+        jobs.append(("Um", preset.mismatch_preset, "train", preset.n_aux, 4))
+    sets = {}
+    for key, scale, split, n, seed in jobs:
+        root = out / "data" / key
+        csv = root / "data" / f"nyu2_{split}.csv"
+        if not csv.is_file() or sum(1 for _ in csv.open()) != n:
+            print(f"generating {n} synthetic {scale}-scale {split} images for {key} ...", file=sys.stderr)
+            write_dataset(root, n, split=split, preset=scale, seed=seed, size=preset.image_size, progress=False)
+        sets[key] = str(root)
+    return sets
+
+
+def run_config(spec: RunSpec, seed: int, preset: Preset, sets: dict[str, str], out: Path, teacher: str | None = None):
+    """The training `Config` of one configuration and seed."""
+    from .config import Config
+
+    teacher_run = spec.network == "teacher"
+    sources = [{"path": sets[key], "role": role, "split": "train"} for key, role in spec.sources]
+    budget = preset.teacher_images if teacher_run else preset.student_images
+    if budget is None:
+        epochs = preset.epochs
+    else:
+        from .data import open_dataset
+
+        n_items = sum(len(open_dataset(sets[key], split="train")) for key, _ in spec.sources)
+        epochs = max(1, round(budget / n_items))
+    schedule = {"kind": "cosine"} if preset.schedule == "cosine" else {"kind": "step", "step_epochs": 5, "gamma": 0.1}
+    return Config.from_dict({
+        "name": f"{spec.name}-seed{seed}",
+        "model": {"arch": preset.archs[spec.network], "input_size": list(preset.input_size)},
+        "data": {"sources": sources, "val": None, "workers": preset.workers},
+        "optim": {"lr": preset.lr},
+        "schedule": schedule,
+        "train": {"epochs": epochs, "batch_size": preset.batch_size, "threads": preset.threads,
+                  "seed": seed, "out_dir": str(out / "runs" / spec.name / f"seed{seed}"), "progress": False},
+        "distill": {"teacher": teacher, "cache": True, "cache_dir": str(out / "teacher-cache")},
+    }, origin=f"{spec.name} (seed {seed})")
+
+
+def order_runs(names: tuple[str, ...]) -> list[RunSpec]:
+    """The runs to do, each teacher before the students that distil from it."""
+    unknown = [n for n in names if n not in RUNS]
+    if unknown:
+        raise LitedepthError(f"unknown configuration {unknown[0]!r}; known: {', '.join(RUNS)}")
+    wanted = [RUNS[n] for n in names]
+    needed = {s.teacher for s in wanted if s.teacher}
+    ordered = [RUNS[t] for t in sorted(needed) if t not in names] + [s for s in wanted if s.network == "teacher"]
+    return ordered + [s for s in wanted if s.network != "teacher"]
+
+
+def train_and_evaluate(spec: RunSpec, seed: int, preset: Preset, sets: dict[str, str], out: Path) -> dict[str, Any]:
+    """Train one configuration (or reuse its finished result) and score it on X's test set."""
+    from .checkpoint import load
+    from .evaluate import evaluate
+    from .profile import count_gflops, count_parameters
+    from .report import write_json
+    from .train import run
+
+    folder = out / "runs" / spec.name / f"seed{seed}"
+    result_path = folder / "result.json"
+    if result_path.is_file():
+        return json.loads(result_path.read_text())
+    teacher = str(out / "runs" / spec.teacher / f"seed{seed}" / "model.safetensors") if spec.teacher else None
+    cfg = run_config(spec, seed, preset, sets, out, teacher)
+    start = time.perf_counter()
+    model_path = run(cfg, resume=True)
+    seconds = time.perf_counter() - start
+    model = load(model_path)
+    metrics = evaluate(model, sets["X"], protocol="hu2021", batch_size=16, progress=False).metrics
+    result = {"name": spec.name, "description": spec.description, "seed": seed, "arch": model.arch,
+              "params": count_parameters(model), "gflops": count_gflops(model, model.input_size),
+              "train_seconds": seconds, "model": str(model_path), "teacher": spec.teacher,
+              "trained_on": [f"{k} ({role})" for k, role in spec.sources], **{k: float(v) for k, v in metrics.items()}}
+    write_json(result_path, result)
+    return result
+
+
+def reproduce(preset: Preset, out: str | Path, data_root: str | None = None, aux_root: str | None = None,
+              mismatch_root: str | None = None, runs: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Train and evaluate every configuration of ``preset`` into ``out``; write the tables and figures."""
+    from .report import plot_params_vs_accuracy, results_markdown, summarise, write_json
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if runs is not None:
+        preset = dataclasses.replace(preset, runs=tuple(runs))
+    sets = prepare_data(preset, out, data_root, aux_root, mismatch_root)
+    specs = order_runs(preset.runs)
+    rows = []
+    total = len(specs) * len(preset.seeds)
+    for i, (seed, spec) in enumerate(((s, r) for s in preset.seeds for r in specs), start=1):
+        print(f"[{i}/{total}] {spec.name} seed {seed}: {spec.description}", file=sys.stderr)
+        row = train_and_evaluate(spec, seed, preset, sets, out)
+        print(f"        delta1 {row['delta1']:.3f}  rmse {row['rmse']:.3f}  abs_rel {row['abs_rel']:.3f}  ({row['train_seconds']:.0f} s)", file=sys.stderr)
+        rows.append(row)
+    summary = summarise(rows)
+    data_label = "synthetic rooms (litedepth synth), not NYU-v2" if preset.synthetic else f"NYU-v2 ({data_root})"
+    payload = {"preset": dataclasses.asdict(preset), "protocol": "hu2021" + (" (scaled to the input size)" if preset.input_size != (228, 304) else ""),
+               "data": {k: str(v) for k, v in sets.items()}, "data_label": data_label, "configurations": summary, "runs": rows}
+    write_json(out / "results.json", payload)
+    header = (f"# litedepth reproduce --preset {preset.name}\n\nData: {data_label}; X = {sets['X']}, U = {sets['U']}"
+              + (f", Um = {sets['Um']}" if "Um" in sets else "")
+              + f". Protocol: {payload['protocol']} on X's test split; input {preset.input_size[0]}x{preset.input_size[1]};"
+              f" seeds {list(preset.seeds)} (mean ± sample std).")
+    from .fileio import atomic_path
+
+    with atomic_path(out / "results.md") as tmp:
+        tmp.write_text(results_markdown(summary, header))
+    plot_params_vs_accuracy(out / "para_accu.png", summary, data_label, include_literature=not preset.synthetic)
+    write_samples(out, sets, preset, rows)
+    return payload
+
+
+def write_samples(out: Path, sets: dict[str, str], preset: Preset, rows: list[dict[str, Any]], n: int = 4) -> None:
+    """``samples.png``: RGB, ground truth and a few networks' predictions on the first test images."""
+    import numpy as np
+    import torch
+
+    from .checkpoint import load
+    from .data import CenterCrop, Compose, ResizeShorter, open_dataset, test_transform
+    from .data.transforms import shorter_side_for
+    from .report import plot_samples
+
+    shown = ["N_t_X", "N_s_X_no_KD", "N_s_X_U_unlabel", "F_s_X_U_unlabel"]
+    seed = preset.seeds[0]
+    models = {r["name"]: r["model"] for r in rows if r["seed"] == seed and r["name"] in shown}
+    dataset = open_dataset(sets["X"], split="test", transform=test_transform(preset.input_size))
+    raw = open_dataset(sets["X"], split="test")
+    crop = Compose([ResizeShorter(shorter_side_for(preset.input_size)), CenterCrop(*preset.input_size)])
+    images, columns = [], {"ground truth": []}
+    picks = list(range(min(n, len(dataset))))
+    for i in picks:
+        columns["ground truth"].append(dataset[i]["depth"][0].numpy())
+        images.append(np.asarray(crop(raw.load(i), np.random.default_rng(0))["image"]))
+    batch = torch.stack([dataset[i]["image"] for i in picks])
+    for name in shown:
+        if name in models:
+            with torch.inference_mode():
+                columns[name] = [d[0].numpy() for d in load(models[name])(batch)]
+    plot_samples(out / "samples.png", images, columns)
