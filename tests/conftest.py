@@ -4,6 +4,11 @@ import torch
 from PIL import Image
 
 
+# One thread: on a shared 2-core machine, two intra-op threads per test process can make small
+# forward passes hundreds of times slower when the other core is busy.
+torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

@@ -60,7 +60,7 @@ def predict(model: torch.nn.Module, images, batch_size: int = 8, device: str | t
     single = not isinstance(images, (list, tuple))
     items = [images] if single else list(images)
     if device is None:
-        device = next(model.parameters()).device
+        device = getattr(model, "device", None) or next(model.parameters()).device
     was_training = model.training
     model.eval()
     results: list[np.ndarray] = []

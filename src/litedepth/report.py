@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from pathlib import Path
 from typing import Any, Sequence
@@ -38,16 +39,28 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         entry = {k: first[k] for k in ("name", "description", "arch", "params", "gflops") if k in first}
         entry["seeds"] = [r["seed"] for r in runs]
         for key in METRIC_COLUMNS + ("train_seconds",):
-            values = [float(r[key]) for r in runs]
+            values = [math.nan if r[key] is None else float(r[key]) for r in runs]
             entry[key] = statistics.fmean(values)
             entry[key + "_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
         summary.append(entry)
     return summary
 
 
+def finite_or_none(obj: Any) -> Any:
+    """Replace NaN and infinities by None, recursively, so that the JSON written is standard."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_or_none(v) for v in obj]
+    return obj
+
+
 def write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Standard JSON (non-finite numbers as null), written atomically."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+        tmp.write_text(json.dumps(finite_or_none(payload), indent=2, allow_nan=False) + "\n")
 
 
 def results_markdown(summary: Sequence[dict[str, Any]], header: str) -> str:

@@ -195,7 +195,7 @@ def train_and_evaluate(spec: RunSpec, seed: int, preset: Preset, sets: dict[str,
               "train_seconds": seconds, "model": str(model_path), "teacher": spec.teacher,
               "trained_on": [f"{k} ({role})" for k, role in spec.sources], **{k: float(v) for k, v in metrics.items()}}
     write_json(result_path, result)
-    return result
+    return json.loads(result_path.read_text())  # the same row whether trained now or read back
 
 
 def reproduce(preset: Preset, out: str | Path, data_root: str | None = None, aux_root: str | None = None,

@@ -20,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=0, help="data-loading worker processes (default: 0)")
     parser.add_argument("--skip-bad", action="store_true", help="skip unreadable or invalid items instead of stopping; they are listed and counted")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"), help="run the network in PyTorch or ONNX Runtime (a .onnx --model always uses ONNX Runtime)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise LitedepthError(f"--batch-size {args.batch_size}: must be at least 1")
-    model = load_for_inference(args.model, args.arch, device=args.device)
+    model = load_for_inference(args.model, args.arch, backend=args.backend, device=args.device)
     result = evaluate(
         model,
         args.data,

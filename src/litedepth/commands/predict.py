@@ -70,8 +70,16 @@ def load_for_inference(model_path: str | None, arch: str | None, backend: str = 
         if arch not in ARCHITECTURES:
             raise LitedepthError(f"--arch {arch!r}: unknown architecture; known: {', '.join(ARCHITECTURES)}")
         print(f"warning: no --model given; using a freshly initialised {arch} (random weights, meaningless depth)", file=sys.stderr)
-        return create_model(arch).eval()
+        model = create_model(arch).eval()
+        if backend == "onnxruntime":
+            from ..onnx_model import OnnxDepthModel
+            from ..export import onnx_bytes
+
+            return OnnxDepthModel(onnx_bytes(model, dynamic=True), name=arch)
+        return model
     if backend == "onnxruntime" or model_path.endswith(".onnx"):
+        if backend == "torch" and model_path.endswith(".onnx"):
+            print(f"note: {model_path} is an ONNX file; running it with ONNX Runtime", file=sys.stderr)
         from ..onnx_model import load_any
 
         return load_any(model_path, arch=arch, backend="onnxruntime")

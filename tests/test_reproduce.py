@@ -1,0 +1,80 @@
+import dataclasses
+import json
+
+import pytest
+
+from litedepth.cli import main
+from litedepth.reproduce import PAPER_TABLE, PRESETS, RUNS, order_runs, reproduce, run_config
+
+ALL_RUNS = PAPER_TABLE + ("N_s_Um_unlabel", "F_s_X_U_unlabel")
+
+
+def tiny(preset_name="quick", **changes):
+    base = dict(image_size=(60, 80), input_size=(48, 64), n_train=6, n_aux=6, n_test=3, teacher_images=6, student_images=6,
+                batch_size=3, workers=0, threads=1, mismatch_preset="hall", runs=ALL_RUNS)
+    base.update(changes)
+    return dataclasses.replace(PRESETS[preset_name], **base)
+
+
+def test_every_configuration_runs_and_resume_skips(tmp_path):
+    out = tmp_path / "study"
+    payload = reproduce(tiny(), out)
+    names = [c["name"] for c in payload["configurations"]]
+    assert set(names) == set(ALL_RUNS)
+    for name in ("results.md", "results.json", "para_accu.png", "samples.png"):
+        assert (out / name).stat().st_size > 0
+    saved = json.loads((out / "results.json").read_text())
+    row = next(r for r in saved["configurations"] if r["name"] == "N_s_X_U_unlabel")
+    assert row["arch"] == "hu2021-student" and row["params"] == 1_673_905
+    assert 0.0 <= row["delta1"] <= 1.0 and row["rmse"] > 0
+    assert "not NYU-v2" in saved["data_label"]
+    # Each student distilled from the teacher its configuration names.
+    model_meta = json.loads((out / "runs" / "N_s_X_U_label" / "seed0" / "result.json").read_text())
+    assert model_meta["teacher"] == "N_t_X_U_label"
+    # A re-run trains nothing: every result is read back.
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/seed0/model.safetensors")}
+    again = reproduce(tiny(), out)
+    assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/seed0/model.safetensors")} == stamps
+    assert again["runs"] == payload["runs"]
+    assert json.loads((out / "results.json").read_text())["runs"] == saved["runs"]
+
+
+def test_training_budget_is_equal_in_images_seen(tmp_path):
+    preset = tiny(teacher_images=24, student_images=12)
+    from litedepth.reproduce import prepare_data
+
+    sets = prepare_data(preset, tmp_path)
+    x_only = run_config(RUNS["N_s_X_no_KD"], 0, preset, sets, tmp_path)
+    x_and_u = run_config(RUNS["N_s_X_U_label_no_KD"], 0, preset, sets, tmp_path)
+    teacher = run_config(RUNS["N_t_X"], 0, preset, sets, tmp_path)
+    assert (x_only.train.epochs, x_and_u.train.epochs, teacher.train.epochs) == (2, 1, 4)
+    assert [s.role for s in run_config(RUNS["N_s_X_U_unlabel"], 0, preset, sets, tmp_path).data.sources] == ["labeled", "unlabeled"]
+
+
+def test_teachers_come_before_their_students():
+    order = [s.name for s in order_runs(("N_s_X_U_label", "N_s_X"))]
+    assert order.index("N_t_X") < order.index("N_s_X")
+    assert order.index("N_t_X_U_label") < order.index("N_s_X_U_label")
+
+
+def test_paper_preset_wiring_on_nyu_layout(tmp_path):
+    # The paper preset reads real data by path; the same layout, generated tiny, goes through it.
+    from litedepth.data.synth import write_dataset
+
+    nyu, scannet = tmp_path / "nyu", tmp_path / "scannet"
+    write_dataset(nyu, 6, split="train", size=(60, 80), progress=False)
+    write_dataset(nyu, 3, split="test", size=(60, 80), progress=False)
+    write_dataset(scannet, 6, split="train", preset="scannet", size=(60, 80), progress=False)
+    preset = dataclasses.replace(PRESETS["paper"], input_size=(48, 64), epochs=1, batch_size=3, workers=0, threads=1,
+                                 runs=("N_s_X_U_unlabel",))
+    payload = reproduce(preset, tmp_path / "out", data_root=str(nyu), aux_root=str(scannet))
+    assert [c["name"] for c in payload["configurations"]] == ["N_t_X", "N_s_X_U_unlabel"]
+    assert payload["data_label"].startswith("NYU-v2")
+
+
+def test_cli_errors(tmp_path, capsys):
+    assert main(["reproduce", "--preset", "nope", "--out", str(tmp_path)]) == 2
+    assert "--preset 'nope'" in capsys.readouterr().err
+    assert main(["reproduce", "--preset", "paper", "--out", str(tmp_path)]) == 2
+    assert "--data-root" in capsys.readouterr().err
+    assert main(["reproduce", "--preset", "quick", "--runs", "N_s_bogus", "--out", str(tmp_path)]) == 2
