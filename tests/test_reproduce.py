@@ -1,7 +1,6 @@
 import dataclasses
 import json
 
-import pytest
 
 from litedepth.cli import main
 from litedepth.reproduce import PAPER_TABLE, PRESETS, RUNS, order_runs, reproduce, run_config

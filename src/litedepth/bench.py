@@ -31,25 +31,9 @@ import numpy as np
 import torch
 
 from .errors import LitedepthError
+from .profile import count_gflops, count_parameters
 
 BACKEND_CHOICES = ("torch", "torch-optimised", "onnxruntime")
-
-
-def count_parameters(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def count_flops(model: torch.nn.Module, size: tuple[int, int], batch: int = 1) -> float:
-    """Floating-point operations (2 x multiply-adds) of one forward pass on ``(batch, 3, *size)``."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    x = torch.zeros(batch, 3, *size)
-    was_training = model.training
-    model.eval()
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(x)
-    model.train(was_training)
-    return float(counter.get_total_flops())
 
 
 def machine_info() -> dict[str, Any]:
@@ -173,7 +157,7 @@ def benchmark(
             net, onnx_model, label = resolve_model(spec, arch, size)
             net_arch = (net or onnx_model).arch
             if net is not None:
-                facts = {"params": count_parameters(net), "gflops": round(count_flops(net, size) / 1e9, 3)}
+                facts = {"params": count_parameters(net), "gflops": round(count_gflops(net, size), 3)}
             else:
                 facts = {"params": None, "gflops": None}
             for backend in rows:

@@ -30,6 +30,7 @@ import torch
 
 from .errors import LitedepthError
 from .fileio import atomic_path
+from .profile import parse_size as _parse_size
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "depth"
@@ -65,14 +66,8 @@ def require_onnx():
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """``"228x304"`` -> ``(228, 304)`` (height x width)."""
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise LitedepthError(f"size {text!r}: expected HEIGHTxWIDTH, e.g. 228x304") from None
-    if h < 32 or w < 32:
-        raise LitedepthError(f"size {text!r}: height and width must be at least 32")
-    return h, w
+    """An export size: at least 32x32, the encoder's total stride."""
+    return _parse_size(text, minimum=32)
 
 
 def model_metadata(model: torch.nn.Module, size: tuple[int, int], dynamic: bool) -> dict[str, str]:

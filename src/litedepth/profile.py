@@ -1,10 +1,14 @@
-"""Counting a network's size and compute."""
+"""Sizes: parsing ``HxW`` input sizes, counting a network's parameters and compute."""
 
 from __future__ import annotations
 
-import torch
+import re
+from typing import TYPE_CHECKING
 
 from .errors import LitedepthError
+
+if TYPE_CHECKING:  # torch is imported where it is used, so that parsing sizes stays light
+    import torch
 
 
 def count_parameters(model: torch.nn.Module) -> int:
@@ -16,6 +20,7 @@ def count_gflops(model: torch.nn.Module, size: tuple[int, int], batch: int = 1) 
 
     The counter reports 2 FLOPs per multiply-add (the paper's 8.04 GFLOPs = 4.02 GMACs).
     """
+    import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     device = next(model.parameters()).device
@@ -28,12 +33,9 @@ def count_gflops(model: torch.nn.Module, size: tuple[int, int], batch: int = 1) 
     return counter.get_total_flops() / 1e9
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """``"228x304"`` -> ``(228, 304)`` (height x width)."""
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise LitedepthError(f"size {text!r}: expected HxW, e.g. 228x304") from None
-    if h < 1 or w < 1:
-        raise LitedepthError(f"size {text!r}: height and width must be positive")
-    return h, w
+def parse_size(text: str, minimum: int = 1, name: str = "--size") -> tuple[int, int]:
+    """``"228x304"`` -> ``(228, 304)`` (height, width), or a one-line `LitedepthError`."""
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(text))
+    if not m or min(int(m.group(1)), int(m.group(2))) < minimum:
+        raise LitedepthError(f"{name} {text!r}: expected HEIGHTxWIDTH with both at least {minimum}, e.g. 228x304")
+    return int(m.group(1)), int(m.group(2))

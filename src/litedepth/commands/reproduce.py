@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from ..errors import LitedepthError
-    from ..reproduce import PRESETS, RUNS, reproduce
+    from ..reproduce import PRESETS, reproduce
 
     if args.preset not in PRESETS:
         raise LitedepthError(f"--preset {args.preset!r}: choose from {', '.join(PRESETS)}")

@@ -19,7 +19,6 @@ Example::
 from __future__ import annotations
 
 import os
-import re
 import zlib
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from PIL import Image
 
 from ..errors import LitedepthError
 from ..fileio import atomic_path
+from ..profile import parse_size as _parse_size
 from .synth_render import render
 from .synth_scene import PRESETS, Preset, place_camera, sample_scene
 
@@ -51,11 +51,8 @@ def _check_split(split: str) -> int:
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """``"480x640"`` -> ``(480, 640)`` (height, width), or a one-line `LitedepthError`."""
-    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(text))
-    if not m or min(int(m.group(1)), int(m.group(2))) < 8:
-        raise LitedepthError(f"--size {text!r}: expected HEIGHTxWIDTH with both at least 8, e.g. 480x640")
-    return int(m.group(1)), int(m.group(2))
+    """A synthetic image size: ``"480x640"`` -> ``(480, 640)``, both at least 8."""
+    return _parse_size(text, minimum=8)
 
 
 def render_scene(seed: int, index: int, size: tuple[int, int] = (480, 640), preset: str | Preset = "nyu",
