@@ -19,7 +19,7 @@ def test_every_configuration_runs_and_resume_skips(tmp_path):
     out = tmp_path / "study"
     payload = reproduce(tiny(), out)
     names = [c["name"] for c in payload["configurations"]]
-    assert set(names) == set(ALL_RUNS)
+    assert set(names) == set(ALL_RUNS) | {"constant", "row_ramp"}
     for name in ("results.md", "results.json", "para_accu.png", "samples.png"):
         assert (out / name).stat().st_size > 0
     saved = json.loads((out / "results.json").read_text())
@@ -36,6 +36,22 @@ def test_every_configuration_runs_and_resume_skips(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/seed0/model.safetensors")} == stamps
     assert again["runs"] == payload["runs"]
     assert json.loads((out / "results.json").read_text())["runs"] == saved["runs"]
+
+
+def test_baselines_score_what_they_predict(tmp_path):
+    import torch
+
+    from litedepth.evaluate import evaluate
+    from litedepth.reproduce import ConstantDepth, baseline_rows, prepare_data
+
+    preset = tiny()
+    sets = prepare_data(preset, tmp_path)
+    rows = {r["name"]: r for r in baseline_rows(preset, sets)}
+    assert set(rows) == {"constant", "row_ramp"}
+    # The constant baseline is the training median: any other constant scores a worse abs_rel or rmse.
+    worse = evaluate(ConstantDepth(rows["constant"]["rmse"] * 3, preset.input_size), sets["X"], progress=False).metrics
+    assert worse["rmse"] > rows["constant"]["rmse"]
+    assert ConstantDepth(2.0, (4, 6))(torch.zeros(2, 3, 4, 6)).unique().tolist() == [2.0]
 
 
 def test_training_budget_is_equal_in_images_seen(tmp_path):

@@ -97,7 +97,7 @@ def plot_params_vs_accuracy(path: Path, summary: Sequence[dict[str, Any]], data_
             ax.scatter(params, d1, marker="s", color="0.55", zorder=2)
             ax.annotate(f"{method} ({encoder})", (params, d1), fontsize=6.5, color="0.35", xytext=(4, -3), textcoords="offset points")
     colours = plt.get_cmap("tab10")
-    for i, e in enumerate(summary):
+    for i, e in enumerate(e for e in summary if e["params"] > 0):  # baselines have no parameters
         ax.errorbar(e["params"] / 1e6, e["delta1"], yerr=e.get("delta1_std", 0.0), fmt="o", color=colours(i % 10), capsize=3, zorder=3, label=e["name"])
     ax.set_xscale("log")
     ax.set_xlabel("parameters (millions, log scale)")

@@ -23,7 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+import torch
+
 from .errors import LitedepthError
+from .models.depthnet import IMAGENET_MEAN, IMAGENET_STD
 
 
 @dataclass(frozen=True)
@@ -198,6 +201,51 @@ def train_and_evaluate(spec: RunSpec, seed: int, preset: Preset, sets: dict[str,
     return json.loads(result_path.read_text())  # the same row whether trained now or read back
 
 
+class ConstantDepth(torch.nn.Module):
+    """A baseline: the same depth everywhere. ``(B, 3, H, W) -> (B, 1, H, W)`` metres."""
+
+    def __init__(self, value: float, input_size: tuple[int, int]) -> None:
+        super().__init__()
+        self.value, self.input_size = float(value), tuple(input_size)
+        self.mean, self.std = IMAGENET_MEAN, IMAGENET_STD
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.new_full((x.shape[0], 1, *x.shape[-2:]), self.value)
+
+
+class RowRamp(ConstantDepth):
+    """A baseline: each image row gets the training set's mean depth of that row (a vertical ramp)."""
+
+    def __init__(self, rows: torch.Tensor, input_size: tuple[int, int]) -> None:
+        super().__init__(0.0, input_size)
+        self.rows = rows  # (H,) metres
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rows.view(1, 1, -1, 1).expand(x.shape[0], 1, -1, x.shape[-1]).to(x.dtype)
+
+
+def baseline_rows(preset: Preset, sets: dict[str, str]) -> list[dict[str, Any]]:
+    """Scores of a constant (the training set's median depth) and of a row-wise ramp on X's test set.
+
+    A trained network has to beat both by far for the data to be a meaningful benchmark.
+    """
+    from .data import open_dataset, test_transform
+    from .evaluate import evaluate
+
+    train = open_dataset(sets["X"], split="train", transform=test_transform(preset.input_size))
+    depths = torch.stack([train[i]["depth"][0] for i in range(len(train))])  # (N, H, W)
+    valid = depths > 0
+    rows = (depths * valid).sum(dim=(0, 2)) / valid.sum(dim=(0, 2)).clamp(min=1)
+    result = []
+    for name, model in (("constant", ConstantDepth(depths[valid].median().item(), preset.input_size)),
+                        ("row_ramp", RowRamp(rows, preset.input_size))):
+        metrics = evaluate(model, sets["X"], protocol="hu2021", batch_size=16, progress=False).metrics
+        result.append({"name": name, "description": "baseline, no learning: " + ("median training depth" if name == "constant" else "mean training depth of each row"),
+                       "seed": 0, "arch": "baseline", "params": 0, "gflops": 0.0, "train_seconds": 0.0,
+                       **{k: float(v) for k, v in metrics.items()}})
+    return result
+
+
 def reproduce(preset: Preset, out: str | Path, data_root: str | None = None, aux_root: str | None = None,
               mismatch_root: str | None = None, runs: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Train and evaluate every configuration of ``preset`` into ``out``; write the tables and figures."""
@@ -216,6 +264,8 @@ def reproduce(preset: Preset, out: str | Path, data_root: str | None = None, aux
         row = train_and_evaluate(spec, seed, preset, sets, out)
         print(f"        delta1 {row['delta1']:.3f}  rmse {row['rmse']:.3f}  abs_rel {row['abs_rel']:.3f}  ({row['train_seconds']:.0f} s)", file=sys.stderr)
         rows.append(row)
+    if preset.synthetic:
+        rows += baseline_rows(preset, sets)
     summary = summarise(rows)
     data_label = "synthetic rooms (litedepth synth), not NYU-v2" if preset.synthetic else f"NYU-v2 ({data_root})"
     payload = {"preset": dataclasses.asdict(preset), "protocol": "hu2021" + (" (scaled to the input size)" if preset.input_size != (228, 304) else ""),
