@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -27,11 +28,16 @@ def test_torchrun_two_gloo_processes(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "litedepth", "train", "--config", str(tmp_path / "cfg.yaml")]
+    # A session of its own, so that a hung run's workers can be killed with it and never outlive the test.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+                            start_new_session=True)
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+        _, stderr = proc.communicate(timeout=180)
     except subprocess.TimeoutExpired:
-        pytest.fail("torchrun did not finish within 120 s")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("torchrun did not finish within 180 s")
+    assert proc.returncode == 0, stderr[-3000:]
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     # one row per epoch (rank 0 writes), counting the images of both processes: 12 per epoch
     assert [r["epoch"] for r in rows] == [1, 2] and all(r["images"] == 12 for r in rows)

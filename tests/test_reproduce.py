@@ -10,7 +10,8 @@ ALL_RUNS = PAPER_TABLE + ("N_s_Um_unlabel", "F_s_X_U_unlabel")
 
 def tiny(preset_name="quick", **changes):
     base = dict(image_size=(60, 80), input_size=(48, 64), n_train=6, n_aux=6, n_test=3, teacher_images=6, student_images=6,
-                batch_size=3, workers=0, threads=1, mismatch_preset="hall", runs=ALL_RUNS)
+                batch_size=3, workers=0, threads=1, mismatch_preset="hall", runs=ALL_RUNS,
+                latency_size=(48, 64))
     base.update(changes)
     return dataclasses.replace(PRESETS[preset_name], **base)
 
@@ -26,6 +27,7 @@ def test_every_configuration_runs_and_resume_skips(tmp_path):
     row = next(r for r in saved["configurations"] if r["name"] == "N_s_X_U_unlabel")
     assert row["arch"] == "hu2021-student" and row["params"] == 1_673_905
     assert 0.0 <= row["delta1"] <= 1.0 and row["rmse"] > 0
+    assert row["latency_ms"] > 0 and row["gflops"] > 0
     assert "not NYU-v2" in saved["data_label"]
     # Each student distilled from the teacher its configuration names.
     model_meta = json.loads((out / "runs" / "N_s_X_U_label" / "seed0" / "result.json").read_text())
@@ -80,7 +82,7 @@ def test_paper_preset_wiring_on_nyu_layout(tmp_path):
     write_dataset(nyu, 6, split="train", size=(60, 80), progress=False)
     write_dataset(nyu, 3, split="test", size=(60, 80), progress=False)
     write_dataset(scannet, 6, split="train", preset="scannet", size=(60, 80), progress=False)
-    preset = dataclasses.replace(PRESETS["paper"], input_size=(48, 64), epochs=1, batch_size=3, workers=0, threads=1,
+    preset = dataclasses.replace(PRESETS["paper"], input_size=(48, 64), epochs=1, batch_size=3, workers=0, threads=1, latency_size=(48, 64),
                                  runs=("N_s_X_U_unlabel",))
     payload = reproduce(preset, tmp_path / "out", data_root=str(nyu), aux_root=str(scannet))
     assert [c["name"] for c in payload["configurations"]] == ["N_t_X", "N_s_X_U_unlabel"]

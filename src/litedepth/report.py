@@ -65,8 +65,8 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
 
 def results_markdown(summary: Sequence[dict[str, Any]], header: str) -> str:
     """One row per configuration: mean ± std over seeds."""
-    lines = [header, "", "| configuration | trained on | network | params | GFLOPs | seeds | RMSE (m) | abs rel | log10 | δ1 | δ2 | δ3 | train time (s) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [header, "", "| configuration | trained on | network | params | GFLOPs | CPU latency (ms) | seeds | RMSE (m) | abs rel | log10 | δ1 | δ2 | δ3 | train time (s) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in summary:
         def cell(key: str, fmt: str = ".3f") -> str:
             if len(e["seeds"]) > 1:
@@ -74,10 +74,14 @@ def results_markdown(summary: Sequence[dict[str, Any]], header: str) -> str:
             return f"{e[key]:{fmt}}"
 
         lines.append(
-            f"| {e['name']} | {e.get('description', '')} | {e['arch']} | {e['params'] / 1e6:.2f}M | {e['gflops']:.2f} | {len(e['seeds'])} "
+            f"| {e['name']} | {e.get('description', '')} | {e['arch']} | {e['params'] / 1e6:.2f}M | {e['gflops']:.2f} | {_latency(e)} | {len(e['seeds'])} "
             f"| {cell('rmse')} | {cell('abs_rel')} | {cell('log10')} | {cell('delta1')} | {cell('delta2')} | {cell('delta3')} | {cell('train_seconds', '.0f')} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _latency(entry: dict[str, Any]) -> str:
+    return f"{entry['latency_ms']:.1f}" if entry.get("latency_ms") is not None else "-"
 
 
 def plot_params_vs_accuracy(path: Path, summary: Sequence[dict[str, Any]], data_label: str, include_literature: bool) -> None:

@@ -87,6 +87,7 @@ class Preset:
     schedule: str = "cosine"  # cosine | step (x0.1 every 5 epochs, the WACV-2019 recipe)
     workers: int = 1  # DataLoader workers
     threads: Optional[int] = None  # torch CPU threads per process (None: torch's default)
+    latency_size: tuple[int, int] = (228, 304)  # input size at which each architecture's CPU latency is measured
     archs: dict = field(default_factory=lambda: {"teacher": "hu2021-teacher", "student": "hu2021-student", "fast": "fast-student"})
 
 
@@ -267,6 +268,9 @@ def reproduce(preset: Preset, out: str | Path, data_root: str | None = None, aux
     if preset.synthetic:
         rows += baseline_rows(preset, sets)
     summary = summarise(rows)
+    latency = measure_latency(sorted({e["arch"] for e in summary if e["params"] > 0}), preset.latency_size)
+    for entry in summary:
+        entry["latency_ms"] = latency.get(entry["arch"])
     data_label = "synthetic rooms (litedepth synth), not NYU-v2" if preset.synthetic else f"NYU-v2 ({data_root})"
     payload = {"preset": dataclasses.asdict(preset), "protocol": "hu2021" + (" (scaled to the input size)" if preset.input_size != (228, 304) else ""),
                "data": {k: str(v) for k, v in sets.items()}, "data_label": data_label, "configurations": summary, "runs": rows}
@@ -282,6 +286,15 @@ def reproduce(preset: Preset, out: str | Path, data_root: str | None = None, aux
     plot_params_vs_accuracy(out / "para_accu.png", summary, data_label, include_literature=not preset.synthetic)
     write_samples(out, sets, preset, rows)
     return payload
+
+
+def measure_latency(archs: list[str], size: tuple[int, int]) -> dict[str, float]:
+    """Median CPU latency (ms) of each architecture: batch 1, 1 thread, torch eager with BatchNorm folded."""
+    from .bench import benchmark
+
+    print(f"timing {', '.join(archs)} at {size[0]}x{size[1]} ...", file=sys.stderr)
+    result = benchmark(archs, backends=("torch-optimised",), size=size, threads=1, runs=10, warmup=2)
+    return {row["arch"]: row["latency_ms_median"] for row in result["results"]}
 
 
 def write_samples(out: Path, sets: dict[str, str], preset: Preset, rows: list[dict[str, Any]], n: int = 4) -> None:
