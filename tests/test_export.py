@@ -148,3 +148,30 @@ def test_int8_export(tmp_path, capsys):
     assert q.arch == "hu2021-student" and q.input_size == SIZE
     assert q(torch.randn(1, 3, *SIZE)).shape == (1, 1, *SIZE)
     assert main(["export", "--model", "hu2021-student", "--onnx", str(out), "--int8"]) == 2  # no --calibration
+
+
+def test_predict_and_eval_cli_onnxruntime_backend_match_torch(tmp_path):
+    from litedepth.data.synth import write_dataset
+
+    model = randomise_bn(create_model("hu2021-student", input_size=(48, 64)))
+    with torch.no_grad():
+        model.R.conv2.bias.fill_(2.0)
+    ckpt = save_model(model, tmp_path / "m.safetensors")
+    onnx_path = tmp_path / "m.onnx"
+    assert main(["export", "--model", str(ckpt), "--onnx", str(onnx_path), "--dynamic"]) == 0
+    data = tmp_path / "data"
+    write_dataset(data, 3, split="test", size=(60, 80), progress=False)
+    images = str(data / "data" / "nyu2_test" / "*_colors.png")
+    outputs = {}
+    for label, argv in (("torch", ["--model", str(ckpt)]), ("onnx-file", ["--model", str(onnx_path)]),
+                        ("ort-backend", ["--model", str(ckpt), "--backend", "onnxruntime"])):
+        out = tmp_path / label
+        assert main(["predict", images, *argv, "--out", str(out), "--save", "npy"]) == 0
+        assert main(["eval", *argv, "--data", str(data), "--json", str(out / "m.json"), "--no-progress"]) == 0
+        outputs[label] = ([np.load(p) for p in sorted(out.glob("*.npy"))], __import__("json").loads((out / "m.json").read_text()))
+    for label in ("onnx-file", "ort-backend"):
+        for a, b in zip(outputs["torch"][0], outputs[label][0]):
+            np.testing.assert_allclose(a, b, atol=1e-4)
+        for key in ("rmse", "abs_rel", "delta1"):
+            assert outputs[label][1][key] == pytest.approx(outputs["torch"][1][key], abs=1e-4)
+    assert len(outputs["torch"][0]) == 3
