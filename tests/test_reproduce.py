@@ -61,10 +61,14 @@ def test_training_budget_is_equal_in_images_seen(tmp_path):
     from litedepth.reproduce import prepare_data
 
     sets = prepare_data(preset, tmp_path)
-    x_only = run_config(RUNS["N_s_X_no_KD"], 0, preset, sets, tmp_path)
-    x_and_u = run_config(RUNS["N_s_X_U_label_no_KD"], 0, preset, sets, tmp_path)
+    x_only = run_config(RUNS["N_s_X_no_KD"], 0, preset, sets, tmp_path)  # 6 images
+    x_and_u = run_config(RUNS["N_s_X_U_label_no_KD"], 0, preset, sets, tmp_path)  # 12 images
     teacher = run_config(RUNS["N_t_X"], 0, preset, sets, tmp_path)
     assert (x_only.train.epochs, x_and_u.train.epochs, teacher.train.epochs) == (2, 1, 4)
+    # batch 3: images seen = epochs * min(steps in an epoch, max_steps) * 3
+    assert (x_only.train.max_steps, x_and_u.train.max_steps, teacher.train.max_steps) == (2, 4, 2)
+    budget = run_config(RUNS["N_s_X_U_label_no_KD"], 0, dataclasses.replace(preset, student_images=7), sets, tmp_path)
+    assert (budget.train.epochs, budget.train.max_steps) == (1, 3)
     assert [s.role for s in run_config(RUNS["N_s_X_U_unlabel"], 0, preset, sets, tmp_path).data.sources] == ["labeled", "unlabeled"]
 
 

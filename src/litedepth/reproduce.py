@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -63,18 +64,19 @@ class Preset:
     """Everything that sets the size of a study.
 
     Synthetic presets give every teacher and every student the same training budget in
-    images seen (``teacher_images``, ``student_images``; epochs = budget / training-set size,
-    with a cosine schedule), so that configurations differ in their data and targets, not in
-    compute. The ``paper`` preset trains for fixed epochs with the WACV-2019 step schedule.
+    images seen (``teacher_images``, ``student_images``: as many epochs as the budget needs, each
+    cut to budget / epochs images; cosine schedule), so that configurations differ in their data
+    and targets, not in compute. The ``paper`` preset trains for fixed epochs with the WACV-2019 step schedule.
     """
 
     name: str
     synthetic: bool = True  # generate the data (else --data-root / --aux-root give real sets)
     image_size: tuple[int, int] = (120, 160)  # synthetic images as written (H, W)
     input_size: tuple[int, int] = (96, 128)  # network input (the training crop)
-    n_train: int = 300  # images in X
-    n_aux: int = 600  # images in U (and in Um)
+    n_train: int = 600  # images in X
+    n_aux: int = 1200  # images in U (and in Um)
     n_test: int = 100  # test images of X's distribution
+    views_per_scene: int = 1  # training images rendered per synthetic room (1: every image a new room)
     aux_preset: str = "scannet"  # synthetic scale of U
     mismatch_preset: Optional[str] = None  # synthetic scale of Um (None: no mismatched runs)
     runs: tuple[str, ...] = PAPER_TABLE
@@ -132,7 +134,8 @@ def prepare_data(preset: Preset, out: Path, data_root: str | None = None, aux_ro
         csv = root / "data" / f"nyu2_{split}.csv"
         if not csv.is_file() or sum(1 for _ in csv.open()) != n:
             print(f"generating {n} synthetic {scale}-scale {split} images for {key} ...", file=sys.stderr)
-            write_dataset(root, n, split=split, preset=scale, seed=seed, size=preset.image_size, progress=False)
+            write_dataset(root, n, split=split, preset=scale, seed=seed, size=preset.image_size,
+                          views_per_scene=preset.views_per_scene, progress=False)
         sets[key] = str(root)
     return sets
 
@@ -144,13 +147,13 @@ def run_config(spec: RunSpec, seed: int, preset: Preset, sets: dict[str, str], o
     teacher_run = spec.network == "teacher"
     sources = [{"path": sets[key], "role": role, "split": "train"} for key, role in spec.sources]
     budget = preset.teacher_images if teacher_run else preset.student_images
-    if budget is None:
-        epochs = preset.epochs
-    else:
+    epochs, max_steps = preset.epochs, None
+    if budget is not None:  # whole epochs where the set is small, the last one cut where it is large
         from .data import open_dataset
 
         n_items = sum(len(open_dataset(sets[key], split="train")) for key, _ in spec.sources)
-        epochs = max(1, round(budget / n_items))
+        epochs = math.ceil(budget / n_items)
+        max_steps = math.ceil(budget / (epochs * preset.batch_size))
     schedule = {"kind": "cosine"} if preset.schedule == "cosine" else {"kind": "step", "step_epochs": 5, "gamma": 0.1}
     return Config.from_dict({
         "name": f"{spec.name}-seed{seed}",
@@ -158,7 +161,7 @@ def run_config(spec: RunSpec, seed: int, preset: Preset, sets: dict[str, str], o
         "data": {"sources": sources, "val": None, "workers": preset.workers},
         "optim": {"lr": preset.lr},
         "schedule": schedule,
-        "train": {"epochs": epochs, "batch_size": preset.batch_size, "threads": preset.threads,
+        "train": {"epochs": epochs, "max_steps": max_steps, "batch_size": preset.batch_size, "threads": preset.threads,
                   "seed": seed, "out_dir": str(out / "runs" / spec.name / f"seed{seed}"), "progress": False},
         "distill": {"teacher": teacher, "cache": True, "cache_dir": str(out / "teacher-cache")},
     }, origin=f"{spec.name} (seed {seed})")
