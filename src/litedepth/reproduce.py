@@ -96,7 +96,7 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     # About 10 minutes on a 2-core CPU: a demonstration of the whole pipeline, one seed.
     "quick": Preset("quick", image_size=(90, 120), input_size=(72, 96), n_train=160, n_aux=320, n_test=48,
-                    teacher_images=1600, student_images=960),
+                    teacher_images=1200, student_images=720),
     # The CPU study: enough data and seeds to see the paper's findings (see the README for its numbers).
     "study": Preset("study", mismatch_preset="hall", seeds=(0, 1, 2),
                     runs=PAPER_TABLE + ("N_s_Um_unlabel", "N_s_X_Um_unlabel", "F_s_X_U_unlabel")),
