@@ -30,22 +30,8 @@ from .teachers import Teacher
 CACHE_VERSION = "1"
 
 
-def image_file(dataset, index: int) -> tuple[str, str]:
-    """``(file, extra)`` identifying the image of item ``index``: its file path, plus a sub-key for
-    containers holding many images (a ``.mat`` file)."""
-    if hasattr(dataset, "paths"):  # UnlabeledImages
-        return str(dataset.paths[index]), ""
-    if hasattr(dataset, "pairs") and hasattr(dataset, "base"):  # NYUSeedDataset
-        return str(Path(dataset.base) / dataset.pairs[index][0]), ""
-    if hasattr(dataset, "pairs"):  # RGBDDataset
-        return str(dataset.pairs[index][0]), ""
-    if hasattr(dataset, "mat_path"):  # NYULabeledMatDataset
-        return str(dataset.mat_path), str(int(dataset.indices[index]))
-    return str(dataset.source(index)), str(index)
-
-
 def item_key(dataset, index: int) -> str:
-    path, extra = image_file(dataset, index)
+    path, extra = dataset.image_file(index)
     p = Path(path)
     st = p.stat() if p.is_file() else None
     stamp = f"{st.st_mtime_ns}:{st.st_size}" if st else "missing"
@@ -85,7 +71,7 @@ class TeacherCache:
         path = self.path(dataset, index)
         if not path.is_file():
             if self.teacher is None:
-                raise LitedepthError(f"{image_file(dataset, index)[0]}: no cached teacher prediction in {self.dir}")
+                raise LitedepthError(f"{dataset.image_file(index)[0]}: no cached teacher prediction in {self.dir}")
             self.fill(dataset, [index], progress=False)
         return np.load(path).astype(np.float32)
 

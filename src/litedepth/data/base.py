@@ -38,6 +38,11 @@ class SeededDataset(torch.utils.data.Dataset):
     def source(self, index: int) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def image_file(self, index: int) -> tuple[str, str]:  # pragma: no cover - abstract
+        """``(file, sub-key)`` of item ``index``'s RGB image, e.g. for caches keyed by file;
+        the sub-key tells apart images kept in one container file (``""`` otherwise)."""
+        raise NotImplementedError
+
     def __getitem__(self, index: int) -> dict:
         if index < 0:
             index += len(self)

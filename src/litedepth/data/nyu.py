@@ -94,6 +94,9 @@ class NYUSeedDataset(SeededDataset):
     def source(self, index: int) -> str:
         return str(self.base / self.pairs[index][1])
 
+    def image_file(self, index: int) -> tuple[str, str]:
+        return str(self.base / self.pairs[index][0]), ""
+
     def load(self, index: int) -> dict:
         rgb_rel, depth_rel = self.pairs[index]
         depth_path = self.base / depth_rel
@@ -189,6 +192,9 @@ class NYULabeledMatDataset(SeededDataset):
 
     def source(self, index: int) -> str:
         return f"{self.mat_path}[image {int(self.indices[index]) + 1}]"
+
+    def image_file(self, index: int) -> tuple[str, str]:
+        return str(self.mat_path), str(int(self.indices[index]))
 
     def load(self, index: int) -> dict:
         k = int(self.indices[index])

@@ -104,6 +104,9 @@ class RGBDDataset(SeededDataset):
     def source(self, index: int) -> str:
         return str(self.pairs[index][1])
 
+    def image_file(self, index: int) -> tuple[str, str]:
+        return str(self.pairs[index][0]), ""
+
     def load(self, index: int) -> dict:
         rgb_path, depth_path = self.pairs[index]
         image = read_rgb(rgb_path)

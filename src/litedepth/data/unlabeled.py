@@ -55,5 +55,8 @@ class UnlabeledImages(SeededDataset):
     def source(self, index: int) -> str:
         return str(self.paths[index])
 
+    def image_file(self, index: int) -> tuple[str, str]:
+        return str(self.paths[index]), ""
+
     def load(self, index: int) -> dict:
         return {"image": read_rgb(self.paths[index]), "name": self.names[index]}
