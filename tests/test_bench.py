@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from conftest import randomise_bn
 
 from litedepth.bench import machine_info
 from litedepth.profile import count_gflops, count_parameters
@@ -12,25 +13,6 @@ from litedepth.models import create_model
 from litedepth.optimize import find_conv_bn_pairs, fold_batchnorm, optimize_for_inference
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine, two spinning threads per process can be 100x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def randomise_bn(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            n = m.num_features
-            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
-            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
-            m.bias.data.copy_(torch.rand(n, generator=g) - 0.5)
-    return model.eval()
 
 
 @pytest.mark.parametrize("arch", ["hu2021-student", "hu2021-teacher-r18", "fast-student"])

@@ -21,14 +21,6 @@ IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The test machines are shared: one thread avoids OpenMP spin-waiting on busy cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory) -> dict[str, Path]:

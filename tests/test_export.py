@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import randomise_bn
 from PIL import Image
 
 pytest.importorskip("onnx")
@@ -19,26 +20,6 @@ from litedepth.onnx_model import OnnxDepthModel, load_any  # noqa: E402
 SIZE = (64, 96)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine, two spinning threads per process can be 100x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def randomise_bn(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Non-trivial BN statistics and affine terms, so that outputs are O(0.1-1) and folding matters."""
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            n = m.num_features
-            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
-            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
-            m.bias.data.copy_(torch.rand(n, generator=g) - 0.5)
-    return model.eval()
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))

@@ -9,14 +9,6 @@ from litedepth.models import create_model
 FAST = ["fast-student", "fast-student-lite"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine, two spinning threads per process can be 100x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.mark.parametrize("arch", FAST)
 @pytest.mark.parametrize("size", [(64, 96), (70, 90), (228, 304)])

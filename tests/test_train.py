@@ -21,14 +21,6 @@ from litedepth.train import build_objective, build_training_set, run, train_step
 SIZE = [48, 64]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The test machines are shared: one thread avoids OpenMP spin-waiting on busy cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory) -> Path:
