@@ -94,6 +94,7 @@ def plot_params_vs_accuracy(path: Path, summary: Sequence[dict[str, Any]], data_
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(7.5, 5), dpi=120)
     if include_literature:
@@ -101,9 +102,15 @@ def plot_params_vs_accuracy(path: Path, summary: Sequence[dict[str, Any]], data_
             ax.scatter(params, d1, marker="s", color="0.55", zorder=2)
             ax.annotate(f"{method} ({encoder})", (params, d1), fontsize=6.5, color="0.35", xytext=(4, -3), textcoords="offset points")
     colours = plt.get_cmap("tab10")
+    same_size: dict[int, int] = {}
     for i, e in enumerate(e for e in summary if e["params"] > 0):  # baselines have no parameters
-        ax.errorbar(e["params"] / 1e6, e["delta1"], yerr=e.get("delta1_std", 0.0), fmt="o", color=colours(i % 10), capsize=3, zorder=3, label=e["name"])
+        k = same_size[e["params"]] = same_size.get(e["params"], -1) + 1
+        x = e["params"] / 1e6 * (1.0 + 0.025 * k)  # spread configurations of one network apart
+        ax.errorbar(x, e["delta1"], yerr=e.get("delta1_std", 0.0), fmt="o", color=colours(i % 10), capsize=3, zorder=3, label=e["name"])
     ax.set_xscale("log")
+    plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
     ax.set_xlabel("parameters (millions, log scale)")
     ax.set_ylabel("δ1 (higher is better)")
     title = f"Accuracy vs parameters: litedepth runs on {data_label}"
