@@ -316,12 +316,10 @@ def write_samples(out: Path, sets: dict[str, str], preset: Preset, rows: list[di
     dataset = open_dataset(sets["X"], split="test", transform=test_transform(preset.input_size))
     raw = open_dataset(sets["X"], split="test")
     crop = Compose([ResizeShorter(shorter_side_for(preset.input_size)), CenterCrop(*preset.input_size)])
-    images, columns = [], {"ground truth": []}
-    picks = list(range(min(n, len(dataset))))
-    for i in picks:
-        columns["ground truth"].append(dataset[i]["depth"][0].numpy())
-        images.append(np.asarray(crop(raw.load(i), np.random.default_rng(0))["image"]))
-    batch = torch.stack([dataset[i]["image"] for i in picks])
+    samples = [dataset[i] for i in range(min(n, len(dataset)))]
+    columns = {"ground truth": [s["depth"][0].numpy() for s in samples]}
+    images = [np.asarray(crop(raw.load(i), np.random.default_rng(0))["image"]) for i in range(len(samples))]
+    batch = torch.stack([s["image"] for s in samples])
     for name in shown:
         if name in models:
             with torch.inference_mode():
