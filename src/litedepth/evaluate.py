@@ -32,7 +32,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data.transforms import REFERENCE_INPUT_SIZE, CenterCrop, ResizeShorter, ToTensor, shorter_side_for
+from .data.transforms import (IMAGENET_MEAN, IMAGENET_STD, REFERENCE_INPUT_SIZE, CenterCrop, ResizeShorter, ToTensor,
+                              shorter_side_for)
 from .errors import LitedepthError
 from .fileio import atomic_path, write_png16_mm
 from .metrics import METRIC_NAMES, compute_metrics, mean_over_images, nonpositive_count, valid_count
@@ -289,8 +290,8 @@ def evaluate(
     proto = get_protocol(protocol)
     dataset = open_dataset(data, split=split) if isinstance(data, (str, os.PathLike)) else data
     input_size = tuple(int(v) for v in getattr(model, "input_size", REFERENCE_INPUT_SIZE))
-    mean = tuple(getattr(model, "mean", (0.485, 0.456, 0.406)))
-    std = tuple(getattr(model, "std", (0.229, 0.224, 0.225)))
+    mean = tuple(getattr(model, "mean", IMAGENET_MEAN))
+    std = tuple(getattr(model, "std", IMAGENET_STD))
     notes: list[str] = []
     if input_size != REFERENCE_INPUT_SIZE:
         how = f"centre crop {input_size[0]}x{input_size[1]}" if proto.crop_to_input else "no crop"

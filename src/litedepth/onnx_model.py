@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .errors import LitedepthError
+from .models.depthnet import IMAGENET_MEAN, IMAGENET_STD
 from .export import INPUT_NAME, META_PREFIX, OUTPUT_NAME, decode_metadata_value, onnx_bytes, require_onnx, verify_onnx
 
 BACKENDS = ("torch", "onnxruntime")
@@ -65,8 +66,8 @@ class OnnxDepthModel:
         self.arch: str = meta.get("arch", "custom")
         self.config: dict[str, Any] = meta.get("config", {})
         self.input_size: tuple[int, int] = tuple(meta["input_size"])
-        self.mean: tuple[float, ...] = tuple(meta.get("mean", (0.485, 0.456, 0.406)))
-        self.std: tuple[float, ...] = tuple(meta.get("std", (0.229, 0.224, 0.225)))
+        self.mean: tuple[float, ...] = tuple(meta.get("mean", IMAGENET_MEAN))
+        self.std: tuple[float, ...] = tuple(meta.get("std", IMAGENET_STD))
         self.metadata: dict[str, Any] = {"source": meta.get("source", ""), "format": "onnx", "training": meta.get("training", {})}
         self.dynamic: bool = bool(meta.get("dynamic", False))
         shape = self.session.get_inputs()[0].shape  # ints for static axes, strings for symbolic ones

@@ -21,8 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from ..models.depthnet import IMAGENET_MEAN, IMAGENET_STD
 
 # AlexNet PCA of ImageNet RGB pixels, as used by the WACV-2019 code (values in [0, 1] units).
 IMAGENET_PCA_EIGVAL = np.array([0.2175, 0.0188, 0.0045], dtype=np.float32)
