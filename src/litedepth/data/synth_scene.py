@@ -42,9 +42,11 @@ PRESETS: dict[str, Preset] = {
     "nyu": Preset(room_x=(2.8, 7.0), room_y=(3.0, 9.5), room_z=(2.4, 3.0), cam_height=(1.2, 1.7),
                   pitch_deg=(-28.0, 0.0), placement="wall", cam_dist=(0.2, 1.5), n_furniture=(6, 12),
                   close_prob=0.25),
-    # ScanNet like: hand-held scans close to furniture, smaller rooms; depth mostly under 4 m, peak ~1 m.
-    "scannet": Preset(room_x=(2.5, 4.5), room_y=(2.5, 5.0), room_z=(2.3, 2.8), cam_height=(0.9, 1.5),
-                      pitch_deg=(-55.0, -20.0), placement="object", cam_dist=(0.2, 0.8), n_furniture=(5, 9)),
+    # ScanNet like: the same kind of indoor scenes as nyu (a similar scale, median depth ~15% lower),
+    # seen differently: hand-held, lower and more tilted down, more often close to furniture.
+    "scannet": Preset(room_x=(3.0, 6.5), room_y=(3.0, 8.0), room_z=(2.4, 2.8), cam_height=(1.0, 1.6),
+                      pitch_deg=(-40.0, -10.0), placement="wall", cam_dist=(0.3, 1.5), n_furniture=(7, 12),
+                      close_prob=0.3, close_dist=(0.8, 2.2)),
     # Deliberately mismatched scale: large halls; depth ~4-20 m.
     "hall": Preset(room_x=(10.0, 20.0), room_y=(12.0, 22.0), room_z=(4.5, 9.0), cam_height=(1.3, 1.8),
                    pitch_deg=(-6.0, 6.0), placement="wall", cam_dist=(0.5, 3.0), n_furniture=(6, 12),
