@@ -73,12 +73,20 @@ class MFF(nn.Module):
 
     def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
         h, w = features[0].shape[-2:]
-        size = (2 * h, 2 * w)
-        branches = []
-        for i, x in enumerate(features, start=1):
-            att = getattr(self, f"att{i}")(x)
-            branches.append(getattr(self, f"up{i}")(x * att, size))
-        return self.relu(self.bn(self.conv(torch.cat(branches, dim=1))))
+        x = attend_and_resize(self, features, (2 * h, 2 * w))
+        return self.relu(self.bn(self.conv(x)))
+
+
+def attend_and_resize(mff: nn.Module, features: Sequence[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+    """Reweight tap ``i`` by ``mff.att{i}``, project and resize it with ``mff.up{i}``, concatenate.
+
+    ``[(B, C_i, h_i, w_i)] -> (B, sum of the branches' channels, *size)``.
+    """
+    branches = []
+    for i, x in enumerate(features, start=1):
+        att = getattr(mff, f"att{i}")(x)
+        branches.append(getattr(mff, f"up{i}")(x * att, size))
+    return torch.cat(branches, dim=1)
 
 
 class Refine(nn.Module):

@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .decoder import ChannelAttention
+from .decoder import ChannelAttention, attend_and_resize
 from .depthnet import DepthNet
 from .mobilenetv2 import MobileNetV2Encoder
 
@@ -117,12 +117,7 @@ class FastMFF(nn.Module):
 
     def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
         h, w = features[0].shape[-2:]
-        size = (self.fuse_scale * h, self.fuse_scale * w)
-        branches = []
-        for i, x in enumerate(features, start=1):
-            att = getattr(self, f"att{i}")(x)
-            branches.append(getattr(self, f"up{i}")(x * att, size))
-        return self.conv(torch.cat(branches, dim=1))
+        return self.conv(attend_and_resize(self, features, (self.fuse_scale * h, self.fuse_scale * w)))
 
 
 class FastRefine(nn.Module):
