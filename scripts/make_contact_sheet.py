@@ -28,7 +28,7 @@ def main() -> None:
     presets = list(PRESETS)
     fig, axes = plt.subplots(2 * len(presets), args.n, figsize=(2.0 * args.n, 3.1 * len(presets)), squeeze=False)
     for r, name in enumerate(presets):
-        vmax = {"scannet": 4.0, "nyu": 8.0}.get(name, 20.0)
+        vmax = {"scannet": 8.0, "nyu": 8.0}.get(name, 20.0)
         for c in range(args.n):
             rgb, depth = render_scene(args.seed, c, size, name)
             axes[2 * r, c].imshow(rgb)
