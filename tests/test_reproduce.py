@@ -3,6 +3,7 @@ import json
 
 
 from litedepth.cli import main
+from litedepth.report import findings, findings_markdown, summarise
 from litedepth.reproduce import PAPER_TABLE, PRESETS, RUNS, order_runs, reproduce, run_config
 
 ALL_RUNS = PAPER_TABLE + ("N_s_Um_unlabel", "F_s_X_U_unlabel")
@@ -29,6 +30,10 @@ def test_every_configuration_runs_and_resume_skips(tmp_path):
     assert 0.0 <= row["delta1"] <= 1.0 and row["rmse"] > 0
     assert row["latency_ms"] > 0 and row["gflops"] > 0
     assert "not NYU-v2" in saved["data_label"]
+    # One seed: every finding is listed, none is decided.
+    assert {f["better"] for f in saved["findings"]} == {"N_t_X", "N_s_X_U_unlabel", "N_s_U_unlabel", "N_s_X_U_label", "F_s_X_U_unlabel"}
+    assert all(f["verdict"].startswith("not decided") for f in saved["findings"] if "rmse_ratio" not in f)
+    assert "## Findings" in (out / "results.md").read_text()
     # Each student distilled from the teacher its configuration names.
     model_meta = json.loads((out / "runs" / "N_s_X_U_label" / "seed0" / "result.json").read_text())
     assert model_meta["teacher"] == "N_t_X_U_label"
@@ -38,6 +43,28 @@ def test_every_configuration_runs_and_resume_skips(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/seed0/model.safetensors")} == stamps
     assert again["runs"] == payload["runs"]
     assert json.loads((out / "results.json").read_text())["runs"] == saved["runs"]
+
+
+def seed_rows(name, delta1s, rmse=1.0):
+    return [{"name": name, "arch": "a", "params": 1, "gflops": 1.0, "seed": seed, "train_seconds": 1.0, "rmse": rmse,
+             "abs_rel": 0.1, "log10": 0.1, "delta1": d, "delta2": d, "delta3": d} for seed, d in enumerate(delta1s)]
+
+
+def test_findings_count_only_differences_beyond_the_spread():
+    rows = (seed_rows("N_t_X", [0.60, 0.62, 0.64]) + seed_rows("N_s_X_no_KD", [0.50, 0.52, 0.54])
+            + seed_rows("N_s_X_U_unlabel", [0.50, 0.56, 0.62])  # +0.04, spread 0.08: unresolved
+            + seed_rows("N_s_U_unlabel", [0.40, 0.40, 0.40]) + seed_rows("N_s_Um_unlabel", [0.50, 0.51, 0.52])
+            + seed_rows("F_s_X_U_unlabel", [0.55, 0.56, 0.57], rmse=1.029))
+    verdicts = {f["better"]: f for f in findings(summarise(rows))}
+    assert verdicts["N_t_X"]["verdict"] == "reproduced"
+    assert abs(verdicts["N_t_X"]["delta1_difference"] - 0.10) < 1e-9 and abs(verdicts["N_t_X"]["spread"] - 0.04) < 1e-9
+    assert verdicts["N_s_X_U_unlabel"]["verdict"].startswith("not resolved")
+    assert verdicts["N_s_U_unlabel"]["verdict"] == "contradicted"
+    assert "N_s_X_U_label" not in verdicts  # configurations not run are left out
+    assert verdicts["F_s_X_U_unlabel"]["verdict"] == "met"  # delta1 equal, RMSE 2.9% higher
+    slow = findings(summarise(rows[:-3] + seed_rows("F_s_X_U_unlabel", [0.53, 0.54, 0.55])))
+    assert slow[-1]["verdict"] == "not met"  # 0.02 delta1 below
+    assert "**reproduced**" in findings_markdown(findings(summarise(rows)))
 
 
 def test_baselines_score_what_they_predict(tmp_path):

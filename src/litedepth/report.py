@@ -46,6 +46,64 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return summary
 
 
+# The paper's findings as comparisons of two configurations' mean delta1: (claim, better, worse).
+FINDINGS = (
+    ("the teacher beats the student trained alone (the premise of distillation)", "N_t_X", "N_s_X_no_KD"),
+    ("KD on X + U beats the student trained on X without KD", "N_s_X_U_unlabel", "N_s_X_no_KD"),
+    ("KD on U only works when U has a similar scale: it beats KD on the mismatched Um only", "N_s_U_unlabel", "N_s_Um_unlabel"),
+    ("mixed labeled data helps the small network less than teacher-then-KD: KD from the X + U' teacher beats "
+     "training the student on X + U' directly", "N_s_X_U_label", "N_s_X_U_label_no_KD"),
+)
+# The fast student's bar: within this much delta1 and this RMSE ratio of the paper's student under the same recipe.
+PARITY = ("F_s_X_U_unlabel", "N_s_X_U_unlabel", 0.01, 1.03)
+
+
+def findings(summary: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Which of the paper's findings the measured configurations show.
+
+    A finding counts as reproduced only where the difference of mean delta1 exceeds the spread,
+    taken as the sum of both sample standard deviations (at least two seeds each); a difference
+    of that size the other way round is a contradiction; anything smaller is unresolved.
+    """
+    by_name = {e["name"]: e for e in summary}
+    result = []
+    for claim, better, worse in FINDINGS:
+        if better not in by_name or worse not in by_name:
+            continue
+        a, b = by_name[better], by_name[worse]
+        diff, spread = a["delta1"] - b["delta1"], a["delta1_std"] + b["delta1_std"]
+        if min(len(a["seeds"]), len(b["seeds"])) < 2:
+            verdict = "not decided (one seed, no spread)"
+        elif diff > spread:
+            verdict = "reproduced"
+        elif -diff > spread:
+            verdict = "contradicted"
+        else:
+            verdict = "not resolved (difference within the spread)"
+        result.append({"claim": claim, "better": better, "worse": worse, "delta1_difference": diff,
+                       "spread": spread, "verdict": verdict})
+    fast, reference, max_delta1_gap, max_rmse_ratio = PARITY
+    if fast in by_name and reference in by_name:
+        f, r = by_name[fast], by_name[reference]
+        gap, ratio = r["delta1"] - f["delta1"], f["rmse"] / r["rmse"]
+        on_par = gap <= max_delta1_gap and ratio <= max_rmse_ratio
+        result.append({"claim": f"the fast student is on par with the paper's student under the same KD recipe "
+                                f"(delta1 at most {max_delta1_gap} lower, RMSE at most {100 * (max_rmse_ratio - 1):.0f}% higher)",
+                       "better": fast, "worse": reference, "delta1_difference": -gap, "rmse_ratio": ratio,
+                       "spread": f["delta1_std"] + r["delta1_std"], "verdict": "met" if on_par else "not met"})
+    return result
+
+
+def findings_markdown(items: Sequence[dict[str, Any]]) -> str:
+    """A bullet list: claim, the two configurations' delta1 difference against the spread, verdict."""
+    lines = []
+    for item in items:
+        extra = f", RMSE ratio {item['rmse_ratio']:.3f}" if "rmse_ratio" in item else ""
+        lines.append(f"- {item['claim']}: {item['better']} - {item['worse']} = {item['delta1_difference']:+.3f} delta1 "
+                     f"(spread {item['spread']:.3f}{extra}): **{item['verdict']}**")
+    return "\n".join(lines) + "\n"
+
+
 def finite_or_none(obj: Any) -> Any:
     """Replace NaN and infinities by None, recursively, so that the JSON written is standard."""
     if isinstance(obj, float) and not math.isfinite(obj):

@@ -255,7 +255,7 @@ def baseline_rows(preset: Preset, sets: dict[str, str]) -> list[dict[str, Any]]:
 def reproduce(preset: Preset, out: str | Path, data_root: str | None = None, aux_root: str | None = None,
               mismatch_root: str | None = None, runs: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Train and evaluate every configuration of ``preset`` into ``out``; write the tables and figures."""
-    from .report import plot_params_vs_accuracy, results_markdown, summarise, write_json
+    from .report import findings, findings_markdown, plot_params_vs_accuracy, results_markdown, summarise, write_json
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -278,7 +278,8 @@ def reproduce(preset: Preset, out: str | Path, data_root: str | None = None, aux
         entry["latency_ms"] = latency.get(entry["arch"])
     data_label = "synthetic rooms (litedepth synth), not NYU-v2" if preset.synthetic else f"NYU-v2 ({data_root})"
     payload = {"preset": dataclasses.asdict(preset), "protocol": "hu2021" + (" (scaled to the input size)" if preset.input_size != (228, 304) else ""),
-               "data": {k: str(v) for k, v in sets.items()}, "data_label": data_label, "configurations": summary, "runs": rows}
+               "data": {k: str(v) for k, v in sets.items()}, "data_label": data_label, "configurations": summary,
+               "findings": findings(summary), "runs": rows}
     write_json(out / "results.json", payload)
     header = (f"# litedepth reproduce --preset {preset.name}\n\nData: {data_label}; X = {sets['X']}, U = {sets['U']}"
               + (f", Um = {sets['Um']}" if "Um" in sets else "")
@@ -287,7 +288,7 @@ def reproduce(preset: Preset, out: str | Path, data_root: str | None = None, aux
     from .fileio import atomic_path
 
     with atomic_path(out / "results.md") as tmp:
-        tmp.write_text(results_markdown(summary, header))
+        tmp.write_text(results_markdown(summary, header) + "\n## Findings\n\n" + findings_markdown(payload["findings"]))
     plot_params_vs_accuracy(out / "para_accu.png", summary, data_label, include_literature=not preset.synthetic)
     write_samples(out, sets, preset, rows)
     return payload
