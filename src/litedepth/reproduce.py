@@ -284,7 +284,9 @@ def reproduce(preset: Preset, out: str | Path, data_root: str | None = None, aux
     header = (f"# litedepth reproduce --preset {preset.name}\n\nData: {data_label}; X = {sets['X']}, U = {sets['U']}"
               + (f", Um = {sets['Um']}" if "Um" in sets else "")
               + f". Protocol: {payload['protocol']} on X's test split; input {preset.input_size[0]}x{preset.input_size[1]};"
-              f" seeds {list(preset.seeds)} (mean ± sample std).")
+              f" seeds {list(preset.seeds)} (mean ± sample std)"
+              + (f"; training budget in images seen: teachers {preset.teacher_images:,}, students {preset.student_images:,}."
+                 if preset.teacher_images and preset.student_images else f"; {preset.epochs} epochs each."))
     from .fileio import atomic_path
 
     with atomic_path(out / "results.md") as tmp:
