@@ -68,27 +68,28 @@ def quantize_int8(
     out_path = Path(out_path)
     root = logging.getLogger()
     level = root.level
-    with atomic_path(out_path) as tmp:
-        # The quantiser logs one line per unused constant and advice on pre-processing: keep errors only.
-        ort.set_default_logger_severity(3)
-        root.setLevel(logging.ERROR)
-        try:
+    # The quantiser logs one line per unused constant and advice on pre-processing, and a session on
+    # its output one line per constant it drops: keep errors only while both run.
+    ort.set_default_logger_severity(3)
+    root.setLevel(logging.ERROR)
+    try:
+        with atomic_path(out_path) as tmp:
             quantize_static(
                 str(onnx_path), str(tmp), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                 activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
             )
-        finally:
-            ort.set_default_logger_severity(2)  # onnxruntime's default: warnings
-            root.setLevel(level)
-        # ORT writes the metadata of the float model through; check, then compare outputs.
-        session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-        compared = batches[: min(len(batches), 8)]
-        diffs, scale = [], 0.0
-        for batch in compared:
-            ref = float_model.session.run(None, {INPUT_NAME: batch})[0]
-            out = session.run(None, {INPUT_NAME: batch})[0]
-            diffs.append(np.abs(out - ref).ravel())
-            scale = max(scale, float(np.abs(ref).max()))
-        del session
+            # ORT writes the metadata of the float model through; check, then compare outputs.
+            session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+            compared = batches[: min(len(batches), 8)]
+            diffs, scale = [], 0.0
+            for batch in compared:
+                ref = float_model.session.run(None, {INPUT_NAME: batch})[0]
+                out = session.run(None, {INPUT_NAME: batch})[0]
+                diffs.append(np.abs(out - ref).ravel())
+                scale = max(scale, float(np.abs(ref).max()))
+            del session
+    finally:
+        ort.set_default_logger_severity(2)  # onnxruntime's default: warnings
+        root.setLevel(level)
     change = np.concatenate(diffs)
     return QuantizeReport(str(out_path), len(batches), len(compared), float(change.max()), float(change.mean()), scale)
