@@ -13,8 +13,6 @@ from litedepth.models import create_model
 from litedepth.optimize import find_conv_bn_pairs, fold_batchnorm, optimize_for_inference
 
 
-
-
 @pytest.mark.parametrize("arch", ["hu2021-student", "hu2021-teacher-r18", "fast-student"])
 def test_bn_folding_keeps_outputs(arch):
     model = randomise_bn(create_model(arch, input_size=(64, 96)))

@@ -20,8 +20,6 @@ from litedepth.onnx_model import OnnxDepthModel, load_any  # noqa: E402
 SIZE = (64, 96)
 
 
-
-
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_export_parity_every_architecture(arch, tmp_path):
     model = randomise_bn(create_model(arch, input_size=SIZE))

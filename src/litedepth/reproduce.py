@@ -243,12 +243,11 @@ def baseline_rows(preset: Preset, sets: dict[str, str]) -> list[dict[str, Any]]:
     valid = depths > 0
     rows = (depths * valid).sum(dim=(0, 2)) / valid.sum(dim=(0, 2)).clamp(min=1)
     result = []
-    for name, model in (("constant", ConstantDepth(depths[valid].median().item(), preset.input_size)),
-                        ("row_ramp", RowRamp(rows, preset.input_size))):
+    for name, what, model in (("constant", "median training depth", ConstantDepth(depths[valid].median().item(), preset.input_size)),
+                              ("row_ramp", "mean training depth of each row", RowRamp(rows, preset.input_size))):
         metrics = evaluate(model, sets["X"], protocol="hu2021", batch_size=16, progress=False).metrics
-        result.append({"name": name, "description": "baseline, no learning: " + ("median training depth" if name == "constant" else "mean training depth of each row"),
-                       "seed": 0, "arch": "baseline", "params": 0, "gflops": 0.0, "train_seconds": 0.0,
-                       **{k: float(v) for k, v in metrics.items()}})
+        result.append({"name": name, "description": f"baseline, no learning: {what}", "seed": 0, "arch": "baseline",
+                       "params": 0, "gflops": 0.0, "train_seconds": 0.0, **{k: float(v) for k, v in metrics.items()}})
     return result
 
 
