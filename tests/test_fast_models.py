@@ -6,8 +6,7 @@ import torch
 from litedepth.checkpoint import load, load_state_strict, save_model
 from litedepth.models import create_model
 
-FAST = ["fast-student", "fast-student-lite"]
-
+FAST = ["fast-student", "fast-student-separable", "fast-student-lite"]
 
 
 @pytest.mark.parametrize("arch", FAST)
@@ -30,6 +29,24 @@ def test_parameter_count_and_student_encoder(arch):
     student = create_model("hu2021-student")
     load_state_strict(model.E, student.E.state_dict(), "hu2021-student", "the fast student's encoder")
     assert all(torch.equal(a, b) for a, b in zip(model.E.state_dict().values(), student.E.state_dict().values()))
+
+
+def test_fast_student_is_the_paper_decoder_at_stride_4():
+    fast, student = create_model("fast-student").state_dict(), create_model("hu2021-student").state_dict()
+    assert fast.keys() == student.keys()
+    reshaped = {k for k in fast if fast[k].shape != student[k].shape}
+    assert reshaped == {"MFF.conv.weight", "R.conv0.weight"}
+    assert fast["MFF.conv.weight"].shape == fast["R.conv0.weight"].shape == (64, 64, 3, 3)
+
+
+@pytest.mark.parametrize(("arch", "stride"), [("hu2021-student", 2), ("fast-student", 4)])
+def test_decoder_resolution(arch, stride):
+    model = create_model(arch, input_size=(64, 96)).eval()
+    with torch.no_grad():
+        fused = model.MFF(model.E(torch.randn(1, 3, 64, 96)))
+        refined = model.R(fused)
+    assert fused.shape == (1, 64, 64 // stride, 96 // stride)
+    assert refined.shape == (1, 1, 64 // stride, 96 // stride)
 
 
 def test_trains_through_the_standard_interface():

@@ -12,7 +12,7 @@ from typing import Callable
 
 from .decoder import MFF, ChannelAttention, Refine, UpBranch
 from .depthnet import IMAGENET_MEAN, IMAGENET_STD, DepthNet
-from .fast import fast_student, fast_student_lite
+from .fast import fast_student, fast_student_lite, fast_student_separable
 from .mobilenetv2 import MobileNetV2Encoder
 from .resnet import ResNetEncoder, resnet18_encoder, resnet34_encoder, resnet50_encoder
 
@@ -48,6 +48,7 @@ ARCHITECTURES: dict[str, Callable[..., DepthNet]] = {
     "hu2021-teacher-r18": hu2021_teacher_r18,
     "hu2021-teacher-r50": hu2021_teacher_r50,
     "fast-student": fast_student,
+    "fast-student-separable": fast_student_separable,
     "fast-student-lite": fast_student_lite,
 }
 

@@ -45,35 +45,49 @@ class UpBranch(nn.Module):
 
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         x = self.relu(self.bn1(self.conv1(x)))
+        if tuple(x.shape[-2:]) == tuple(size):
+            return x
         return F.interpolate(x, size=size, mode="bilinear", align_corners=True)
 
 
 class MFF(nn.Module):
-    """Fuse four encoder maps at twice the resolution of the first one.
+    """Fuse four encoder maps at ``fuse_scale`` times the resolution of the first one.
 
-    ``[(B, C_i, H/2^(i+1), W/2^(i+1))] -> (B, 4 * branch_channels, H/2, W/2)`` for taps at
-    strides 4, 8, 16, 32 of an ``(H, W)`` input. Each tap is reweighted by its channel
-    attention, projected to ``branch_channels`` and resized; the concatenation goes
-    through Conv(k x k) -> BN -> ReLU.
+    ``[(B, C_i, H/2^(i+1), W/2^(i+1))] -> (B, 4 * branch_channels, s*H/4, s*W/4)`` for taps at
+    strides 4, 8, 16, 32 of an ``(H, W)`` input, ``s`` = ``fuse_scale`` (2 in the paper: H/2).
+    Each tap is reweighted by its channel attention, projected to ``branch_channels`` by a
+    ``kernel_size`` conv and resized; the concatenation goes through
+    Conv(``fuse_kernel``, default ``kernel_size``) -> BN -> ReLU.
     """
 
-    def __init__(self, in_channels: Sequence[int], branch_channels: int = 16, kernel_size: int = 5) -> None:
+    def __init__(
+        self,
+        in_channels: Sequence[int],
+        branch_channels: int = 16,
+        kernel_size: int = 5,
+        fuse_scale: int = 2,
+        fuse_kernel: int | None = None,
+    ) -> None:
         super().__init__()
         if len(in_channels) != 4:
             raise ValueError(f"MFF expects 4 encoder taps, got {len(in_channels)}")
+        if fuse_scale not in (1, 2):
+            raise ValueError(f"fuse_scale should be 1 or 2 instead of {fuse_scale}")
         for i, c in enumerate(in_channels, start=1):
             self.add_module(f"att{i}", ChannelAttention(c))
         for i, c in enumerate(in_channels, start=1):
             self.add_module(f"up{i}", UpBranch(c, branch_channels, kernel_size))
         out = 4 * branch_channels
-        self.conv = nn.Conv2d(out, out, kernel_size, padding=kernel_size // 2, bias=False)
+        fuse_kernel = fuse_kernel or kernel_size
+        self.conv = nn.Conv2d(out, out, fuse_kernel, padding=fuse_kernel // 2, bias=False)
         self.bn = nn.BatchNorm2d(out)
         self.relu = nn.ReLU(inplace=True)
         self.out_channels = out
+        self.fuse_scale = fuse_scale
 
     def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
         h, w = features[0].shape[-2:]
-        x = attend_and_resize(self, features, (2 * h, 2 * w))
+        x = attend_and_resize(self, features, (self.fuse_scale * h, self.fuse_scale * w))
         return self.relu(self.bn(self.conv(x)))
 
 
@@ -90,18 +104,19 @@ def attend_and_resize(mff: nn.Module, features: Sequence[torch.Tensor], size: tu
 
 
 class Refine(nn.Module):
-    """R: Conv(k x k, no bias) -> BN -> ReLU -> Conv(k x k, 1 channel, bias).
+    """R: Conv(k x k, no bias) -> BN -> ReLU -> Conv(``out_kernel``, 1 channel, bias).
 
     ``(B, C, h, w) -> (B, 1, h, w)`` depth in metres, no output activation (values may be <= 0).
+    ``out_kernel`` defaults to ``kernel_size`` (5 and 5 in the paper).
     """
 
-    def __init__(self, in_channels: int = 64, kernel_size: int = 5) -> None:
+    def __init__(self, in_channels: int = 64, kernel_size: int = 5, out_kernel: int | None = None) -> None:
         super().__init__()
-        pad = kernel_size // 2
-        self.conv0 = nn.Conv2d(in_channels, in_channels, kernel_size, padding=pad, bias=False)
+        out_kernel = out_kernel or kernel_size
+        self.conv0 = nn.Conv2d(in_channels, in_channels, kernel_size, padding=kernel_size // 2, bias=False)
         self.bn0 = nn.BatchNorm2d(in_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(in_channels, 1, kernel_size, padding=pad, bias=True)
+        self.conv2 = nn.Conv2d(in_channels, 1, out_kernel, padding=out_kernel // 2, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv2(self.relu(self.bn0(self.conv0(x))))

@@ -1,49 +1,30 @@
-"""Fast students: the paper's student with a light decoder (same ``E`` -> ``MFF`` -> ``R`` layout).
+"""Fast students: the paper's student with a cheaper decoder (same ``E`` -> ``MFF`` -> ``R`` layout).
 
 Why: the paper's student is light in parameters, not in compute. Of its 8.04 GFLOPs
 (4.02 GMACs) at 228x304, the MobileNetV2 encoder takes 0.74 GFLOPs; the rest is the
 decoder, mostly two dense 5x5 64->64 convolutions at half the input resolution
-(114x152), about 3.5 GFLOPs each. On a 2-core AVX2/AVX-512 CPU the encoder runs in
-about 5 ms in ONNX Runtime and the whole student in 50-100 ms (idle to loaded).
+(114x152), about 3.5 GFLOPs each.
 
-The fast student keeps everything that makes the student a capable network and
-changes only where the decoder spends its compute:
+``fast-student`` keeps the paper's decoder, modules, channels and keys, and moves it to a
+quarter of the input resolution: the four branches are fused at stride 4 (57x76 for
+228x304) instead of 2, and the fusion (``MFF.conv``) and refinement (``R.conv0``)
+convolutions are dense 3x3 instead of 5x5, so that each still sees about the same patch of
+the input (3 x 4 = 12 pixels against 5 x 2 = 10). Branch convolutions (5x5, at each tap's
+own resolution) and the 5x5 output convolution are the paper's. 1,542,833 parameters,
+1.54 GFLOPs: 4 times fewer pixels and 25/9 times fewer taps in the two big convolutions.
 
-- the same MobileNetV2 ``features[:17]`` encoder (``E.mv2``, so torchvision ImageNet
-  files and the student's encoder weights load unchanged) with its four taps at
-  strides 4, 8, 16, 32;
-- the same per-tap channel attention (squeeze-and-excitation) in ``MFF``;
-- every dense k x k convolution becomes a depthwise-separable one
-  (depthwise k x k -> BN -> ReLU -> pointwise 1x1 -> BN -> ReLU, as in MobileNetV1 and
-  FastDepth): 25*C + C*C' instead of 25*C*C' multiply-adds per pixel;
-- the four branches are fused at stride 4 (57x76 for 228x304) instead of stride 2;
-  ``R`` refines there, upsamples x2 and runs one narrow separable layer at stride 2
-  before the 1-channel output convolution;
-- the network still ends with the bilinear resize (align_corners=True) to the input size.
+Depthwise-separable decoders are cheaper still but learn more slowly. Under the same KD
+recipe on the synthetic ``study`` benchmark (3 seeds, 2,400 images seen; see the README):
 
-Measured at 228x304, batch 1, ONNX Runtime 1.32 on the project's shared 2-core AMD EPYC
-(AVX-512) machine, variants timed interleaved in one process, 1 intra-op thread, 40 runs
-(the machine was loaded by other jobs, so absolute times are pessimistic; ratios hold):
+    decoder                                                   GFLOPs  delta1 (paper student = 0.455)
+    separable 5x5, fused at 1/4, one x2 stage (-separable)      1.06  0.391
+    separable, fused at 1/2 as the paper                        1.37  0.410
+    separable, 48-ch branches, 96-ch fusion                     1.27  0.401
+    dense 5x5 branches, separable fusion and R at 1/2           1.34  0.423
+    dense, fused at 1/4, 3x3 fusion and R (fast-student)        1.54  on par (README)
 
-    variant                                             parameters  GFLOPs  median ms
-    hu2021-student (the paper's)                         1,673,905    8.04       88.0
-    fuse at 1/4, R with a 1/2 stage (fast-student)       1,377,849    1.04       18.0
-    whole decoder at 1/4 (fast-student-lite)             1,374,297    0.91       15.3
-    fuse at 1/2 as the paper, separable convolutions     1,374,297    1.37       27.4
-    wider: 48-ch branches, 96-ch fusion, 1/2 stage       1,402,937    1.27       21.6
-
-``fast-student`` is chosen: 4.9x faster than the paper's student (55 images/s), and unlike
-``-lite`` it still predicts at half resolution (one learned x2 upsampling stage) rather than
-leaving a x4 upsampling to bilinear interpolation; fusing at 1/2 costs 1.5x for no extra
-capacity at the coarse scales; widening the fusion costs 20% for 2% more parameters.
-Most of its 1.04 GFLOPs (0.74) are now the encoder's.
-
-Since then its output convolution is 5x5 (as the paper's R) and its bias starts at 2.5 m:
-1,378,361 parameters, 1.06 GFLOPs, 17.3 ms in ONNX Runtime against 83.5 ms for the paper's
-student (one ``litedepth bench`` run, quiet machine). Under the same KD recipe on the
-synthetic ``study`` benchmark it is less accurate than the paper's student (delta1 0.391 vs
-0.455, 3 seeds), and the fuse-at-1/2 and wider variants above do not close that gap
-(0.410 and 0.401); see the README.
+``fast-student-separable`` and ``fast-student-lite`` (its whole decoder at stride 4) stay for
+the fastest inference where accuracy matters less.
 """
 
 from __future__ import annotations
@@ -54,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .decoder import ChannelAttention, attend_and_resize
+from .decoder import MFF, ChannelAttention, Refine, attend_and_resize
 from .depthnet import DepthNet
 from .mobilenetv2 import MobileNetV2Encoder
 
@@ -152,7 +133,19 @@ class FastRefine(nn.Module):
         return self.conv2(x)
 
 
-def fast_depthnet(
+def fast_student(input_size: tuple[int, int] = (228, 304)) -> DepthNet:
+    """Fast student: the paper's student with its decoder at stride 4 and 3x3 fusion and refinement.
+
+    Same modules and keys as ``hu2021-student`` (``MFF.up1.conv1``, ``MFF.conv``, ``R.conv0``, ...);
+    only ``MFF.conv`` and ``R.conv0`` are 3x3 instead of 5x5, and they run at ``H/4 x W/4``.
+    """
+    encoder = MobileNetV2Encoder()
+    mff = MFF(encoder.channels, fuse_scale=1, fuse_kernel=3)
+    refine = Refine(mff.out_channels, kernel_size=3, out_kernel=5)
+    return DepthNet(encoder, mff, refine, arch="fast-student", input_size=input_size)
+
+
+def separable_depthnet(
     arch: str,
     input_size: tuple[int, int] = (228, 304),
     branch_channels: int = 32,
@@ -168,11 +161,11 @@ def fast_depthnet(
     return DepthNet(encoder, mff, refine, arch=arch, input_size=input_size)
 
 
-def fast_student(input_size: tuple[int, int] = (228, 304)) -> DepthNet:
-    """Fast student: fuse at stride 4, separable 5x5 decoder, one stride-2 refinement layer."""
-    return fast_depthnet("fast-student", input_size)
+def fast_student_separable(input_size: tuple[int, int] = (228, 304)) -> DepthNet:
+    """Separable fast student: fuse at stride 4, separable 5x5 decoder, one stride-2 refinement layer."""
+    return separable_depthnet("fast-student-separable", input_size)
 
 
 def fast_student_lite(input_size: tuple[int, int] = (228, 304)) -> DepthNet:
-    """Lighter fast student: the whole decoder at stride 4, bilinear x4 to the input size."""
-    return fast_depthnet("fast-student-lite", input_size, up_channels=0)
+    """Lightest fast student: the whole separable decoder at stride 4, bilinear x4 to the input size."""
+    return separable_depthnet("fast-student-lite", input_size, up_channels=0)
