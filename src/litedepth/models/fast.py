@@ -21,7 +21,7 @@ recipe on the synthetic ``study`` benchmark (3 seeds, 2,400 images seen; see the
     separable, fused at 1/2 as the paper                        1.37  0.410
     separable, 48-ch branches, 96-ch fusion                     1.27  0.401
     dense 5x5 branches, separable fusion and R at 1/2           1.34  0.423
-    dense, fused at 1/4, 3x3 fusion and R (fast-student)        1.54  on par (README)
+    dense, fused at 1/4, 3x3 fusion and R (fast-student)        1.54  0.449 (paper student 0.445 in that run)
 
 ``fast-student-separable`` and ``fast-student-lite`` (its whole decoder at stride 4) stay for
 the fastest inference where accuracy matters less.
