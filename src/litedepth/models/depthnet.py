@@ -16,9 +16,9 @@ class DepthNet(nn.Module):
     """Monocular depth network in the layout of Hu et al. (keys ``E.*``, ``MFF.*``, ``R.*``).
 
     ``forward``: ImageNet-normalised ``(B, 3, H, W)`` -> ``(B, 1, H, W)`` depth in metres;
-    the decoder works at ``H/2 x W/2`` and its output is resized bilinearly
-    (align_corners=True) to the input's own size (for 228x304 inputs this is exactly
-    the authors' fixed resize).
+    the decoder works at ``H/2 x W/2`` (``H/4 x W/4`` in ``fast-student``) and its output
+    is resized bilinearly (align_corners=True) to the input's own size (for 228x304 inputs
+    this is exactly the authors' fixed resize).
 
     ``predict`` takes PIL images, ``H x W x 3`` uint8 arrays or paths and returns
     ``H x W`` float32 metres at each image's own resolution (see `litedepth.inference`).
