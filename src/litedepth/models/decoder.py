@@ -31,6 +31,13 @@ class ChannelAttention(nn.Sequential):
         )
 
 
+def resize_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize (align_corners=True) of ``(B, C, h, w)`` to ``(B, C, *size)``; no-op at the same size."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=True)
+
+
 class UpBranch(nn.Module):
     """Conv(k x k, no bias) -> BN -> ReLU, then bilinear resize (align_corners=True).
 
@@ -44,10 +51,7 @@ class UpBranch(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        x = self.relu(self.bn1(self.conv1(x)))
-        if tuple(x.shape[-2:]) == tuple(size):
-            return x
-        return F.interpolate(x, size=size, mode="bilinear", align_corners=True)
+        return resize_to(self.relu(self.bn1(self.conv1(x))), size)
 
 
 class MFF(nn.Module):

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .decoder import MFF, ChannelAttention, Refine, attend_and_resize
+from .decoder import MFF, ChannelAttention, Refine, attend_and_resize, resize_to
 from .depthnet import DepthNet
 from .mobilenetv2 import MobileNetV2Encoder
 
@@ -68,10 +68,7 @@ class FastUpBranch(nn.Module):
         self.conv = SeparableConv(in_channels, out_channels, kernel_size)
 
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        x = self.conv(x)
-        if tuple(x.shape[-2:]) == tuple(size):
-            return x
-        return F.interpolate(x, size=size, mode="bilinear", align_corners=True)
+        return resize_to(self.conv(x), size)
 
 
 class FastMFF(nn.Module):
