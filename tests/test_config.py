@@ -61,7 +61,7 @@ def test_unknown_yaml_key_and_round_trip(tmp_path):
 def test_cli_print_config_and_errors(capsys):
     assert main(["train", "--config", "synth-teacher", "--set", "train.epochs=2", "--print-config"]) == 0
     printed = yaml.safe_load(capsys.readouterr().out)
-    assert printed["train"]["epochs"] == 2 and printed["model"]["arch"] == "hu2021-teacher"
+    assert printed["train"]["epochs"] == 2 and printed["model"]["arch"] == "lite2-teacher"
     assert main(["train", "--config", "synth-teacher", "--set", "train.epoch=2"]) == 2
     assert "did you mean 'epochs'" in capsys.readouterr().err
     assert main(["distill", "--config", "synth-student-kd", "--set", "data.sources.0.path=/nonexistent"]) == 2

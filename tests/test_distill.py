@@ -130,7 +130,12 @@ def test_auxiliary_sources_with_and_without_labels(synth, constant_teacher, tmp_
     assert parts["teacher"] == pytest.approx(DepthLoss()(pred[1:], torch.full_like(pred[1:], 2.0)).item(), rel=1e-5)
 
 
-def test_cache_equals_the_teacher_run_live(synth, tmp_path):
+def _normalised(img: Image.Image) -> torch.Tensor:
+    x = (np.asarray(img, dtype=np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+    return torch.from_numpy(x.transpose(2, 0, 1)).unsqueeze(0)
+
+
+def test_cache_equals_the_teacher_run_live_on_its_own_crops(synth, tmp_path):
     torch.manual_seed(1)
     net = litedepth.create_model("hu2021-student", input_size=SIZE).eval()
     teacher = load_teacher(net)
@@ -138,19 +143,74 @@ def test_cache_equals_the_teacher_run_live(synth, tmp_path):
 
     ds = NYUSeedDataset(synth["x"], split="train")
     cache = TeacherCache(tmp_path / "cache", teacher, shorter_side=51)
+    assert cache.crop_size == SIZE
     assert cache.fill(ds, progress=False) == len(ds)
     assert cache.fill(ds, progress=False) == 0  # all stored
     for i in range(len(ds)):
         stored = np.load(cache.path(ds, i))
-        assert stored.dtype == np.float16
-        img = ds.load(i)["image"].resize((68, 51), Image.BILINEAR)  # 48x64 -> shorter side 51, no augmentation
-        x = (np.asarray(img, dtype=np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
-        with torch.no_grad():
-            live = net(torch.from_numpy(x.transpose(2, 0, 1)).unsqueeze(0))[0, 0].numpy()
-        np.testing.assert_allclose(stored.astype(np.float32), live, rtol=2e-3, atol=2e-3)
-    # another teacher never reads these entries
+        assert stored.dtype == np.float16 and stored.shape == (51, 68)
+        x = _normalised(ds.load(i)["image"].resize((68, 51), Image.BILINEAR))  # 48x64 -> shorter side 51, no augmentation
+        # the teacher's 48x64 input size tiles the 51x68 image with crops at rows 0 and 3, columns 0 and 4
+        total, count = np.zeros((51, 68), np.float32), np.zeros((51, 68), np.float32)
+        for top in (0, 3):
+            for left in (0, 4):
+                with torch.no_grad():
+                    total[top:top + 48, left:left + 64] += net(x[..., top:top + 48, left:left + 64])[0, 0].numpy()
+                count[top:top + 48, left:left + 64] += 1
+        np.testing.assert_allclose(stored.astype(np.float32), total / count, rtol=2e-3, atol=2e-3)
+    # another teacher, or the same one with mirrored averaging, never reads these entries
     other = TeacherCache(tmp_path / "cache", load_teacher(litedepth.create_model("hu2021-student", input_size=SIZE)), shorter_side=51)
     assert other.dir != cache.dir and not other.path(ds, 0).exists()
+    assert TeacherCache(tmp_path / "cache", teacher, shorter_side=51, flip=True).dir != cache.dir
+
+
+def test_tile_starts_cover_the_axis_evenly():
+    from litedepth.teacher_cache import tile_starts
+
+    assert tile_starts(101, 96) == [0, 5] and tile_starts(96, 96) == [0] and tile_starts(50, 96) == [0]
+    assert tile_starts(300, 96) == [0, 68, 136, 204]
+    for length, window in ((101, 96), (300, 96), (135, 128), (500, 7)):
+        starts = tile_starts(length, window)
+        covered = np.zeros(length, bool)
+        for s in starts:
+            covered[s:s + window] = True
+        assert covered.all() and starts[-1] + window == length
+
+
+def test_cached_targets_of_a_trained_teacher_are_as_good_as_the_live_teacher(synth, tmp_path):
+    """Against ground truth, on the training crops: tiled cache ~ live teacher on the crop itself."""
+    from litedepth.data import NYUSeedDataset
+    from litedepth.train import run
+
+    cfg = Config.from_dict({"model": {"arch": "fast-student", "input_size": [40, 52]},
+                            "data": {"sources": [{"path": str(synth["x"])}, {"path": str(synth["u"])}]},
+                            "augment": {"rotate": 0.0, "jitter": 0.0, "lighting": 0.0},
+                            "optim": {"lr": 1e-3}, "schedule": {"kind": "constant"},
+                            "train": {"epochs": 12, "batch_size": 4, "out_dir": str(tmp_path / "teacher"), "progress": False, "threads": 1}})
+    net = litedepth.load(run(cfg))
+    teacher = load_teacher(net)
+    ds = NYUSeedDataset(synth["x"], split="train")
+    tiled = TeacherCache(tmp_path / "cache", teacher, shorter_side=42)
+    whole = TeacherCache(tmp_path / "cache", teacher, shorter_side=42, crop_size=(42, 56))
+    errors = {"tiled": [], "whole": [], "live": []}
+    for i in range(len(ds)):
+        sample = ds.load(i)
+        image = sample["image"].resize((56, 42), Image.BILINEAR)
+        depth = torch.as_tensor(np.asarray(sample["depth"], np.float32))[None, None]
+        gt = torch.nn.functional.interpolate(depth, size=(42, 56), mode="nearest")[0, 0].numpy()
+        x = _normalised(image)
+        for top, left in ((0, 0), (2, 4), (1, 2)):  # crops of the teacher's training size
+            window = (slice(top, top + 40), slice(left, left + 52))
+            g = gt[window]
+            valid = g > 0
+            with torch.no_grad():
+                live = net(x[..., window[0], window[1]])[0, 0].numpy()
+            for name, pred in (("tiled", tiled.predict(x)[0, 0].numpy()[window]), ("whole", whole.predict(x)[0, 0].numpy()[window]),
+                               ("live", live)):
+                errors[name].append(float(np.mean(np.abs(pred[valid] - g[valid]) / g[valid])))
+    mean = {k: float(np.mean(v)) for k, v in errors.items()}
+    assert mean["live"] < 0.5, mean  # the teacher did learn something
+    assert mean["tiled"] <= mean["live"] * 1.1, mean  # measured here: 0.297 against 0.286
 
 
 def test_cached_target_moves_with_the_image(synth, tmp_path):
@@ -177,12 +237,13 @@ def test_distill_cli_end_to_end(synth, constant_teacher, tmp_path):
     out = tmp_path / "run"
     code = main(["distill", "--config", "synth-student-kd", "--teacher", str(constant_teacher),
                  "--set", f"data.sources.0.path={synth['x']}", "--set", f"data.sources.1.path={synth['images']}",
-                 "--set", "model.input_size=[48, 64]", "--set", "train.epochs=1", "--set", "train.batch_size=8",
+                 "--set", "model.input_size=[48, 64]", "--set", "model.encoder_weights=null", "--set", "distill.teach_labeled=true",
+                 "--set", "train.epochs=1", "--set", "train.batch_size=8",
                  "--set", "data.val=null", "--set", "data.workers=1", "--set", f"train.out_dir={out}", "--set", "train.progress=false", "--set", "train.threads=1"])
     assert code == 0
     model = litedepth.load(out / "model.safetensors")
     training = model.metadata["training"]
-    assert training["teacher"]["source"] == str(constant_teacher) and training["kd_loss"] == "hu2019"
+    assert training["teacher"]["source"] == str(constant_teacher) and training["kd_loss"] == "l1"
     assert [d["role"] for d in training["dataset"]] == ["labeled", "unlabeled"]
     row = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
     assert row["images"] == 16 and row["loss_teacher"] > 0 and row["loss_gt"] > 0

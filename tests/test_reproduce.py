@@ -6,13 +6,14 @@ from litedepth.cli import main
 from litedepth.report import findings, findings_markdown, summarise
 from litedepth.reproduce import PAPER_TABLE, PRESETS, RUNS, order_runs, reproduce, run_config
 
-ALL_RUNS = PAPER_TABLE + ("N_s_Um_unlabel", "F_s_X_U_unlabel")
+ALL_RUNS = PAPER_TABLE + ("N_s_Um_unlabel", "P_s_X_U_unlabel", "S_s_X_no_KD")
 
 
 def tiny(preset_name="quick", **changes):
+    # encoder_weights=None: the suite runs without the [imagenet] extra too
     base = dict(image_size=(60, 80), input_size=(48, 64), n_train=6, n_aux=6, n_test=3, teacher_images=6, student_images=6,
                 batch_size=3, workers=0, threads=1, mismatch_preset="hall", runs=ALL_RUNS,
-                latency_size=(48, 64))
+                latency_size=(48, 64), encoder_weights=None)
     base.update(changes)
     return dataclasses.replace(PRESETS[preset_name], **base)
 
@@ -26,12 +27,16 @@ def test_every_configuration_runs_and_resume_skips(tmp_path):
         assert (out / name).stat().st_size > 0
     saved = json.loads((out / "results.json").read_text())
     row = next(r for r in saved["configurations"] if r["name"] == "N_s_X_U_unlabel")
-    assert row["arch"] == "hu2021-student" and row["params"] == 1_673_905
+    assert row["arch"] == "lite0-student" and row["params"] == 3_247_537 and row["encoder_init"] == "scratch"
+    archs = {c["name"]: c["arch"] for c in payload["configurations"]}
+    assert (archs["N_t_X"], archs["P_s_X_U_unlabel"], archs["S_s_X_no_KD"]) == ("lite2-teacher", "lite0-student-paper", "hu2021-student")
     assert 0.0 <= row["delta1"] <= 1.0 and row["rmse"] > 0
     assert row["latency_ms"] > 0 and row["gflops"] > 0
     assert "not NYU-v2" in saved["data_label"]
     # One seed: every finding is listed, none is decided.
-    assert {f["better"] for f in saved["findings"]} == {"N_t_X", "N_s_X_U_unlabel", "N_s_U_unlabel", "N_s_X_U_label", "F_s_X_U_unlabel"}
+    assert {(f["better"], f["worse"]) for f in saved["findings"]} == {
+        ("N_t_X", "N_s_X_no_KD"), ("N_s_X_U_unlabel", "N_s_X_no_KD"), ("N_s_U_unlabel", "N_s_Um_unlabel"),
+        ("N_s_X_U_label", "N_s_X_U_label_no_KD"), ("N_s_X_U_unlabel", "P_s_X_U_unlabel")}
     assert all(f["verdict"].startswith("not decided") for f in saved["findings"] if "rmse_ratio" not in f)
     assert "## Findings" in (out / "results.md").read_text()
     # Each student distilled from the teacher its configuration names.
@@ -45,8 +50,8 @@ def test_every_configuration_runs_and_resume_skips(tmp_path):
     assert json.loads((out / "results.json").read_text())["runs"] == saved["runs"]
 
 
-def seed_rows(name, delta1s, rmse=1.0):
-    return [{"name": name, "arch": "a", "params": 1, "gflops": 1.0, "seed": seed, "train_seconds": 1.0, "rmse": rmse,
+def seed_rows(name, delta1s, rmse=1.0, arch="a"):
+    return [{"name": name, "arch": arch, "params": 1, "gflops": 1.0, "seed": seed, "train_seconds": 1.0, "rmse": rmse,
              "abs_rel": 0.1, "log10": 0.1, "delta1": d, "delta2": d, "delta3": d} for seed, d in enumerate(delta1s)]
 
 
@@ -54,7 +59,7 @@ def test_findings_count_only_differences_beyond_the_spread():
     rows = (seed_rows("N_t_X", [0.60, 0.62, 0.64]) + seed_rows("N_s_X_no_KD", [0.50, 0.52, 0.54])
             + seed_rows("N_s_X_U_unlabel", [0.50, 0.56, 0.62])  # +0.04, spread 0.08: unresolved
             + seed_rows("N_s_U_unlabel", [0.40, 0.40, 0.40]) + seed_rows("N_s_Um_unlabel", [0.50, 0.51, 0.52])
-            + seed_rows("F_s_X_U_unlabel", [0.55, 0.56, 0.57], rmse=1.029))
+            + seed_rows("F_s_X_U_unlabel", [0.55, 0.56, 0.57], rmse=1.029, arch="fast"))
     verdicts = {f["better"]: f for f in findings(summarise(rows))}
     assert verdicts["N_t_X"]["verdict"] == "reproduced"
     assert abs(verdicts["N_t_X"]["delta1_difference"] - 0.10) < 1e-9 and abs(verdicts["N_t_X"]["spread"] - 0.04) < 1e-9
@@ -62,8 +67,13 @@ def test_findings_count_only_differences_beyond_the_spread():
     assert verdicts["N_s_U_unlabel"]["verdict"] == "contradicted"
     assert "N_s_X_U_label" not in verdicts  # configurations not run are left out
     assert verdicts["F_s_X_U_unlabel"]["verdict"] == "met"  # delta1 equal, RMSE 2.9% higher
-    slow = findings(summarise(rows[:-3] + seed_rows("F_s_X_U_unlabel", [0.53, 0.54, 0.55])))
+    slow = findings(summarise(rows[:-3] + seed_rows("F_s_X_U_unlabel", [0.53, 0.54, 0.55], arch="fast")))
     assert slow[-1]["verdict"] == "not met"  # 0.02 delta1 below
+    # lite0-student (N_s_*) against the same network with the paper's decoder (P_s_*)
+    lite = findings(summarise(rows[:-3] + seed_rows("P_s_X_U_unlabel", [0.50, 0.56, 0.62], rmse=0.97, arch="paper")))
+    assert lite[-1]["better"] == "N_s_X_U_unlabel" and lite[-1]["verdict"] == "not met"  # RMSE 3.1% higher
+    same_arch = findings(summarise(rows[:-3] + seed_rows("F_s_X_U_unlabel", [0.1, 0.1, 0.1])))
+    assert all("rmse_ratio" not in f for f in same_arch)  # one network against itself is no parity check
     assert "**reproduced**" in findings_markdown(findings(summarise(rows)))
 
 

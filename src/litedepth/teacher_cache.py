@@ -5,6 +5,12 @@ does (`ResizeShorter`, before any flip, rotation or crop). The stored map has ex
 size, so it can ride along with the image through the geometric augmentation as one more
 depth-like key (``sample["target"]``, listed in ``sample["_depth_keys"]``).
 
+A teacher with a fixed input size (a litedepth network) sees the resized image as crops of
+that size, the crops it was trained on, tiling the image and averaged where they overlap:
+run once on the whole 101x135 image, a Lite2 teacher trained on 96x128 crops gave targets
+with abs rel 0.131 against ground truth where the same teacher on the training crops gave
+0.107. ``flip=True`` also averages each crop's prediction with that of its mirror image.
+
 Layout: ``ROOT/<teacher key>/<item key>.npy``, one float16 ``(H, W)`` array per image, where
 the teacher key hashes the teacher's identity and the resize, and the item key hashes the
 image file's path, modification time and size. An edited image or another teacher never
@@ -27,7 +33,7 @@ from .errors import LitedepthError
 from .fileio import atomic_path, save_npy
 from .teachers import Teacher
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
 
 
 def item_key(dataset, index: int) -> str:
@@ -46,15 +52,23 @@ class TeacherCache:
         teacher: the `Teacher` whose predictions are stored.
         shorter_side: the training transform's resize (`ResizeShorter`) applied before the teacher.
         mean, std: the normalisation of the teacher's input.
+        crop_size: ``(H, W)`` of the crops the teacher sees; default: the teacher's ``input_size``
+            where it has one, else the whole image.
+        flip: average with the prediction on the horizontally mirrored crop.
     """
 
     def __init__(self, root: str | os.PathLike, teacher: Teacher, shorter_side: int,
-                 mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> None:
+                 mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
+                 crop_size: Sequence[int] | None = None, flip: bool = False) -> None:
         self.teacher = teacher
         self.resize = ResizeShorter(shorter_side)
         self.to_tensor = ToTensor(mean, std)
+        crop = crop_size or getattr(teacher, "input_size", None)
+        self.crop_size = tuple(int(v) for v in crop) if crop else None
+        self.flip = bool(flip)
         spec = {"version": CACHE_VERSION, "teacher": teacher.identity, "shorter_side": int(shorter_side),
-                "mean": list(mean), "std": list(std)}
+                "mean": list(mean), "std": list(std), "crop_size": list(self.crop_size) if self.crop_size else None,
+                "flip": self.flip}
         self.dir = Path(root) / hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
         self.spec = {**spec, "teacher_info": teacher.describe()}
 
@@ -98,7 +112,7 @@ class TeacherCache:
         def flush() -> None:
             x = torch.stack([t for _, t in pending])
             with torch.no_grad():
-                y = self.teacher.predict_tensor(x).float().cpu().numpy()[:, 0]
+                y = self.predict(x).numpy()[:, 0]
             for (i, _), pred in zip(pending, y):
                 save_npy(self.path(dataset, i), pred.astype(np.float16))
             pending.clear()
@@ -111,3 +125,31 @@ class TeacherCache:
         if pending:
             flush()
         return len(todo)
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """The teacher's ``(B, 1, H, W)`` prediction for ``(B, 3, H, W)``: crops tiled and averaged, optionally flipped."""
+        height, width = x.shape[-2:]
+        crop_h, crop_w = self.crop_size or (height, width)
+        total = torch.zeros(x.shape[0], 1, height, width)
+        count = torch.zeros(1, 1, height, width)
+        for top in tile_starts(height, crop_h):
+            for left in tile_starts(width, crop_w):
+                window = (..., slice(top, top + crop_h), slice(left, left + crop_w))
+                crop = x[window]
+                pred = self.teacher.predict_tensor(crop).float().cpu()
+                if self.flip:
+                    pred = (pred + self.teacher.predict_tensor(crop.flip(-1)).float().cpu().flip(-1)) / 2
+                total[window] += pred
+                count[window] += 1
+        return total / count
+
+
+def tile_starts(length: int, window: int) -> list[int]:
+    """Start offsets of the fewest windows of ``window`` pixels that cover ``length``, spread evenly.
+
+    ``tile_starts(101, 96) == [0, 5]``; a window at least as long as ``length`` gives ``[0]`` (the whole axis).
+    """
+    if window >= length:
+        return [0]
+    n = max(2, -(-length // window))
+    return [round(i * (length - window) / (n - 1)) for i in range(n)]

@@ -82,8 +82,10 @@ def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv) -> Path:
 
     torch.manual_seed(cfg.train.seed)
     model = create_model(cfg.model.arch, input_size=tuple(cfg.model.input_size))
+    encoder_init = "scratch"
     if cfg.model.encoder_weights:
-        load_encoder_weights(model, cfg.model.encoder_weights)
+        weights_file = load_encoder_weights(model, cfg.model.encoder_weights)
+        encoder_init = f"imagenet:{weights_file.name}"
     model.to(env.device)
 
     sampler = EpochSampler(len(trainset), cfg.train.seed, env.rank, env.world_size)
@@ -165,7 +167,7 @@ def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv) -> Path:
 
     final = out / "model.safetensors"
     if env.is_main:
-        save_model(model, final, training=_provenance(cfg, teacher, kd_name))
+        save_model(model, final, training=_provenance(cfg, teacher, kd_name, encoder_init))
     barrier(env)
     return final
 
@@ -207,7 +209,8 @@ def build_training_set(cfg: Config, teacher=None, env: DistEnv | None = None, ou
     if teacher is not None and cfg.distill.cache:
         from .teacher_cache import TeacherCache
 
-        cache = TeacherCache(cfg.distill.cache_dir or out / "teacher-cache", teacher, shorter_side(cfg), IMAGENET_MEAN, IMAGENET_STD)
+        cache = TeacherCache(cfg.distill.cache_dir or out / "teacher-cache", teacher, shorter_side(cfg), IMAGENET_MEAN, IMAGENET_STD,
+                             flip=cfg.distill.cache_flip)
         for k, part in enumerate(parts):
             if part.teach:
                 ds, idx = part.dataset, range(len(part.dataset))
@@ -285,7 +288,7 @@ def _write_metrics(path: Path, row: dict[str, Any]) -> None:
         tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def _provenance(cfg: Config, teacher, kd_name: str) -> dict[str, Any]:
+def _provenance(cfg: Config, teacher, kd_name: str, encoder_init: str) -> dict[str, Any]:
     return {
         "config": cfg.name,
         "dataset": [{"path": s.path, "role": s.role, "use_labels": s.use_labels, "limit": s.limit} for s in cfg.data.sources],
@@ -294,5 +297,5 @@ def _provenance(cfg: Config, teacher, kd_name: str) -> dict[str, Any]:
         "epochs": cfg.train.epochs,
         "seed": cfg.train.seed,
         "input_size": list(cfg.model.input_size),
-        "encoder_init": f"imagenet:{Path(cfg.model.encoder_weights).name}" if cfg.model.encoder_weights else "scratch",
+        "encoder_init": encoder_init,
     }

@@ -16,6 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", help="comma list of configurations to run (default: the preset's); teachers they need are added")
     parser.add_argument("--seeds", help="comma list of seeds (default: the preset's)")
     parser.add_argument("--threads", type=int, help="torch CPU threads per training process")
+    parser.add_argument("--workers", type=int, help="DataLoader worker processes per training run (default: the preset's)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise LitedepthError(f"--threads {args.threads}: must be at least 1")
         changes["threads"] = args.threads
+    if args.workers is not None:
+        if args.workers < 0:
+            raise LitedepthError(f"--workers {args.workers}: must be 0 or more")
+        changes["workers"] = args.workers
     if args.mismatch_root and "N_s_Um_unlabel" not in preset.runs and "runs" not in changes:
         changes["runs"] = preset.runs + ("N_s_Um_unlabel", "N_s_X_Um_unlabel")
     preset = dataclasses.replace(preset, **changes)

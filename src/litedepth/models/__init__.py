@@ -12,7 +12,8 @@ from typing import Callable
 
 from .decoder import MFF, ChannelAttention, Refine, UpBranch
 from .depthnet import IMAGENET_MEAN, IMAGENET_STD, DepthNet
-from .fast import fast_student, fast_student_lite, fast_student_separable
+from .efficientnet_lite import EfficientNetLiteEncoder
+from .fast import fast_decoder, fast_student, fast_student_lite, fast_student_separable
 from .mobilenetv2 import MobileNetV2Encoder
 from .resnet import ResNetEncoder, resnet18_encoder, resnet34_encoder, resnet50_encoder
 
@@ -42,6 +43,22 @@ def hu2021_teacher_r18(input_size=(228, 304)) -> DepthNet:
     return _hu2021(resnet18_encoder(), "hu2021-teacher-r18", input_size)
 
 
+def lite0_student(input_size=(228, 304)) -> DepthNet:
+    """EfficientNet-Lite0 + `fast-student`'s decoder (MFF + R at 1/4, 3x3 fusion and refinement)."""
+    encoder = EfficientNetLiteEncoder("lite0")
+    return DepthNet(encoder, *fast_decoder(encoder.channels), arch="lite0-student", input_size=input_size)
+
+
+def lite0_student_paper(input_size=(228, 304)) -> DepthNet:
+    """EfficientNet-Lite0 + the paper's decoder (MFF + R at 1/2): ``lite0-student``'s reference for parity."""
+    return _hu2021(EfficientNetLiteEncoder("lite0"), "lite0-student-paper", input_size)
+
+
+def lite2_teacher(input_size=(228, 304)) -> DepthNet:
+    """EfficientNet-Lite2 + the paper's decoder (MFF + R)."""
+    return _hu2021(EfficientNetLiteEncoder("lite2"), "lite2-teacher", input_size)
+
+
 ARCHITECTURES: dict[str, Callable[..., DepthNet]] = {
     "hu2021-student": hu2021_student,
     "hu2021-teacher": hu2021_teacher,
@@ -50,6 +67,9 @@ ARCHITECTURES: dict[str, Callable[..., DepthNet]] = {
     "fast-student": fast_student,
     "fast-student-separable": fast_student_separable,
     "fast-student-lite": fast_student_lite,
+    "lite0-student": lite0_student,
+    "lite0-student-paper": lite0_student_paper,
+    "lite2-teacher": lite2_teacher,
 }
 
 
@@ -66,5 +86,5 @@ def create_model(name: str, **kwargs) -> DepthNet:
 
 __all__ = [
     "ARCHITECTURES", "create_model", "DepthNet", "MFF", "Refine", "UpBranch", "ChannelAttention",
-    "MobileNetV2Encoder", "ResNetEncoder", "IMAGENET_MEAN", "IMAGENET_STD",
+    "MobileNetV2Encoder", "ResNetEncoder", "EfficientNetLiteEncoder", "IMAGENET_MEAN", "IMAGENET_STD",
 ]

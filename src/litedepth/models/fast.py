@@ -137,9 +137,13 @@ def fast_student(input_size: tuple[int, int] = (228, 304)) -> DepthNet:
     only ``MFF.conv`` and ``R.conv0`` are 3x3 instead of 5x5, and they run at ``H/4 x W/4``.
     """
     encoder = MobileNetV2Encoder()
-    mff = MFF(encoder.channels, fuse_scale=1, fuse_kernel=3)
-    refine = Refine(mff.out_channels, kernel_size=3, out_kernel=5)
-    return DepthNet(encoder, mff, refine, arch="fast-student", input_size=input_size)
+    return DepthNet(encoder, *fast_decoder(encoder.channels), arch="fast-student", input_size=input_size)
+
+
+def fast_decoder(channels: Sequence[int]) -> tuple[MFF, Refine]:
+    """The fast student's MFF (fused at stride 4, 3x3 fusion) and R (3x3, 5x5 output) for taps of ``channels``."""
+    mff = MFF(channels, fuse_scale=1, fuse_kernel=3)
+    return mff, Refine(mff.out_channels, kernel_size=3, out_kernel=5)
 
 
 def separable_depthnet(

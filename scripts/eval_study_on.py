@@ -1,0 +1,48 @@
+"""Score one seed's networks of a finished ``litedepth reproduce`` run, and its baselines, on another data set.
+
+Usage: python scripts/eval_study_on.py STUDY_DIR DATA [--preset study] [--seed 0] [--json OUT.json]
+
+DATA is any labeled set `litedepth eval` reads (e.g. real NYU-v2 pairs in the seed's test layout);
+the hu2021 protocol is scaled to the networks' input size, as in the study. The constant and
+row-ramp baselines are fitted on the study's own training set X, as in its table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from litedepth.checkpoint import load
+from litedepth.evaluate import evaluate
+from litedepth.reproduce import PRESETS, baseline_rows, prepare_data
+from litedepth.report import write_json
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("study", type=Path)
+    ap.add_argument("data")
+    ap.add_argument("--preset", default="study")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    payload = json.loads((args.study / "results.json").read_text())
+    rows = []
+    for run in (r for r in payload["runs"] if r["seed"] == args.seed):
+        result = evaluate(load(run["model"]), args.data, protocol="hu2021", batch_size=4, progress=False)
+        rows.append({"name": run["name"], "arch": run["arch"], "n_images": result.n_images,
+                     **{k: float(result.metrics[k]) for k in ("rmse", "abs_rel", "delta1")}})
+    sets = prepare_data(PRESETS[args.preset], args.study)
+    for base in baseline_rows(PRESETS[args.preset], sets, test_data=args.data):
+        rows.append({"name": base["name"], "arch": "baseline", "n_images": rows[0]["n_images"] if rows else 0,
+                     **{k: base[k] for k in ("rmse", "abs_rel", "delta1")}})
+    print(f"| configuration (seed {args.seed}) | network | images | RMSE (m) | abs rel | δ1 |\n|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['name']} | {r['arch']} | {r['n_images']:.0f} | {r['rmse']:.3f} | {r['abs_rel']:.3f} | {r['delta1']:.3f} |")
+    if args.json:
+        write_json(args.json, {"study": str(args.study), "data": args.data, "seed": args.seed, "protocol": "hu2021", "rows": rows})
+
+
+if __name__ == "__main__":
+    main()
