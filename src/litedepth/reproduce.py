@@ -182,6 +182,9 @@ def run_config(spec: RunSpec, seed: int, preset: Preset, sets: dict[str, str], o
         max_steps = math.ceil(budget / (epochs * preset.batch_size))
     schedule = {"kind": "cosine"} if preset.schedule == "cosine" else {"kind": "step", "step_epochs": 5, "gamma": 0.1}
     arch = preset.archs[spec.network]
+    # KD on labeled sets only (N_s_X, N_s_X_U_label) distils on them whatever the preset says
+    teach_labeled = preset.teach_labeled or (not teacher_run and spec.teacher is not None
+                                             and all(role == "labeled" for _, role in spec.sources))
     return Config.from_dict({
         "name": f"{spec.name}-seed{seed}",
         "model": {"arch": arch, "input_size": list(preset.input_size),
@@ -192,7 +195,7 @@ def run_config(spec: RunSpec, seed: int, preset: Preset, sets: dict[str, str], o
         "loss": {"kd": preset.kd_loss},
         "train": {"epochs": epochs, "max_steps": max_steps, "batch_size": preset.batch_size, "threads": preset.threads,
                   "seed": seed, "out_dir": str(out / "runs" / spec.name / f"seed{seed}"), "progress": False},
-        "distill": {"teacher": teacher, "cache": preset.teacher_cache, "teach_labeled": preset.teach_labeled, "cache_dir": str(out / "teacher-cache"), "cache_flip": preset.cache_flip},
+        "distill": {"teacher": teacher, "cache": preset.teacher_cache, "teach_labeled": teach_labeled, "cache_dir": str(out / "teacher-cache"), "cache_flip": preset.cache_flip},
     }, origin=f"{spec.name} (seed {seed})")
 
 
