@@ -15,7 +15,7 @@ from pathlib import Path
 
 from litedepth.checkpoint import load
 from litedepth.evaluate import evaluate
-from litedepth.reproduce import PRESETS, baseline_rows, prepare_data
+from litedepth.reproduce import PRESETS, RUNS, baseline_rows, prepare_data
 from litedepth.report import write_json
 
 
@@ -27,9 +27,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    payload = json.loads((args.study / "results.json").read_text())
+    runs = [json.loads(p.read_text()) for p in args.study.glob(f"runs/*/seed{args.seed}/result.json")]
+    runs.sort(key=lambda r: list(RUNS).index(r["name"]) if r["name"] in RUNS else len(RUNS))
     rows = []
-    for run in (r for r in payload["runs"] if r["seed"] == args.seed):
+    for run in runs:
         result = evaluate(load(run["model"]), args.data, protocol="hu2021", batch_size=4, progress=False)
         rows.append({"name": run["name"], "arch": run["arch"], "n_images": result.n_images,
                      **{k: float(result.metrics[k]) for k in ("rmse", "abs_rel", "delta1")}})
