@@ -111,7 +111,7 @@ PAPER_ARCHS = {"teacher": "hu2021-teacher", "student": "hu2021-student", "fast":
 
 
 PRESETS: dict[str, Preset] = {
-    # About 10 minutes on a 2-core CPU: a demonstration of the whole pipeline, one seed.
+    # At most 10 minutes from a fresh clone on a 2-core CPU: a demonstration of the whole pipeline, one seed.
     "quick": Preset("quick", image_size=(90, 120), input_size=(72, 96), n_train=160, n_aux=320, n_test=48, views_per_scene=4,
                     aux_preset="nyu", teacher_images=2000, student_images=1200),
     # The CPU study: three seeds of every configuration, ImageNet-initialised networks, the paper's student
@@ -195,7 +195,8 @@ def run_config(spec: RunSpec, seed: int, preset: Preset, sets: dict[str, str], o
         "loss": {"kd": preset.kd_loss},
         "train": {"epochs": epochs, "max_steps": max_steps, "batch_size": preset.batch_size, "threads": preset.threads,
                   "seed": seed, "out_dir": str(out / "runs" / spec.name / f"seed{seed}"), "progress": False},
-        "distill": {"teacher": teacher, "cache": preset.teacher_cache, "teach_labeled": teach_labeled, "cache_dir": str(out / "teacher-cache"), "cache_flip": preset.cache_flip},
+        "distill": {"teacher": teacher, "cache": preset.teacher_cache, "cache_dir": str(out / "teacher-cache"),
+                    "cache_flip": preset.cache_flip, "teach_labeled": teach_labeled},
     }, origin=f"{spec.name} (seed {seed})")
 
 
