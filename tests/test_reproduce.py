@@ -141,3 +141,12 @@ def test_cli_errors(tmp_path, capsys):
     assert main(["reproduce", "--preset", "paper", "--out", str(tmp_path)]) == 2
     assert "--data-root" in capsys.readouterr().err
     assert main(["reproduce", "--preset", "quick", "--runs", "N_s_bogus", "--out", str(tmp_path)]) == 2
+
+
+def test_report_only_trains_nothing_and_lists_what_is_missing(tmp_path):
+    out = tmp_path / "study"
+    reproduce(tiny(runs=("N_s_X_no_KD",)), out)
+    payload = reproduce(tiny(runs=("N_t_X", "N_s_X_no_KD")), out, train=False)
+    assert [c["name"] for c in payload["configurations"]] == ["N_s_X_no_KD", "constant", "row_ramp"]
+    assert payload["not_trained"] == ["N_t_X seed 0"] and not (out / "runs" / "N_t_X").exists()
+    assert "Not trained, left out of this table: N_t_X seed 0." in (out / "results.md").read_text()

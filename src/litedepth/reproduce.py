@@ -291,8 +291,12 @@ def baseline_rows(preset: Preset, sets: dict[str, str], test_data: str | None = 
 
 
 def reproduce(preset: Preset, out: str | Path, data_root: str | None = None, aux_root: str | None = None,
-              mismatch_root: str | None = None, runs: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """Train and evaluate every configuration of ``preset`` into ``out``; write the tables and figures."""
+              mismatch_root: str | None = None, runs: tuple[str, ...] | None = None, train: bool = True) -> dict[str, Any]:
+    """Train and evaluate every configuration of ``preset`` into ``out``; write the tables and figures.
+
+    ``train=False`` trains nothing: the tables and figures hold the finished runs only, and the
+    ones missing are listed.
+    """
     from .report import findings, findings_markdown, plot_params_vs_accuracy, results_markdown, summarise, write_json
 
     out = Path(out)
@@ -301,13 +305,18 @@ def reproduce(preset: Preset, out: str | Path, data_root: str | None = None, aux
         preset = dataclasses.replace(preset, runs=tuple(runs))
     sets = prepare_data(preset, out, data_root, aux_root, mismatch_root)
     specs = order_runs(preset.runs)
-    rows = []
+    rows, missing = [], []
     total = len(specs) * len(preset.seeds)
     for i, (seed, spec) in enumerate(((s, r) for s in preset.seeds for r in specs), start=1):
+        if not train and not (out / "runs" / spec.name / f"seed{seed}" / "result.json").is_file():
+            missing.append(f"{spec.name} seed {seed}")
+            continue
         print(f"[{i}/{total}] {spec.name} seed {seed}: {spec.description}", file=sys.stderr)
         row = train_and_evaluate(spec, seed, preset, sets, out)
         print(f"        delta1 {row['delta1']:.3f}  rmse {row['rmse']:.3f}  abs_rel {row['abs_rel']:.3f}  ({row['train_seconds']:.0f} s)", file=sys.stderr)
         rows.append(row)
+    if missing:
+        print(f"not trained (left out): {', '.join(missing)}", file=sys.stderr)
     if preset.synthetic:
         rows += baseline_rows(preset, sets)
     summary = summarise(rows)
@@ -317,14 +326,15 @@ def reproduce(preset: Preset, out: str | Path, data_root: str | None = None, aux
     data_label = "synthetic rooms (litedepth synth), not NYU-v2" if preset.synthetic else f"NYU-v2 ({data_root})"
     payload = {"preset": dataclasses.asdict(preset), "protocol": "hu2021" + (" (scaled to the input size)" if preset.input_size != (228, 304) else ""),
                "data": {k: str(v) for k, v in sets.items()}, "data_label": data_label, "configurations": summary,
-               "findings": findings(summary), "runs": rows}
+               "findings": findings(summary), "runs": rows, "not_trained": missing}
     write_json(out / "results.json", payload)
     header = (f"# litedepth reproduce --preset {preset.name}\n\nData: {data_label}; X = {sets['X']}, U = {sets['U']}"
               + (f", Um = {sets['Um']}" if "Um" in sets else "")
               + f". Protocol: {payload['protocol']} on X's test split; input {preset.input_size[0]}x{preset.input_size[1]};"
               f" seeds {list(preset.seeds)} (mean ± sample std)"
               + (f"; training budget in images seen: teachers {preset.teacher_images:,}, students {preset.student_images:,}."
-                 if preset.teacher_images and preset.student_images else f"; {preset.epochs} epochs each."))
+                 if preset.teacher_images and preset.student_images else f"; {preset.epochs} epochs each.")
+              + (f"\n\nNot trained, left out of this table: {', '.join(missing)}." if missing else ""))
     from .fileio import atomic_path
 
     with atomic_path(out / "results.md") as tmp:

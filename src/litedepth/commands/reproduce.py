@@ -16,6 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", help="comma list of configurations to run (default: the preset's); teachers they need are added")
     parser.add_argument("--seeds", help="comma list of seeds (default: the preset's)")
     parser.add_argument("--threads", type=int, help="torch CPU threads per training process")
+    parser.add_argument("--report-only", action="store_true", help="train nothing: write the tables and figures of the finished runs")
     parser.add_argument("--workers", type=int, help="DataLoader worker processes per training run (default: the preset's)")
 
 
@@ -49,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     if args.mismatch_root and "N_s_Um_unlabel" not in preset.runs and "runs" not in changes:
         changes["runs"] = preset.runs + ("N_s_Um_unlabel", "N_s_X_Um_unlabel")
     preset = dataclasses.replace(preset, **changes)
-    payload = reproduce(preset, args.out, data_root=args.data_root, aux_root=args.aux_root, mismatch_root=args.mismatch_root)
+    payload = reproduce(preset, args.out, data_root=args.data_root, aux_root=args.aux_root, mismatch_root=args.mismatch_root,
+                        train=not args.report_only)
     print(open(f"{args.out}/results.md").read())
     print(f"wrote {args.out}/results.md, results.json, para_accu.png, samples.png ({len(payload['runs'])} runs)")
     return 0
