@@ -125,14 +125,3 @@ class EfficientNetLiteEncoder(nn.Module):
         """Drop the classifier head (``_conv_head``, ``_bn1``, ``_fc``) of an ImageNet state dict."""
         return {k: v for k, v in state_dict.items() if not k.startswith(("_conv_head.", "_bn1.", "_fc."))}
 
-
-def efficientnet_lite0_encoder() -> EfficientNetLiteEncoder:
-    return EfficientNetLiteEncoder("lite0")
-
-
-def efficientnet_lite1_encoder() -> EfficientNetLiteEncoder:
-    return EfficientNetLiteEncoder("lite1")
-
-
-def efficientnet_lite2_encoder() -> EfficientNetLiteEncoder:
-    return EfficientNetLiteEncoder("lite2")
