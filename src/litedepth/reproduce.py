@@ -194,7 +194,7 @@ def run_config(spec: RunSpec, seed: int, preset: Preset, sets: dict[str, str], o
         "schedule": schedule,
         "loss": {"kd": preset.kd_loss},
         "train": {"epochs": epochs, "max_steps": max_steps, "batch_size": preset.batch_size, "threads": preset.threads,
-                  "seed": seed, "out_dir": str(out / "runs" / spec.name / f"seed{seed}"), "progress": False},
+                  "seed": seed, "out_dir": str(run_folder(out, spec.name, seed)), "progress": False},
         "distill": {"teacher": teacher, "cache": preset.teacher_cache, "cache_dir": str(out / "teacher-cache"),
                     "cache_flip": preset.cache_flip, "teach_labeled": teach_labeled},
     }, origin=f"{spec.name} (seed {seed})")
@@ -205,6 +205,11 @@ def ships_imagenet_weights(arch: str) -> bool:
     from .models import create_model
 
     return getattr(create_model(arch).E, "weights_package", None) is not None
+
+
+def run_folder(out: Path, name: str, seed: int) -> Path:
+    """Where configuration ``name`` of ``seed`` trains: ``OUT/runs/<name>/seed<k>/``."""
+    return out / "runs" / name / f"seed{seed}"
 
 
 def order_runs(names: tuple[str, ...]) -> list[RunSpec]:
@@ -226,11 +231,11 @@ def train_and_evaluate(spec: RunSpec, seed: int, preset: Preset, sets: dict[str,
     from .report import write_json
     from .train import run
 
-    folder = out / "runs" / spec.name / f"seed{seed}"
+    folder = run_folder(out, spec.name, seed)
     result_path = folder / "result.json"
     if result_path.is_file():
         return json.loads(result_path.read_text())
-    teacher = str(out / "runs" / spec.teacher / f"seed{seed}" / "model.safetensors") if spec.teacher else None
+    teacher = str(run_folder(out, spec.teacher, seed) / "model.safetensors") if spec.teacher else None
     cfg = run_config(spec, seed, preset, sets, out, teacher)
     start = time.perf_counter()
     model_path = run(cfg, resume=True)
@@ -308,7 +313,7 @@ def reproduce(preset: Preset, out: str | Path, data_root: str | None = None, aux
     rows, missing = [], []
     total = len(specs) * len(preset.seeds)
     for i, (seed, spec) in enumerate(((s, r) for s in preset.seeds for r in specs), start=1):
-        if not train and not (out / "runs" / spec.name / f"seed{seed}" / "result.json").is_file():
+        if not train and not (run_folder(out, spec.name, seed) / "result.json").is_file():
             missing.append(f"{spec.name} seed {seed}")
             continue
         print(f"[{i}/{total}] {spec.name} seed {seed}: {spec.description}", file=sys.stderr)

@@ -151,5 +151,5 @@ def tile_starts(length: int, window: int) -> list[int]:
     """
     if window >= length:
         return [0]
-    n = max(2, -(-length // window))
+    n = -(-length // window)  # at least 2, as window < length
     return [round(i * (length - window) / (n - 1)) for i in range(n)]
