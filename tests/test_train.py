@@ -15,7 +15,8 @@ import litedepth
 from litedepth.cli import main
 from litedepth.config import Config
 from litedepth.data.synth import write_dataset
-from litedepth.engine import EpochSampler, build_optimizer, load_checkpoint
+from litedepth.data.mixing import EpochSampler
+from litedepth.engine import build_optimizer, load_checkpoint
 from litedepth.train import build_objective, build_training_set, run, train_step
 
 SIZE = [48, 64]
@@ -158,7 +159,7 @@ def test_cli_errors_are_one_line(synth, tmp_path, capsys):
 
 def test_default_augmentation_is_the_reference_recipe():
     from litedepth.data import test_transform, train_transform
-    from litedepth.engine import build_transform
+    from litedepth.data.mixing import build_transform
 
     cfg = Config.from_dict({"model": {"input_size": [228, 304]}})
     mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)

@@ -33,8 +33,8 @@ import torch
 
 from .config import Config, save_config
 from .distributed import DistEnv, all_sum, barrier, setup, teardown
-from .engine import (EpochSampler, Part, TrainingSet, build_optimizer, build_transform, config_differences, learning_rate,
-                     load_checkpoint, open_source, rng_state, save_checkpoint, set_rng_state, shorter_side)
+from .data.mixing import EpochSampler, Part, TrainingSet, build_transform, open_source, shorter_side
+from .engine import build_optimizer, config_differences, learning_rate, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .errors import LitedepthError
 from .fileio import atomic_path
 from .losses import DepthLoss, DistillationLoss, kd_loss

@@ -1,0 +1,190 @@
+"""The training data of a run: its sources opened, mixed into one dataset, transformed and sampled.
+
+Randomness contract (what makes ``--resume`` exact): the data order of epoch ``e`` is a
+permutation drawn from ``(seed, e)``; the augmentation of item ``i`` of source ``k`` uses
+``np.random.default_rng([seed, k, e, i])``. So a run that is stopped and resumed sees exactly the
+batches an uninterrupted run sees.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..config import Config, SourceConfig
+from ..errors import LitedepthError
+from .transforms import (CenterCrop, ColorJitter, Compose, PCALighting, RandomHorizontalFlip, RandomRotation, ResizeShorter,
+                         ToTensor, shorter_side_for, test_transform)
+
+
+
+def shorter_side(cfg: Config) -> int:
+    return int(cfg.augment.shorter_side or shorter_side_for(cfg.model.input_size))
+
+
+def build_transform(cfg: Config, mean, std) -> Compose:
+    """The training transform: the WACV-2019 recipe (`litedepth.data.train_transform`) with the
+    strengths from ``cfg.augment``; with ``augment.enabled: false`` the test transform."""
+    h, w = cfg.model.input_size
+    a = cfg.augment
+    if not a.enabled:
+        if a.shorter_side is None:
+            return test_transform(cfg.model.input_size, mean, std)
+        return Compose([ResizeShorter(shorter_side(cfg)), CenterCrop(h, w), ToTensor(mean, std)])
+    steps: list[Any] = [ResizeShorter(shorter_side(cfg))]
+    if a.hflip > 0:
+        steps.append(RandomHorizontalFlip(a.hflip))
+    if a.rotate > 0:
+        steps.append(RandomRotation(a.rotate))
+    steps.append(CenterCrop(h, w))
+    if a.lighting > 0:
+        steps.append(PCALighting(a.lighting))
+    if a.jitter > 0:
+        steps.append(ColorJitter(a.jitter, a.jitter, a.jitter))
+    steps.append(ToTensor(mean, std))
+    return Compose(steps)
+
+
+def open_source(src: SourceConfig, where: str):
+    """Open one configured source as a raw (untransformed) dataset.
+
+    ``kind: images``, or ``role: unlabeled`` with ``kind: auto`` on a folder or ``.txt`` list that is
+    not a labeled layout (NYU CSVs, a CSV, a ``.mat``), reads images only; anything else opens the
+    labeled layout (its depth is dropped later when it is not used). For an unlabeled RGB-D folder
+    whose depth files sit beside the images, say ``kind: rgbd``.
+    """
+    from . import NYULabeledMatDataset, NYUSeedDataset, RGBDDataset, UnlabeledImages, open_dataset
+
+    path = Path(src.path)
+    if not path.exists():
+        raise LitedepthError(f"{path}: no such file or folder ({where})")
+    labeled_layout = path.suffix.lower() in (".csv", ".mat") or (path / "data" / f"nyu2_{src.split}.csv").is_file() \
+        or (path / f"nyu2_{src.split}.csv").is_file() or (path / "nyu_depth_v2_labeled.mat").is_file()
+    if src.kind == "images" or (src.role == "unlabeled" and src.kind == "auto" and not labeled_layout):
+        ds = UnlabeledImages(path)
+    elif src.kind == "nyu":
+        ds = NYUSeedDataset(path, split=src.split)
+    elif src.kind == "rgbd":
+        ds = RGBDDataset(path, depth_scale=src.depth_scale)
+    elif src.kind == "mat":
+        ds = NYULabeledMatDataset(path, split=src.split)
+    else:
+        ds = open_dataset(path, split=src.split, depth_scale=src.depth_scale)
+    if src.limit is not None:
+        ds = torch.utils.data.Subset(ds, range(min(int(src.limit), len(ds))))
+    if len(ds) == 0:
+        raise LitedepthError(f"{path}: no items ({where})")
+    return ds
+
+
+@dataclass
+class Part:
+    """One source in the mix: its raw dataset and what its items are trained on."""
+
+    dataset: Any
+    use_labels: bool  # loss to the ground truth
+    teach: bool  # loss to the teacher's prediction
+    name: str
+
+
+class TrainingSet(torch.utils.data.Dataset):
+    """The training sources as one dataset of transformed samples.
+
+    Item ``i`` -> ``{"image": (3, H, W), "depth": (1, H, W) metres or zeros, "target": (1, H, W)
+    cached teacher prediction or zeros, "target_mask": (1, H, W), "has_depth": 0/1, "teach": 0/1,
+    "cached": 0/1, "source": k}``. With a ``cache``, sources that are taught get their cached
+    teacher prediction under ``"target"`` before the transform, so crops, flips and rotations
+    move it with the image.
+    """
+
+    def __init__(self, parts: list[Part], transform, seed: int, cache=None) -> None:
+        self.parts = parts
+        self.transform = transform
+        self.seed = int(seed)
+        self.cache = cache
+        self.epoch = 0
+        self.offsets = np.cumsum([0] + [len(p.dataset) for p in parts])
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def locate(self, index: int) -> tuple[int, int]:
+        k = int(np.searchsorted(self.offsets, index, side="right") - 1)
+        return k, index - int(self.offsets[k])
+
+    def raw(self, k: int, j: int) -> dict:
+        ds = self.parts[k].dataset
+        if isinstance(ds, torch.utils.data.Subset):
+            return ds.dataset.load(ds.indices[j])
+        return ds.load(j)
+
+    def cache_ref(self, k: int, j: int) -> tuple[Any, int]:
+        ds = self.parts[k].dataset
+        if isinstance(ds, torch.utils.data.Subset):
+            return ds.dataset, int(ds.indices[j])
+        return ds, j
+
+    def __getitem__(self, index: int) -> dict:
+        k, j = self.locate(index)
+        part = self.parts[k]
+        sample = self.raw(k, j)
+        if not part.use_labels:
+            sample.pop("depth", None)
+        cached = part.teach and self.cache is not None
+        if cached:
+            target = self.cache.get(*self.cache_ref(k, j))
+            sample["target"] = target
+            sample["target_mask"] = np.ones_like(target)
+        sample["_depth_keys"] = [key for key in ("depth", "target", "target_mask") if key in sample]
+        out = self.transform(sample, np.random.default_rng([self.seed, k, self.epoch, j]))
+        zeros = torch.zeros((1,) + tuple(out["image"].shape[-2:]))
+        return {
+            "image": out["image"],
+            "depth": out.get("depth", zeros),
+            "target": out.get("target", zeros),
+            "target_mask": out.get("target_mask", zeros),
+            "has_depth": torch.tensor(float("depth" in out)),
+            "teach": torch.tensor(float(part.teach)),
+            "cached": torch.tensor(float(cached)),
+            "source": k,
+        }
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """Shuffled indices of epoch ``e`` from ``(seed, e)``, split over ``world_size`` processes.
+
+    Splits like `torch.utils.data.DistributedSampler` (pad to a multiple of the world size,
+    take every ``world_size``-th index) and can skip the first ``start`` indices of this process
+    (resuming mid-epoch).
+    """
+
+    def __init__(self, n: int, seed: int, rank: int = 0, world_size: int = 1, shuffle: bool = True) -> None:
+        self.n, self.seed, self.rank, self.world_size, self.shuffle = n, int(seed), rank, world_size, shuffle
+        self.epoch, self.start = 0, 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.epoch, self.start = int(epoch), int(start)
+
+    def indices(self) -> list[int]:
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 100003 + self.epoch)
+            order = torch.randperm(self.n, generator=g).tolist()
+        else:
+            order = list(range(self.n))
+        total = math.ceil(self.n / self.world_size) * self.world_size
+        order += order[: total - self.n]
+        return order[self.rank:total:self.world_size]
+
+    def __iter__(self):
+        return iter(self.indices()[self.start:])
+
+    def __len__(self) -> int:
+        return max(0, math.ceil(self.n / self.world_size) - self.start)
