@@ -140,9 +140,13 @@ def test_distillation_loss_names_its_parts():
     assert set(parts) == {"gt", "teacher"}
     assert total.item() == pytest.approx(0.5 * base(s, gt).item() + 2.0 * (s - teacher).abs().mean().item(), rel=1e-6)
     only_teacher, parts = loss(student=s, teacher=teacher)
-    assert set(parts) == {"teacher"} and only_teacher.item() == pytest.approx(2.0 * parts["teacher"], rel=1e-6)
-    # a mask without valid pixels drops the term
-    _, parts = loss(student=s, gt=gt, gt_mask=torch.zeros_like(gt, dtype=torch.bool), teacher=teacher)
-    assert set(parts) == {"teacher"}
+    assert set(parts) == {"teacher"} and only_teacher.item() == pytest.approx(2.0 * parts["teacher"].item(), rel=1e-6)
+    # a mask without valid pixels makes the term 0 and adds no gradient
+    total, parts = loss(student=s, gt=gt, gt_mask=torch.zeros_like(gt, dtype=torch.bool), teacher=teacher)
+    assert parts["gt"].item() == 0.0 and total.item() == pytest.approx(2.0 * parts["teacher"].item(), rel=1e-6)
+    total.backward()
+    kd_only = s.detach().clone().requires_grad_()
+    (2.0 * (kd_only - teacher).abs().mean()).backward()
+    assert torch.equal(s.grad, kd_only.grad)
     with pytest.raises(ValueError, match="unknown distillation loss"):
         kd_loss("l3")

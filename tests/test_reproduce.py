@@ -102,10 +102,10 @@ def test_training_budget_is_equal_in_images_seen(tmp_path):
     x_and_u = run_config(RUNS["N_s_X_U_label_no_KD"], 0, preset, sets, tmp_path)  # 12 images
     teacher = run_config(RUNS["N_t_X"], 0, preset, sets, tmp_path)
     assert (x_only.train.epochs, x_and_u.train.epochs, teacher.train.epochs) == (2, 1, 4)
-    # batch 3: images seen = epochs * min(steps in an epoch, max_steps) * 3
-    assert (x_only.train.max_steps, x_and_u.train.max_steps, teacher.train.max_steps) == (2, 4, 2)
+    # batch 3: images seen = epochs * min(steps in an epoch, steps_per_epoch) * 3
+    assert (x_only.train.steps_per_epoch, x_and_u.train.steps_per_epoch, teacher.train.steps_per_epoch) == (2, 4, 2)
     budget = run_config(RUNS["N_s_X_U_label_no_KD"], 0, dataclasses.replace(preset, student_images=7), sets, tmp_path)
-    assert (budget.train.epochs, budget.train.max_steps) == (1, 3)
+    assert (budget.train.epochs, budget.train.steps_per_epoch) == (1, 3)
     assert [s.role for s in run_config(RUNS["N_s_X_U_unlabel"], 0, preset, sets, tmp_path).data.sources] == ["labeled", "unlabeled"]
     # the teacher teaches on unlabeled data only, except in KD runs that have no unlabeled data
     teaches = {name: run_config(RUNS[name], 0, preset, sets, tmp_path, teacher="t.safetensors").distill.teach_labeled

@@ -54,7 +54,7 @@ def test_a_few_steps_lower_the_loss(synth, tmp_path):
     objective, kd = build_objective(cfg)
     assert kd is None
     optimizer = build_optimizer(cfg, model.parameters())
-    losses = [train_step(model, optimizer, objective, batch, None, "cpu")[0] for _ in range(12)]
+    losses = [float(train_step(model, optimizer, objective, batch, None, "cpu")[0]) for _ in range(12)]
     assert sum(losses[-3:]) / 3 < 0.8 * losses[0]
 
 
@@ -62,7 +62,9 @@ def test_sampler_is_a_function_of_seed_and_epoch():
     a, b = EpochSampler(10, seed=3), EpochSampler(10, seed=3)
     a.set_epoch(1)
     b.set_epoch(1, start=4)
-    assert sorted(a.indices()) == list(range(10)) and list(b) == a.indices()[4:]
+    assert sorted(a.indices()) == list(range(10)) and list(b) == [(1, i) for i in a.indices()[4:]]
+    b.set_epoch(1, start=4, stop=7)
+    assert list(b) == [(1, i) for i in a.indices()[4:7]] and len(b) == 3
     a.set_epoch(2)
     assert a.indices() != b.indices()
     halves = [EpochSampler(11, seed=3, rank=r, world_size=2) for r in (0, 1)]
@@ -100,7 +102,7 @@ def test_run_layout_and_provenance(uninterrupted):
     training = model.metadata["training"]
     assert training["epochs"] == 2 and training["teacher"] is None and training["encoder_init"] == "scratch"
     ck = load_checkpoint(out / "last.pt")
-    assert ck["epoch"] == 2 and set(ck["rng"]) >= {"python", "numpy", "torch"} and "optimizer" in ck
+    assert ck["state"]["epoch"] == 2 and set(ck["rng"]) >= {"python", "numpy", "torch"} and "optimizer" in ck
 
 
 def test_stop_and_resume_equals_uninterrupted(synth, tmp_path, uninterrupted):
@@ -126,7 +128,7 @@ def test_kill_9_mid_epoch_then_resume(synth, tmp_path, uninterrupted):
             stamp = ckpt.stat().st_mtime_ns if ckpt.is_file() else None
             if stamp != seen:  # a new checkpoint: read its step
                 seen = stamp
-                if torch.load(ckpt, weights_only=True)["global_step"] >= 2:
+                if torch.load(ckpt, weights_only=True)["state"]["step"] >= 2:
                     break
             time.sleep(0.05)
         assert proc.poll() is None, "training finished before it could be killed"
@@ -136,14 +138,14 @@ def test_kill_9_mid_epoch_then_resume(synth, tmp_path, uninterrupted):
         if proc.poll() is None:
             proc.kill()
     state = load_checkpoint(ckpt)
-    assert 0 < state["global_step"] < 8 and not (out / "model.safetensors").exists()
+    assert 0 < state["state"]["step"] < 8 and not (out / "model.safetensors").exists()
     assert main(["train", *args, "--resume"]) == 0
     _assert_same(out / "model.safetensors", uninterrupted)
 
 
 def test_resume_refuses_a_different_config(synth, tmp_path):
-    run(tiny_config(synth, tmp_path, epochs=1, max_steps=1))
-    changed = tiny_config(synth, tmp_path, epochs=2, max_steps=1)
+    run(tiny_config(synth, tmp_path, epochs=1, steps_per_epoch=1))
+    changed = tiny_config(synth, tmp_path, epochs=2, steps_per_epoch=1)
     changed.optim.lr = 0.5
     with pytest.raises(litedepth.LitedepthError, match="optim.lr"):
         run(changed, resume=True)
@@ -166,3 +168,67 @@ def test_default_augmentation_is_the_reference_recipe():
     assert repr(build_transform(cfg, mean, std)) == repr(train_transform((228, 304), mean, std))
     cfg.augment.enabled = False
     assert repr(build_transform(cfg, mean, std)) == repr(test_transform((228, 304), mean, std))
+
+
+def _mixed_batch(n: int = 4, size=SIZE) -> dict:
+    """Two labeled images and two unlabeled ones for the live teacher."""
+    g = torch.Generator().manual_seed(0)
+    return {"image": torch.randn(n, 3, *size, generator=g), "depth": torch.rand(n, 1, *size, generator=g) + 1,
+            "target": torch.zeros(n, 1, *size), "target_mask": torch.zeros(n, 1, *size),
+            "has_depth": torch.tensor([1.0, 1.0, 0.0, 0.0]), "teach": torch.tensor([0.0, 0.0, 1.0, 1.0]),
+            "cached": torch.zeros(n), "source": torch.tensor([0, 0, 1, 1])}
+
+
+def test_a_training_step_never_reads_a_value_from_the_device():
+    """On the meta device a tensor has no values: any .item(), float() or bool() in the step raises."""
+    from litedepth.teachers import TorchTeacher
+
+    with pytest.raises(Exception):
+        bool(torch.ones(2, device="meta").any())  # what a host synchronisation looks like there
+    cfg = Config.from_dict({"loss": {"kd": "l1"}})
+    model = litedepth.create_model("lite0-student", input_size=tuple(SIZE)).to("meta")
+    teacher = TorchTeacher(litedepth.create_model("fast-student", input_size=tuple(SIZE)), device="meta", identity="meta")
+    objective, _ = build_objective(cfg, teacher)
+    optimizer = build_optimizer(cfg, model.parameters())
+    terms = train_step(model, optimizer, objective, _mixed_batch(), teacher, "meta", accumulate=2, clip_grad_norm=1.0)
+    assert terms.device.type == "meta" and terms.shape == (3,)
+
+
+def test_accumulated_chunks_make_the_same_step():
+    """Without batch statistics, a batch run as 2 chunks gives the gradient of the whole batch."""
+    cfg = Config.from_dict({"optim": {"name": "sgd", "lr": 0.1, "momentum": 0.0, "weight_decay": 0.0}})
+    batch = _mixed_batch()
+    batch["has_depth"], batch["teach"] = torch.ones(4), torch.zeros(4)
+    nets = []
+    for accumulate in (1, 2):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, 1, 3, padding=1))
+        objective, _ = build_objective(cfg)
+        terms = train_step(net, build_optimizer(cfg, net.parameters()), objective, batch, None, "cpu", accumulate=accumulate)
+        nets.append((net, terms))
+    (a, ta), (b, tb) = nets
+    assert torch.allclose(ta, tb, rtol=1e-5)
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.allclose(pa, pb, rtol=1e-4, atol=1e-6)
+
+
+def test_bf16_training_lowers_the_loss(synth, tmp_path):
+    run(tiny_config(synth, tmp_path, epochs=4, precision="bf16"))
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["loss"] < 0.9 * rows[0]["loss"] and rows[-1]["val"]["rmse"] > 0
+
+
+def test_step_budgets(synth, tmp_path):
+    # 16 images, batch 4: 4 steps per epoch; max_steps counts steps in all and may end mid-epoch
+    run(tiny_config(synth, tmp_path / "total", epochs=3, max_steps=6))
+    rows = [json.loads(line) for line in (tmp_path / "total" / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["images"]) for r in rows] == [(4, 16), (6, 8)]
+    run(tiny_config(synth, tmp_path / "per-epoch", epochs=2, steps_per_epoch=1))
+    rows = [json.loads(line) for line in (tmp_path / "per-epoch" / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["images"]) for r in rows] == [(1, 4), (2, 4)]
+    with pytest.raises(litedepth.LitedepthError, match="max_steps 9 is more than the 8 steps"):
+        run(tiny_config(synth, tmp_path / "over", epochs=2, max_steps=9))
+    with pytest.raises(litedepth.LitedepthError, match="one step budget"):
+        tiny_config(synth, tmp_path, steps_per_epoch=1, max_steps=2)
+    with pytest.raises(litedepth.LitedepthError, match="accumulate"):
+        tiny_config(synth, tmp_path, accumulate=3)

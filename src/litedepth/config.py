@@ -28,6 +28,7 @@ from .errors import LitedepthError
 CONFIG_DIR = Path(__file__).parent / "configs"
 ROLES = ("labeled", "unlabeled")
 KINDS = ("auto", "nyu", "rgbd", "images", "mat")
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 @dataclass
@@ -101,7 +102,14 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N (under torchrun: cuda:LOCAL_RANK)
     out_dir: str = "runs/{name}"  # run folder: config.yaml, last.pt, metrics.jsonl, model.safetensors
     checkpoint_every: int = 0  # also write last.pt every N steps (0 = at the end of each epoch only)
-    max_steps: Optional[int] = None  # stop each epoch after N steps (quick studies); null = full epochs
+    steps_per_epoch: Optional[int] = None  # cut every epoch to its first N optimiser steps; null = whole epochs
+    max_steps: Optional[int] = None  # stop after N optimiser steps in all (within train.epochs); null = every step of every epoch
+    precision: str = "fp32"  # fp32 | bf16 | fp16: autocast of the forward passes (fp16 with a gradient scaler); losses in fp32
+    accumulate: int = 1  # split each batch into this many chunks run one after another (same step, less memory)
+    clip_grad_norm: Optional[float] = None  # clip the gradients' global L2 norm to this; null = no clipping
+    channels_last: bool = False  # NHWC memory layout for network and images (can be faster on GPUs with bf16/fp16)
+    compile: bool = False  # torch.compile the network (pays on long GPU runs; minutes of compile time)
+    log_every: int = 50  # read the running loss back from the device every N steps (progress bar)
     progress: bool = True  # show a tqdm progress bar
     threads: Optional[int] = None  # torch CPU threads; null = torch's default (1 can be faster on a busy shared CPU)
 
@@ -284,14 +292,23 @@ def validate(cfg: Config, origin: str = "config") -> None:
         if not src.path:
             raise LitedepthError(f"{origin}: data.sources.{i}.path is empty")
     choices = {"loss.kd": (cfg.loss.kd, ("auto", "hu2019", "l1", "ssi")), "optim.name": (cfg.optim.name, ("adam", "adamw", "sgd")),
-               "schedule.kind": (cfg.schedule.kind, ("step", "cosine", "constant"))}
+               "schedule.kind": (cfg.schedule.kind, ("step", "cosine", "constant")),
+               "train.precision": (cfg.train.precision, PRECISIONS)}
     for name, (value, allowed) in choices.items():
         if value not in allowed:
             raise LitedepthError(f"{origin}: {name} {value!r} unknown{_suggest(value, allowed)}; known: {', '.join(allowed)}")
-    positive = {"train.epochs": cfg.train.epochs, "train.batch_size": cfg.train.batch_size, "schedule.step_epochs": cfg.schedule.step_epochs}
+    positive = {"train.epochs": cfg.train.epochs, "train.batch_size": cfg.train.batch_size, "schedule.step_epochs": cfg.schedule.step_epochs,
+                "train.accumulate": cfg.train.accumulate, "train.log_every": cfg.train.log_every,
+                "train.steps_per_epoch": cfg.train.steps_per_epoch, "train.max_steps": cfg.train.max_steps}
     for name, value in positive.items():
-        if value < 1:
+        if value is not None and value < 1:
             raise LitedepthError(f"{origin}: {name} must be at least 1, got {value}")
+    if cfg.train.steps_per_epoch is not None and cfg.train.max_steps is not None:
+        raise LitedepthError(f"{origin}: give one step budget, train.steps_per_epoch (each epoch) or train.max_steps (in all), not both")
+    if cfg.train.batch_size % cfg.train.accumulate:
+        raise LitedepthError(f"{origin}: train.batch_size {cfg.train.batch_size} does not split into train.accumulate={cfg.train.accumulate} equal chunks")
+    if cfg.train.clip_grad_norm is not None and cfg.train.clip_grad_norm <= 0:
+        raise LitedepthError(f"{origin}: train.clip_grad_norm must be positive, got {cfg.train.clip_grad_norm}")
     if cfg.optim.lr <= 0:
         raise LitedepthError(f"{origin}: optim.lr must be positive, got {cfg.optim.lr}")
 

@@ -19,7 +19,7 @@ from .config import Config
 from .errors import LitedepthError
 from .fileio import atomic_path
 
-CHECKPOINT_FORMAT = "litedepth-train-1"
+CHECKPOINT_FORMAT = "litedepth-train-2"
 
 
 # ----------------------------------------------------------------------------- optimisation
@@ -34,24 +34,24 @@ def build_optimizer(cfg: Config, params) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
 
 
-def learning_rate(cfg: Config, epoch: int, step: int, steps_per_epoch: int) -> float:
-    """The learning rate as a pure function of (epoch, step within it): resuming needs no state.
+def learning_rate(cfg: Config, step: int, total_steps: int, epoch: int) -> float:
+    """The learning rate at optimiser step ``step`` (from 0, over the whole run) of ``total_steps``, in ``epoch``.
 
-    ``step``: lr * gamma ** (epoch // step_epochs) (WACV 2019: x0.1 every 5 epochs);
-    ``cosine``: half-cosine from lr to 0 over all steps; ``constant``. Optional linear warm-up.
+    A pure function, so resuming needs no scheduler state. ``step``: lr * gamma ** (epoch //
+    step_epochs) (WACV 2019: x0.1 every 5 epochs); ``cosine``: half-cosine from lr to 0 over all
+    steps; ``constant``. Optional linear warm-up.
     """
     s = cfg.schedule
     base = cfg.optim.lr
-    global_step = epoch * steps_per_epoch + step
     if s.kind == "step":
         lr = base * s.gamma ** (epoch // s.step_epochs)
     elif s.kind == "cosine":
-        total = max(1, cfg.train.epochs * steps_per_epoch)
-        lr = 0.5 * base * (1.0 + math.cos(math.pi * min(global_step, total) / total))
+        total = max(1, total_steps)
+        lr = 0.5 * base * (1.0 + math.cos(math.pi * min(step, total) / total))
     else:
         lr = base
-    if s.warmup_steps > 0 and global_step < s.warmup_steps:
-        lr *= (global_step + 1) / s.warmup_steps
+    if s.warmup_steps > 0 and step < s.warmup_steps:
+        lr *= (step + 1) / s.warmup_steps
     return lr
 
 
@@ -101,7 +101,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 # Keys that may change between a run and its resumption without changing its result.
 RUN_CONTROL_KEYS = {"train.epochs", "train.out_dir", "train.progress", "train.device", "train.threads", "train.checkpoint_every",
-                    "data.workers", "data.val", "data.val_limit", "data.val_split", "distill.cache_dir"}
+                    "train.log_every", "train.compile", "data.workers", "data.val", "data.val_limit", "data.val_split", "distill.cache_dir"}
 
 
 def config_differences(saved: dict, current: dict, prefix: str = "") -> list[str]:

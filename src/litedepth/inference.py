@@ -55,10 +55,13 @@ def predict(model: torch.nn.Module, images, batch_size: int = 8, device: str | t
     """Depth in metres for one image (returns ``H x W`` float32) or a list of images (returns a list).
 
     ``model`` maps normalised ``(B, 3, h, w)`` to ``(B, 1, h, w)`` metres and carries
-    ``input_size``, ``mean`` and ``std`` (a `DepthNet` does).
+    ``input_size``, ``mean`` and ``std`` (a `DepthNet` does). ``device``: where to run (a network
+    is moved there); None keeps the model where it is.
     """
     single = not isinstance(images, (list, tuple))
     items = [images] if single else list(images)
+    if device is not None and isinstance(model, torch.nn.Module):
+        model.to(device)
     if device is None:
         device = getattr(model, "device", None) or next(model.parameters()).device
     was_training = model.training

@@ -142,16 +142,17 @@ class ScaleShiftInvariantLoss(nn.Module):
 
 
 def normalise_median_mad(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """Per image, ``(x - median) / mean|x - median|`` over ``mask`` (MiDaS): a scale-free target."""
-    out = torch.zeros_like(x)
-    for b in range(x.shape[0]):
-        values = x[b][mask[b]]
-        if values.numel() == 0:
-            continue
-        med = values.median()
-        scale = (values - med).abs().mean().clamp(min=eps)
-        out[b] = (x[b] - med) / scale
-    return out
+    """Per image, ``(x - median) / mean|x - median|`` over ``mask`` (MiDaS): a scale-free target.
+
+    Images without valid pixels become 0. Computed without reading values back to the host.
+    """
+    mask = mask.bool()
+    med = x.masked_fill(~mask, float("nan")).flatten(1).nanmedian(dim=1).values.view(-1, 1, 1, 1)
+    med = torch.nan_to_num(med, nan=0.0)
+    m = mask.to(x.dtype)
+    mad = ((x - med).abs() * m).sum((1, 2, 3), keepdim=True) / m.sum((1, 2, 3), keepdim=True).clamp(min=1.0)
+    out = (x - med) / mad.clamp(min=eps)
+    return torch.where(m.sum((1, 2, 3), keepdim=True) > 0, out, torch.zeros_like(out))
 
 
 def kd_loss(name: str, depth: float = 1.0, gradient: float = 1.0, normal: float = 1.0, teacher_output: str = "depth") -> nn.Module:
@@ -171,8 +172,9 @@ def kd_loss(name: str, depth: float = 1.0, gradient: float = 1.0, normal: float 
 class DistillationLoss(nn.Module):
     """``gt_weight * gt_loss(student, gt) + teacher_weight * kd_loss(student, teacher)``.
 
-    Either target may be left out (no labels in the batch, or no teacher); its term is then 0.
-    ``forward`` returns ``(total, parts)`` with ``parts = {"gt": ..., "teacher": ...}`` (detached floats).
+    Either target may be left out (None: no labels in the batch, or no teacher); its term is then 0.
+    ``forward`` returns ``(total, parts)`` with ``parts = {"gt": ..., "teacher": ...}``: detached
+    0-d tensors on the student's device, so that a training step never waits for the device.
     """
 
     def __init__(self, gt_loss: nn.Module, kd_loss: nn.Module | None = None, gt_weight: float = 1.0, teacher_weight: float = 1.0) -> None:
@@ -189,15 +191,15 @@ class DistillationLoss(nn.Module):
         gt_mask: torch.Tensor | None = None,
         teacher: torch.Tensor | None = None,
         teacher_mask: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         total = student.sum() * 0.0
-        parts: dict[str, float] = {}
-        if gt is not None and self.gt_weight != 0 and (gt_mask is None or bool(gt_mask.any())):
+        parts: dict[str, torch.Tensor] = {}
+        if gt is not None and self.gt_weight != 0:
             value = self.gt_loss(student, gt, gt_mask)
             total = total + self.gt_weight * value
-            parts["gt"] = float(value.detach())
-        if teacher is not None and self.kd_loss is not None and self.teacher_weight != 0 and (teacher_mask is None or bool(teacher_mask.any())):
+            parts["gt"] = value.detach()
+        if teacher is not None and self.kd_loss is not None and self.teacher_weight != 0:
             value = self.kd_loss(student, teacher.detach(), teacher_mask)
             total = total + self.teacher_weight * value
-            parts["teacher"] = float(value.detach())
+            parts["teacher"] = value.detach()
         return total, parts

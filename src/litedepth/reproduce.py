@@ -173,13 +173,13 @@ def run_config(spec: RunSpec, seed: int, preset: Preset, sets: dict[str, str], o
     teacher_run = spec.network == "teacher"
     sources = [{"path": sets[key], "role": role, "split": "train"} for key, role in spec.sources]
     budget = preset.teacher_images if teacher_run else preset.student_images
-    epochs, max_steps = preset.epochs, None
+    epochs, steps_per_epoch = preset.epochs, None
     if budget is not None:  # whole epochs where the set is small, the last one cut where it is large
         from .data import open_dataset
 
         n_items = sum(len(open_dataset(sets[key], split="train")) for key, _ in spec.sources)
         epochs = math.ceil(budget / n_items)
-        max_steps = math.ceil(budget / (epochs * preset.batch_size))
+        steps_per_epoch = math.ceil(budget / (epochs * preset.batch_size))
     schedule = {"kind": "cosine"} if preset.schedule == "cosine" else {"kind": "step", "step_epochs": 5, "gamma": 0.1}
     arch = preset.archs[spec.network]
     # KD on labeled sets only (N_s_X, N_s_X_U_label) distils on them whatever the preset says
@@ -193,7 +193,7 @@ def run_config(spec: RunSpec, seed: int, preset: Preset, sets: dict[str, str], o
         "optim": {"lr": preset.lr},
         "schedule": schedule,
         "loss": {"kd": preset.kd_loss},
-        "train": {"epochs": epochs, "max_steps": max_steps, "batch_size": preset.batch_size, "threads": preset.threads,
+        "train": {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "batch_size": preset.batch_size, "threads": preset.threads,
                   "seed": seed, "out_dir": str(run_folder(out, spec.name, seed)), "progress": False},
         "distill": {"teacher": teacher, "cache": preset.teacher_cache, "cache_dir": str(out / "teacher-cache"),
                     "cache_flip": preset.cache_flip, "teach_labeled": teach_labeled},

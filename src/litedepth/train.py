@@ -22,10 +22,13 @@ teacher is given, labeled ones only with ``distill.teach_labeled``) weighted by
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import math
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,106 +66,124 @@ def _say(env: DistEnv, msg: str) -> None:
         print(msg, file=sys.stderr)
 
 
+@dataclass
+class TrainState:
+    """Where a run stands: what a checkpoint stores besides weights, optimiser and RNG states."""
+
+    epoch: int = 0  # epochs finished
+    batch: int = 0  # optimiser steps finished in the current epoch
+    step: int = 0  # optimiser steps finished in all
+    loss_sums: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])  # this epoch: sum of (loss, gt term, teacher term) x images
+    images: int = 0  # images seen this epoch (by this process)
+    seconds: float = 0.0  # training time this epoch
+
+    def new_epoch(self) -> None:
+        self.epoch, self.batch = self.epoch + 1, 0
+        self.loss_sums, self.images, self.seconds = [0.0, 0.0, 0.0], 0, 0.0
+
+
 def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv) -> Path:
+    from tqdm import tqdm
+
     from .checkpoint import load_encoder_weights, save_model
     from .models import create_model
     from .teachers import load_teacher
 
+    t = cfg.train
     out = cfg.run_dir()
     if not cfg.data.sources:
         raise LitedepthError("config: data.sources is empty; add at least one training source")
     teacher_spec = teacher_spec if teacher_spec is not None else cfg.distill.teacher
     teacher = load_teacher(teacher_spec, arch=cfg.distill.teacher_arch, device=env.device) if teacher_spec is not None else None
-
     objective, kd_name = build_objective(cfg, teacher)
     if env.is_main:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
     trainset = build_training_set(cfg, teacher, env, out)
 
-    torch.manual_seed(cfg.train.seed)
+    # the network, its optimiser and the mixed-precision context
+    torch.manual_seed(t.seed)
     model = create_model(cfg.model.arch, input_size=tuple(cfg.model.input_size))
     encoder_init = "scratch"
     if cfg.model.encoder_weights:
-        weights_file = load_encoder_weights(model, cfg.model.encoder_weights)
-        encoder_init = f"imagenet:{weights_file.name}"
-    model.to(env.device)
-
-    sampler = EpochSampler(len(trainset), cfg.train.seed, env.rank, env.world_size)
-    loader = torch.utils.data.DataLoader(trainset, batch_size=cfg.train.batch_size, sampler=sampler,
-                                         num_workers=cfg.data.workers, drop_last=False,
-                                         pin_memory=env.device.type == "cuda")
+        encoder_init = f"imagenet:{load_encoder_weights(model, cfg.model.encoder_weights).name}"
+    memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
+    model.to(env.device, memory_format=memory_format)
     optimizer = build_optimizer(cfg, model.parameters())
-    net = model
+    scaler = torch.amp.GradScaler(env.device.type, enabled=t.precision == "fp16")
+    autocast = Autocast(env.device, t.precision)
+    net = torch.compile(model) if t.compile else model
     if env.distributed:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[env.device.index] if env.device.type == "cuda" else None)
+        net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[env.device.index] if env.device.type == "cuda" else None)
 
-    state: dict[str, Any] = {"epoch": 0, "batch": 0, "global_step": 0, "stats": _zero_stats()}
+    # the data: a fixed number of optimiser steps per epoch
+    sampler = EpochSampler(len(trainset), t.seed, env.rank, env.world_size)
+    loader = torch.utils.data.DataLoader(trainset, batch_size=t.batch_size, sampler=sampler, num_workers=cfg.data.workers,
+                                         persistent_workers=cfg.data.workers > 0, prefetch_factor=4 if cfg.data.workers else None,
+                                         pin_memory=env.device.type == "cuda")
+    steps_per_epoch = math.ceil(len(sampler.indices()) / t.batch_size)
+    if t.steps_per_epoch is not None:
+        steps_per_epoch = min(steps_per_epoch, t.steps_per_epoch)
+    total_steps = t.epochs * steps_per_epoch
+    if t.max_steps is not None:
+        if t.max_steps > total_steps:
+            raise LitedepthError(f"config: train.max_steps {t.max_steps} is more than the {total_steps} steps of train.epochs={t.epochs} "
+                                 f"(x {steps_per_epoch} steps each); raise train.epochs or lower train.max_steps")
+        total_steps = t.max_steps
+
+    state = TrainState()
     ckpt_path = out / "last.pt"
     if resume and ckpt_path.is_file():
-        ck = load_checkpoint(ckpt_path)
-        diffs = config_differences(ck["config"], cfg.to_dict())
-        if diffs:
-            raise LitedepthError(f"{ckpt_path}: was written by a different config ({'; '.join(diffs[:3])}); resume with the same config")
-        if ck["batch"] and ck.get("world_size", 1) != env.world_size:
-            raise LitedepthError(f"{ckpt_path}: written mid-epoch by {ck.get('world_size', 1)} processes; resume it with as many "
-                                 f"(not {env.world_size})")
-        model.load_state_dict(ck["model"])
-        optimizer.load_state_dict(ck["optimizer"])
-        set_rng_state(ck["rng"])
-        state = {k: ck[k] for k in ("epoch", "batch", "global_step", "stats")}
-        _say(env, f"resuming {ckpt_path} at epoch {state['epoch'] + 1}, step {state['batch']}")
+        state = _restore(ckpt_path, cfg, env, model, optimizer, scaler)
+        _say(env, f"resuming {ckpt_path} at epoch {state.epoch + 1}, step {state.batch}")
     elif resume:
         _say(env, f"{ckpt_path}: no checkpoint yet, starting from scratch")
 
-    def checkpoint() -> None:
+    def checkpoint(sums: torch.Tensor) -> None:
+        state.loss_sums = sums.tolist()
         if env.is_main:
-            save_checkpoint(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                        "scheduler": {"kind": cfg.schedule.kind, "lr": optimizer.param_groups[0]["lr"]},
-                                        "rng": rng_state(), "config": cfg.to_dict(), "world_size": env.world_size, **state})
+            save_checkpoint(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+                                        "rng": rng_state(), "config": cfg.to_dict(), "world_size": env.world_size,
+                                        "state": dataclasses.asdict(state)})
 
-    from tqdm import tqdm
-
-    for epoch in range(state["epoch"], cfg.train.epochs):
-        trainset.set_epoch(epoch)
-        per_rank = len(sampler.indices())
-        steps = math.ceil(per_rank / cfg.train.batch_size)
-        if cfg.train.max_steps is not None:
-            steps = min(steps, cfg.train.max_steps)
-        start = state["batch"]
-        sampler.set_epoch(epoch, start * cfg.train.batch_size)
+    while state.step < total_steps:
+        epoch = state.epoch
+        steps = min(steps_per_epoch, total_steps - epoch * steps_per_epoch)
+        sampler.set_epoch(epoch, state.batch * t.batch_size, steps * t.batch_size)
         net.train()
+        sums = torch.tensor(state.loss_sums, dtype=torch.float64, device=env.device)  # read back every log_every steps only
+        bar = tqdm(total=steps, initial=state.batch, desc=f"epoch {epoch + 1}/{math.ceil(total_steps / steps_per_epoch)}", unit="step",
+                   disable=not (t.progress and env.is_main), file=sys.stderr, leave=False)
         t0 = time.perf_counter()
-        bar = tqdm(total=steps, initial=start, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", unit="step",
-                   disable=not (cfg.train.progress and env.is_main), file=sys.stderr, leave=False)
-        stats = state["stats"]
-        for b, batch in enumerate(loader, start=start):
-            if b >= steps:
-                break
-            lr = learning_rate(cfg, epoch, b, steps)
+        for batch in loader:
+            lr = learning_rate(cfg, state.step, total_steps, epoch)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss, parts_ = train_step(net, optimizer, objective, batch, teacher, env.device)
+            terms = train_step(net, optimizer, objective, batch, teacher, env.device, autocast=autocast, scaler=scaler,
+                               accumulate=t.accumulate, clip_grad_norm=t.clip_grad_norm, memory_format=memory_format)
             n = int(batch["image"].shape[0])
-            stats["loss"] += loss * n
-            stats["gt"] += parts_.get("gt", 0.0) * n
-            stats["teacher"] += parts_.get("teacher", 0.0) * n
-            stats["images"] += n
-            state["batch"], state["global_step"] = b + 1, state["global_step"] + 1
-            stats["time"] += time.perf_counter() - t0
-            t0 = time.perf_counter()
+            sums += terms.double() * n
+            state.images += n
+            state.batch += 1
+            state.step += 1
             bar.update(1)
-            bar.set_postfix(loss=f"{loss:.4f}", img_s=f"{stats['images'] / max(stats['time'], 1e-9):.1f}")
-            if cfg.train.checkpoint_every and state["global_step"] % cfg.train.checkpoint_every == 0 and state["batch"] < steps:
-                checkpoint()
+            if state.batch % t.log_every == 0 or state.batch == steps:
+                bar.set_postfix(loss=f"{sums[0].item() / state.images:.4f}",
+                                img_s=f"{state.images / max(state.seconds + time.perf_counter() - t0, 1e-9):.1f}")
+            if t.checkpoint_every and state.step % t.checkpoint_every == 0 and state.batch < steps:
+                state.seconds += time.perf_counter() - t0
+                checkpoint(sums)
+                t0 = time.perf_counter()
+        state.loss_sums = sums.tolist()  # waits for the device: the epoch's time includes its last step
+        state.seconds += time.perf_counter() - t0
         bar.close()
-        row = _epoch_row(cfg, env, epoch, state, optimizer, model)
-        state.update(epoch=epoch + 1, batch=0, stats=_zero_stats())
+        row = _epoch_row(cfg, env, state, optimizer, model)
+        state.new_epoch()
         if env.is_main:
             _write_metrics(out / "metrics.jsonl", row)
-            _say(env, "epoch {epoch}/{epochs}: loss {loss:.4f}, {images_per_s:.1f} img/s".format(epochs=cfg.train.epochs, **row)
+            _say(env, "epoch {epoch}: loss {loss:.4f}, {images_per_s:.1f} img/s".format(**row)
                  + "".join(f", {k} {v:.4f}" for k, v in row.get("val", {}).items() if k in ("rmse", "abs_rel", "delta1")))
-        checkpoint()
+        checkpoint(torch.zeros(3, dtype=torch.float64))
         barrier(env)
 
     final = out / "model.safetensors"
@@ -170,6 +191,37 @@ def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv) -> Path:
         save_model(model, final, training=_provenance(cfg, teacher, kd_name, encoder_init))
     barrier(env)
     return final
+
+
+def _restore(path: Path, cfg: Config, env: DistEnv, model, optimizer, scaler) -> TrainState:
+    """Load ``path`` into model, optimiser, scaler and RNGs; the run's `TrainState`."""
+    ck = load_checkpoint(path)
+    diffs = config_differences(ck["config"], cfg.to_dict())
+    if diffs:
+        raise LitedepthError(f"{path}: was written by a different config ({'; '.join(diffs[:3])}); resume with the same config")
+    state = TrainState(**ck["state"])
+    if state.batch and ck.get("world_size", 1) != env.world_size:
+        raise LitedepthError(f"{path}: written mid-epoch by {ck.get('world_size', 1)} processes; resume it with as many "
+                             f"(not {env.world_size})")
+    model.load_state_dict(ck["model"])
+    optimizer.load_state_dict(ck["optimizer"])
+    scaler.load_state_dict(ck["scaler"])
+    set_rng_state(ck["rng"])
+    return state
+
+
+class Autocast:
+    """The autocast context of ``precision`` on ``device`` (fp32: none)."""
+
+    DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+    def __init__(self, device: torch.device, precision: str = "fp32") -> None:
+        self.device_type, self.dtype = torch.device(device).type, self.DTYPES.get(precision)
+
+    def __call__(self):
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
 
 
 def build_objective(cfg: Config, teacher=None) -> tuple[DistillationLoss, str | None]:
@@ -224,40 +276,76 @@ def build_training_set(cfg: Config, teacher=None, env: DistEnv | None = None, ou
     return TrainingSet(parts, build_transform(cfg, IMAGENET_MEAN, IMAGENET_STD), cfg.train.seed, cache)
 
 
-def train_step(net, optimizer, objective: DistillationLoss, batch: dict, teacher, device) -> tuple[float, dict[str, float]]:
-    """One optimiser step on a collated batch from `TrainingSet`; returns (loss, its parts)."""
-    x = batch["image"].to(device, non_blocking=True)
-    depth = batch["depth"].to(device)
-    has_depth = batch["has_depth"].to(device).view(-1, 1, 1, 1) > 0
-    teach = batch["teach"].to(device).view(-1, 1, 1, 1) > 0
-    cached = batch["cached"].to(device).view(-1, 1, 1, 1) > 0
-    target = batch["target"].to(device)
-    target_mask = teach & (~cached | (batch["target_mask"].to(device) > 0.5))
-    live = (teach & ~cached).view(-1)
-    if teacher is not None and bool(live.any()):  # no cache: run the teacher on the augmented batch
-        target = target.clone()
-        target[live] = teacher.predict_tensor(x[live]).to(target.dtype)
-    pred = net(x)
-    loss, parts = objective(student=pred, gt=depth, gt_mask=has_depth & (depth > 0),
-                            teacher=target if bool(teach.any()) else None, teacher_mask=target_mask)
+def train_step(net, optimizer, objective: DistillationLoss, batch: dict, teacher, device, autocast: Autocast | None = None,
+               scaler: torch.amp.GradScaler | None = None, accumulate: int = 1, clip_grad_norm: float | None = None,
+               memory_format=torch.contiguous_format) -> torch.Tensor:
+    """One optimiser step on a collated batch from `TrainingSet`.
+
+    Returns ``(loss, gt term, teacher term)`` as a float32 tensor on ``device``, unread: nothing
+    here waits for the device. What depends on the batch's make-up (which samples have labels,
+    which need the live teacher) is decided from its CPU tensors. ``accumulate``: the batch runs
+    as that many chunks, whose gradients add up to one step.
+    """
+    device = torch.device(device)
+    autocast = autocast or Autocast(device)
+    chunks = [{k: v[i::accumulate] if torch.is_tensor(v) else v for k, v in batch.items()} for i in range(accumulate)]
+    terms = torch.zeros(3, device=device)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return float(loss.detach()), parts
+    for i, chunk in enumerate(chunks):
+        sync = contextlib.nullcontext() if i == accumulate - 1 or not hasattr(net, "no_sync") else net.no_sync()
+        with sync:
+            loss, parts = _forward_loss(net, objective, chunk, teacher, device, autocast, memory_format)
+            if scaler is not None and scaler.is_enabled():
+                scaler.scale(loss / accumulate).backward()
+            else:
+                (loss / accumulate).backward()
+        zero = torch.zeros((), device=device)
+        terms += torch.stack([loss.detach(), parts.get("gt", zero), parts.get("teacher", zero)]) / accumulate
+    if scaler is not None and scaler.is_enabled():
+        if clip_grad_norm is not None:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(_parameters(optimizer), clip_grad_norm)
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        if clip_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(_parameters(optimizer), clip_grad_norm)
+        optimizer.step()
+    return terms
 
 
-def _zero_stats() -> dict[str, float]:
-    return {"loss": 0.0, "gt": 0.0, "teacher": 0.0, "images": 0.0, "time": 0.0}
+def _forward_loss(net, objective: DistillationLoss, batch: dict, teacher, device, autocast: Autocast, memory_format):
+    """The student's loss on one (chunk of a) batch: ``(loss, parts)``, computed in fp32."""
+    has_depth, teach, cached = batch["has_depth"] > 0, batch["teach"] > 0, batch["cached"] > 0  # CPU tensors: free to read
+    x = batch["image"].to(device, non_blocking=True).contiguous(memory_format=memory_format)
+    depth = batch["depth"].to(device, non_blocking=True)
+    target = batch["target"].to(device, non_blocking=True)
+    # live targets are valid everywhere, cached ones where the transform kept them
+    target_mask = (teach & ~cached).view(-1, 1, 1, 1) | (teach.view(-1, 1, 1, 1) & (batch["target_mask"] > 0.5))
+    target_mask = target_mask.to(device, non_blocking=True)
+    live = torch.nonzero(teach & ~cached).flatten()
+    if teacher is not None and len(live):  # no cache: run the teacher on the augmented images
+        live = live.to(device, non_blocking=True)
+        with torch.no_grad(), autocast():
+            predicted = teacher.predict_tensor(x.index_select(0, live))
+        target = target.index_copy(0, live, predicted.to(target.dtype))
+    with autocast():
+        pred = net(x)
+    gt_mask = has_depth.view(-1, 1, 1, 1).to(device, non_blocking=True) & (depth > 0)
+    return objective(student=pred.float(), gt=depth if bool(has_depth.any()) else None, gt_mask=gt_mask,
+                     teacher=target if bool(teach.any()) else None, teacher_mask=target_mask)
 
 
-def _epoch_row(cfg: Config, env: DistEnv, epoch: int, state: dict, optimizer, model) -> dict[str, Any]:
-    s = state["stats"]
-    loss, gt, tch, images = all_sum(env, [s["loss"], s["gt"], s["teacher"], s["images"]])
-    seconds = s["time"]
-    row: dict[str, Any] = {"epoch": epoch + 1, "step": state["global_step"], "loss": loss / max(images, 1),
+def _parameters(optimizer) -> list[torch.Tensor]:
+    return [p for group in optimizer.param_groups for p in group["params"]]
+
+
+def _epoch_row(cfg: Config, env: DistEnv, state: TrainState, optimizer, model) -> dict[str, Any]:
+    loss, gt, tch, images = all_sum(env, [*state.loss_sums, float(state.images)])
+    row: dict[str, Any] = {"epoch": state.epoch + 1, "step": state.step, "loss": loss / max(images, 1),
                            "loss_gt": gt / max(images, 1), "loss_teacher": tch / max(images, 1),
-                           "lr": optimizer.param_groups[0]["lr"], "images": int(images), "time_s": round(seconds, 3),
-                           "images_per_s": images / max(seconds, 1e-9)}
+                           "lr": optimizer.param_groups[0]["lr"], "images": int(images), "time_s": round(state.seconds, 3),
+                           "images_per_s": images / max(state.seconds, 1e-9)}
     if cfg.data.val and env.is_main:
         row["val"] = validate(model, cfg, env.device)
     return row

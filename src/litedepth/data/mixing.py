@@ -95,11 +95,12 @@ class Part:
 class TrainingSet(torch.utils.data.Dataset):
     """The training sources as one dataset of transformed samples.
 
-    Item ``i`` -> ``{"image": (3, H, W), "depth": (1, H, W) metres or zeros, "target": (1, H, W)
+    Item ``(epoch, i)`` (what `EpochSampler` yields; a plain ``i`` means epoch 0) -> ``{"image": (3, H, W), "depth": (1, H, W) metres or zeros, "target": (1, H, W)
     cached teacher prediction or zeros, "target_mask": (1, H, W), "has_depth": 0/1, "teach": 0/1,
     "cached": 0/1, "source": k}``. With a ``cache``, sources that are taught get their cached
     teacher prediction under ``"target"`` before the transform, so crops, flips and rotations
-    move it with the image.
+    move it with the image. The epoch travels with the index, so DataLoader workers that persist
+    across epochs still draw each epoch's augmentation.
     """
 
     def __init__(self, parts: list[Part], transform, seed: int, cache=None) -> None:
@@ -107,11 +108,7 @@ class TrainingSet(torch.utils.data.Dataset):
         self.transform = transform
         self.seed = int(seed)
         self.cache = cache
-        self.epoch = 0
         self.offsets = np.cumsum([0] + [len(p.dataset) for p in parts])
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
 
     def __len__(self) -> int:
         return int(self.offsets[-1])
@@ -132,7 +129,8 @@ class TrainingSet(torch.utils.data.Dataset):
             return ds.dataset, int(ds.indices[j])
         return ds, j
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, item: int | tuple[int, int]) -> dict:
+        epoch, index = item if isinstance(item, tuple) else (0, item)
         k, j = self.locate(index)
         part = self.parts[k]
         sample = self.raw(k, j)
@@ -144,7 +142,7 @@ class TrainingSet(torch.utils.data.Dataset):
             sample["target"] = target
             sample["target_mask"] = np.ones_like(target)
         sample["_depth_keys"] = [key for key in ("depth", "target", "target_mask") if key in sample]
-        out = self.transform(sample, np.random.default_rng([self.seed, k, self.epoch, j]))
+        out = self.transform(sample, np.random.default_rng([self.seed, k, epoch, j]))
         zeros = torch.zeros((1,) + tuple(out["image"].shape[-2:]))
         return {
             "image": out["image"],
@@ -159,19 +157,19 @@ class TrainingSet(torch.utils.data.Dataset):
 
 
 class EpochSampler(torch.utils.data.Sampler):
-    """Shuffled indices of epoch ``e`` from ``(seed, e)``, split over ``world_size`` processes.
+    """``(e, index)`` pairs: the shuffled indices of epoch ``e`` from ``(seed, e)``, split over ``world_size`` processes.
 
     Splits like `torch.utils.data.DistributedSampler` (pad to a multiple of the world size,
-    take every ``world_size``-th index) and can skip the first ``start`` indices of this process
-    (resuming mid-epoch).
+    take every ``world_size``-th index); yields this process's indices from ``start`` (resuming
+    mid-epoch) up to ``stop`` (an epoch cut short by a step budget).
     """
 
     def __init__(self, n: int, seed: int, rank: int = 0, world_size: int = 1, shuffle: bool = True) -> None:
         self.n, self.seed, self.rank, self.world_size, self.shuffle = n, int(seed), rank, world_size, shuffle
-        self.epoch, self.start = 0, 0
+        self.epoch, self.start, self.stop = 0, 0, None
 
-    def set_epoch(self, epoch: int, start: int = 0) -> None:
-        self.epoch, self.start = int(epoch), int(start)
+    def set_epoch(self, epoch: int, start: int = 0, stop: int | None = None) -> None:
+        self.epoch, self.start, self.stop = int(epoch), int(start), stop
 
     def indices(self) -> list[int]:
         if self.shuffle:
@@ -184,7 +182,8 @@ class EpochSampler(torch.utils.data.Sampler):
         return order[self.rank:total:self.world_size]
 
     def __iter__(self):
-        return iter(self.indices()[self.start:])
+        return ((self.epoch, i) for i in self.indices()[self.start:self.stop])
 
     def __len__(self) -> int:
-        return max(0, math.ceil(self.n / self.world_size) - self.start)
+        per_rank = math.ceil(self.n / self.world_size)
+        return max(0, min(per_rank, per_rank if self.stop is None else self.stop) - self.start)
