@@ -41,7 +41,8 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         for key in METRIC_COLUMNS + ("train_seconds",):
             values = [math.nan if r[key] is None else float(r[key]) for r in runs]
             entry[key] = statistics.fmean(values)
-            entry[key + "_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+            finite = all(math.isfinite(v) for v in values)  # statistics.stdev fails on nan and inf
+            entry[key + "_std"] = (statistics.stdev(values) if finite else math.nan) if len(values) > 1 else 0.0
         summary.append(entry)
     return summary
 

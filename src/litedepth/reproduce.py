@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -100,6 +101,8 @@ class Preset:
     teach_labeled: bool = False  # labeled sources also get the loss to the teacher (False: teacher on unlabeled data only)
     cache_flip: bool = False  # average the cached teacher prediction with the mirrored image's
     data_seed: int = 0  # added to the synthetic data's seeds: another draw of the same distributions
+    precision: str = "fp32"  # train.precision of every run (bf16 pays on GPUs)
+    channels_last: bool = False  # train.channels_last of every run
 
 
 # Networks of the synthetic presets: ImageNet-initialised EfficientNet-Lite encoders, the
@@ -124,6 +127,16 @@ PRESETS: dict[str, Preset] = {
     "study": Preset("study", views_per_scene=4, aux_preset="nyu", mismatch_preset="hall", seeds=(0, 1, 2),
                     teacher_images=8000, student_images=3000,
                     runs=PAPER_TABLE + ("N_s_Um_unlabel", "P_s_X_U_unlabel", "S_s_X_no_KD")),
+    # The study on one GPU (sized for an H100 with 16 CPU cores in about 5 minutes with --jobs 3): 10x the
+    # study's budgets, the paper's table and the Um run (the reference and parity rows are the CPU study's),
+    # batch 64 with the learning rate scaled by sqrt(4), bf16.
+    "study-gpu": Preset("study-gpu", views_per_scene=4, aux_preset="nyu", mismatch_preset="hall", seeds=(0, 1, 2),
+                        teacher_images=80000, student_images=30000, batch_size=64, lr=6e-4, workers=4,
+                        precision="bf16", channels_last=True, runs=PAPER_TABLE + ("N_s_Um_unlabel",)),
+    # Seconds: every step of the pipeline on tiny data (the device check's CPU dry run); its numbers mean nothing.
+    "smoke": Preset("smoke", image_size=(60, 80), input_size=(48, 64), n_train=8, n_aux=8, n_test=4, mismatch_preset="hall",
+                    teacher_images=16, student_images=16, batch_size=4, workers=0, threads=1, latency_size=(48, 64),
+                    runs=PAPER_TABLE + ("N_s_Um_unlabel",)),
     # The paper's setting on real data, for a GPU machine: NYU-v2 (seed layout) + ScanNet frames.
     "paper": Preset("paper", synthetic=False, image_size=(480, 640), input_size=(228, 304), n_train=0, n_aux=0, n_test=0,
                     teacher_images=None, student_images=None, epochs=20, batch_size=8, lr=1e-4, schedule="step", workers=4,
@@ -161,7 +174,7 @@ def prepare_data(preset: Preset, out: Path, data_root: str | None = None, aux_ro
         if not csv.is_file() or sum(1 for _ in csv.open()) != n:
             print(f"generating {n} synthetic {scale}-scale {split} images for {key} ...", file=sys.stderr)
             write_dataset(root, n, split=split, preset=scale, seed=seed + preset.data_seed, size=preset.image_size,
-                          views_per_scene=views, progress=False)
+                          views_per_scene=views, progress=False, workers=max(1, min(os.cpu_count() or 1, n // 100)))
         sets[key] = str(root)
     return sets
 
@@ -194,6 +207,7 @@ def run_config(spec: RunSpec, seed: int, preset: Preset, sets: dict[str, str], o
         "schedule": schedule,
         "loss": {"kd": preset.kd_loss},
         "train": {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "batch_size": preset.batch_size, "threads": preset.threads,
+                  "precision": preset.precision, "channels_last": preset.channels_last,
                   "seed": seed, "out_dir": str(run_folder(out, spec.name, seed)), "progress": False},
         "distill": {"teacher": teacher, "cache": preset.teacher_cache, "cache_dir": str(out / "teacher-cache"),
                     "cache_flip": preset.cache_flip, "teach_labeled": teach_labeled},
@@ -296,11 +310,13 @@ def baseline_rows(preset: Preset, sets: dict[str, str], test_data: str | None = 
 
 
 def reproduce(preset: Preset, out: str | Path, data_root: str | None = None, aux_root: str | None = None,
-              mismatch_root: str | None = None, runs: tuple[str, ...] | None = None, train: bool = True) -> dict[str, Any]:
+              mismatch_root: str | None = None, runs: tuple[str, ...] | None = None, train: bool = True,
+              jobs: int = 1) -> dict[str, Any]:
     """Train and evaluate every configuration of ``preset`` into ``out``; write the tables and figures.
 
     ``train=False`` trains nothing: the tables and figures hold the finished runs only, and the
-    ones missing are listed.
+    ones missing are listed. ``jobs`` > 1 trains that many seeds at once, each in a process of
+    its own (a GPU is used better by a few small runs side by side than by one).
     """
     from .report import findings, findings_markdown, plot_params_vs_accuracy, results_markdown, summarise, write_json
 
@@ -310,16 +326,20 @@ def reproduce(preset: Preset, out: str | Path, data_root: str | None = None, aux
         preset = dataclasses.replace(preset, runs=tuple(runs))
     sets = prepare_data(preset, out, data_root, aux_root, mismatch_root)
     specs = order_runs(preset.runs)
-    rows, missing = [], []
-    total = len(specs) * len(preset.seeds)
-    for i, (seed, spec) in enumerate(((s, r) for s in preset.seeds for r in specs), start=1):
-        if not train and not (run_folder(out, spec.name, seed) / "result.json").is_file():
-            missing.append(f"{spec.name} seed {seed}")
-            continue
-        print(f"[{i}/{total}] {spec.name} seed {seed}: {spec.description}", file=sys.stderr)
-        row = train_and_evaluate(spec, seed, preset, sets, out)
-        print(f"        delta1 {row['delta1']:.3f}  rmse {row['rmse']:.3f}  abs_rel {row['abs_rel']:.3f}  ({row['train_seconds']:.0f} s)", file=sys.stderr)
-        rows.append(row)
+    missing = []
+    if not train:
+        todo = {seed: [s for s in specs if (run_folder(out, s.name, seed) / "result.json").is_file()] for seed in preset.seeds}
+        missing = [f"{s.name} seed {seed}" for seed in preset.seeds for s in specs if s not in todo[seed]]
+    else:
+        todo = {seed: specs for seed in preset.seeds}
+    work = [(preset, seed, todo[seed], sets, out) for seed in preset.seeds]
+    if jobs > 1 and len(work) > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(min(jobs, len(work))) as pool:  # spawn: safe with CUDA
+            rows = [row for seed_rows in pool.map(_train_seed, work) for row in seed_rows]
+    else:
+        rows = [row for item in work for row in _train_seed(item)]
     if missing:
         print(f"not trained (left out): {', '.join(missing)}", file=sys.stderr)
     if preset.synthetic:
@@ -347,6 +367,19 @@ def reproduce(preset: Preset, out: str | Path, data_root: str | None = None, aux
     plot_params_vs_accuracy(out / "para_accu.png", summary, data_label, include_literature=not preset.synthetic)
     write_samples(out, sets, preset, rows)
     return payload
+
+
+def _train_seed(work: tuple) -> list[dict[str, Any]]:
+    """Every configuration of one seed, in order (teachers first)."""
+    preset, seed, specs, sets, out = work
+    rows = []
+    for i, spec in enumerate(specs, start=1):
+        print(f"[seed {seed}: {i}/{len(specs)}] {spec.name}: {spec.description}", file=sys.stderr)
+        row = train_and_evaluate(spec, seed, preset, sets, out)
+        print(f"        {spec.name} seed {seed}: delta1 {row['delta1']:.3f}  rmse {row['rmse']:.3f}  abs_rel {row['abs_rel']:.3f}"
+              f"  ({row['train_seconds']:.0f} s)", file=sys.stderr)
+        rows.append(row)
+    return rows
 
 
 def measure_latency(archs: list[str], size: tuple[int, int]) -> dict[str, float]:

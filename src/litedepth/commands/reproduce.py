@@ -8,7 +8,8 @@ HELP = "train and evaluate every configuration of the paper's table; write resul
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default="quick", help="quick (synthetic, ~10 min on 2 CPU cores) | study (synthetic, 3 seeds) | paper (real NYU-v2 + ScanNet, for a GPU)")
+    parser.add_argument("--preset", default="quick", help="quick (synthetic, ~10 min on 2 CPU cores) | study (synthetic, 3 seeds) | study-gpu (10x the study's "
+                        "budgets, for one GPU) | smoke (seconds, tiny data: checks the pipeline) | paper (real NYU-v2 + ScanNet, for a GPU)")
     parser.add_argument("--out", required=True, help="output folder (re-running skips finished configurations)")
     parser.add_argument("--data-root", help="paper preset: NYU-v2 in the seed's layout (folder holding data/nyu2_train.csv)")
     parser.add_argument("--aux-root", help="paper preset: auxiliary RGB-D data (e.g. ScanNet frames: folder or CSV, depth PNG in mm)")
@@ -18,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="torch CPU threads per training process")
     parser.add_argument("--report-only", action="store_true", help="train nothing: write the tables and figures of the finished runs")
     parser.add_argument("--workers", type=int, help="DataLoader worker processes per training run (default: the preset's)")
+    parser.add_argument("--jobs", type=int, default=1, help="train this many seeds at once, one process each (a GPU is used better "
+                        "by 2-4 small runs side by side; default 1)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,9 +52,11 @@ def run(args: argparse.Namespace) -> int:
         changes["workers"] = args.workers
     if args.mismatch_root and "N_s_Um_unlabel" not in preset.runs and "runs" not in changes:
         changes["runs"] = preset.runs + ("N_s_Um_unlabel", "N_s_X_Um_unlabel")
+    if args.jobs < 1:
+        raise LitedepthError(f"--jobs {args.jobs}: must be at least 1")
     preset = dataclasses.replace(preset, **changes)
     payload = reproduce(preset, args.out, data_root=args.data_root, aux_root=args.aux_root, mismatch_root=args.mismatch_root,
-                        train=not args.report_only)
+                        train=not args.report_only, jobs=args.jobs)
     print(open(f"{args.out}/results.md").read())
     print(f"wrote {args.out}/results.md, results.json, para_accu.png, samples.png ({len(payload['runs'])} runs)")
     return 0
