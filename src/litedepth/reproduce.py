@@ -136,7 +136,7 @@ PRESETS: dict[str, Preset] = {
     # Seconds: every step of the pipeline on tiny data (the device check's CPU dry run); its numbers mean nothing.
     "smoke": Preset("smoke", image_size=(60, 80), input_size=(48, 64), n_train=8, n_aux=8, n_test=4, mismatch_preset="hall",
                     teacher_images=16, student_images=16, batch_size=4, workers=0, threads=1, latency_size=(48, 64),
-                    runs=PAPER_TABLE + ("N_s_Um_unlabel",)),
+                    encoder_weights=None, runs=PAPER_TABLE + ("N_s_Um_unlabel",)),
     # The paper's setting on real data, for a GPU machine: NYU-v2 (seed layout) + ScanNet frames.
     "paper": Preset("paper", synthetic=False, image_size=(480, 640), input_size=(228, 304), n_train=0, n_aux=0, n_test=0,
                     teacher_images=None, student_images=None, epochs=20, batch_size=8, lr=1e-4, schedule="step", workers=4,

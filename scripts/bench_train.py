@@ -1,0 +1,101 @@
+"""Training throughput (images/s) of a few architectures in a few precisions, data loading included.
+
+Generates synthetic 480x640 rooms once (``--data``), then trains each architecture for two epochs
+with `litedepth.train.run` (the real loop: DataLoader workers, augmentation, optimiser) and
+reports the second epoch's images/s (the first warms up workers, allocator and kernels).
+
+    python scripts/bench_train.py --archs hu2021-student,hu2021-teacher --precisions fp32,bf16 \
+        --size 228x304 --batch 32 --images 512 --workers 12 --json out.json
+
+Prints the machine (CPU model and flags, GPU name, torch) with the table. Works with the
+litedepth found on ``PYTHONPATH`` (older versions without ``train.precision`` run fp32 only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    flags = []
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+        cpu = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), cpu)
+        present = set(next((line for line in info.splitlines() if line.startswith("flags")), "").split())
+        flags = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16") if f in present]
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    return f"{cpu} ({os.cpu_count()} cores; {' '.join(flags) or 'no AVX2'}); {gpu}; torch {torch.__version__}"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--archs", default="hu2021-student,hu2021-teacher")
+    p.add_argument("--precisions", default="fp32,bf16")
+    p.add_argument("--size", default="228x304", help="network input HxW")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--images", type=int, default=512, help="images per epoch")
+    p.add_argument("--workers", type=int, default=min(12, max(0, (os.cpu_count() or 1) - 2)), help="DataLoader workers")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--channels-last", action="store_true", help="also set train.channels_last for bf16/fp16")
+    p.add_argument("--data", help="folder of generated images (made if missing; default: a temporary folder)")
+    p.add_argument("--json", help="write the rows here")
+    args = p.parse_args()
+
+    from litedepth.config import Config, TrainConfig
+    from litedepth.data.synth import write_dataset
+    from litedepth.train import run
+
+    h, w = (int(v) for v in args.size.lower().split("x"))
+    has_precision = "precision" in {f.name for f in dataclasses.fields(TrainConfig)}
+    work = Path(tempfile.mkdtemp(prefix="bench-train-"))
+    data = Path(args.data) if args.data else work / "data"
+    csv = data / "data" / "nyu2_train.csv"
+    if not csv.is_file() or sum(1 for _ in csv.open()) != args.images:
+        t0 = time.perf_counter()
+        write_dataset(data, args.images, split="train", size=(480, 640), workers=max(1, os.cpu_count() or 1), progress=False)
+        print(f"generated {args.images} images at 480x640 in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    print(machine())
+    rows = []
+    for arch in args.archs.split(","):
+        for precision in args.precisions.split(","):
+            if precision != "fp32" and not has_precision:
+                continue
+            train = {"epochs": 2, "batch_size": args.batch, "device": args.device, "progress": False, "threads": args.threads,
+                     "out_dir": str(work / f"{arch}-{precision}")}
+            if has_precision:
+                train.update(precision=precision, channels_last=args.channels_last and precision != "fp32")
+            cfg = Config.from_dict({"name": "bench", "model": {"arch": arch, "input_size": [h, w]},
+                                    "data": {"sources": [{"path": str(data), "kind": "nyu"}], "workers": args.workers},
+                                    "train": train})
+            try:
+                run(cfg)
+            except Exception as exc:  # keep the rows that finished
+                print(f"{arch} {precision}: failed ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})", file=sys.stderr)
+                continue
+            epochs = [json.loads(line) for line in (work / f"{arch}-{precision}" / "metrics.jsonl").read_text().splitlines()]
+            row = {"arch": arch, "precision": precision, "size": f"{h}x{w}", "batch": args.batch, "workers": args.workers,
+                   "images_per_s": round(epochs[-1]["images_per_s"], 1), "first_epoch_images_per_s": round(epochs[0]["images_per_s"], 1)}
+            rows.append(row)
+            print(f"{arch:>16} {precision:>5}  {row['images_per_s']:8.1f} img/s  (first epoch {row['first_epoch_images_per_s']:.1f})",
+                  flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
