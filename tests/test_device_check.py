@@ -23,4 +23,4 @@ def test_device_check_dry_run_on_the_cpu(tmp_path):
     assert study["preset"]["name"] == "smoke" and len([r for r in study["runs"] if r["arch"] != "baseline"]) == 2 * 9 and not study["not_trained"]
     assert "skipped" in (out / "gpu-tests.txt").read_text() or "passed" in (out / "gpu-tests.txt").read_text()
     assert "torch" in (out / "env.txt").read_text()
-    assert [p.name for p in tmp_path.iterdir()] == ["check"]  # its work folder is removed
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(("device-check.", "bench-train-"))]  # work folders removed
