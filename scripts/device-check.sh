@@ -29,8 +29,14 @@ log=$out/log.txt
 : >"$out/check.txt"
 export PYTHONUNBUFFERED=1
 
-if ls "$root"/.whl/*.whl >/dev/null 2>&1; then
-  "$py" -m pip install -q --no-index --no-deps --target "$work/wheels" "$root"/.whl/*.whl >>"$log" 2>&1 \
+missing=()
+for wheel in "$root"/.whl/*.whl; do  # only the distributions this Python lacks
+  [ -e "$wheel" ] || continue
+  "$py" -c "import importlib.metadata as m, sys; m.version(sys.argv[1])" "$(basename "$wheel" | cut -d- -f1)" 2>/dev/null || missing+=("$wheel")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]##*/}" >>"$log"
+  "$py" -m pip install -q --no-index --no-deps --target "$work/wheels" "${missing[@]}" >>"$log" 2>&1 \
     && export PYTHONPATH=$work/wheels${PYTHONPATH:+:$PYTHONPATH}
 fi
 if ! "$py" -c "import litedepth" 2>/dev/null; then
@@ -63,16 +69,16 @@ if [ $cpu = 1 ]; then
   study=(--preset smoke --seeds 0,1 --jobs 2)
   limits=(120 120 240)
 else
-  bench=(--size 228x304 --batch 32 --images 512 --channels-last)
+  bench=(--size 228x304 --batch 32 --images 1024 --channels-last)
   study=(--preset study-gpu --jobs 3)
-  limits=(150 100 270)
+  limits=(100 80 240)
 fi
 
 stage gpu-tests "${limits[0]}" bash -c "\"$py\" -m pytest -m gpu tests/test_gpu.py -rs -p no:cacheprovider >\"$out/gpu-tests.txt\" 2>&1; rc=\$?; cat \"$out/gpu-tests.txt\"; [ \$rc -eq 0 ] || [ \$rc -eq 5 ]"
 stage throughput "${limits[1]}" bash -o pipefail -c "\"$py\" scripts/bench_train.py ${bench[*]} --precisions fp32,bf16 --data \"$work/bench-data\" --json \"$out/throughput.json\" | tee \"$out/throughput.txt\""
 stage study "${limits[2]}" "$py" -m litedepth reproduce "${study[@]}" --out "$work/study"
 # the tables of whatever finished, also when the stage ran out of time
-stage report 60 "$py" -m litedepth reproduce "${study[@]}" --out "$work/study" --report-only
+stage report 45 "$py" -m litedepth reproduce "${study[@]}" --out "$work/study" --report-only
 cp "$work/study/results.md" "$out/study-gpu.md" 2>/dev/null
 cp "$work/study/results.json" "$out/study-gpu.json" 2>/dev/null
 rm -rf "$work"

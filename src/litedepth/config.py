@@ -102,6 +102,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N (under torchrun: cuda:LOCAL_RANK)
     out_dir: str = "runs/{name}"  # run folder: config.yaml, last.pt, metrics.jsonl, model.safetensors
     checkpoint_every: int = 0  # also write last.pt every N steps (0 = at the end of each epoch only)
+    checkpoint_seconds: float = 0.0  # end of an epoch: write last.pt only when this many seconds passed since the last (0 = every epoch; the last epoch always)
     steps_per_epoch: Optional[int] = None  # cut every epoch to its first N optimiser steps; null = whole epochs
     max_steps: Optional[int] = None  # stop after N optimiser steps in all (within train.epochs); null = every step of every epoch
     precision: str = "fp32"  # fp32 | bf16 | fp16: autocast of the forward passes (fp16 with a gradient scaler); losses in fp32

@@ -101,7 +101,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 # Keys that may change between a run and its resumption without changing its result.
 RUN_CONTROL_KEYS = {"train.epochs", "train.out_dir", "train.progress", "train.device", "train.threads", "train.checkpoint_every",
-                    "train.log_every", "train.compile", "data.workers", "data.val", "data.val_limit", "data.val_split", "distill.cache_dir"}
+                    "train.checkpoint_seconds", "train.log_every", "train.compile", "data.workers", "data.val", "data.val_limit",
+                    "data.val_split", "distill.cache_dir"}
 
 
 def config_differences(saved: dict, current: dict, prefix: str = "") -> list[str]:

@@ -37,10 +37,15 @@ def _as_mask(mask: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
     return mask.bool()
 
 
+_SOBEL_KERNELS: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
+
+
 def sobel(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Sobel derivatives of ``(B, 1, H, W)`` as cross-correlation with zero padding 1 -> ``(dx, dy)``."""
-    kernel = torch.tensor((SOBEL_X, SOBEL_Y), dtype=x.dtype, device=x.device).unsqueeze(1)  # (2, 1, 3, 3)
-    g = F.conv2d(x, kernel, padding=1)
+    key = (x.device, x.dtype)
+    if key not in _SOBEL_KERNELS:  # made once per device: copying it there on every call would wait for the GPU
+        _SOBEL_KERNELS[key] = torch.tensor((SOBEL_X, SOBEL_Y), dtype=x.dtype).unsqueeze(1).to(x.device)  # (2, 1, 3, 3)
+    g = F.conv2d(x, _SOBEL_KERNELS[key], padding=1)
     return g[:, :1], g[:, 1:]
 
 

@@ -107,6 +107,8 @@ def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv) -> Path:
     encoder_init = "scratch"
     if cfg.model.encoder_weights:
         encoder_init = f"imagenet:{load_encoder_weights(model, cfg.model.encoder_weights).name}"
+    if env.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick its fastest kernels once
     memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
     model.to(env.device, memory_format=memory_format)
     optimizer = build_optimizer(cfg, model.parameters())
@@ -139,8 +141,12 @@ def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv) -> Path:
     elif resume:
         _say(env, f"{ckpt_path}: no checkpoint yet, starting from scratch")
 
+    last_saved = time.monotonic()
+
     def checkpoint(sums: torch.Tensor) -> None:
+        nonlocal last_saved
         state.loss_sums = sums.tolist()
+        last_saved = time.monotonic()
         if env.is_main:
             save_checkpoint(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
                                         "rng": rng_state(), "config": cfg.to_dict(), "world_size": env.world_size,
@@ -183,7 +189,8 @@ def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv) -> Path:
             _write_metrics(out / "metrics.jsonl", row)
             _say(env, "epoch {epoch}: loss {loss:.4f}, {images_per_s:.1f} img/s".format(**row)
                  + "".join(f", {k} {v:.4f}" for k, v in row.get("val", {}).items() if k in ("rmse", "abs_rel", "delta1")))
-        checkpoint(torch.zeros(3, dtype=torch.float64))
+        if state.step >= total_steps or time.monotonic() - last_saved >= t.checkpoint_seconds:
+            checkpoint(torch.zeros(3, dtype=torch.float64))
         barrier(env)
 
     final = out / "model.safetensors"
