@@ -7,7 +7,7 @@
 # Writes to OUT: env.txt (machine, GPU, torch), gpu-tests.txt (the tests marked gpu), throughput.txt
 # and throughput.json (training images/s of hu2021-student and hu2021-teacher at 228x304, batch 32,
 # fp32 against bf16, data loading from generated images included), study-gpu.md and study-gpu.json
-# (the study-gpu preset: the CPU study with 10x its budgets, 3 seeds side by side), log.txt (every
+# (the study-gpu preset: the CPU study with 5x its budgets, 3 seeds side by side), log.txt (every
 # stage's output) and check.txt (each stage: ok or failed, seconds).
 #
 # The GPU machine needs PyTorch only: litedepth runs from src/ when it is not installed
@@ -67,19 +67,19 @@ cd "$root"
 if [ $cpu = 1 ]; then
   bench=(--archs hu2021-student --size 48x64 --batch 4 --images 8 --workers 0 --threads 1 --device cpu)
   study=(--preset smoke --seeds 0,1 --jobs 2)
-  limits=(120 120 240)
+  limits=(120 120 240)  # gpu tests, throughput, study
 else
-  bench=(--size 228x304 --batch 32 --images 1024 --channels-last)
+  bench=(--size 228x304 --batch 32 --images 512)
   study=(--preset study-gpu --jobs 3)
-  limits=(100 80 240)
+  limits=(80 70 230)
 fi
 
-stage gpu-tests "${limits[0]}" bash -c "\"$py\" -m pytest -m gpu tests/test_gpu.py -rs -p no:cacheprovider >\"$out/gpu-tests.txt\" 2>&1; rc=\$?; cat \"$out/gpu-tests.txt\"; [ \$rc -eq 0 ] || [ \$rc -eq 5 ]"
 stage throughput "${limits[1]}" bash -o pipefail -c "\"$py\" scripts/bench_train.py ${bench[*]} --precisions fp32,bf16 --data \"$work/bench-data\" --json \"$out/throughput.json\" | tee \"$out/throughput.txt\""
 stage study "${limits[2]}" "$py" -m litedepth reproduce "${study[@]}" --out "$work/study"
 # the tables of whatever finished, also when the stage ran out of time
-stage report 45 "$py" -m litedepth reproduce "${study[@]}" --out "$work/study" --report-only
+stage report 40 "$py" -m litedepth reproduce "${study[@]}" --out "$work/study" --report-only
 cp "$work/study/results.md" "$out/study-gpu.md" 2>/dev/null
 cp "$work/study/results.json" "$out/study-gpu.json" 2>/dev/null
+stage gpu-tests "${limits[0]}" bash -c "\"$py\" -m pytest -m gpu tests/test_gpu.py -rs --durations=12 -p no:cacheprovider >\"$out/gpu-tests.txt\" 2>&1; rc=\$?; cat \"$out/gpu-tests.txt\"; [ \$rc -eq 0 ] || [ \$rc -eq 5 ]"
 rm -rf "$work"
 ! grep -q failed "$out/check.txt"

@@ -107,8 +107,6 @@ def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv) -> Path:
     encoder_init = "scratch"
     if cfg.model.encoder_weights:
         encoder_init = f"imagenet:{load_encoder_weights(model, cfg.model.encoder_weights).name}"
-    if env.device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick its fastest kernels once
     memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
     model.to(env.device, memory_format=memory_format)
     optimizer = build_optimizer(cfg, model.parameters())
