@@ -8,7 +8,7 @@ HELP = "train and evaluate every configuration of the paper's table; write resul
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default="quick", help="quick (synthetic, ~10 min on 2 CPU cores) | study (synthetic, 3 seeds) | study-gpu (5x the study's "
+    parser.add_argument("--preset", default="quick", help="quick (synthetic, ~10 min on 2 CPU cores) | study (synthetic, 3 seeds) | study-gpu (3x the study's "
                         "budgets, for one GPU) | smoke (seconds, tiny data: checks the pipeline) | paper (real NYU-v2 + ScanNet, for a GPU)")
     parser.add_argument("--out", required=True, help="output folder (re-running skips finished configurations)")
     parser.add_argument("--data-root", help="paper preset: NYU-v2 in the seed's layout (folder holding data/nyu2_train.csv)")
