@@ -141,9 +141,8 @@ def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv) -> Path:
 
     last_saved = time.monotonic()
 
-    def checkpoint(sums: torch.Tensor) -> None:
+    def checkpoint() -> None:
         nonlocal last_saved
-        state.loss_sums = sums.tolist()
         last_saved = time.monotonic()
         if env.is_main:
             save_checkpoint(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
@@ -175,8 +174,8 @@ def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv) -> Path:
                 bar.set_postfix(loss=f"{sums[0].item() / state.images:.4f}",
                                 img_s=f"{state.images / max(state.seconds + time.perf_counter() - t0, 1e-9):.1f}")
             if t.checkpoint_every and state.step % t.checkpoint_every == 0 and state.batch < steps:
-                state.seconds += time.perf_counter() - t0
-                checkpoint(sums)
+                state.loss_sums, state.seconds = sums.tolist(), state.seconds + time.perf_counter() - t0
+                checkpoint()
                 t0 = time.perf_counter()
         state.loss_sums = sums.tolist()  # waits for the device: the epoch's time includes its last step
         state.seconds += time.perf_counter() - t0
@@ -188,7 +187,7 @@ def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv) -> Path:
             _say(env, "epoch {epoch}: loss {loss:.4f}, {images_per_s:.1f} img/s".format(**row)
                  + "".join(f", {k} {v:.4f}" for k, v in row.get("val", {}).items() if k in ("rmse", "abs_rel", "delta1")))
         if state.step >= total_steps or time.monotonic() - last_saved >= t.checkpoint_seconds:
-            checkpoint(torch.zeros(3, dtype=torch.float64))
+            checkpoint()
         barrier(env)
 
     final = out / "model.safetensors"
