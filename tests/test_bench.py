@@ -81,3 +81,12 @@ def test_bench_cli_bad_input(tmp_path, capsys):
     assert main(["bench", "--model", "no-such-net", "--backend", "torch", "--size", "64x64", "--runs", "1"]) == 2
     assert "no-such-net" in capsys.readouterr().err
     assert main(["bench", "--model", "fast-student", "--backend", "tensorrt", "--size", "64x64"]) == 2
+
+
+@pytest.mark.parametrize("threads", ["-1", "0"])
+def test_bench_cli_threads_must_be_positive(threads, capsys):
+    assert main(["bench", "--model", "fast-student", "--backend", "torch", "--size", "32x32", "--runs", "1", "--threads", threads]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in captured.err and not captured.out
+    assert lines[0].startswith(f"litedepth bench: error: --threads {threads}: must be at least 1")

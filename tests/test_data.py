@@ -220,6 +220,86 @@ def test_open_dataset_picks_the_class(tmp_path):
         open_dataset(tmp_path / "nope")
 
 
+
+def test_open_dataset_never_reads_a_seed_folder_without_the_split_as_generic_rgbd(tmp_path):
+    from litedepth.data.synth import write_dataset
+
+    root = tmp_path / "nyu"
+    write_dataset(root, 2, split="train", size=(48, 64), progress=False)
+    with pytest.raises(LitedepthError) as info:
+        open_dataset(root)  # split="test", as `litedepth eval` defaults to
+    message = str(info.value)
+    assert "\n" not in message and "nyu2_test.csv" in message and "data/nyu2_train.csv" in message and "--split train" in message
+    with pytest.raises(LitedepthError, match=r"nyu2_test\.csv.*data/nyu2_train\.csv"):
+        NYUSeedDataset(root, split="test")
+    ds = open_dataset(root, split="train")
+    assert isinstance(ds, NYUSeedDataset) and ds.split == "train"
+    for i in range(len(ds)):
+        raw = np.array(Image.open(ds.source(i)))
+        assert raw.dtype == np.uint8
+        depth = ds[i]["depth"]
+        np.testing.assert_array_equal(depth, raw.astype(np.float32) / np.float32(255) * np.float32(10))
+        assert 1.0 < depth.max() <= 10.0  # metres, not the 0.05-0.14 m of 8-bit values read as millimetres
+    # the CSVs directly in the folder (no data/): the same rules
+    flat = tmp_path / "flat"
+    write_seed_nyu(flat, n=2, split="train")
+    (flat / "data" / "nyu2_train.csv").rename(flat / "nyu2_train.csv")
+    with pytest.raises(LitedepthError, match=r"no nyu2_test\.csv .*\(it has nyu2_train\.csv\); use --split train"):
+        open_dataset(flat)
+    assert isinstance(open_dataset(flat, split="train"), NYUSeedDataset)
+    with pytest.raises(LitedepthError, match="unknown NYU split 'all'"):
+        open_dataset(flat, split="all")
+    # the official .mat beside a seed folder without the split still serves that split
+    _mat_fixture(flat)
+    assert isinstance(open_dataset(flat, split="test"), NYULabeledMatDataset)
+
+
+def test_nyu_seed_each_split_has_its_own_strict_depth_scale(tmp_path):
+    train = write_seed_nyu(tmp_path, n=2, split="train", seed=1)
+    test = write_seed_nyu(tmp_path, n=2, split="test", seed=2)
+    tr, te = NYUSeedDataset(tmp_path, split="train"), NYUSeedDataset(tmp_path, split="test")
+    np.testing.assert_allclose(tr[1]["depth"], train[1].astype(np.float32) * 10 / 255, rtol=1e-6)
+    np.testing.assert_allclose(te[1]["depth"], test[1].astype(np.float32) / 1000, rtol=1e-7)
+    # a CSV's name decides its split, whatever the default split says
+    assert NYUSeedDataset(tmp_path / "data" / "nyu2_train.csv").split == "train"
+    np.testing.assert_allclose(open_dataset(tmp_path / "data" / "nyu2_train.csv")[0]["depth"], tr[0]["depth"])
+    # a depth file of the other split's format is refused, naming it, in both directions
+    Image.fromarray(np.full((12, 16), 900, np.uint16)).save(tmp_path / "data" / "nyu2_train" / "scene_out" / "0.png")
+    with pytest.raises(LitedepthError, match=r"0\.png: depth image is 16-bit \(NYU test format, mm\), expected 8-bit"):
+        tr[0]
+    Image.fromarray(np.full((12, 16), 9, np.uint8)).save(tmp_path / "data" / "nyu2_test" / "00000_depth.png")
+    with pytest.raises(LitedepthError, match=r"00000_depth\.png: depth image is 8-bit \(NYU train format, x10/255 m\), expected 16-bit"):
+        te[0]
+
+
+def test_open_dataset_depth_scale_for_rgbd_only(tmp_path):
+    rng = np.random.default_rng(5)
+    mm = rng.integers(1, 9000, size=(6, 8)).astype(np.uint16)
+    pairs = tmp_path / "pairs"
+    pairs.mkdir()
+    Image.fromarray(_rgb(rng, 6, 8)).save(pairs / "a.jpg")
+    Image.fromarray(mm).save(pairs / "a.png")
+    (pairs / "list.csv").write_text("a.jpg,a.png\n")
+    default = open_dataset(pairs)[0]["depth"]
+    np.testing.assert_array_equal(open_dataset(pairs, depth_scale=1000)[0]["depth"], default)
+    tum = open_dataset(pairs, depth_scale=5000)
+    assert isinstance(tum, RGBDDataset)
+    np.testing.assert_allclose(tum[0]["depth"] * 5, default, rtol=1e-6)
+    np.testing.assert_allclose(open_dataset(pairs / "list.csv", depth_scale=5000.0)[0]["depth"], mm / 5000.0, rtol=1e-6)
+    for bad in (0, -1000, float("nan"), float("inf"), "abc", True):
+        with pytest.raises(LitedepthError, match="expected a positive number"):
+            open_dataset(pairs, depth_scale=bad)
+    # fixed scales: the seed layout (folder or CSV) and the official .mat
+    write_seed_nyu(tmp_path / "nyu", n=1)
+    _mat_fixture(tmp_path / "nyu")
+    for path in (tmp_path / "nyu", tmp_path / "nyu" / "data" / "nyu2_test.csv", tmp_path / "nyu" / "nyu_depth_v2_labeled.mat"):
+        with pytest.raises(LitedepthError, match="depth scale 1000 does not apply to .*fixed"):
+            open_dataset(path, depth_scale=1000)
+    (tmp_path / "nyu" / "data" / "nyu2_test.csv").unlink()  # the folder's .mat is used then: still fixed
+    with pytest.raises(LitedepthError, match=r"nyu_depth_v2_labeled\.mat: depth scale 5000 does not apply"):
+        open_dataset(tmp_path / "nyu", depth_scale=5000)
+
+
 # ---------------------------------------------------------------- transforms
 
 

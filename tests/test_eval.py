@@ -267,3 +267,77 @@ def test_cli_eval_bad_data_exit_2_one_line_and_skip_bad(tmp_path, student_checkp
     reasons = " | ".join(s["reason"] for s in data["skipped"])
     assert "00001_colors.png" in reasons and "00002_depth.png: depth image is 8-bit" in reasons
     assert "00003_depth.png: depth is 80x50" in reasons and "00004_depth.png: no valid" in reasons
+
+
+class ZeroNet(nn.Module):
+    """Predicts 0 m everywhere, so that ``mae`` is the mean ground truth and ``rmse`` its root mean square."""
+
+    input_size = (228, 304)
+
+    def forward(self, x):
+        return torch.zeros(x.shape[0], 1, x.shape[-2], x.shape[-1])
+
+
+def _one_error_line(capsys):
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("litedepth eval: error: ") and "Traceback" not in captured.err
+    return lines[0]
+
+
+def test_cli_eval_seed_folder_with_only_train_csv(tmp_path, student_checkpoint, capsys):
+    from litedepth.commands.predict import load_for_inference
+    from litedepth.data.synth import write_dataset
+
+    root = tmp_path / "nyu"
+    write_dataset(root, 2, split="train", size=(48, 64), progress=False)
+    # default --split test: refused on one line naming the missing CSV and the one there, never read as mm RGB-D
+    assert main(["eval", "--model", str(student_checkpoint), "--data", str(root), "--no-progress"]) == 2
+    line = _one_error_line(capsys)
+    assert "nyu2_test.csv" in line and "data/nyu2_train.csv" in line and "--split train" in line
+    # --split train: the NYU reader, 8-bit depth x 10/255 m
+    js = tmp_path / "m.json"
+    code = main(["eval", "--model", str(student_checkpoint), "--data", str(root), "--split", "train", "--json", str(js), "--no-progress"])
+    assert code == 0
+    data = json.loads(js.read_text())
+    reader = NYUSeedDataset(root, split="train")
+    gt = np.concatenate([reader[i]["depth"].ravel() for i in range(len(reader))])
+    assert 1.0 < gt.max() <= 10.0
+    expected = evaluate(load_for_inference(str(student_checkpoint), None), reader, progress=False)
+    assert data["n_images"] == 2 and data["rmse"] == pytest.approx(expected.metrics["rmse"], rel=1e-6)
+    assert data["mae"] == pytest.approx(expected.metrics["mae"], rel=1e-6)
+
+
+def test_cli_eval_depth_scale(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("litedepth.commands.predict.load_for_inference", lambda *args, **kwargs: ZeroNet())
+    rng = np.random.default_rng(7)
+    folder = tmp_path / "rgbd"
+    folder.mkdir()
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, size=(60, 80, 3), dtype=np.uint8)).save(folder / f"{i}.jpg")
+        Image.fromarray(rng.integers(500, 9000, size=(60, 80)).astype(np.uint16)).save(folder / f"{i}.png")
+
+    def run(*extra):
+        js = tmp_path / "m.json"
+        assert main(["eval", "--model", "zero", "--data", str(folder), "--json", str(js), "--no-progress", *extra]) == 0
+        capsys.readouterr()
+        return json.loads(js.read_text())
+
+    default, mm, tum = run(), run("--depth-scale", "1000"), run("--depth-scale", "5000")
+    assert mm["mae"] == default["mae"] and mm["rmse"] == default["rmse"] and "depth_scale" not in default
+    assert 0.5 < mm["mae"] < 9.0 and tum["depth_scale"] == 5000.0
+    assert mm["mae"] == pytest.approx(5 * tum["mae"], rel=1e-6) and mm["rmse"] == pytest.approx(5 * tum["rmse"], rel=1e-6)
+    # not a positive number: refused before anything runs
+    for bad in ("0", "-1000", "abc", "nan", "inf"):
+        assert main(["eval", "--model", "zero", "--data", str(folder), "--depth-scale", bad, "--no-progress"]) == 2
+        assert f"--depth-scale {bad}: expected a positive number" in _one_error_line(capsys)
+    # where the scale is fixed: an NYU seed folder, its CSV, the official .mat
+    write_nyu_test(tmp_path / "nyu", *make_scene(rng, 1, 30, 40))
+    with h5py.File(tmp_path / "nyu_depth_v2_labeled.mat", "w") as f:
+        f["images"] = np.zeros((1, 3, 40, 30), np.uint8)
+        f["depths"] = np.ones((1, 40, 30), np.float32)
+    for data in (tmp_path / "nyu", tmp_path / "nyu" / "data" / "nyu2_test.csv", tmp_path / "nyu_depth_v2_labeled.mat"):
+        assert main(["eval", "--model", "zero", "--data", str(data), "--depth-scale", "1000", "--no-progress"]) == 2
+        assert "depth scale 1000 does not apply" in _one_error_line(capsys)
+    with pytest.raises(LitedepthError, match="dataset path only"):
+        evaluate(ZeroNet(), RGBDDataset(folder), depth_scale=1000.0, progress=False)

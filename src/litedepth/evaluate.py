@@ -266,6 +266,7 @@ def evaluate(
     split: str = "test",
     num_workers: int = 0,
     save_predictions: str | os.PathLike | None = None,
+    depth_scale: float | None = None,
 ) -> EvalResult:
     """Evaluate a depth network on a labeled dataset under a named protocol.
 
@@ -282,13 +283,21 @@ def evaluate(
         split: dataset split when ``data`` is a path.
         num_workers: DataLoader worker processes.
         save_predictions: folder for 16-bit PNG predictions in millimetres (``<name>.png``).
+        depth_scale: raw depth units per metre when ``data`` is a path to generic RGB-D pairs
+            (see `litedepth.data.RGBDDataset`; None: its default, millimetres). Refused for NYU
+            layouts and ``.mat`` files, whose scale is fixed, and for a dataset object.
 
     Returns: `EvalResult`. Raises `LitedepthError` naming the file for bad data unless ``skip_bad``.
     """
     from .data import open_dataset
 
     proto = get_protocol(protocol)
-    dataset = open_dataset(data, split=split) if isinstance(data, (str, os.PathLike)) else data
+    if isinstance(data, (str, os.PathLike)):
+        dataset = open_dataset(data, split=split, depth_scale=depth_scale)
+    elif depth_scale is not None:
+        raise LitedepthError(f"depth_scale {depth_scale!r}: applies to a dataset path only; a dataset object reads depth its own way")
+    else:
+        dataset = data
     input_size = tuple(int(v) for v in getattr(model, "input_size", REFERENCE_INPUT_SIZE))
     mean = tuple(getattr(model, "mean", IMAGENET_MEAN))
     std = tuple(getattr(model, "std", IMAGENET_STD))
@@ -381,6 +390,8 @@ def evaluate(
     extras = {"model_arch": getattr(model, "arch", type(model).__name__), "protocol_description": proto.description}
     if isinstance(data, (str, os.PathLike)):
         extras["data"] = str(data)
+        if depth_scale is not None:
+            extras["depth_scale"] = float(depth_scale)
     return EvalResult(
         protocol=proto.name,
         metrics=mean_over_images(per_image),

@@ -24,9 +24,12 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from ..bench import benchmark, format_table
+    from ..errors import LitedepthError
     from ..export import parse_size, require_onnx
     from ..fileio import atomic_path
 
+    if args.threads is not None and args.threads < 1:
+        raise LitedepthError(f"--threads {args.threads}: must be at least 1 (leave it out for each library's own default)")
     backends = [b.strip() for b in args.backend.split(",") if b.strip()]
     if "onnxruntime" in backends:
         require_onnx()

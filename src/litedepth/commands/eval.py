@@ -12,6 +12,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", help="architecture name (needed for some .pt files)")
     parser.add_argument("--data", required=True, help="NYU root (holding data/), a CSV of rgb,depth pairs, nyu_depth_v2_labeled.mat, or a folder of pairs")
     parser.add_argument("--split", default="test", help="dataset split for NYU roots and .mat files (default: test)")
+    parser.add_argument("--depth-scale", metavar="UNITS_PER_M",
+                        help="raw depth units per metre for generic RGB-D folders and CSVs: 1000 for mm PNG, 5000 for TUM, "
+                             "1 for float .npy metres (default: 1000 for integer files, 1 for float .npy); "
+                             "refused for NYU layouts and .mat files, whose scale is fixed")
     parser.add_argument("--protocol", default="hu2021", choices=["hu2021", "eigen"], help="evaluation protocol (default: hu2021, the paper's)")
     parser.add_argument("--json", metavar="OUT.json", help="write metrics and provenance as JSON")
     parser.add_argument("--per-image", metavar="OUT.csv", help="write per-image metrics as CSV")
@@ -24,6 +28,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def parse_depth_scale(text: str | None) -> float | None:
+    """``--depth-scale`` as a float (None when left out); `LitedepthError` unless a finite positive number."""
+    import math
+
+    from ..errors import LitedepthError
+
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise LitedepthError(f"--depth-scale {text}: expected a positive number of raw depth units per metre (e.g. 1000 for mm)")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     import sys
 
@@ -33,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise LitedepthError(f"--batch-size {args.batch_size}: must be at least 1")
+    depth_scale = parse_depth_scale(args.depth_scale)
     model = load_for_inference(args.model, args.arch, backend=args.backend, device=args.device)
     result = evaluate(
         model,
@@ -43,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         skip_bad=args.skip_bad,
         progress=not args.no_progress,
         split=args.split,
+        depth_scale=depth_scale,
         num_workers=args.workers,
         save_predictions=args.save_predictions,
     )

@@ -33,8 +33,17 @@ def decode_nyu_depth(raw: np.ndarray, bits: int) -> np.ndarray:
     return raw.astype(np.float32) / np.float32(1000)
 
 
+def nyu_csvs(folder: str | os.PathLike) -> list[Path]:
+    """The seed layout's CSVs in ``folder`` (``data/nyu2_*.csv``, then ``nyu2_*.csv``); empty when it is not that layout."""
+    folder = Path(folder)
+    return [p for pattern in ("data/nyu2_*.csv", "nyu2_*.csv") for p in sorted(folder.glob(pattern)) if p.is_file()]
+
+
 def find_nyu_csv(root_or_csv: str | os.PathLike, split: str) -> Path:
-    """The CSV of ``split`` under a seed root (``root/data/nyu2_{split}.csv``), or the CSV itself."""
+    """The CSV of ``split`` under a seed root (``root/data/nyu2_{split}.csv``), or the CSV itself.
+
+    A root without it is refused naming the CSVs it has, so that another split is never read by mistake.
+    """
     path = Path(root_or_csv)
     if path.is_file():
         return path
@@ -43,6 +52,11 @@ def find_nyu_csv(root_or_csv: str | os.PathLike, split: str) -> Path:
     for candidate in (path / "data" / f"nyu2_{split}.csv", path / f"nyu2_{split}.csv"):
         if candidate.is_file():
             return candidate
+    present = nyu_csvs(path)
+    if present:
+        have = ", ".join(p.relative_to(path).as_posix() for p in present)
+        others = " or ".join(dict.fromkeys(p.stem[len("nyu2_"):] for p in present))
+        raise LitedepthError(f"{path}: no nyu2_{split}.csv for split {split!r} in this NYU-v2 folder (it has {have}); use --split {others}")
     raise LitedepthError(f"{path}: no data/nyu2_{split}.csv found (expected the seed's NYU-v2 layout)")
 
 
