@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -98,3 +99,141 @@ def test_every_command_has_help():
         assert name in result.stdout
         assert run_cli(name, "--help").returncode == 0
     assert set(COMMANDS) >= {"predict", "info", "convert", "eval", "train", "distill", "export", "bench", "reproduce", "synth"}
+
+
+@pytest.fixture
+def fast_model(tmp_path):
+    """A small fresh network on disk (a --model file, so that no warning line reaches stderr)."""
+    return save_model(create_model("fast-student", input_size=(48, 64)), tmp_path / "fast.safetensors")
+
+
+def write_image(path, seed=0, size=(40, 56), **save_args):
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(path, **save_args)
+    return path
+
+
+def one_line_error(capsys, argv):
+    """Run the CLI in-process; it must exit 2 with exactly one line on stderr; return that line."""
+    capsys.readouterr()
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("litedepth "), err
+    return lines[0]
+
+
+def files_under(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def test_predict_refuses_to_write_over_its_inputs(fast_model, tmp_path, capsys):
+    photos = tmp_path / "photos"
+    write_image(photos / "a.png", seed=1)
+    write_image(photos / "b.jpg", seed=2)
+    before = {name: (photos / name).read_bytes() for name in files_under(photos)}
+    line = one_line_error(capsys, ["predict", str(photos), "--model", str(fast_model), "--out", str(photos)])
+    assert f"{photos / 'a.png'} of {photos / 'a.png'} would overwrite the input {photos / 'a.png'}" in line
+    assert "choose another --out" in line
+    assert {name: (photos / name).read_bytes() for name in files_under(photos)} == before  # b.png not written either
+    # the same folder reached through a symbolic link: resolved paths are compared
+    link = tmp_path / "link"
+    link.symlink_to(photos)
+    line = one_line_error(capsys, ["predict", str(photos / "b.jpg"), str(photos / "a.png"), "--model", str(fast_model), "--out", str(link)])
+    assert "would overwrite the input" in line and files_under(photos) == sorted(before)
+    # an output of one input landing on another input: a.jpg's a.png is the input a.png
+    write_image(photos / "a.jpg", seed=3)
+    line = one_line_error(capsys, ["predict", str(photos / "a.jpg"), str(photos / "a.png"), "--model", str(fast_model), "--out", str(photos), "--save", "npy,png16"])
+    assert f"{photos / 'a.png'} of {photos / 'a.jpg'} would overwrite the input {photos / 'a.png'}" in line
+    assert (photos / "a.png").read_bytes() == before["a.png"] and not (photos / "a.npy").exists()
+
+
+def test_predict_keeps_the_folder_structure(fast_model, tmp_path):
+    nyu = tmp_path / "nyu"
+    write_image(nyu / "room1" / "0.jpg", seed=1)
+    write_image(nyu / "room2" / "0.jpg", seed=2, size=(30, 44))
+    write_image(nyu / "room2" / "deeper" / "1.png", seed=3)
+    out = tmp_path / "out"
+    assert main(["predict", str(nyu), "--model", str(fast_model), "--out", str(out), "--save", "png16,color"]) == 0
+    assert files_under(out) == ["room1/0.png", "room1/0_color.png", "room2/0.png", "room2/0_color.png", "room2/deeper/1.png", "room2/deeper/1_color.png"]
+    assert Image.open(out / "room2" / "0.png").size == (44, 30) and Image.open(out / "room1" / "0.png").size == (56, 40)
+    # glob matches and single files: relative to their common parent folder
+    globbed = tmp_path / "globbed"
+    assert main(["predict", str(nyu / "room*" / "0.jpg"), str(nyu / "room2" / "deeper" / "1.png"), "--model", str(fast_model), "--out", str(globbed), "--save", "npy"]) == 0
+    assert files_under(globbed) == ["room1/0.npy", "room2/0.npy", "room2/deeper/1.npy"]
+    single = tmp_path / "single"
+    assert main(["predict", str(nyu / "room2" / "0.jpg"), "--model", str(fast_model), "--out", str(single)]) == 0
+    assert files_under(single) == ["0.png"]
+
+
+def test_predict_refuses_two_inputs_with_one_output(fast_model, tmp_path, capsys):
+    photos = tmp_path / "photos"
+    write_image(photos / "a.jpg", seed=1)
+    write_image(photos / "a.png", seed=2)
+    out = tmp_path / "out"
+    line = one_line_error(capsys, ["predict", str(photos), "--model", str(fast_model), "--out", str(out)])
+    assert f"{photos / 'a.jpg'} and {photos / 'a.png'}: both would be written to {out / 'a.png'}" in line
+    assert not out.exists()
+    # a file reached twice (its folder and itself) is one input, not a collision
+    assert main(["predict", str(photos / "a.jpg"), str(photos / "a.jpg"), "--model", str(fast_model), "--out", str(out)]) == 0
+    assert files_under(out) == ["a.png"]
+    # a colour output may collide with another input's depth map
+    write_image(tmp_path / "b" / "x.jpg", seed=3)
+    write_image(tmp_path / "b" / "x_color.jpg", seed=4)
+    line = one_line_error(capsys, ["predict", str(tmp_path / "b"), "--model", str(fast_model), "--out", str(tmp_path / "bout"), "--save", "png16,color"])
+    assert "both would be written to" in line and "x_color.png" in line and not (tmp_path / "bout").exists()
+
+
+def test_predict_truncated_jpeg_stops_before_any_output(fast_model, tmp_path, capsys):
+    photos = tmp_path / "photos"
+    for i in range(3):
+        write_image(photos / f"{i}.jpg", seed=i)
+    truncated = write_image(photos / "1.jpg", seed=9, size=(120, 160), quality=95)
+    truncated.write_bytes(truncated.read_bytes()[: truncated.stat().st_size // 2])
+    with Image.open(truncated) as img:  # the header check alone lets it through
+        img.verify()
+    out = tmp_path / "out"
+    line = one_line_error(capsys, ["predict", str(photos), "--model", str(fast_model), "--out", str(out), "--save", "png16,npy,color", "--batch-size", "1"])
+    assert f"{truncated}: not a readable image" in line and "truncated" in line
+    assert not out.exists(), "no output may be written when an input is bad"
+
+
+def test_predict_bad_arguments_exit_2_with_one_line(fast_model, rgb_image, tmp_path, capsys):
+    a_file = write_image(tmp_path / "some.jpg")
+    out = tmp_path / "out"
+    base = ["predict", str(rgb_image), "--model", str(fast_model)]
+    cases = [
+        (["--out", str(a_file)], f"--out {a_file}: is a file, not a folder"),
+        (["--out", str(a_file / "x")], f"{a_file} is a file, so no folder can be made under it"),
+        (["--out", str(out), "--save", "color", "--cmap", "magmaa"], "--cmap 'magmaa': not a matplotlib colormap; did you mean magma"),
+        (["--out", str(out), "--device", "gpu0"], "--device 'gpu0': not a torch device"),
+    ]
+    if not torch.cuda.is_available():
+        cases.append((["--out", str(out), "--device", "cuda"], "--device cuda: cuda is not available to this torch"))
+    for extra, message in cases:
+        assert message in one_line_error(capsys, base + extra)
+    assert not out.exists()
+    # eval loads its network through the same function, so it checks --device the same way
+    assert "not a torch device" in one_line_error(capsys, ["eval", "--model", str(fast_model), "--data", str(tmp_path), "--device", "gpu0"])
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores folder permissions")
+def test_predict_read_only_out_exits_2(fast_model, rgb_image, tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        line = one_line_error(capsys, ["predict", str(rgb_image), "--model", str(fast_model), "--out", str(locked / "out")])
+        assert f"{locked} is not writable" in line
+        assert main(["predict", str(rgb_image), "--model", str(fast_model), "--out", str(locked)]) == 2
+    finally:
+        locked.chmod(0o755)
+    assert files_under(locked) == []
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc, where no folder can be made")
+def test_predict_out_that_cannot_be_created_exits_2(fast_model, rgb_image, capsys):
+    line = one_line_error(capsys, ["predict", str(rgb_image), "--model", str(fast_model), "--out", "/proc/litedepth-test/out"])
+    assert "--out /proc/litedepth-test/out:" in line

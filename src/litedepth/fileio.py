@@ -39,6 +39,28 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
+def check_output_folder(path: str | os.PathLike, option: str = "--out") -> Path:
+    """Refuse, before anything is written, a folder that cannot be made or written to.
+
+    One-line `LitedepthError` for an existing file, a path under a file (``some.jpg/x``) and a
+    location without write permission. Returns ``path`` (nothing is created).
+    """
+    path = Path(path)
+    try:
+        if path.exists() and not path.is_dir():
+            raise LitedepthError(f"{option} {path}: is a file, not a folder")
+        existing = path
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise LitedepthError(f"{option} {path}: {existing} is a file, so no folder can be made under it")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise LitedepthError(f"{option} {path}: {existing} is not writable (permission denied or read-only)")
+    except OSError as exc:  # e.g. a parent that cannot be searched
+        raise LitedepthError(f"{option} {path}: {exc.strerror or exc}") from None
+    return path
+
+
 def read_rgb(path: str | os.PathLike) -> Image.Image:
     """Open an image file as an RGB PIL image, or raise a one-line `LitedepthError`."""
     path = Path(path)

@@ -76,42 +76,60 @@ def predict(model: torch.nn.Module, images, batch_size: int = 8, device: str | t
     return results[0] if single else results
 
 
-def collect_images(inputs: Sequence[str]) -> list:
-    """Expand files, folders (recursive) and glob patterns into a sorted, de-duplicated list of image paths.
+def collect_images(inputs: Sequence[str], check: bool = True) -> list:
+    """Expand files, folders (recursive) and glob patterns into ``(path, name)`` pairs, in input order.
 
-    Every file is checked to be a readable image (header only) before anything is predicted,
-    so that a bad input stops the command before any output is written.
+    ``name`` is the image's place relative to its input, so that outputs can keep the inputs'
+    folder structure (NYU has a ``0.jpg`` in every room folder): for a folder, the path relative
+    to that folder (``room1/0.jpg``); for files and glob matches, the path relative to the folder
+    that holds them all (their common parent). A file reached twice is listed once, under its
+    first name.
+
+    ``check``: decode every image completely now (`check_image`), so that a bad or truncated file
+    stops the command before any output is written.
     """
     import glob
     from pathlib import Path
 
     from .fileio import IMAGE_EXTENSIONS
 
-    found: list[Path] = []
+    found: dict[Path, tuple[Path, Path | None]] = {}  # resolved -> (path, name; None: a loose file)
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+            entries = [(p, p.relative_to(path)) for p in sorted(path.rglob("*")) if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
         elif path.is_file():
-            found.append(path)
+            entries = [(path, None)]
         elif any(ch in item for ch in "*?["):
             matches = sorted(Path(p) for p in glob.glob(item, recursive=True) if Path(p).is_file())
             if not matches:
                 raise LitedepthError(f"{item}: pattern matches no file")
-            found += matches
+            entries = [(p, None) for p in matches]
         else:
             raise LitedepthError(f"{item}: no such file or folder")
-    unique = list(dict.fromkeys(found))
-    if not unique:
+        for p, name in entries:
+            found.setdefault(p.resolve(), (p, name))
+    if not found:
         raise LitedepthError(f"{', '.join(inputs)}: no images found")
-    stems: dict[str, Path] = {}
-    for path in unique:
-        if path.stem in stems:
-            raise LitedepthError(f"{path}: has the same name as {stems[path.stem]}; their outputs would collide")
-        stems[path.stem] = path
-        try:
-            with Image.open(path) as img:
-                img.verify()
-        except Exception as exc:
-            raise LitedepthError(f"{path}: not a readable image ({exc.__class__.__name__})") from None
-    return unique
+    loose = [os.path.abspath(p) for p, name in found.values() if name is None]
+    common = os.path.commonpath([os.path.dirname(p) for p in loose]) if loose else None
+    images = [(p, name if name is not None else Path(os.path.relpath(os.path.abspath(p), common))) for p, name in found.values()]
+    if check:
+        for path, _ in images:
+            check_image(path)
+    return images
+
+
+def check_image(path: str | os.PathLike) -> None:
+    """Decode the image at ``path`` completely, or raise a one-line `LitedepthError` naming it.
+
+    A header check (``Image.verify``) passes a truncated JPEG; only a full decode finds it.
+    """
+    try:
+        with Image.open(path) as img:
+            img.verify()
+        with Image.open(path) as img:
+            img.load()
+    except Exception as exc:  # PIL raises many types for bad files
+        detail = " ".join(str(exc).split())
+        raise LitedepthError(f"{path}: not a readable image ({exc.__class__.__name__}{': ' + detail if detail else ''})") from None

@@ -6,6 +6,7 @@ import argparse
 
 HELP = "predict depth maps for images (files, folders or globs)"
 SAVE_KINDS = ("png16", "npy", "color")
+ENDINGS = {"png16": ".png", "npy": ".npy", "color": "_color.png"}  # output file = OUT/<input's name without suffix> + ending
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,9 +28,9 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..errors import LitedepthError
-    from ..fileio import atomic_path, save_npy, write_png16_mm
-    from ..inference import collect_images, predict, to_pil
-    from ..visualize import side_by_side
+    from ..fileio import atomic_path, check_output_folder, save_npy, write_png16_mm
+    from ..inference import check_image, collect_images, predict, to_pil
+    from ..visualize import check_cmap, side_by_side
 
     kinds = [k.strip() for k in args.save.split(",") if k.strip()]
     bad = [k for k in kinds if k not in SAVE_KINDS]
@@ -37,23 +38,89 @@ def run(args: argparse.Namespace) -> int:
         raise LitedepthError(f"--save {args.save!r}: choose from {', '.join(SAVE_KINDS)}")
     if args.batch_size < 1:
         raise LitedepthError(f"--batch-size {args.batch_size}: must be at least 1")
-    paths = collect_images(args.inputs)
+    if "color" in kinds:
+        check_cmap(args.cmap)
+    check_device(args.device)
+    out = check_output_folder(Path(args.out))
+    images = collect_images(args.inputs, check=False)
+    targets = output_paths(images, out, kinds)
+    for path, _ in images:  # a full decode: a truncated file stops the command before anything is written
+        check_image(path)
     model = load_for_inference(args.model, args.arch, args.backend, args.device)
-    out = Path(args.out)
+    paths = [path for path, _ in images]
     for start in tqdm(range(0, len(paths), args.batch_size), desc="predict", unit="batch", disable=len(paths) <= args.batch_size):
         batch = paths[start:start + args.batch_size]
-        images = [to_pil(p) for p in batch]
-        depths = predict(model, images, batch_size=args.batch_size)
-        for path, image, depth in zip(batch, images, depths):
-            if "png16" in kinds:
-                write_png16_mm(out / f"{path.stem}.png", depth)
-            if "npy" in kinds:
-                save_npy(out / f"{path.stem}.npy", depth)
-            if "color" in kinds:
-                with atomic_path(out / f"{path.stem}_color.png") as tmp:
-                    side_by_side(image, depth, colorbar=args.colorbar, cmap=args.cmap).save(tmp, format="PNG")
+        pils = [to_pil(p) for p in batch]
+        depths = predict(model, pils, batch_size=args.batch_size)
+        for image, depth, files in zip(pils, depths, targets[start:start + args.batch_size]):
+            color = side_by_side(image, depth, colorbar=args.colorbar, cmap=args.cmap) if "color" in files else None
+            try:
+                if "png16" in files:
+                    write_png16_mm(files["png16"], depth)
+                if "npy" in files:
+                    save_npy(files["npy"], depth)
+                if color is not None:
+                    with atomic_path(files["color"]) as tmp:
+                        color.save(tmp, format="PNG")
+            except OSError as exc:
+                raise LitedepthError(f"--out {out}: cannot write {exc.filename or out} ({exc.strerror or exc})") from None
     print(f"wrote {len(paths)} depth map(s) to {out}")
     return 0
+
+
+def output_paths(images, out, kinds) -> list:
+    """The files each ``(path, name)`` of `collect_images` is written to, as ``{kind: path}`` per image.
+
+    ``OUT/<name without its suffix>`` + ``.png`` (png16), ``.npy`` or ``_color.png``. Refuses, with
+    one line and before anything is written, an output that would be an input file (resolved paths
+    compared) and two inputs whose outputs would be the same file.
+    """
+    import os
+    from pathlib import Path
+
+    from ..errors import LitedepthError
+
+    inputs = {path.resolve(): path for path, _ in images}
+    # the same file under another spelling (a case-insensitive filesystem): compare device and inode
+    inodes = {(st.st_dev, st.st_ino): path for st, path in ((os.stat(p), p) for p in inputs.values())}
+    owners: dict = {}
+    plan = []
+    for path, name in images:
+        files = {kind: out / name.parent / f"{name.stem}{ENDINGS[kind]}" for kind in kinds}
+        for target in files.values():
+            key = target.resolve()
+            victim = inputs.get(key)
+            if victim is None and target.exists():
+                st = target.stat()
+                victim = inodes.get((st.st_dev, st.st_ino))
+            if victim is not None:
+                other = Path(os.path.normpath(out))
+                other = other.with_name(f"{other.name}-depth") if other.name not in ("", ".", "..") else Path("depth")
+                raise LitedepthError(f"--out {out}: the output {target} of {path} would overwrite the input {victim}; "
+                                     f"choose another --out (e.g. {other})")
+            if key in owners:
+                raise LitedepthError(f"{owners[key]} and {path}: both would be written to {target}; rename one or predict them separately")
+            owners[key] = path
+        plan.append(files)
+    return plan
+
+
+def check_device(device: str):
+    """``torch.device(device)``, or a one-line `LitedepthError` for a bad name or a device this torch cannot use."""
+    import torch
+
+    from ..errors import LitedepthError
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise LitedepthError(f"--device {device!r}: not a torch device (e.g. cpu, cuda, cuda:1)") from None
+    backend = getattr(torch, dev.type, None)
+    if callable(getattr(backend, "is_available", None)) and not backend.is_available():
+        raise LitedepthError(f"--device {device}: {dev.type} is not available to this torch ({torch.__version__}); use --device cpu")
+    if dev.index is not None and callable(getattr(backend, "device_count", None)) and dev.index >= backend.device_count():
+        raise LitedepthError(f"--device {device}: no such device; this machine has {backend.device_count()} {dev.type} device(s)")
+    return dev
 
 
 def load_for_inference(model_path: str | None, arch: str | None, backend: str = "torch", device: str = "cpu"):
@@ -64,6 +131,7 @@ def load_for_inference(model_path: str | None, arch: str | None, backend: str = 
     from ..errors import LitedepthError
     from ..models import ARCHITECTURES, create_model
 
+    check_device(device)
     if model_path is None:
         if arch is None:
             raise LitedepthError("no model: give --model PATH (or --arch NAME for a freshly initialised network)")
@@ -76,7 +144,7 @@ def load_for_inference(model_path: str | None, arch: str | None, backend: str = 
             from ..export import onnx_bytes
 
             return OnnxDepthModel(onnx_bytes(model, dynamic=True), name=arch)
-        return model
+        return model.to(device)
     if backend == "onnxruntime" or model_path.endswith(".onnx"):
         if backend == "torch" and model_path.endswith(".onnx"):
             print(f"note: {model_path} is an ONNX file; running it with ONNX Runtime", file=sys.stderr)
