@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 import litedepth
+from conftest import randomise_bn
 from litedepth.checkpoint import save_model
 from litedepth.cli import main
 from litedepth.models import create_model
@@ -237,3 +238,73 @@ def test_predict_read_only_out_exits_2(fast_model, rgb_image, tmp_path, capsys):
 def test_predict_out_that_cannot_be_created_exits_2(fast_model, rgb_image, capsys):
     line = one_line_error(capsys, ["predict", str(rgb_image), "--model", str(fast_model), "--out", "/proc/litedepth-test/out"])
     assert "--out /proc/litedepth-test/out:" in line
+
+
+def _photo(height: int, width: int, seed: int = 0) -> Image.Image:
+    """A smooth scene-like gradient with texture, so that a network's output varies across the image."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width] / max(height, width)
+    base = np.stack([200 * x + 30, 150 * y + 50 * np.sin(9 * x), 120 * (1 - y) + 60 * np.cos(7 * y)], axis=-1)
+    return Image.fromarray(np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8))
+
+
+def test_predict_runs_the_whole_image_at_the_training_scale():
+    """640x480 -> 320x240 (shorter side 240, as training and evaluation resize), padded to 320x256, run whole, resized back."""
+    from litedepth.inference import network_view, predict
+
+    model = randomise_bn(litedepth.create_model("fast-student", input_size=(228, 304)))
+    photo = _photo(480, 640)
+    depth = predict(model, photo)
+    assert depth.shape == (480, 640)
+    x, (h, w) = network_view(photo, model.input_size, model.mean, model.std, "whole")
+    assert x.shape == (1, 3, 256, 320) and (h, w) == (240, 320)
+    with torch.no_grad():
+        whole = model(x)[:, :, :240, :320]
+    expected = torch.nn.functional.interpolate(whole, size=(480, 640), mode="bilinear", align_corners=True)[0, 0].numpy()
+    np.testing.assert_allclose(depth, expected, rtol=1e-5, atol=1e-6)
+    # the hu2021 view of the same photo is the centre 228x304 crop of that 240x320 image: on it, the
+    # network sees the same pixels at the same scale, and only context and stride alignment differ
+    crop = _centre_crop(x[..., :240, :320], 228, 304)
+    with torch.no_grad():
+        on_crop = model(crop)[0, 0].numpy()
+    ours = _centre_crop(whole, 228, 304)[0, 0].numpy()
+    assert _median_change(ours, on_crop) < 0.02
+
+
+def _median_change(a: np.ndarray, b: np.ndarray) -> float:
+    """Median absolute difference relative to the median magnitude of ``b``."""
+    return float(np.median(np.abs(a - b)) / np.median(np.abs(b)))
+
+
+def _centre_crop(t: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    top, left = (t.shape[-2] - h) // 2, (t.shape[-1] - w) // 2
+    return t[..., top:top + h, left:left + w]
+
+
+def test_predict_keeps_the_aspect_ratio_of_wide_photos():
+    """A photo and the same photo twice side by side give nearly the same depth on the first copy."""
+    from litedepth.inference import postprocess, predict, preprocess
+
+    model = randomise_bn(litedepth.create_model("fast-student", input_size=(228, 304)))
+    photo = _photo(240, 320, seed=1)
+    twice = Image.new("RGB", (640, 240))
+    twice.paste(photo, (0, 0))
+    twice.paste(photo, (320, 0))
+    alone, doubled = predict(model, [photo, twice])
+    assert doubled.shape == (240, 640)
+    change = _median_change(doubled[:, :320], alone)
+    with torch.no_grad():  # what stretching every photo to the input size (the old behaviour) gives
+        squeezed = postprocess(model(preprocess([twice], model.input_size, model.mean, model.std))[0], (240, 640))
+    assert change < 0.02 and change < _median_change(squeezed[:, :320], alone) / 3
+
+
+def test_letterbox_for_networks_of_one_input_size():
+    from litedepth.inference import network_view, predict
+
+    model = randomise_bn(litedepth.create_model("fast-student", input_size=(64, 96)))
+    x, (h, w) = network_view(_photo(400, 1200), model.input_size, model.mean, model.std, "letterbox")
+    assert x.shape == (1, 3, 64, 96) and (h, w) == (32, 96)  # 3:1 kept, padded below
+    depth = predict(model, _photo(400, 1200), fit="letterbox")
+    assert depth.shape == (400, 1200) and np.isfinite(depth).all()
+    with pytest.raises(litedepth.LitedepthError, match="fit 'stretch'"):
+        predict(model, _photo(40, 60), fit="stretch")

@@ -50,14 +50,50 @@ def postprocess(depth: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
     return out[0, 0].cpu().numpy().astype(np.float32)
 
 
+STRIDE = 32  # the encoders' total downsampling: whole-image inputs are padded to a multiple of it
+FITS = ("auto", "whole", "letterbox")
+
+
+def network_view(image: Image.Image, input_size: tuple[int, int], mean, std, fit: str) -> tuple[torch.Tensor, tuple[int, int]]:
+    """One RGB image as the network sees it in `predict`: ``((1, 3, h, w) normalised, (content h, content w))``.
+
+    Both fits keep the aspect ratio. ``whole``: resized so its shorter side is the one training and
+    evaluation resize to (240 for a 228x304 network; `shorter_side_for`), then padded (edge pixels
+    repeated) at the bottom and right to a multiple of `STRIDE`. ``letterbox``: resized to fit
+    inside ``input_size`` (for networks that only take that size, e.g. a static ONNX export), then
+    padded to it. The network's output is cropped to the content before resizing back.
+    """
+    from .data.transforms import shorter_side_for
+
+    width, height = image.size
+    if fit == "whole":
+        scale = shorter_side_for(input_size) / min(height, width)
+        h, w = max(1, round(height * scale)), max(1, round(width * scale))
+        padded = (-(-h // STRIDE) * STRIDE, -(-w // STRIDE) * STRIDE)
+    else:
+        scale = min(input_size[0] / height, input_size[1] / width)
+        h, w = min(input_size[0], max(1, round(height * scale))), min(input_size[1], max(1, round(width * scale)))
+        padded = tuple(input_size)
+    x = preprocess([image.resize((w, h), Image.BILINEAR) if (w, h) != (width, height) else image], (h, w), mean, std)
+    x = F.pad(x, (0, padded[1] - w, 0, padded[0] - h), mode="replicate") if padded != (h, w) else x
+    return x, (h, w)
+
+
 @torch.inference_mode()
-def predict(model: torch.nn.Module, images, batch_size: int = 8, device: str | torch.device | None = None):
+def predict(model: torch.nn.Module, images, batch_size: int = 8, device: str | torch.device | None = None, fit: str = "auto"):
     """Depth in metres for one image (returns ``H x W`` float32) or a list of images (returns a list).
 
     ``model`` maps normalised ``(B, 3, h, w)`` to ``(B, 1, h, w)`` metres and carries
     ``input_size``, ``mean`` and ``std`` (a `DepthNet` does). ``device``: where to run (a network
-    is moved there); None keeps the model where it is.
+    is moved there); None keeps the model where it is. The aspect ratio is kept (`network_view`):
+    ``fit="auto"`` runs the whole image at the scale the network was trained at when the model
+    takes any input size (torch networks, dynamic ONNX exports), else letterboxes it into
+    ``input_size``. Images whose views have the same size run in one batch.
     """
+    if fit not in FITS:
+        raise LitedepthError(f"fit {fit!r}: choose from {', '.join(FITS)}")
+    if fit == "auto":
+        fit = "whole" if isinstance(model, torch.nn.Module) or getattr(model, "dynamic", False) else "letterbox"
     single = not isinstance(images, (list, tuple))
     items = [images] if single else list(images)
     if device is not None and isinstance(model, torch.nn.Module):
@@ -69,9 +105,15 @@ def predict(model: torch.nn.Module, images, batch_size: int = 8, device: str | t
     results: list[np.ndarray] = []
     for start in range(0, len(items), batch_size):
         pils = [to_pil(im) for im in items[start:start + batch_size]]
-        x = preprocess(pils, model.input_size, model.mean, model.std).to(device)
-        depth = model(x)
-        results += [postprocess(d, (img.height, img.width)) for d, img in zip(depth, pils)]
+        views = [network_view(img, model.input_size, model.mean, model.std, fit) for img in pils]
+        depths: list[torch.Tensor | None] = [None] * len(views)
+        for shape in dict.fromkeys(tuple(x.shape) for x, _ in views):  # one forward pass per view size
+            group = [i for i, (x, _) in enumerate(views) if tuple(x.shape) == shape]
+            out = model(torch.cat([views[i][0] for i in group]).to(device))
+            for i, d in zip(group, out):
+                h, w = views[i][1]
+                depths[i] = d[:, :h, :w]
+        results += [postprocess(d, (img.height, img.width)) for d, img in zip(depths, pils)]
     model.train(was_training)
     return results[0] if single else results
 
