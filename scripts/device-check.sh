@@ -50,10 +50,12 @@ stage() {
   echo "=== $name (limit ${limit} s): $*" >>"$log"
   setsid "$@" >>"$log" 2>&1 &
   local pid=$!
-  ( sleep "$limit"; kill -TERM -- "-$pid" 2>/dev/null; sleep 5; kill -KILL -- "-$pid" 2>/dev/null ) &
+  # the watchdog is a process group of its own, with no handle on our output, so that killing it
+  # leaves no sleep behind holding a caller's pipe open
+  setsid bash -c "sleep $limit; kill -TERM -- -$pid; sleep 5; kill -KILL -- -$pid" </dev/null >/dev/null 2>&1 &
   local watchdog=$!
   wait "$pid"; rc=$?
-  kill "$watchdog" 2>/dev/null; wait "$watchdog" 2>/dev/null
+  kill -- "-$watchdog" 2>/dev/null; wait "$watchdog" 2>/dev/null
   local status=ok
   if [ "$rc" -ne 0 ]; then status="failed (exit $rc$([ $((SECONDS - start)) -ge "$limit" ] && echo ", time limit"))"; fi
   printf '%-12s %-40s %4d s\n' "$name" "$status" $((SECONDS - start)) | tee -a "$out/check.txt"
