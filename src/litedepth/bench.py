@@ -15,7 +15,8 @@ Backends (one row each):
 GFLOPs = 2 x GMACs (counted by ``torch.utils.flop_counter.FlopCounterMode``; the paper's
 student is 8.04 GFLOPs at 228x304). Latency is the wall time of one forward pass of a
 ``(batch, 3, H, W)`` input, median and 90th percentile over ``runs`` timed passes after
-``warmup`` untimed ones.
+``warmup`` untimed ones. Each model runs at its own input size (a network's ``input_size``,
+a static ONNX export's fixed size) unless one ``size`` is given for all.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import os
 import platform
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -88,25 +90,25 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def resolve_model(spec: str, arch: str | None, size: tuple[int, int]):
-    """``spec`` is an architecture name (fresh weights) or a checkpoint / ONNX path.
+def resolve_model(spec: str, arch: str | None = None):
+    """``spec`` (a checkpoint, an ``.onnx`` file or an architecture name) through `litedepth.load`.
 
-    Returns ``(torch_model_or_None, onnx_model_or_None, label)``.
+    Returns ``(torch_model_or_None, onnx_model_or_None)``. Fresh weights are what a timing
+    needs, so the fresh-weights warning of an architecture name is not shown.
     """
-    from .models import ARCHITECTURES, create_model
+    from .checkpoint import UntrainedWeightsWarning, load
 
-    if not Path(spec).exists() and spec in ARCHITECTURES:
-        return create_model(spec, input_size=size).eval(), None, spec
-    if spec.lower().endswith(".onnx"):
-        from .onnx_model import OnnxDepthModel
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UntrainedWeightsWarning)
+        model = load(spec, arch=arch)
+    if isinstance(model, torch.nn.Module):
+        return model, None
+    return None, model
 
-        onnx = OnnxDepthModel(spec)
-        return None, onnx, spec
-    if not Path(spec).exists():
-        raise LitedepthError(f"{spec}: neither a file nor an architecture name (known: {', '.join(ARCHITECTURES)})")
-    from .checkpoint import load
 
-    return load(spec, arch=arch), None, spec
+def model_size(model) -> tuple[int, int]:
+    """The input size a model is timed at by default: a static ONNX export's fixed size, else ``input_size``."""
+    return tuple(getattr(model, "static_size", None) or model.input_size)
 
 
 def _row(model: str, arch: str, backend: str, times: list[float], batch: int, **extra: Any) -> dict[str, Any]:
@@ -128,7 +130,7 @@ def _row(model: str, arch: str, backend: str, times: list[float], batch: int, **
 def benchmark(
     models: Sequence[str],
     backends: Sequence[str] = ("torch", "onnxruntime"),
-    size: tuple[int, int] = (228, 304),
+    size: tuple[int, int] | None = None,
     batch: int = 1,
     threads: int | None = None,
     runs: int = 30,
@@ -136,11 +138,16 @@ def benchmark(
     arch: str | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Measure every model with every backend; returns a JSON-ready dict (``machine``, ``settings``, ``results``).
+    """Measure every model with every backend; returns a JSON-ready dict (``machine``, ``settings``, ``results``, ``failed``).
 
-    ``models``: architecture names (fresh weights) or paths (``.safetensors``, ``.pt``, ``.onnx``).
+    ``models``: anything `litedepth.load` opens: architecture names (fresh weights) or paths
+    (``.safetensors``, ``.pt``, ``.onnx``).
     ``backends``: any of ``torch`` (plain and optimised eager rows), ``torch-optimised``, ``onnxruntime``.
+    ``size``: ``(H, W)`` for every model; None: each model at its own (`model_size`), recorded per row.
     ``threads``: intra-op threads for both libraries (default: each library's own choice).
+
+    A model that fails (cannot be opened, or a backend cannot run it) is logged in one line and
+    listed in ``failed`` (``model``, ``backend`` or None, ``error``); the rows that finished are kept.
     """
     if runs < 1 or warmup < 0 or batch < 1:
         raise LitedepthError(f"runs {runs}, warmup {warmup}, batch {batch}: need runs >= 1, warmup >= 0, batch >= 1")
@@ -150,37 +157,62 @@ def benchmark(
     rows = ["torch", "torch-optimised"] if "torch" in backends else []
     rows += [b for b in ("torch-optimised", "onnxruntime") if b in backends and b not in rows]
     log = log or (lambda msg: None)
-    x = torch.randn(batch, 3, *size, generator=torch.Generator().manual_seed(0))
     results: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+
+    def fail(spec: str, backend: str | None, exc: Exception) -> None:
+        message = _one_line(exc)
+        failed.append({"model": spec, "backend": backend, "error": message})
+        reason = message[len(spec) + 2:] if message.startswith(f"{spec}: ") else message
+        log(f"{spec}{' (' + backend + ')' if backend else ''}: failed: {reason}")
+
     with torch_threads(threads):
         for spec in models:
-            net, onnx_model, label = resolve_model(spec, arch, size)
-            net_arch = (net or onnx_model).arch
-            if net is not None:
-                facts = {"params": count_parameters(net), "gflops": round(count_gflops(net, size), 3)}
-            else:
-                facts = {"params": None, "gflops": None}
+            try:
+                net, onnx_model = resolve_model(spec, arch)
+                model = net if net is not None else onnx_model
+                own = tuple(size or model_size(model))
+                facts = {"size": list(own), "params": count_parameters(model), "gflops": count_gflops(model, own)}
+                facts["gflops"] = round(facts["gflops"], 3) if facts["gflops"] is not None else None
+            except Exception as exc:  # one model's problem must not lose the others' rows
+                fail(spec, None, exc)
+                continue
+            x = torch.randn(batch, 3, *own, generator=torch.Generator().manual_seed(0))
             for backend in rows:
                 if net is None and backend != "onnxruntime":
                     continue  # an ONNX file has no torch module to time
-                log(f"{label}: {backend} ...")
-                if backend == "torch":
-                    with torch.no_grad():
-                        times = time_callable(lambda: net(x), runs, warmup)
-                    results.append(_row(label, net_arch, backend, times, batch, **facts))
-                elif backend == "torch-optimised":
-                    from .optimize import has_depthwise, optimize_for_inference
+                log(f"{spec}: {backend} at {own[0]}x{own[1]} ...")
+                try:
+                    results.append(_time_backend(backend, net, onnx_model, spec, x, own, batch, threads, runs, warmup, facts))
+                except Exception as exc:
+                    fail(spec, backend, exc)
+    settings = {"size": list(size) if size else None, "batch": batch, "threads": threads, "runs": runs, "warmup": warmup, "backends": rows}
+    return {"machine": machine_info(), "settings": settings, "results": results, "failed": failed}
 
-                    channels_last = has_depthwise(net)
-                    fast = optimize_for_inference(net, channels_last=channels_last, example=x[:1])
-                    with torch.inference_mode():
-                        times = time_callable(lambda: fast(x), runs, warmup)
-                    results.append(_row(label, net_arch, backend, times, batch, **facts,
-                                        options="bn_folded+channels_last" if channels_last else "bn_folded"))
-                else:
-                    results.append(_onnx_row(net, onnx_model, label, net_arch, x, size, batch, threads, runs, warmup, facts))
-    settings = {"size": list(size), "batch": batch, "threads": threads, "runs": runs, "warmup": warmup, "backends": rows}
-    return {"machine": machine_info(), "settings": settings, "results": results}
+
+def _one_line(exc: Exception) -> str:
+    if isinstance(exc, LitedepthError):
+        return str(exc)
+    text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    return f"{exc.__class__.__name__}{': ' + text if text else ''}"
+
+
+def _time_backend(backend, net, onnx_model, label, x, size, batch, threads, runs, warmup, facts) -> dict[str, Any]:
+    """One result row: ``backend`` timed on input ``x``."""
+    arch = (net if net is not None else onnx_model).arch
+    if backend == "torch":
+        with torch.no_grad():
+            times = time_callable(lambda: net(x), runs, warmup)
+        return _row(label, arch, backend, times, batch, **facts)
+    if backend == "torch-optimised":
+        from .optimize import has_depthwise, optimize_for_inference
+
+        channels_last = has_depthwise(net)
+        fast = optimize_for_inference(net, channels_last=channels_last, example=x[:1])
+        with torch.inference_mode():
+            times = time_callable(lambda: fast(x), runs, warmup)
+        return _row(label, arch, backend, times, batch, **facts, options="bn_folded+channels_last" if channels_last else "bn_folded")
+    return _onnx_row(net, onnx_model, label, arch, x, size, batch, threads, runs, warmup, facts)
 
 
 def _onnx_row(net, onnx_model, label, net_arch, x, size, batch, threads, runs, warmup, facts) -> dict[str, Any]:
@@ -192,10 +224,13 @@ def _onnx_row(net, onnx_model, label, net_arch, x, size, batch, threads, runs, w
         onnx_model = OnnxDepthModel(onnx_bytes(net, size=size, dynamic=batch != 1), threads=threads, name=label)
     elif threads:
         onnx_model = OnnxDepthModel(label, threads=threads)
+    if onnx_model.static_size is not None and tuple(onnx_model.static_size) != tuple(size):
+        h, w = onnx_model.static_size
+        raise LitedepthError(f"{label}: exported for {h}x{w} inputs only, not {size[0]}x{size[1]} (leave out --size, or re-export)")
+    if onnx_model.static_batch is not None and onnx_model.static_batch != batch:
+        raise LitedepthError(f"{label}: exported for batch {onnx_model.static_batch} only, not {batch} (re-export with --dynamic)")
     feed = {onnx_model.session.get_inputs()[0].name: x.numpy()}
     session = onnx_model.session
-    if onnx_model.static_size is not None and tuple(onnx_model.static_size) != tuple(size):
-        raise LitedepthError(f"{label}: exported for {onnx_model.static_size}, not the benchmark size {tuple(size)}")
     times = time_callable(lambda: session.run(None, feed), runs, warmup)
     return _row(label, net_arch, "onnxruntime", times, batch, **facts)
 
@@ -203,18 +238,18 @@ def _onnx_row(net, onnx_model, label, net_arch, x, size, batch, threads, runs, w
 def format_table(result: dict[str, Any]) -> str:
     """The results as an aligned plain-text table, with the machine and settings above it."""
     m, s = result["machine"], result["settings"]
+    size = f"3x{s['size'][0]}x{s['size'][1]}" if s["size"] else "3xHxW (each model's own input size)"
     lines = [
         f"machine: {m['cpu']}, {m['usable_cores']} usable cores; torch {m['torch']}, onnxruntime {m['onnxruntime']}",
-        f"input {s['batch']}x3x{s['size'][0]}x{s['size'][1]}, threads {s['threads'] or 'default'}, "
-        f"{s['runs']} runs after {s['warmup']} warm-up",
+        f"input {s['batch']}x{size}, threads {s['threads'] or 'default'}, {s['runs']} runs after {s['warmup']} warm-up",
     ]
-    header = ("model", "backend", "params", "GFLOPs", "median ms", "p90 ms", "images/s")
+    header = ("model", "backend", "size", "params", "GFLOPs", "median ms", "p90 ms", "images/s")
     table = [header]
     for r in result["results"]:
         params = f"{r['params']:,}" if r["params"] is not None else "-"
         gflops = f"{r['gflops']:.2f}" if r["gflops"] is not None else "-"
-        table.append((r["model"], r["backend"], params, gflops, f"{r['latency_ms_median']:.1f}",
-                      f"{r['latency_ms_p90']:.1f}", f"{r['images_per_s']:.1f}"))
+        table.append((r["model"], r["backend"], f"{r['size'][0]}x{r['size'][1]}", params, gflops,
+                      f"{r['latency_ms_median']:.1f}", f"{r['latency_ms_p90']:.1f}", f"{r['images_per_s']:.1f}"))
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for k, row in enumerate(table):
         lines.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))

@@ -1,18 +1,23 @@
-"""Reading and writing depth networks.
+"""Reading and writing depth networks; `load` is the one way to open a model.
 
 Our format is one ``.safetensors`` file: the state dict, and string metadata
 holding the architecture name, its builder config, input size and normalisation,
 and how it was trained (JSON). The authors' released ``.pt`` files (plain state
 dicts; teacher files with DataParallel's ``module.`` prefix) load as they are,
 through ``torch.load(..., weights_only=True)``: no arbitrary unpickling.
+
+`load` also opens exported ``.onnx`` files (an `litedepth.onnx_model.OnnxDepthModel`)
+and architecture names (fresh weights). Whatever it returns follows `DepthModel`.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from safetensors import safe_open
@@ -25,6 +30,36 @@ from .models import ARCHITECTURES, DepthNet, create_model
 FORMAT_NAME = "litedepth"
 FORMAT_VERSION = "1"
 TORCH_SUFFIXES = (".pt", ".pth", ".tar", ".ckpt")
+MODEL_SUFFIXES = (".safetensors", ".onnx", *TORCH_SUFFIXES)
+
+
+class DepthModel(Protocol):
+    """What inference code (`litedepth.inference.predict`, `litedepth.evaluate.evaluate`, the CLI)
+    may rely on in a model from `load`: a `DepthNet` or an `litedepth.onnx_model.OnnxDepthModel`.
+
+    Nothing else is shared: ``parameters()`` and ``state_dict()`` are torch's, and an ONNX model
+    does not fake them (`litedepth.profile` counts its parameters and GFLOPs from its graph).
+    """
+
+    arch: str  # architecture name (a key of `litedepth.ARCHITECTURES`, or "custom")
+    input_size: tuple[int, int]  # (H, W) the network was built or exported for
+    mean: tuple[float, ...]  # per-channel RGB normalisation of the input (0-1 pixels)
+    std: tuple[float, ...]
+    metadata: dict[str, Any]  # provenance: "source", "format", "training"
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model runs (an ONNX model: CPU)."""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised ``(B, 3, H, W)`` float -> ``(B, 1, H, W)`` depth in metres."""
+
+    def eval(self) -> "DepthModel":
+        """Inference mode; returns the model."""
+
+
+class UntrainedWeightsWarning(UserWarning):
+    """`load` was given an architecture name: the network has fresh weights and its depth is meaningless."""
 
 
 def save_model(model: DepthNet, path: str | os.PathLike, training: dict[str, Any] | None = None) -> Path:
@@ -52,17 +87,58 @@ def save_model(model: DepthNet, path: str | os.PathLike, training: dict[str, Any
     return path
 
 
-def load(path: str | os.PathLike, arch: str | None = None, map_location: str | torch.device = "cpu") -> DepthNet:
-    """Load a depth network in eval mode from our ``.safetensors`` or an authors' ``.pt`` file.
+def load(
+    spec: str | os.PathLike,
+    arch: str | None = None,
+    device: str | torch.device | None = None,
+    *,
+    map_location: str | torch.device | None = None,
+) -> DepthModel:
+    """Open a depth model in eval mode from any spec the CLI's ``--model`` takes.
 
-    ``arch`` names the architecture (see `litedepth.ARCHITECTURES`); it is read from our
-    files' metadata and guessed from the keys of an authors' file when left out.
+    - our ``.safetensors`` (architecture and input size from its metadata) -> `DepthNet`;
+    - an authors' ``.pt`` (``arch`` guessed from its keys when left out) -> `DepthNet`;
+    - an exported ``.onnx`` file -> `litedepth.onnx_model.OnnxDepthModel` (CPU only);
+    - an architecture name of `litedepth.ARCHITECTURES` -> a fresh `DepthNet`, with an
+      `UntrainedWeightsWarning` (random weights: the depth is meaningless).
+
+    A file wins over an architecture name of the same spelling. ``arch``, if given, must agree
+    with what the spec holds. ``device`` (``map_location`` is its older name) moves a network
+    there; default CPU. Anything else is a one-line `LitedepthError`.
 
     >>> model = load("N_s_X_U_unlabel.pt", arch="hu2021-student")
+    >>> model = load("student.onnx")                       # ONNX Runtime, CPU
+    >>> model = load("fast-student")                       # fresh weights, for trying the tools
     """
-    path = Path(path)
-    if not path.is_file():
-        raise LitedepthError(f"{path}: no such checkpoint file")
+    if device is not None and map_location is not None and torch.device(device) != torch.device(map_location):
+        raise LitedepthError(f"device {device!r} and map_location {map_location!r} disagree; give one")
+    device = device if device is not None else map_location
+    path = Path(spec)
+    if path.is_file():
+        if path.suffix.lower() == ".onnx":
+            return _load_onnx(path, arch, device)
+        return _load_checkpoint(path, arch, device)
+    name = os.fspath(spec)
+    if isinstance(spec, str) and name in ARCHITECTURES:
+        if arch is not None and arch != name:
+            raise LitedepthError(f"{name}: an architecture name, but arch={arch!r} names another")
+        warnings.warn(f"{name}: an architecture name, not a file; using fresh (untrained) weights, "
+                      "so the depth is meaningless", UntrainedWeightsWarning, stacklevel=2)
+        model = create_model(name)
+        model.metadata = {"source": name, "format": "untrained", "training": {}}
+        return model.to(device or "cpu").eval()
+    if path.exists():
+        raise LitedepthError(f"{path}: a folder, not a model file (.safetensors, .pt or .onnx)")
+    if path.suffix.lower() in MODEL_SUFFIXES or not isinstance(spec, str) or os.sep in name or "/" in name:
+        kind = "ONNX" if path.suffix.lower() == ".onnx" else "checkpoint"
+        raise LitedepthError(f"{path}: no such {kind} file")
+    close = difflib.get_close_matches(name, ARCHITECTURES, n=1, cutoff=0.5)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise LitedepthError(f"{name}: neither a model file nor an architecture name{hint}; architectures: {', '.join(ARCHITECTURES)}")
+
+
+def _load_checkpoint(path: Path, arch: str | None, device: str | torch.device | None) -> DepthNet:
+    """Our ``.safetensors`` or an authors' ``.pt`` -> `DepthNet` on ``device`` (default CPU), eval mode."""
     if path.suffix == ".safetensors":
         state, meta = _read_safetensors(path)
     else:
@@ -83,7 +159,19 @@ def load(path: str | os.PathLike, arch: str | None = None, map_location: str | t
     if "mean" in meta:
         model.mean, model.std = tuple(meta["mean"]), tuple(meta["std"])
     model.metadata = {"source": str(path), "format": "litedepth" if meta else "authors-pt", "training": meta.get("training", {})}
-    return model.to(map_location).eval()
+    return model.to(device or "cpu").eval()
+
+
+def _load_onnx(path: Path, arch: str | None, device: str | torch.device | None):
+    """An exported ``.onnx`` file -> `OnnxDepthModel` (ONNX Runtime, CPU provider)."""
+    if device is not None and torch.device(device).type != "cpu":
+        raise LitedepthError(f"{path}: an ONNX model runs on CPU only (ONNX Runtime's CPU provider), not {device}")
+    from .onnx_model import OnnxDepthModel
+
+    model = OnnxDepthModel(path)
+    if arch is not None and model.arch != arch:
+        raise LitedepthError(f"{path}: holds architecture {model.arch!r}, not {arch!r}")
+    return model
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

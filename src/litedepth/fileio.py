@@ -61,16 +61,95 @@ def check_output_folder(path: str | os.PathLike, option: str = "--out") -> Path:
     return path
 
 
-def read_rgb(path: str | os.PathLike) -> Image.Image:
-    """Open an image file as an RGB PIL image, or raise a one-line `LitedepthError`."""
+BACKGROUND = (255, 255, 255)  # what transparent pixels become: white, the page behind a picture
+DEPTH_LIKE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")  # one channel, more than 8 bits: depth maps, not photos
+_ALPHA_MODES = ("RGBA", "RGBa", "LA", "PA")
+_RGB_MODES = ("RGB", "RGBX", "L", "P", "CMYK", "YCbCr", "1")  # converted by PIL with their plain meaning
+_MAYBE_DEPTH_SUFFIXES = (".png", ".tif", ".tiff", ".ppm")  # JPEG, BMP and WebP cannot hold a 16-bit channel
+
+
+def read_rgb(path: str | os.PathLike, *, orient: bool = True) -> Image.Image:
+    """Open an image file as an RGB PIL image, or raise a one-line `LitedepthError` naming it.
+
+    ``orient``: apply the EXIF Orientation tag (`PIL.ImageOps.exif_transpose`), so that the image
+    has the orientation a viewer shows (a portrait phone photo stored sideways comes out portrait,
+    and depth predicted on it has its size). A malformed EXIF block is ignored, as viewers do.
+    The pixels are made RGB by `to_rgb` (transparency onto white; 16-bit or float single-channel
+    images, which are depth maps, refused).
+    """
     path = Path(path)
     if not path.is_file():
         raise LitedepthError(f"{path}: no such file")
     try:
         with Image.open(path) as img:
-            return img.convert("RGB")
+            check_photo_mode(img.mode, path)  # from the header: a depth map is refused before decoding
+            img.load()
+            if orient:
+                img = _upright(img)
+            return to_rgb(img, path)
+    except LitedepthError:
+        raise
     except Exception as exc:  # PIL raises many types for bad files
-        raise LitedepthError(f"{path}: not a readable image ({exc.__class__.__name__}: {exc})") from None
+        raise unreadable_image(path, exc) from None
+
+
+def unreadable_image(path: str | os.PathLike, exc: Exception) -> LitedepthError:
+    """The one-line error for a file PIL cannot decode: ``PATH: not a readable image (Type: detail)``."""
+    detail = " ".join(str(exc).split())
+    return LitedepthError(f"{path}: not a readable image ({exc.__class__.__name__}{': ' + detail if detail else ''})")
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    from PIL import ImageOps
+
+    try:
+        return ImageOps.exif_transpose(img)
+    except Exception:  # a malformed EXIF block: keep the pixels as stored
+        return img
+
+
+def check_photo_mode(mode: str, source: str | os.PathLike) -> None:
+    """Refuse, with one line naming ``source`` and ``mode``, a PIL mode that `to_rgb` does not turn into a photo."""
+    if mode in DEPTH_LIKE_MODES:
+        bits = {"F": "32-bit float", "I": "16- or 32-bit integer"}.get(mode, "16-bit")
+        raise LitedepthError(f"{source}: looks like a depth map or a 16-bit image, not a photo "
+                             f"(one {bits} channel, PIL mode {mode}); give RGB or 8-bit grayscale photos")
+    if mode not in _ALPHA_MODES + _RGB_MODES:
+        raise LitedepthError(f"{source}: PIL mode {mode} is not supported for photos; "
+                             "give an RGB, RGBA, grayscale (8-bit), palette or CMYK image")
+
+
+def to_rgb(img: Image.Image, source: str | os.PathLike = "image") -> Image.Image:
+    """``img`` as a new RGB image; ``source`` names it in errors.
+
+    * RGB, RGBX, L (8-bit grayscale, replicated), P (palette), CMYK, YCbCr and 1 (bilevel: black
+      and white) are converted by PIL: each has one plain RGB meaning.
+    * Transparency (RGBA, LA, PA, RGBa, or a palette/grayscale/RGB image with a transparent
+      colour) is composited onto white (`BACKGROUND`): a transparent pixel becomes
+      ``(255, 255, 255)``, a half-transparent one is blended with white.
+    * Single-channel 16-bit, 32-bit integer and float images (modes I;16, I, F), which are depth
+      maps, not photos, and any other mode (La, LAB, HSV, ...) are refused with one line.
+    """
+    check_photo_mode(img.mode, source)
+    if img.mode in _ALPHA_MODES or img.has_transparency_data:
+        background = Image.new("RGBA", img.size, BACKGROUND + (255,))
+        return Image.alpha_composite(background, img.convert("RGBA")).convert("RGB")
+    return img.convert("RGB")
+
+
+def looks_like_depth_map(path: str | os.PathLike) -> bool:
+    """Whether the file's header says one channel of more than 8 bits (`DEPTH_LIKE_MODES`): a depth map.
+
+    Reads the header only. Files that cannot hold such a channel (JPEG, BMP, WebP, by suffix) and
+    files PIL cannot open are not depth maps here (decoding reports the latter).
+    """
+    if Path(path).suffix.lower() not in _MAYBE_DEPTH_SUFFIXES:
+        return False
+    try:
+        with Image.open(path) as img:
+            return img.mode in DEPTH_LIKE_MODES
+    except Exception:  # PIL raises many types for bad files
+        return False
 
 
 def write_png16_mm(path: str | os.PathLike, depth_m: np.ndarray) -> None:

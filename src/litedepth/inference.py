@@ -16,19 +16,30 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .errors import LitedepthError
-from .fileio import read_rgb
+from .fileio import read_rgb, to_rgb
 
 ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray]
 
 
 def to_pil(image: ImageLike) -> Image.Image:
-    """Accept a path, a PIL image or an ``H x W x 3`` uint8 array; return an RGB PIL image."""
+    """A path, a PIL image or a uint8 array as a new RGB PIL image, or a one-line `LitedepthError`.
+
+    * a path: decoded by `fileio.read_rgb`, in the orientation a viewer shows (EXIF applied);
+    * a PIL image: taken as it is in memory, EXIF Orientation tag not applied (it may have been
+      rotated already; use `PIL.ImageOps.exif_transpose` on an ``Image.open`` result, or pass the
+      path);
+    * an array: ``H x W`` (grayscale), ``H x W x 3`` (RGB) or ``H x W x 4`` (RGBA) uint8.
+
+    Pixels become RGB as `fileio.to_rgb` says: transparency composited onto white, 16-bit and
+    float single-channel images (depth maps) refused.
+    """
     if isinstance(image, Image.Image):
-        return image.convert("RGB")
+        return to_rgb(image, f"PIL image input ({image.width}x{image.height})")
     if isinstance(image, np.ndarray):
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise LitedepthError(f"array input: expected H x W x 3 uint8, got {image.shape} {image.dtype}")
-        return Image.fromarray(image)
+        if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))) or 0 in image.shape:
+            raise LitedepthError(f"array input: expected uint8 H x W (grayscale), H x W x 3 (RGB) or H x W x 4 (RGBA), "
+                                 f"got shape {image.shape} {image.dtype}")
+        return to_rgb(Image.fromarray(image), "array input")
     if isinstance(image, (str, os.PathLike)):
         return read_rgb(image)
     raise LitedepthError(f"unsupported image input of type {type(image).__name__}")
@@ -99,7 +110,7 @@ def predict(model: torch.nn.Module, images, batch_size: int = 8, device: str | t
     if device is not None and isinstance(model, torch.nn.Module):
         model.to(device)
     if device is None:
-        device = getattr(model, "device", None) or next(model.parameters()).device
+        device = model.device  # the DepthModel protocol (litedepth.checkpoint.DepthModel)
     was_training = model.training
     model.eval()
     results: list[np.ndarray] = []
@@ -127,19 +138,33 @@ def collect_images(inputs: Sequence[str], check: bool = True) -> list:
     that holds them all (their common parent). A file reached twice is listed once, under its
     first name.
 
+    Depth maps found in folders (single-channel 16-bit or float images,
+    `fileio.looks_like_depth_map`) are left out, with one note on stderr giving their number
+    and an example; a depth map named as a file or matched by a glob is kept, and decoding
+    refuses it with one line.
+
     ``check``: decode every image completely now (`check_image`), so that a bad or truncated file
     stops the command before any output is written.
     """
     import glob
+    import sys
     from pathlib import Path
 
-    from .fileio import IMAGE_EXTENSIONS
+    from .fileio import IMAGE_EXTENSIONS, looks_like_depth_map
 
     found: dict[Path, tuple[Path, Path | None]] = {}  # resolved -> (path, name; None: a loose file)
+    depth_maps: dict[Path, Path] = {}  # resolved -> path: depth maps left out of folders
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            entries = [(p, p.relative_to(path)) for p in sorted(path.rglob("*")) if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
+            entries = []
+            for p in sorted(path.rglob("*")):
+                if p.suffix.lower() not in IMAGE_EXTENSIONS or not p.is_file():
+                    continue
+                if looks_like_depth_map(p):
+                    depth_maps.setdefault(p.resolve(), p)
+                else:
+                    entries.append((p, p.relative_to(path)))
         elif path.is_file():
             entries = [(path, None)]
         elif any(ch in item for ch in "*?["):
@@ -151,8 +176,12 @@ def collect_images(inputs: Sequence[str], check: bool = True) -> list:
             raise LitedepthError(f"{item}: no such file or folder")
         for p, name in entries:
             found.setdefault(p.resolve(), (p, name))
+    skipped = [p for resolved, p in depth_maps.items() if resolved not in found]
+    skip_note = f"{len(skipped)} depth map(s) (single-channel 16-bit or float images) in the folders, e.g. {skipped[0]}" if skipped else ""
     if not found:
-        raise LitedepthError(f"{', '.join(inputs)}: no images found")
+        raise LitedepthError(f"{', '.join(inputs)}: no images found" + (f"; skipped {skip_note}" if skipped else ""))
+    if skipped:
+        print(f"note: skipped {skip_note}; predicting photos only", file=sys.stderr)
     loose = [os.path.abspath(p) for p, name in found.values() if name is None]
     common = os.path.commonpath([os.path.dirname(p) for p in loose]) if loose else None
     images = [(p, name if name is not None else Path(os.path.relpath(os.path.abspath(p), common))) for p, name in found.values()]
@@ -163,15 +192,16 @@ def collect_images(inputs: Sequence[str], check: bool = True) -> list:
 
 
 def check_image(path: str | os.PathLike) -> None:
-    """Decode the image at ``path`` completely, or raise a one-line `LitedepthError` naming it.
+    """Decode the image at ``path`` completely, as `to_pil` does, or raise a one-line `LitedepthError` naming it.
 
-    A header check (``Image.verify``) passes a truncated JPEG; only a full decode finds it.
+    A header check (``Image.verify``) passes a truncated JPEG; only a full decode finds it. What
+    `fileio.read_rgb` refuses (a depth map, an unsupported mode) is refused here too.
     """
+    from .fileio import unreadable_image
+
     try:
         with Image.open(path) as img:
             img.verify()
-        with Image.open(path) as img:
-            img.load()
     except Exception as exc:  # PIL raises many types for bad files
-        detail = " ".join(str(exc).split())
-        raise LitedepthError(f"{path}: not a readable image ({exc.__class__.__name__}{': ' + detail if detail else ''})") from None
+        raise unreadable_image(path, exc) from None
+    read_rgb(path)

@@ -5,16 +5,20 @@
 torch.Size([1, 1, 228, 304])
 >>> depth = model.predict("room.jpg")              # H x W float32, as DepthNet.predict
 
-`load_any` opens any model file for a chosen backend: our ``.safetensors`` or the
-authors' ``.pt`` for PyTorch, and ``.onnx`` files (or any checkpoint, exported in memory)
-for ONNX Runtime.
+`litedepth.load` opens ``.onnx`` files as this class. `load_any` adds the backend choice:
+any spec `litedepth.load` takes, run by PyTorch or by ONNX Runtime (a checkpoint or an
+architecture name is then exported in memory).
+
+An `OnnxDepthModel` follows `litedepth.checkpoint.DepthModel` (``arch``, ``input_size``, ``mean``,
+``std``, ``device``, ``metadata``, ``model(x)``, ``eval()``) and fakes nothing else: it has no
+``parameters()``. `litedepth.profile` counts its parameters and GFLOPs from the graph (`proto`).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,8 +35,8 @@ class OnnxDepthModel:
 
     ``model(x)``: normalised ``(B, 3, H, W)`` float tensor -> ``(B, 1, H, W)`` tensor, metres (CPU).
     Carries ``arch``, ``input_size``, ``mean``, ``std`` and ``metadata`` from the file's
-    ``litedepth.*`` metadata; ``eval()``, ``train()`` and ``parameters()`` exist so that code
-    written for torch modules (`litedepth.inference.predict`) runs unchanged.
+    ``litedepth.*`` metadata, and ``device`` (always CPU): the `litedepth.checkpoint.DepthModel`
+    protocol. ``static_size`` is the one ``(H, W)`` a static export takes (None: dynamic axes).
 
     ``source`` is a path or the serialised model; ``threads`` sets ONNX Runtime's intra-op
     threads (default: its own choice, one per physical core).
@@ -63,6 +67,7 @@ class OnnxDepthModel:
         if "input_size" not in meta:
             raise LitedepthError(f"{label}: ONNX model has no litedepth metadata (input size, normalisation); export it with litedepth export")
         self.name = label
+        self.source = source  # a path (str) or the serialised model (bytes), for `proto`
         self.arch: str = meta.get("arch", "custom")
         self.config: dict[str, Any] = meta.get("config", {})
         self.input_size: tuple[int, int] = tuple(meta["input_size"])
@@ -100,14 +105,17 @@ class OnnxDepthModel:
         self.training = bool(mode)
         return self
 
-    def parameters(self) -> Iterator[torch.Tensor]:
-        """One empty CPU tensor, so that callers looking up ``next(model.parameters()).device`` get CPU."""
-        yield torch.empty(0)
-
     def to(self, device: Any) -> "OnnxDepthModel":
         if torch.device(device).type != "cpu":
             raise LitedepthError(f"{self.name}: the ONNX Runtime backend runs on CPU only, not {device}")
         return self
+
+    def proto(self):
+        """The ``onnx.ModelProto`` this session runs, read again from its file or bytes (weights included)."""
+        onnx, _ = require_onnx()
+        if isinstance(self.source, bytes):
+            return onnx.load_from_string(self.source)
+        return onnx.load(self.source)
 
     def predict(self, images, batch_size: int = 8, device: Any = None):
         """Depth in metres for one image (-> ``H x W`` float32) or a list, as `DepthNet.predict`."""
@@ -119,30 +127,37 @@ class OnnxDepthModel:
         return f"OnnxDepthModel(arch={self.arch!r}, input_size={self.input_size}, source={self.name!r})"
 
 
-def load_any(path: str | os.PathLike, arch: str | None = None, backend: str = "torch", threads: int | None = None):
-    """Open a depth model for inference with ``backend`` ``"torch"`` or ``"onnxruntime"``.
+def load_any(
+    spec: str | os.PathLike,
+    arch: str | None = None,
+    backend: str = "torch",
+    threads: int | None = None,
+    device: str | torch.device | None = None,
+):
+    """Open a depth model with `litedepth.load`, run by ``backend`` ``"torch"`` or ``"onnxruntime"``.
 
-    - ``.onnx`` file: an `OnnxDepthModel` (whatever ``backend`` says; ``arch``, if given, must match).
-    - ``.safetensors`` / authors' ``.pt`` with ``backend="torch"``: `litedepth.load` (a `DepthNet`).
+    - ``.onnx`` file: an `OnnxDepthModel` (whatever ``backend`` says).
+    - a checkpoint or an architecture name with ``backend="torch"``: `litedepth.load` (a `DepthNet`).
     - the same with ``backend="onnxruntime"``: loaded, exported in memory with dynamic axes,
       checked against PyTorch, and returned as an `OnnxDepthModel`.
+
+    ``threads``: ONNX Runtime's intra-op threads. ``device``: for PyTorch; ONNX Runtime runs on CPU only.
     """
-    if backend not in BACKENDS:
-        raise LitedepthError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
-    path = Path(path)
-    if path.suffix.lower() == ".onnx":
-        model = OnnxDepthModel(path, threads=threads)
-        if arch is not None and model.arch != arch:
-            raise LitedepthError(f"{path}: holds architecture {model.arch!r}, not {arch!r}")
-        return model
     from .checkpoint import load
 
-    model = load(path, arch=arch)
+    if backend not in BACKENDS:
+        raise LitedepthError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    if backend == "onnxruntime" and device is not None and torch.device(device).type != "cpu":
+        raise LitedepthError(f"{spec}: the onnxruntime backend runs on CPU only, not {device}")
+    model = load(spec, arch=arch, device=device)
+    if isinstance(model, OnnxDepthModel):
+        # ONNX Runtime fixes its threads when a session opens: reopen only when they are asked for
+        return OnnxDepthModel(model.source, threads=threads, name=model.name) if threads else model
     if backend == "torch":
         return model
     data = onnx_bytes(model, dynamic=True)
     size = tuple(model.input_size)
     worst, tolerance = verify_onnx(data, model, [(1, *size)])
     if worst > tolerance:
-        raise LitedepthError(f"{path}: ONNX export differs from PyTorch by {worst:.3g} (tolerance {tolerance:.3g})")
-    return OnnxDepthModel(data, threads=threads, name=str(path))
+        raise LitedepthError(f"{spec}: ONNX export differs from PyTorch by {worst:.3g} (tolerance {tolerance:.3g})")
+    return OnnxDepthModel(data, threads=threads, name=str(spec))

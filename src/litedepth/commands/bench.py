@@ -11,7 +11,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="comma-separated checkpoints (.safetensors, .pt, .onnx) or architecture names (fresh weights)")
     parser.add_argument("--arch", help="architecture name (needed for some .pt files)")
     parser.add_argument("--backend", default="torch,onnxruntime", help="comma-separated: torch (plain and optimised eager), torch-optimised, onnxruntime (default: torch,onnxruntime)")
-    parser.add_argument("--size", default="228x304", metavar="HxW", help="input size (default: 228x304)")
+    parser.add_argument("--size", metavar="HxW", help="one input size for every model (default: each model's own: a network's input size, a static ONNX file's fixed size)")
     parser.add_argument("--batch", type=int, default=1, help="batch size (default: 1)")
     parser.add_argument("--threads", type=int, help="intra-op threads for torch and onnxruntime (default: each library's own)")
     parser.add_argument("--runs", type=int, default=30, help="timed runs per model and backend (default: 30)")
@@ -35,12 +35,16 @@ def run(args: argparse.Namespace) -> int:
         require_onnx()
     models = [m.strip() for m in args.model.split(",") if m.strip()]
     result = benchmark(
-        models, backends=backends, size=parse_size(args.size), batch=args.batch, threads=args.threads,
+        models, backends=backends, size=parse_size(args.size) if args.size else None, batch=args.batch, threads=args.threads,
         runs=args.runs, warmup=args.warmup, arch=args.arch, log=lambda msg: print(msg, file=sys.stderr, flush=True),
     )
-    print(format_table(result))
-    if args.json:
-        with atomic_path(args.json) as tmp:
-            tmp.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    if result["results"]:  # what finished is kept, even when another model failed
+        print(format_table(result))
+        if args.json:
+            with atomic_path(args.json) as tmp:
+                tmp.write_text(json.dumps(result, indent=2) + "\n")
+            print(f"wrote {args.json}")
+    if result["failed"]:
+        names = list(dict.fromkeys(f["model"] for f in result["failed"]))
+        raise LitedepthError(f"{len(names)} of {len(models)} model(s) failed: {', '.join(names)} (see the lines above)")
     return 0

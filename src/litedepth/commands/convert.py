@@ -21,6 +21,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.out.endswith(".safetensors"):
         raise LitedepthError(f"{args.out}: output must end in .safetensors")
+    if not Path(args.input).is_file():
+        raise LitedepthError(f"{args.input}: no such checkpoint file (convert reads the authors' .pt files)")
     model = load(args.input, arch=args.arch)
     save_model(model, args.out, training={"converted_from": Path(args.input).name, "origin": "Hu et al. 2021 released checkpoint"})
     print(f"{args.input} ({model.arch}) -> {args.out}")

@@ -8,8 +8,8 @@ HELP = "evaluate a model on a labeled RGB-D dataset (NYU-v2 CSV/.mat, or generic
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="checkpoint (.safetensors or authors' .pt); left out with --arch: a fresh network")
-    parser.add_argument("--arch", help="architecture name (needed for some .pt files)")
+    parser.add_argument("--model", help="our .safetensors, an authors' .pt, an exported .onnx, or an architecture name (fresh weights)")
+    parser.add_argument("--arch", help="architecture name (needed for some .pt files; alone: the same as --model NAME)")
     parser.add_argument("--data", required=True, help="NYU root (holding data/), a CSV of rgb,depth pairs, nyu_depth_v2_labeled.mat, or a folder of pairs")
     parser.add_argument("--split", default="test", help="dataset split for NYU roots and .mat files (default: test)")
     parser.add_argument("--depth-scale", metavar="UNITS_PER_M",
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         num_workers=args.workers,
         save_predictions=args.save_predictions,
     )
-    result.extras["model"] = args.model
+    result.extras["model"] = args.model or args.arch
     print(result.format_table())
     if result.nonpositive_pixels:
         print(f"warning: {result.nonpositive_pixels} valid pixel(s) have a prediction <= 0 (see note above)", file=sys.stderr)

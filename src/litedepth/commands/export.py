@@ -22,9 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from ..commands.predict import load_for_inference
     from ..errors import LitedepthError
     from ..export import export_onnx, parse_size, require_onnx
-    from ..models import ARCHITECTURES, create_model
 
     require_onnx()
     if not args.onnx.endswith(".onnx"):
@@ -32,15 +32,9 @@ def run(args: argparse.Namespace) -> int:
     if args.int8 and not args.calibration:
         raise LitedepthError("--int8 needs --calibration DIR (a folder of representative images)")
     size = parse_size(args.size) if args.size else None
-    if not Path(args.model).exists() and args.model in ARCHITECTURES:
-        if args.arch and args.arch != args.model:
-            raise LitedepthError(f"--model {args.model!r} and --arch {args.arch!r} disagree")
-        print(f"warning: {args.model} is an architecture name: exporting fresh (untrained) weights")
-        model = create_model(args.model, input_size=size or (228, 304)).eval()
-    else:
-        from ..checkpoint import load
-
-        model = load(args.model, arch=args.arch)
+    if Path(args.model).suffix.lower() == ".onnx":
+        raise LitedepthError(f"{args.model}: already an ONNX model; export takes a .safetensors or .pt checkpoint, or an architecture name")
+    model = load_for_inference(args.model, args.arch)
     report = export_onnx(model, args.onnx, size=size, dynamic=args.dynamic, opset=args.opset)
     h, w = report.size
     axes = "dynamic batch/height/width" if report.dynamic else f"fixed 1x3x{h}x{w}"

@@ -1,4 +1,4 @@
-"""``litedepth info``: what a checkpoint holds."""
+"""``litedepth info``: what a model holds."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ HELP = "show a model's architecture, parameters, GFLOPs at its input size and pr
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="checkpoint (.safetensors or authors' .pt)")
-    parser.add_argument("--arch", help="architecture name (needed for some .pt files; alone: a fresh network)")
+    parser.add_argument("--model", help="our .safetensors, an authors' .pt, an exported .onnx, or an architecture name (fresh weights)")
+    parser.add_argument("--arch", help="architecture name (needed for some .pt files; alone: the same as --model NAME)")
     parser.add_argument("--size", help="input size HxW for the GFLOPs count (default: the model's own)")
 
 
@@ -20,11 +20,17 @@ def run(args: argparse.Namespace) -> int:
     from ..profile import count_gflops, count_parameters, parse_size
 
     model = load_for_inference(args.model, args.arch)
-    size = parse_size(args.size) if args.size else model.input_size
+    onnx = hasattr(model, "proto")  # an OnnxDepthModel: counted from its graph
+    size = parse_size(args.size) if args.size else (getattr(model, "static_size", None) or model.input_size)
+    gflops = count_gflops(model, size)
     print(f"architecture : {model.arch}")
-    print(f"parameters   : {count_parameters(model):,}")
+    print(f"parameters   : {count_parameters(model):,}" + (" (ONNX graph initializers; BatchNorm folded into the convolutions)" if onnx else ""))
     print(f"input size   : {model.input_size[0]}x{model.input_size[1]} (H x W)")
-    print(f"GFLOPs       : {count_gflops(model, size):.2f} at {size[0]}x{size[1]} (2 FLOPs per multiply-add)")
+    if gflops is None:
+        print(f"GFLOPs       : not known for this ONNX graph at {size[0]}x{size[1]} (a shape or an op it cannot count)")
+    else:
+        source = ", from the ONNX graph's Conv/Gemm/MatMul nodes" if onnx else ""
+        print(f"GFLOPs       : {gflops:.2f} at {size[0]}x{size[1]} (2 FLOPs per multiply-add{source})")
     print(f"normalisation: mean {list(model.mean)}, std {list(model.std)}")
     if model.metadata:
         print("provenance   : " + json.dumps(model.metadata, indent=2, sort_keys=True).replace("\n", "\n               "))

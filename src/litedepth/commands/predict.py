@@ -11,8 +11,8 @@ ENDINGS = {"png16": ".png", "npy": ".npy", "color": "_color.png"}  # output file
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (searched recursively) or glob patterns")
-    parser.add_argument("--model", help="checkpoint: our .safetensors, an authors' .pt, or an exported .onnx")
-    parser.add_argument("--arch", help="architecture name; with no --model, a freshly initialised network (for trying the tool)")
+    parser.add_argument("--model", help="our .safetensors, an authors' .pt, an exported .onnx, or an architecture name (fresh weights)")
+    parser.add_argument("--arch", help="architecture of an authors' .pt; alone: the same as --model NAME (fresh weights, for trying the tool)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--save", default="png16", help="comma list of png16 (16-bit PNG, millimetres), npy (float32 metres), color (RGB | colourised depth)")
     parser.add_argument("--colorbar", action="store_true", help="add a colour bar in metres to the color output")
@@ -124,31 +124,30 @@ def check_device(device: str):
 
 
 def load_for_inference(model_path: str | None, arch: str | None, backend: str = "torch", device: str = "cpu"):
-    """The network a command runs: a checkpoint, an ONNX file, or (no path) a fresh ``arch``."""
-    import sys
+    """The network a command runs: `litedepth.load` of ``--model`` (a checkpoint, an ``.onnx`` file or an
+    architecture name; ``--arch`` alone: that architecture), run by ``backend`` (`litedepth.onnx_model.load_any`).
 
-    from ..checkpoint import load
+    Warnings (fresh weights) are printed as one ``warning:`` line each on stderr.
+    """
+    import sys
+    import warnings
+
+    from ..checkpoint import UntrainedWeightsWarning
     from ..errors import LitedepthError
-    from ..models import ARCHITECTURES, create_model
+    from ..onnx_model import OnnxDepthModel, load_any
 
     check_device(device)
-    if model_path is None:
-        if arch is None:
-            raise LitedepthError("no model: give --model PATH (or --arch NAME for a freshly initialised network)")
-        if arch not in ARCHITECTURES:
-            raise LitedepthError(f"--arch {arch!r}: unknown architecture; known: {', '.join(ARCHITECTURES)}")
-        print(f"warning: no --model given; using a freshly initialised {arch} (random weights, meaningless depth)", file=sys.stderr)
-        model = create_model(arch).eval()
-        if backend == "onnxruntime":
-            from ..onnx_model import OnnxDepthModel
-            from ..export import onnx_bytes
-
-            return OnnxDepthModel(onnx_bytes(model, dynamic=True), name=arch)
-        return model.to(device)
-    if backend == "onnxruntime" or model_path.endswith(".onnx"):
-        if backend == "torch" and model_path.endswith(".onnx"):
-            print(f"note: {model_path} is an ONNX file; running it with ONNX Runtime", file=sys.stderr)
-        from ..onnx_model import load_any
-
-        return load_any(model_path, arch=arch, backend="onnxruntime")
-    return load(model_path, arch=arch, map_location=device)
+    if model_path is None and arch is None:
+        raise LitedepthError("no model: give --model (a .safetensors, .pt or .onnx file, or an architecture name)")
+    spec, arch = (model_path, arch) if model_path is not None else (arch, None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UntrainedWeightsWarning)
+        model = load_any(spec, arch=arch, backend=backend, device=device)
+    for w in caught:
+        if issubclass(w.category, UntrainedWeightsWarning):
+            print(f"warning: {w.message}", file=sys.stderr)
+        else:  # not ours: shown as Python would have shown it
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    if backend == "torch" and isinstance(model, OnnxDepthModel):
+        print(f"note: {spec} is an ONNX file; running it with ONNX Runtime", file=sys.stderr)
+    return model

@@ -114,7 +114,7 @@ class NYUSeedDataset(SeededDataset):
     def load(self, index: int) -> dict:
         rgb_rel, depth_rel = self.pairs[index]
         depth_path = self.base / depth_rel
-        image = read_rgb(self.base / rgb_rel)
+        image = read_rgb(self.base / rgb_rel, orient=False)  # depth is stored as captured: no EXIF turn
         raw, bits = read_depth_image(depth_path)
         expected = _DEPTH_BITS[self.split]
         if bits != expected:

@@ -109,7 +109,7 @@ class RGBDDataset(SeededDataset):
 
     def load(self, index: int) -> dict:
         rgb_path, depth_path = self.pairs[index]
-        image = read_rgb(rgb_path)
+        image = read_rgb(rgb_path, orient=False)  # depth is stored as captured: no EXIF turn
         depth = read_depth_file(depth_path, self.depth_scale)
         check_same_size(image, depth, depth_path)
         return {"image": image, "depth": depth, "name": self.names[index]}

@@ -6,25 +6,36 @@ import os
 from pathlib import Path
 
 from ..errors import LitedepthError
-from ..fileio import IMAGE_EXTENSIONS, read_rgb
+from ..fileio import IMAGE_EXTENSIONS, looks_like_depth_map, read_rgb
 from .base import SeededDataset, Transform, read_path_list
 
 
 def list_images(folder: Path) -> list[Path]:
-    """Image files under ``folder`` (recursive, sorted), leaving out ``*_depth.*`` maps."""
+    """Image files under ``folder`` (recursive, sorted), leaving out depth maps.
+
+    A depth map is a ``*_depth.*`` file or a single-channel 16-bit or float image
+    (`fileio.looks_like_depth_map`, from the header), such as the ``0.png`` beside an RGB-D
+    ``0.jpg``; read as a photo it would be nearly all white.
+    """
     return [
         p
         for p in sorted(folder.rglob("*"))
         if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.stem.lower().endswith("_depth")
+        and not looks_like_depth_map(p)
     ]
 
 
 class UnlabeledImages(SeededDataset):
     """RGB images with no ground truth: raw samples are ``{"image": PIL RGB, "name": str}``.
 
+    Images are decoded by `fileio.read_rgb`: EXIF orientation applied, transparency composited
+    onto white; a depth map or an unsupported mode named in a list is refused with one line
+    when it is loaded.
+
     Args:
-        source: a folder (searched recursively) or a text file listing one image path per line
-            (relative paths against the list's folder; blank lines and ``#`` comments ignored).
+        source: a folder (searched recursively; depth maps left out, see `list_images`) or a text
+            file listing one image path per line (relative paths against the list's folder;
+            blank lines and ``#`` comments ignored).
         transform, seed: see `SeededDataset`.
     """
 

@@ -45,6 +45,11 @@ class DepthNet(nn.Module):
         self.config: dict[str, Any] = {}  # builder kwargs, recorded in checkpoints
         self.metadata: dict[str, Any] = {}  # provenance read from or written to checkpoints
 
+    @property
+    def device(self) -> torch.device:
+        """Where the parameters are (CPU for a network without any)."""
+        return next((p.device for p in self.parameters()), torch.device("cpu"))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         depth = self.R(self.MFF(self.E(x)))
         return F.interpolate(depth, size=x.shape[-2:], mode="bilinear", align_corners=True)
