@@ -24,6 +24,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from .errors import LitedepthError
+from .camera import Intrinsics
 from .fileio import atomic_path
 from .models import ARCHITECTURES, DepthNet, create_model
 
@@ -79,6 +80,7 @@ def save_model(model: DepthNet, path: str | os.PathLike, training: dict[str, Any
         "mean": json.dumps(list(model.mean)),
         "std": json.dumps(list(model.std)),
         "training": json.dumps(provenance),
+        "camera": json.dumps(model.camera.to_dict()),
     }
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
@@ -158,6 +160,8 @@ def _load_checkpoint(path: Path, arch: str | None, device: str | torch.device | 
         model.input_size = tuple(meta["input_size"])
     if "mean" in meta:
         model.mean, model.std = tuple(meta["mean"]), tuple(meta["std"])
+    if "camera" in meta:  # older files and the authors' .pt: NYU-v2's camera, the DepthNet default
+        model.camera = Intrinsics.from_dict(meta["camera"])
     model.metadata = {"source": str(path), "format": "litedepth" if meta else "authors-pt", "training": meta.get("training", {})}
     return model.to(device or "cpu").eval()
 
@@ -184,7 +188,7 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, An
     meta: dict[str, Any] = {}
     for key, value in raw.items():
         try:
-            meta[key] = json.loads(value) if key in ("config", "input_size", "mean", "std", "training") else value
+            meta[key] = json.loads(value) if key in ("config", "input_size", "mean", "std", "training", "camera") else value
         except json.JSONDecodeError:
             raise LitedepthError(f"{path}: metadata field {key!r} is not valid JSON") from None
     return state, meta

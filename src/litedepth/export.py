@@ -84,6 +84,7 @@ def model_metadata(model: torch.nn.Module, size: tuple[int, int], dynamic: bool)
         META_PREFIX + "training": json.dumps(meta.get("training", {})),
         META_PREFIX + "source": str(meta.get("source", "")),
         META_PREFIX + "dynamic": json.dumps(bool(dynamic)),
+        META_PREFIX + "camera": json.dumps(model.camera.to_dict()) if hasattr(model, "camera") else "null",
         META_PREFIX + "bn_folded": "true",
         META_PREFIX + "version": __version__,
     }
@@ -209,7 +210,7 @@ def read_metadata(proto_or_path: Any) -> dict[str, Any]:
 
 
 def decode_metadata_value(key: str, value: str) -> Any:
-    if key in ("config", "input_size", "mean", "std", "training", "dynamic"):
+    if key in ("config", "input_size", "mean", "std", "training", "dynamic", "camera"):
         try:
             return json.loads(value)
         except json.JSONDecodeError:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .camera import Intrinsics
 from .errors import LitedepthError
 from .models.depthnet import IMAGENET_MEAN, IMAGENET_STD
 from .export import INPUT_NAME, META_PREFIX, OUTPUT_NAME, decode_metadata_value, onnx_bytes, require_onnx, verify_onnx
@@ -75,6 +76,7 @@ class OnnxDepthModel:
         self.std: tuple[float, ...] = tuple(meta.get("std", IMAGENET_STD))
         self.metadata: dict[str, Any] = {"source": meta.get("source", ""), "format": "onnx", "training": meta.get("training", {})}
         self.dynamic: bool = bool(meta.get("dynamic", False))
+        self.camera = Intrinsics.from_dict(meta["camera"]) if meta.get("camera") else Intrinsics.nyu()  # the training camera
         shape = self.session.get_inputs()[0].shape  # ints for static axes, strings for symbolic ones
         self.static_batch = shape[0] if isinstance(shape[0], int) else None
         self.static_size = tuple(shape[2:]) if all(isinstance(s, int) for s in shape[2:]) else None
@@ -117,11 +119,12 @@ class OnnxDepthModel:
             return onnx.load_from_string(self.source)
         return onnx.load(self.source)
 
-    def predict(self, images, batch_size: int = 8, device: Any = None):
-        """Depth in metres for one image (-> ``H x W`` float32) or a list, as `DepthNet.predict`."""
+    def predict(self, images, batch_size: int = 8, device: Any = None, focal: float | None = None):
+        """Depth in metres for one image (-> ``H x W`` float32) or a list, as `DepthNet.predict` (``focal`` too)."""
+        from .camera import in_camera
         from .inference import predict
 
-        return predict(self, images, batch_size=batch_size, device="cpu")
+        return in_camera(predict(self, images, batch_size=batch_size, device="cpu"), focal, self.camera)
 
     def __repr__(self) -> str:
         return f"OnnxDepthModel(arch={self.arch!r}, input_size={self.input_size}, source={self.name!r})"

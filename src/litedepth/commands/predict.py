@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 HELP = "predict depth maps for images (files, folders or globs)"
-SAVE_KINDS = ("png16", "npy", "color")
-ENDINGS = {"png16": ".png", "npy": ".npy", "color": "_color.png"}  # output file = OUT/<input's name without suffix> + ending
+SAVE_KINDS = ("png16", "npy", "color", "ply")
+ENDINGS = {"png16": ".png", "npy": ".npy", "color": "_color.png", "ply": ".ply"}  # output file = OUT/<input's name without suffix> + ending
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,7 +14,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="our .safetensors, an authors' .pt, an exported .onnx, or an architecture name (fresh weights)")
     parser.add_argument("--arch", help="architecture of an authors' .pt; alone: the same as --model NAME (fresh weights, for trying the tool)")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--save", default="png16", help="comma list of png16 (16-bit PNG, millimetres), npy (float32 metres), color (RGB | colourised depth)")
+    parser.add_argument("--save", default="png16", help="comma list of png16 (16-bit PNG, millimetres), npy (float32 metres), "
+                        "color (RGB | colourised depth), ply (coloured point cloud, metres, camera frame)")
+    camera = parser.add_mutually_exclusive_group()
+    camera.add_argument("--focal", help="your camera's focal length in pixels of the input image, or 'exif' (from each photo's "
+                        "35 mm-equivalent focal length): depth is rescaled from the training camera to it")
+    camera.add_argument("--fov", type=float, help="your camera's horizontal field of view in degrees (instead of --focal)")
+    parser.add_argument("--ply-stride", type=int, default=1, help="ply: keep every N-th pixel in both directions (default 1)")
+    parser.add_argument("--max-depth", type=float, default=10.0, help="ply: drop points farther than this many metres (default 10)")
     parser.add_argument("--colorbar", action="store_true", help="add a colour bar in metres to the color output")
     parser.add_argument("--cmap", default="magma_r", help="matplotlib colormap for the color output")
     parser.add_argument("--batch-size", type=int, default=4)
@@ -23,10 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
     from pathlib import Path
 
+    import numpy as np
     from tqdm import tqdm
 
+    from ..camera import Intrinsics, back_project, focal_from_exif, focal_from_fov, scale_to_camera, write_ply
     from ..errors import LitedepthError
     from ..fileio import atomic_path, check_output_folder, save_npy, write_png16_mm
     from ..inference import check_image, collect_images, predict, to_pil
@@ -40,19 +50,36 @@ def run(args: argparse.Namespace) -> int:
         raise LitedepthError(f"--batch-size {args.batch_size}: must be at least 1")
     if "color" in kinds:
         check_cmap(args.cmap)
+    if args.ply_stride < 1 or not args.max_depth > 0:
+        raise LitedepthError(f"--ply-stride {args.ply_stride} / --max-depth {args.max_depth}: need a stride >= 1 and a positive depth")
+    focal = parse_focal(args.focal)
     check_device(args.device)
     out = check_output_folder(Path(args.out))
     images = collect_images(args.inputs, check=False)
     targets = output_paths(images, out, kinds)
     for path, _ in images:  # a full decode: a truncated file stops the command before anything is written
         check_image(path)
+    if focal == "exif":  # every photo must have the tag before anything is written
+        for path, _ in images:
+            image = to_pil(path)
+            focal_from_exif(path, image.width, image.height)
     model = load_for_inference(args.model, args.arch, args.backend, args.device)
+    print(describe_camera(focal, args.fov, model.camera), file=sys.stderr)
     paths = [path for path, _ in images]
     for start in tqdm(range(0, len(paths), args.batch_size), desc="predict", unit="batch", disable=len(paths) <= args.batch_size):
         batch = paths[start:start + args.batch_size]
         pils = [to_pil(p) for p in batch]
         depths = predict(model, pils, batch_size=args.batch_size)
-        for image, depth, files in zip(pils, depths, targets[start:start + args.batch_size]):
+        for path, image, depth, files in zip(batch, pils, depths, targets[start:start + args.batch_size]):
+            camera = model.camera.matching(image.width, image.height)  # the training camera's view of this photo
+            focal_px = focal if isinstance(focal, float) else None
+            if focal == "exif":
+                focal_px = focal_from_exif(path, image.width, image.height)
+            elif args.fov is not None:
+                focal_px = focal_from_fov(args.fov, image.width)
+            if focal_px is not None:
+                depth = scale_to_camera(depth, focal_px, model.camera)
+                camera = Intrinsics.centred(focal_px, image.width, image.height)
             color = side_by_side(image, depth, colorbar=args.colorbar, cmap=args.cmap) if "color" in files else None
             try:
                 if "png16" in files:
@@ -62,10 +89,38 @@ def run(args: argparse.Namespace) -> int:
                 if color is not None:
                     with atomic_path(files["color"]) as tmp:
                         color.save(tmp, format="PNG")
+                if "ply" in files:
+                    write_ply(files["ply"], *back_project(depth, np.asarray(image), camera, args.ply_stride, args.max_depth))
             except OSError as exc:
                 raise LitedepthError(f"--out {out}: cannot write {exc.filename or out} ({exc.strerror or exc})") from None
     print(f"wrote {len(paths)} depth map(s) to {out}")
     return 0
+
+
+def parse_focal(text: str | None):
+    """``--focal``: None, ``"exif"`` or a positive number of pixels; one line otherwise."""
+    from ..errors import LitedepthError
+
+    if text is None or text == "exif":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise LitedepthError(f"--focal {text}: expected a focal length in pixels (e.g. 1000) or 'exif'")
+    return value
+
+
+def describe_camera(focal, fov, trained) -> str:
+    """The one line that says which camera the depth is in."""
+    source = (f"focal {focal:g} px (--focal)" if isinstance(focal, float) else "each photo's EXIF focal length (--focal exif)"
+              if focal == "exif" else f"horizontal field of view {fov:g} deg (--fov)" if fov is not None else None)
+    base = (f"the training camera (fx {trained.fx:.1f} px at {trained.width}x{trained.height}, "
+            f"focal {trained.relative_focal:.3f} x the shorter side)")
+    if source is None:
+        return f"camera: depth in metres for {base}; give --focal or --fov for yours"
+    return f"camera: depth rescaled to {source} from {base}"
 
 
 def output_paths(images, out, kinds) -> list:

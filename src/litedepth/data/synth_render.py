@@ -12,18 +12,14 @@ import math
 import numpy as np
 
 from .synth_furniture import Box, Cylinder, Material, Sphere
+from ..camera import Intrinsics
 from .synth_scene import Decal, Scene
 
 _EPS = 1e-4
-NYU_INTRINSICS = (518.86, 519.47, 325.58, 253.74)  # fx, fy, cx, cy at 640x480
-
-
 def intrinsics_for(size: tuple[int, int]) -> tuple[float, float, float, float]:
-    """NYU-v2's pinhole intrinsics scaled from 480x640 to ``size = (H, W)``."""
-    h, w = size
-    fx, fy, cx, cy = NYU_INTRINSICS
-    sx, sy = w / 640.0, h / 480.0
-    return fx * sx, fy * sy, (cx + 0.5) * sx - 0.5, (cy + 0.5) * sy - 0.5
+    """NYU-v2's pinhole intrinsics (`litedepth.camera.Intrinsics.nyu`) scaled from 480x640 to ``size = (H, W)``."""
+    cam = Intrinsics.nyu().resized(size[1], size[0])
+    return cam.fx, cam.fy, cam.cx, cam.cy
 
 
 # ---------------------------------------------------------------- intersections (t = inf where missed)

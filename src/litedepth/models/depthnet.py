@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..camera import Intrinsics
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -44,6 +46,7 @@ class DepthNet(nn.Module):
         self.std = tuple(std)
         self.config: dict[str, Any] = {}  # builder kwargs, recorded in checkpoints
         self.metadata: dict[str, Any] = {}  # provenance read from or written to checkpoints
+        self.camera = Intrinsics.nyu()  # the training camera: its metres are right for this lens (`litedepth.camera`)
 
     @property
     def device(self) -> torch.device:
@@ -54,8 +57,13 @@ class DepthNet(nn.Module):
         depth = self.R(self.MFF(self.E(x)))
         return F.interpolate(depth, size=x.shape[-2:], mode="bilinear", align_corners=True)
 
-    def predict(self, images, batch_size: int = 8, device: str | torch.device | None = None):
-        """Depth in metres for one image (-> ``H x W`` float32) or a list (-> list of arrays)."""
+    def predict(self, images, batch_size: int = 8, device: str | torch.device | None = None, focal: float | None = None):
+        """Depth in metres for one image (-> ``H x W`` float32) or a list (-> list of arrays).
+
+        ``focal``: your camera's focal length in pixels of the image; the depth is rescaled from the
+        training camera (``self.camera``) to it (`litedepth.camera.scale_to_camera`).
+        """
+        from ..camera import in_camera
         from ..inference import predict
 
-        return predict(self, images, batch_size=batch_size, device=device)
+        return in_camera(predict(self, images, batch_size=batch_size, device=device), focal, self.camera)
