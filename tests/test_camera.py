@@ -108,7 +108,7 @@ def test_predict_focal_changes_depth_by_the_focal_ratio_and_writes_ply(student, 
         out = tmp_path / name
         assert main(["predict", str(photo), "--model", str(student), "--out", str(out), "--save", "npy,ply", *extra]) == 0
         runs[name] = np.load(out / "room.npy")
-        assert "camera:" in capsys.readouterr().err
+        assert "training camera" in capsys.readouterr().out
     np.testing.assert_allclose(runs["1000"], 2 * runs["500"], rtol=1e-6)
     np.testing.assert_allclose(runs["fov"], runs["500"] * (40 / 500), rtol=1e-6)  # 90 deg on 80 px: f = 40 px
     expected = runs["500"] * ((Intrinsics.nyu().relative_focal * 60) / 500)

@@ -30,7 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
     from pathlib import Path
 
     import numpy as np
@@ -64,7 +63,6 @@ def run(args: argparse.Namespace) -> int:
             image = to_pil(path)
             focal_from_exif(path, image.width, image.height)
     model = load_for_inference(args.model, args.arch, args.backend, args.device)
-    print(describe_camera(focal, args.fov, model.camera), file=sys.stderr)
     paths = [path for path, _ in images]
     for start in tqdm(range(0, len(paths), args.batch_size), desc="predict", unit="batch", disable=len(paths) <= args.batch_size):
         batch = paths[start:start + args.batch_size]
@@ -93,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
                     write_ply(files["ply"], *back_project(depth, np.asarray(image), camera, args.ply_stride, args.max_depth))
             except OSError as exc:
                 raise LitedepthError(f"--out {out}: cannot write {exc.filename or out} ({exc.strerror or exc})") from None
-    print(f"wrote {len(paths)} depth map(s) to {out}")
+    print(f"wrote {len(paths)} depth map(s) to {out}; {describe_camera(focal, args.fov, model.camera)}")
     return 0
 
 
@@ -119,8 +117,8 @@ def describe_camera(focal, fov, trained) -> str:
     base = (f"the training camera (fx {trained.fx:.1f} px at {trained.width}x{trained.height}, "
             f"focal {trained.relative_focal:.3f} x the shorter side)")
     if source is None:
-        return f"camera: depth in metres for {base}; give --focal or --fov for yours"
-    return f"camera: depth rescaled to {source} from {base}"
+        return f"depth in metres for {base}; give --focal or --fov for yours"
+    return f"depth rescaled to {source} from {base}"
 
 
 def output_paths(images, out, kinds) -> list:
