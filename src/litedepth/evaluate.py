@@ -32,11 +32,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data.transforms import (IMAGENET_MEAN, IMAGENET_STD, REFERENCE_INPUT_SIZE, CenterCrop, ResizeShorter, ToTensor,
-                              shorter_side_for)
+from .data.transforms import CenterCrop, ResizeShorter, ToTensor
 from .errors import LitedepthError
 from .fileio import atomic_path, write_png16_mm
 from .metrics import METRIC_NAMES, compute_metrics, mean_over_images, nonpositive_count, valid_count
+from .preprocess import REFERENCE_INPUT_SIZE, shorter_side_for, stats_of
 
 
 @dataclass(frozen=True)
@@ -271,8 +271,9 @@ def evaluate(
     """Evaluate a depth network on a labeled dataset under a named protocol.
 
     Args:
-        model: an ``nn.Module`` mapping ImageNet-normalised (B, 3, h, w) to (B, 1, h, w) metres
-            (its ``input_size``, ``mean``, ``std`` attributes are used when present), or an object
+        model: an ``nn.Module`` mapping normalised (B, 3, h, w) to (B, 1, h, w) metres (its
+            ``input_size``, ``mean``, ``std`` attributes are used when present, else 228x304 and
+            ImageNet's statistics: `litedepth.preprocess.stats_of`), or an object
             with ``predict_batch(x)`` doing the same (e.g. an ONNX backend).
         data: a dataset path (see `litedepth.data.open_dataset`) or a dataset yielding raw samples
             (``load(i)`` is used when present, else ``dataset[i]``).
@@ -299,8 +300,7 @@ def evaluate(
     else:
         dataset = data
     input_size = tuple(int(v) for v in getattr(model, "input_size", REFERENCE_INPUT_SIZE))
-    mean = tuple(getattr(model, "mean", IMAGENET_MEAN))
-    std = tuple(getattr(model, "std", IMAGENET_STD))
+    mean, std = stats_of(model)
     notes: list[str] = []
     if input_size != REFERENCE_INPUT_SIZE:
         how = f"centre crop {input_size[0]}x{input_size[1]}" if proto.crop_to_input else "no crop"

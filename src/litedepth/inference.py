@@ -17,6 +17,7 @@ from PIL import Image
 
 from .errors import LitedepthError
 from .fileio import read_rgb, to_rgb
+from .preprocess import FITS, network_view, prepare_images
 
 ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray]
 
@@ -46,48 +47,17 @@ def to_pil(image: ImageLike) -> Image.Image:
 
 
 def preprocess(images: Sequence[Image.Image], input_size: tuple[int, int], mean, std) -> torch.Tensor:
-    """RGB PIL images -> ``(B, 3, H, W)`` ImageNet-normalised tensor at ``input_size = (H, W)``."""
-    h, w = input_size
-    arrays = [np.asarray(img.resize((w, h), Image.BILINEAR), dtype=np.float32) / 255.0 for img in images]
-    x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
-    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
-    return (x - m) / s
+    """RGB PIL images -> ``(B, 3, H, W)`` tensor at ``input_size = (H, W)``, normalised with ``mean``/``std``.
+
+    The model's own statistics (`litedepth.preprocess.stats_of`); see `litedepth.preprocess.prepare_images`.
+    """
+    return prepare_images(images, input_size, mean, std)
 
 
 def postprocess(depth: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
     """``(1, H', W')`` metres -> ``size = (H, W)`` float32 array, bilinear (align_corners=True)."""
     out = F.interpolate(depth[None].float(), size=size, mode="bilinear", align_corners=True)
     return out[0, 0].cpu().numpy().astype(np.float32)
-
-
-STRIDE = 32  # the encoders' total downsampling: whole-image inputs are padded to a multiple of it
-FITS = ("auto", "whole", "letterbox")
-
-
-def network_view(image: Image.Image, input_size: tuple[int, int], mean, std, fit: str) -> tuple[torch.Tensor, tuple[int, int]]:
-    """One RGB image as the network sees it in `predict`: ``((1, 3, h, w) normalised, (content h, content w))``.
-
-    Both fits keep the aspect ratio. ``whole``: resized so its shorter side is the one training and
-    evaluation resize to (240 for a 228x304 network; `shorter_side_for`), then padded (edge pixels
-    repeated) at the bottom and right to a multiple of `STRIDE`. ``letterbox``: resized to fit
-    inside ``input_size`` (for networks that only take that size, e.g. a static ONNX export), then
-    padded to it. The network's output is cropped to the content before resizing back.
-    """
-    from .data.transforms import shorter_side_for
-
-    width, height = image.size
-    if fit == "whole":
-        scale = shorter_side_for(input_size) / min(height, width)
-        h, w = max(1, round(height * scale)), max(1, round(width * scale))
-        padded = (-(-h // STRIDE) * STRIDE, -(-w // STRIDE) * STRIDE)
-    else:
-        scale = min(input_size[0] / height, input_size[1] / width)
-        h, w = min(input_size[0], max(1, round(height * scale))), min(input_size[1], max(1, round(width * scale)))
-        padded = tuple(input_size)
-    x = preprocess([image.resize((w, h), Image.BILINEAR) if (w, h) != (width, height) else image], (h, w), mean, std)
-    x = F.pad(x, (0, padded[1] - w, 0, padded[0] - h), mode="replicate") if padded != (h, w) else x
-    return x, (h, w)
 
 
 @torch.inference_mode()

@@ -34,7 +34,7 @@ class QuantizeReport:
 
 def calibration_batches(folder: str | os.PathLike, input_size, mean, std, max_images: int = 64) -> list[np.ndarray]:
     """``(1, 3, H, W)`` float32 arrays of the images in ``folder`` (sorted, at most ``max_images``)."""
-    from .inference import preprocess
+    from .preprocess import prepare_images
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -42,7 +42,7 @@ def calibration_batches(folder: str | os.PathLike, input_size, mean, std, max_im
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)[:max_images]
     if not files:
         raise LitedepthError(f"{folder}: no images ({', '.join(IMAGE_EXTENSIONS)}) for calibration")
-    return [preprocess([read_rgb(p)], input_size, mean, std).numpy() for p in files]
+    return [prepare_images([read_rgb(p)], input_size, mean, std).numpy() for p in files]
 
 
 def quantize_int8(
@@ -53,9 +53,10 @@ def quantize_int8(
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     from .onnx_model import OnnxDepthModel
+    from .preprocess import stats_of
 
     float_model = OnnxDepthModel(onnx_path)
-    batches = calibration_batches(calibration_dir, float_model.input_size, float_model.mean, float_model.std, max_images)
+    batches = calibration_batches(calibration_dir, float_model.input_size, *stats_of(float_model), max_images=max_images)
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:

@@ -28,7 +28,7 @@ from typing import Any, Optional
 import torch
 
 from .errors import LitedepthError
-from .models.depthnet import IMAGENET_MEAN, IMAGENET_STD
+from .preprocess import IMAGENET
 
 
 @dataclass(frozen=True)
@@ -277,7 +277,7 @@ class ConstantDepth(torch.nn.Module):
     def __init__(self, value: float, input_size: tuple[int, int]) -> None:
         super().__init__()
         self.value, self.input_size = float(value), tuple(input_size)
-        self.mean, self.std = IMAGENET_MEAN, IMAGENET_STD
+        self.mean, self.std = IMAGENET  # the input is ignored; the statistics of every shipped network
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.new_full((x.shape[0], 1, *x.shape[-2:]), self.value)

@@ -28,9 +28,10 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-from .data.transforms import IMAGENET_MEAN, IMAGENET_STD, ResizeShorter, ToTensor
+from .data.transforms import ResizeShorter, ToTensor
 from .errors import LitedepthError
 from .fileio import atomic_path, save_npy
+from .preprocess import stats_of
 from .teachers import Teacher
 
 CACHE_VERSION = "2"
@@ -51,16 +52,20 @@ class TeacherCache:
         root: cache folder (shared by runs; entries are keyed, never overwritten with other content).
         teacher: the `Teacher` whose predictions are stored.
         shorter_side: the training transform's resize (`ResizeShorter`) applied before the teacher.
-        mean, std: the normalisation of the teacher's input.
+        mean, std: the normalisation of the teacher's input; default: the teacher's own
+            (``teacher.mean``/``teacher.std``; ImageNet's for a teacher without them).
         crop_size: ``(H, W)`` of the crops the teacher sees; default: the teacher's ``input_size``
             where it has one, else the whole image.
         flip: average with the prediction on the horizontally mirrored crop.
     """
 
     def __init__(self, root: str | os.PathLike, teacher: Teacher, shorter_side: int,
-                 mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
+                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
                  crop_size: Sequence[int] | None = None, flip: bool = False) -> None:
         self.teacher = teacher
+        own_mean, own_std = stats_of(teacher)
+        mean = own_mean if mean is None else tuple(mean)
+        std = own_std if std is None else tuple(std)
         self.resize = ResizeShorter(shorter_side)
         self.to_tensor = ToTensor(mean, std)
         crop = crop_size or getattr(teacher, "input_size", None)

@@ -1,8 +1,9 @@
 """Teachers for distillation behind one small interface.
 
-A teacher maps an ImageNet-normalised ``(B, 3, H, W)`` tensor to a ``(B, 1, H, W)`` prediction
-at the same size: metric depth in metres, or, for relative-depth teachers (``relative=True``),
-an affine-invariant map in ``output`` space (``"depth"`` or ``"disparity"``, i.e. inverse depth).
+A teacher maps a ``(B, 3, H, W)`` tensor normalised with its ``mean``/``std`` (ImageNet's unless
+the teacher says otherwise) to a ``(B, 1, H, W)`` prediction at the same size: metric depth in
+metres, or, for relative-depth teachers (``relative=True``), an affine-invariant map in
+``output`` space (``"depth"`` or ``"disparity"``, i.e. inverse depth).
 
 >>> teacher = load_teacher("runs/nyu-teacher/model.safetensors")
 >>> teacher.predict_tensor(torch.zeros(2, 3, 228, 304)).shape
@@ -30,6 +31,7 @@ import torch.nn.functional as F
 
 from .errors import LitedepthError
 from .models.depthnet import IMAGENET_MEAN, IMAGENET_STD
+from .preprocess import renormalise, stats_of
 
 
 def file_identity(path: Path) -> str:
@@ -42,9 +44,11 @@ def file_identity(path: Path) -> str:
 
 
 class Teacher:
-    """Base class. ``predict_tensor(x) -> (B, 1, H, W)``; attributes below describe the output."""
+    """Base class. ``predict_tensor(x) -> (B, 1, H, W)``; attributes below describe the input and the output."""
 
     kind: str = "base"
+    mean: tuple[float, ...] = IMAGENET_MEAN  # the normalisation ``predict_tensor`` expects (default: ImageNet)
+    std: tuple[float, ...] = IMAGENET_STD
     relative: bool = False  # true: output is only defined up to scale and shift
     output: str = "depth"  # "depth" (metres when not relative) or "disparity"
     identity: str = ""  # changes whenever the teacher's predictions could change (cache key)
@@ -73,7 +77,7 @@ class TorchTeacher(Teacher):
         self.source = source or getattr(model, "arch", "model")
         self.identity = identity or _state_identity(model)
         self.input_size = tuple(getattr(model, "input_size", (228, 304)))
-        self.mean, self.std = tuple(getattr(model, "mean", IMAGENET_MEAN)), tuple(getattr(model, "std", IMAGENET_STD))
+        self.mean, self.std = stats_of(model)  # the network's own normalisation
 
     @torch.no_grad()
     def predict_tensor(self, x: torch.Tensor) -> torch.Tensor:
@@ -91,8 +95,10 @@ def _state_identity(model: torch.nn.Module) -> str:
 class OnnxTeacher(Teacher):
     """An ONNX model taking one normalised ``(B, 3, H, W)`` float32 input.
 
-    The output may be ``(B, 1, h, w)``, ``(B, h, w)`` or ``(1, h, w)``; it is resized bilinearly
-    to ``(H, W)``. A model with a fixed input size gets its input resized to that size first.
+    The normalisation (``mean``, ``std``) is the file's ``litedepth.mean``/``litedepth.std``
+    metadata where present (a `litedepth export` file), else ImageNet's. The output may be
+    ``(B, 1, h, w)``, ``(B, h, w)`` or ``(1, h, w)``; it is resized bilinearly to ``(H, W)``. A
+    model with a fixed input size gets its input resized to that size first.
     """
 
     kind = "onnx"
@@ -115,6 +121,7 @@ class OnnxTeacher(Teacher):
         self.fixed_size = (shape[2], shape[3]) if all(isinstance(s, int) for s in shape[2:]) else None
         self.fixed_batch = shape[0] if isinstance(shape[0], int) else None
         self.relative, self.output = bool(relative), output
+        self.mean, self.std = _onnx_stats(self.session, self.path)
         self.source = str(self.path)
         self.identity = f"onnx-{file_identity(self.path)}-{int(relative)}{output}"
 
@@ -136,13 +143,32 @@ class OnnxTeacher(Teacher):
         return out.to(x.device)
 
 
+def _onnx_stats(session, path: Path) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``(mean, std)`` from an ONNX file's ``litedepth.*`` metadata; ImageNet's for what is absent."""
+    from .export import META_PREFIX
+
+    meta = session.get_modelmeta().custom_metadata_map
+    stats = []
+    for key, default in (("mean", IMAGENET_MEAN), ("std", IMAGENET_STD)):
+        raw = meta.get(META_PREFIX + key)
+        try:
+            value = tuple(float(v) for v in json.loads(raw)) if raw is not None else tuple(default)
+        except (json.JSONDecodeError, TypeError, ValueError):
+            raise LitedepthError(f"{path}: metadata {META_PREFIX}{key} is not a list of numbers: {raw[:60]!r}") from None
+        if len(value) != 3:
+            raise LitedepthError(f"{path}: metadata {META_PREFIX}{key} has {len(value)} values, expected 3 (R, G, B)")
+        stats.append(value)
+    return stats[0], stats[1]
+
+
 class HFTeacher(Teacher):
     """A Hugging Face ``transformers`` depth model (``AutoModelForDepthEstimation``) from a local folder.
 
-    Takes our normalised input, undoes the ImageNet normalisation, applies the model's own
-    ``image_mean``/``image_std`` (from ``preprocessor_config.json``; ImageNet when absent), resizes
-    to the nearest multiple of ``multiple`` (14 for ViT-patch models like Depth Anything), and
-    resizes ``predicted_depth`` back to the input size. Never downloads.
+    Takes ImageNet-normalised input (its ``mean``/``std``) and renormalises it to the model's own
+    ``image_mean``/``image_std`` (``model_mean``/``model_std``, from ``preprocessor_config.json``;
+    ImageNet when absent; `litedepth.preprocess.renormalise`), resizes to the nearest multiple of
+    ``multiple`` (14 for ViT-patch models like Depth Anything), and resizes ``predicted_depth``
+    back to the input size. Never downloads.
     """
 
     kind = "hf"
@@ -183,10 +209,7 @@ class HFTeacher(Teacher):
     @torch.no_grad()
     def predict_tensor(self, x: torch.Tensor) -> torch.Tensor:
         size = tuple(x.shape[-2:])
-        imagenet_mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
-        imagenet_std = torch.tensor(IMAGENET_STD, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
-        rgb = x.float() * imagenet_std + imagenet_mean
-        inp = (rgb - self.model_mean.to(x.device)) / self.model_std.to(x.device)
+        inp = renormalise(x.float(), (self.mean, self.std), (self.model_mean, self.model_std))
         m = self.multiple
         target = tuple(max(m, int(round(s / m)) * m) for s in size)
         if target != size:

@@ -29,6 +29,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from .engine import build_optimizer, config_differences, learning_rate, load_che
 from .errors import LitedepthError
 from .fileio import atomic_path
 from .losses import DepthLoss, DistillationLoss, kd_loss
+from .preprocess import renormalise, stats_of
 
 
 def run(config: Config, teacher=None, resume: bool = False) -> Path:
@@ -99,14 +101,17 @@ def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv) -> Path:
     if env.is_main:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
-    trainset = build_training_set(cfg, teacher, env, out)
 
-    # the network, its optimiser and the mixed-precision context
+    # the network, its training data, its optimiser and the mixed-precision context
     torch.manual_seed(t.seed)
     model = create_model(cfg.model.arch, input_size=tuple(cfg.model.input_size))
     encoder_init = "scratch"
     if cfg.model.encoder_weights:
         encoder_init = f"imagenet:{load_encoder_weights(model, cfg.model.encoder_weights).name}"
+    trainset = build_training_set(cfg, teacher, env, out, student=model)
+    teacher_input = None
+    if teacher is not None and stats_of(teacher) != stats_of(model):  # a live teacher sees its own normalisation
+        teacher_input = partial(renormalise, from_stats=stats_of(model), to_stats=stats_of(teacher))
     memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
     model.to(env.device, memory_format=memory_format)
     optimizer = build_optimizer(cfg, model.parameters())
@@ -163,7 +168,8 @@ def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv) -> Path:
             for group in optimizer.param_groups:
                 group["lr"] = lr
             terms = train_step(net, optimizer, objective, batch, teacher, env.device, autocast=autocast, scaler=scaler,
-                               accumulate=t.accumulate, clip_grad_norm=t.clip_grad_norm, memory_format=memory_format)
+                               accumulate=t.accumulate, clip_grad_norm=t.clip_grad_norm, memory_format=memory_format,
+                               teacher_input=teacher_input)
             n = int(batch["image"].shape[0])
             sums += terms.double() * n
             state.images += n
@@ -245,12 +251,15 @@ def build_objective(cfg: Config, teacher=None) -> tuple[DistillationLoss, str | 
     return DistillationLoss(gt, kd, cfg.loss.gt_weight, cfg.loss.teacher_weight), kd_name
 
 
-def build_training_set(cfg: Config, teacher=None, env: DistEnv | None = None, out: Path | None = None) -> TrainingSet:
+def build_training_set(cfg: Config, teacher=None, env: DistEnv | None = None, out: Path | None = None,
+                       student=None) -> TrainingSet:
     """The configured sources as one `TrainingSet`, with the teacher's cache filled when distilling.
 
-    Each process of a distributed run fills its share of the cache, then all wait for each other.
+    Images are normalised with the student's statistics (``student.mean``/``student.std``; without
+    a ``student``, ImageNet's, those of every shipped architecture), the teacher's cached inputs
+    with the teacher's own (`TeacherCache`). Each process of a distributed run fills its share of
+    the cache, then all wait for each other.
     """
-    from .models.depthnet import IMAGENET_MEAN, IMAGENET_STD
 
     env = env or DistEnv()
     out = out or cfg.run_dir()
@@ -265,8 +274,7 @@ def build_training_set(cfg: Config, teacher=None, env: DistEnv | None = None, ou
     if teacher is not None and cfg.distill.cache:
         from .teacher_cache import TeacherCache
 
-        cache = TeacherCache(cfg.distill.cache_dir or out / "teacher-cache", teacher, shorter_side(cfg), IMAGENET_MEAN, IMAGENET_STD,
-                             flip=cfg.distill.cache_flip)
+        cache = TeacherCache(cfg.distill.cache_dir or out / "teacher-cache", teacher, shorter_side(cfg), flip=cfg.distill.cache_flip)
         for k, part in enumerate(parts):
             if part.teach:
                 ds, idx = part.dataset, range(len(part.dataset))
@@ -277,18 +285,19 @@ def build_training_set(cfg: Config, teacher=None, env: DistEnv | None = None, ou
                 if n:
                     _say(env, f"teacher cache: {n} predictions for {part.name}")
         barrier(env)
-    return TrainingSet(parts, build_transform(cfg, IMAGENET_MEAN, IMAGENET_STD), cfg.train.seed, cache)
+    return TrainingSet(parts, build_transform(cfg, *stats_of(student)), cfg.train.seed, cache)
 
 
 def train_step(net, optimizer, objective: DistillationLoss, batch: dict, teacher, device, autocast: Autocast | None = None,
                scaler: torch.amp.GradScaler | None = None, accumulate: int = 1, clip_grad_norm: float | None = None,
-               memory_format=torch.contiguous_format) -> torch.Tensor:
+               memory_format=torch.contiguous_format, teacher_input=None) -> torch.Tensor:
     """One optimiser step on a collated batch from `TrainingSet`.
 
     Returns ``(loss, gt term, teacher term)`` as a float32 tensor on ``device``, unread: nothing
     here waits for the device. What depends on the batch's make-up (which samples have labels,
     which need the live teacher) is decided from its CPU tensors. ``accumulate``: the batch runs
-    as that many chunks, whose gradients add up to one step.
+    as that many chunks, whose gradients add up to one step. ``teacher_input``: turns the student's
+    input into the live teacher's (its normalisation), where the two differ.
     """
     device = torch.device(device)
     autocast = autocast or Autocast(device)
@@ -298,7 +307,7 @@ def train_step(net, optimizer, objective: DistillationLoss, batch: dict, teacher
     for i, chunk in enumerate(chunks):
         sync = contextlib.nullcontext() if i == accumulate - 1 or not hasattr(net, "no_sync") else net.no_sync()
         with sync:
-            loss, parts = _forward_loss(net, objective, chunk, teacher, device, autocast, memory_format)
+            loss, parts = _forward_loss(net, objective, chunk, teacher, device, autocast, memory_format, teacher_input)
             if scaler is not None and scaler.is_enabled():
                 scaler.scale(loss / accumulate).backward()
             else:
@@ -318,7 +327,8 @@ def train_step(net, optimizer, objective: DistillationLoss, batch: dict, teacher
     return terms
 
 
-def _forward_loss(net, objective: DistillationLoss, batch: dict, teacher, device, autocast: Autocast, memory_format):
+def _forward_loss(net, objective: DistillationLoss, batch: dict, teacher, device, autocast: Autocast, memory_format,
+                  teacher_input=None):
     """The student's loss on one (chunk of a) batch: ``(loss, parts)``, computed in fp32."""
     has_depth, teach, cached = batch["has_depth"] > 0, batch["teach"] > 0, batch["cached"] > 0  # CPU tensors: free to read
     x = batch["image"].to(device, non_blocking=True).contiguous(memory_format=memory_format)
@@ -331,7 +341,8 @@ def _forward_loss(net, objective: DistillationLoss, batch: dict, teacher, device
     if teacher is not None and len(live):  # no cache: run the teacher on the augmented images
         live = live.to(device, non_blocking=True)
         with torch.no_grad(), autocast():
-            predicted = teacher.predict_tensor(x.index_select(0, live))
+            taught = x.index_select(0, live)
+            predicted = teacher.predict_tensor(teacher_input(taught) if teacher_input else taught)
         target = target.index_copy(0, live, predicted.to(target.dtype))
     with autocast():
         pred = net(x)

@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 from ..models.depthnet import IMAGENET_MEAN, IMAGENET_STD
+from ..preprocess import REFERENCE_INPUT_SIZE, center_crop_box, normalise, shorter_side_for
 
 # AlexNet PCA of ImageNet RGB pixels, as used by the WACV-2019 code (values in [0, 1] units).
 IMAGENET_PCA_EIGVAL = np.array([0.2175, 0.0188, 0.0045], dtype=np.float32)
@@ -34,9 +35,6 @@ IMAGENET_PCA_EIGVEC = np.array(
     dtype=np.float32,
 )
 
-REFERENCE_INPUT_SIZE = (228, 304)  # (H, W) the paper's networks see
-REFERENCE_SHORTER_SIDE = 240  # images are resized so the shorter side is 240 before the 228x304 crop
-
 Sample = dict
 Transform = Callable[[Sample, np.random.Generator], Sample]
 
@@ -46,15 +44,6 @@ _RESAMPLE = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR, "bicubic": Im
 def depth_keys(sample: Sample) -> list[str]:
     """The depth-like keys of ``sample`` that geometric transforms must move with the image."""
     return [k for k in sample.get("_depth_keys", ["depth"]) if k in sample]
-
-
-def shorter_side_for(input_size: tuple[int, int]) -> int:
-    """Shorter side to resize to before centre-cropping ``input_size`` (H, W).
-
-    240 for the reference 228x304; scaled proportionally otherwise: ``round(240 * H / 228)``.
-    """
-    h = int(input_size[0])
-    return int(round(REFERENCE_SHORTER_SIDE * h / REFERENCE_INPUT_SIZE[0]))
 
 
 def image_size(img) -> tuple[int, int]:
@@ -135,13 +124,6 @@ class ResizeShorter:
 
     def __repr__(self) -> str:
         return f"ResizeShorter({self.size})"
-
-
-def center_crop_box(w: int, h: int, crop_h: int, crop_w: int) -> tuple[int, int, int, int]:
-    """PIL box (left, top, right, bottom) of the authors' centre crop: offsets round((W-w)/2), round((H-h)/2)."""
-    x1 = int(round((w - crop_w) / 2.0))
-    y1 = int(round((h - crop_h) / 2.0))
-    return x1, y1, x1 + crop_w, y1 + crop_h
 
 
 def _check_crop(w: int, h: int, crop_h: int, crop_w: int, name: str) -> None:
@@ -306,9 +288,7 @@ class ToTensor:
         keys = depth_keys(sample)
         out.pop("_depth_keys", None)
         img = torch.from_numpy(np.ascontiguousarray(_to_float_image(sample["image"]).transpose(2, 0, 1)))
-        mean = torch.tensor(self.mean, dtype=torch.float32).view(3, 1, 1)
-        std = torch.tensor(self.std, dtype=torch.float32).view(3, 1, 1)
-        out["image"] = (img - mean) / std
+        out["image"] = normalise(img, self.mean, self.std)
         for key in keys:
             out[key] = torch.from_numpy(np.ascontiguousarray(sample[key], dtype=np.float32))[None]
         return out

@@ -1,0 +1,116 @@
+"""How an image becomes a network's input: normalisation statistics, resize rules and views.
+
+Every place that feeds a network (prediction, evaluation, the teacher cache, Hugging Face
+teachers, INT8 calibration, training) takes its pieces from here:
+
+* `normalise`, `denormalise`, `renormalise`: pure tensor functions on ``(B, 3, H, W)`` or
+  ``(3, H, W)`` float tensors, RGB in 0..1 units before normalisation;
+* `stats_of`: the ``(mean, std)`` a model or teacher expects (its ``mean``/``std`` attributes),
+  ImageNet's (`IMAGENET`) for an object without them;
+* the resize rules of the paper's protocol: `shorter_side_for` (resize before the crop) and
+  `center_crop_box` (the centre crop), and `network_view` (the whole image, as `predict` runs it).
+
+>>> rgb = torch.rand(2, 3, 228, 304)                    # RGB in 0..1
+>>> x = normalise(rgb, *stats_of(model))                 # what the network takes
+>>> torch.allclose(denormalise(x, *stats_of(model)), rgb, atol=1e-6)
+True
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .models.depthnet import IMAGENET_MEAN, IMAGENET_STD
+
+Stats = tuple[tuple[float, ...], tuple[float, ...]]  # (mean, std), one value per RGB channel
+
+IMAGENET: Stats = (tuple(IMAGENET_MEAN), tuple(IMAGENET_STD))  # the default: every shipped network's statistics
+
+REFERENCE_INPUT_SIZE = (228, 304)  # (H, W) the paper's networks see
+REFERENCE_SHORTER_SIDE = 240  # images are resized so the shorter side is 240 before the 228x304 crop
+
+STRIDE = 32  # the encoders' total downsampling: whole-image inputs are padded to a multiple of it
+FITS = ("auto", "whole", "letterbox")
+
+
+def stats_of(obj, default: Stats = IMAGENET) -> Stats:
+    """``(mean, std)`` of a model or teacher: its ``mean`` and ``std`` attributes, else ``default``."""
+    mean, std = getattr(obj, "mean", None), getattr(obj, "std", None)
+    if mean is None or std is None:
+        return tuple(default[0]), tuple(default[1])
+    return tuple(mean), tuple(std)
+
+
+def _channel_view(values: Sequence[float] | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``values`` (3 numbers) as a float32 tensor on ``x``'s device, shaped to broadcast over ``x``."""
+    if x.ndim not in (3, 4) or x.shape[-3] != 3:
+        raise ValueError(f"expected a (B, 3, H, W) or (3, H, W) tensor, got shape {tuple(x.shape)}")
+    shape = (3, 1, 1) if x.ndim == 3 else (1, 3, 1, 1)
+    return torch.as_tensor(values, dtype=torch.float32).to(x.device).view(shape)
+
+
+def normalise(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """``(x - mean) / std`` per channel: RGB in 0..1 -> the network's input. Shape kept."""
+    return (x - _channel_view(mean, x)) / _channel_view(std, x)
+
+
+def denormalise(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """``x * std + mean`` per channel: the inverse of `normalise` (back to RGB in 0..1). Shape kept."""
+    return x * _channel_view(std, x) + _channel_view(mean, x)
+
+
+def renormalise(x: torch.Tensor, from_stats: Stats, to_stats: Stats) -> torch.Tensor:
+    """An input normalised with ``from_stats = (mean, std)`` as if normalised with ``to_stats``."""
+    return normalise(denormalise(x, *from_stats), *to_stats)
+
+
+def shorter_side_for(input_size: tuple[int, int]) -> int:
+    """Shorter side to resize to before centre-cropping ``input_size`` (H, W).
+
+    240 for the reference 228x304; scaled proportionally otherwise: ``round(240 * H / 228)``.
+    """
+    h = int(input_size[0])
+    return int(round(REFERENCE_SHORTER_SIDE * h / REFERENCE_INPUT_SIZE[0]))
+
+
+def center_crop_box(w: int, h: int, crop_h: int, crop_w: int) -> tuple[int, int, int, int]:
+    """PIL box (left, top, right, bottom) of the authors' centre crop: offsets round((W-w)/2), round((H-h)/2)."""
+    x1 = int(round((w - crop_w) / 2.0))
+    y1 = int(round((h - crop_h) / 2.0))
+    return x1, y1, x1 + crop_w, y1 + crop_h
+
+
+def prepare_images(images: Sequence[Image.Image], input_size: tuple[int, int], mean, std) -> torch.Tensor:
+    """RGB PIL images -> ``(B, 3, H, W)`` tensor at ``input_size = (H, W)`` (PIL bilinear), normalised."""
+    h, w = input_size
+    arrays = [np.asarray(img.resize((w, h), Image.BILINEAR), dtype=np.float32) / 255.0 for img in images]
+    x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
+    return normalise(x, mean, std)
+
+
+def network_view(image: Image.Image, input_size: tuple[int, int], mean, std, fit: str) -> tuple[torch.Tensor, tuple[int, int]]:
+    """One RGB image as the network sees it in `predict`: ``((1, 3, h, w) normalised, (content h, content w))``.
+
+    Both fits keep the aspect ratio. ``whole``: resized so its shorter side is the one training and
+    evaluation resize to (240 for a 228x304 network; `shorter_side_for`), then padded (edge pixels
+    repeated) at the bottom and right to a multiple of `STRIDE`. ``letterbox``: resized to fit
+    inside ``input_size`` (for networks that only take that size, e.g. a static ONNX export), then
+    padded to it. The network's output is cropped to the content before resizing back.
+    """
+    width, height = image.size
+    if fit == "whole":
+        scale = shorter_side_for(input_size) / min(height, width)
+        h, w = max(1, round(height * scale)), max(1, round(width * scale))
+        padded = (-(-h // STRIDE) * STRIDE, -(-w // STRIDE) * STRIDE)
+    else:
+        scale = min(input_size[0] / height, input_size[1] / width)
+        h, w = min(input_size[0], max(1, round(height * scale))), min(input_size[1], max(1, round(width * scale)))
+        padded = tuple(input_size)
+    x = prepare_images([image.resize((w, h), Image.BILINEAR) if (w, h) != (width, height) else image], (h, w), mean, std)
+    x = F.pad(x, (0, padded[1] - w, 0, padded[0] - h), mode="replicate") if padded != (h, w) else x
+    return x, (h, w)

@@ -1,0 +1,147 @@
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import litedepth
+from litedepth.preprocess import IMAGENET, denormalise, network_view, normalise, renormalise, shorter_side_for, stats_of
+from litedepth.teacher_cache import TeacherCache
+from litedepth.teachers import TorchTeacher
+
+SIZE = (48, 64)
+OTHER = ((0.5, 0.4, 0.3), (0.2, 0.3, 0.25))  # statistics no shipped network uses
+
+
+def _photo(h: int = 60, w: int = 80) -> Image.Image:
+    rng = np.random.default_rng(0)
+    return Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5, 7), (3, 5, 7)])
+def test_normalise_denormalise_round_trip(shape):
+    rgb = torch.rand(shape)
+    x = normalise(rgb, *OTHER)
+    assert x.shape == rgb.shape
+    expected = (rgb - torch.tensor(OTHER[0]).view(3, 1, 1)) / torch.tensor(OTHER[1]).view(3, 1, 1)
+    assert torch.equal(x, expected)
+    torch.testing.assert_close(denormalise(x, *OTHER), rgb, rtol=0, atol=1e-6)
+
+
+def test_normalise_refuses_other_shapes():
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+        normalise(torch.rand(1, 4, 5, 5), *IMAGENET)
+
+
+def test_renormalise_is_denormalise_then_normalise():
+    x = torch.randn(2, 3, 6, 8)
+    assert torch.equal(renormalise(x, IMAGENET, OTHER), normalise(denormalise(x, *IMAGENET), *OTHER))
+    # what HFTeacher computed before: x * imagenet_std + imagenet_mean, then its own statistics
+    im = [torch.tensor(v, dtype=torch.float32).view(1, 3, 1, 1) for v in IMAGENET]
+    own = [torch.tensor(v, dtype=torch.float32).view(1, 3, 1, 1) for v in OTHER]
+    assert torch.equal(renormalise(x, IMAGENET, OTHER), (x * im[1] + im[0] - own[0]) / own[1])
+
+
+def test_stats_of_models_and_defaults():
+    model = litedepth.create_model("fast-student", input_size=SIZE)
+    assert stats_of(model) == IMAGENET == ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    model.mean, model.std = OTHER
+    assert stats_of(model) == OTHER and stats_of(TorchTeacher(model)) == OTHER
+    assert stats_of(object()) == IMAGENET
+
+
+def test_old_homes_still_import_the_shared_pieces():
+    from litedepth.data.transforms import shorter_side_for as from_transforms
+    from litedepth.inference import network_view as from_inference
+
+    assert from_transforms is shorter_side_for and from_inference is network_view
+    assert shorter_side_for((228, 304)) == 240
+
+
+def test_to_tensor_is_bit_identical_to_the_imagenet_formula():
+    from litedepth.data.transforms import ToTensor
+
+    img = _photo()
+    x = ToTensor()({"image": img, "_depth_keys": []})["image"]
+    arr = torch.from_numpy(np.ascontiguousarray((np.asarray(img, dtype=np.float32) / 255.0).transpose(2, 0, 1)))
+    mean, std = (torch.tensor(v, dtype=torch.float32).view(3, 1, 1) for v in IMAGENET)
+    assert torch.equal(x, (arr - mean) / std)
+
+
+def test_network_view_normalises_with_the_given_statistics():
+    img = _photo(48, 64)
+    x, (h, w) = network_view(img, SIZE, *OTHER, "letterbox")
+    assert (h, w) == SIZE
+    rgb = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
+    assert torch.equal(x, normalise(rgb, *OTHER))
+
+
+def test_teacher_cache_normalises_with_the_teachers_own_statistics(tmp_path):
+    net = litedepth.create_model("fast-student", input_size=SIZE).eval()
+    net.mean, net.std = OTHER
+    cache = TeacherCache(tmp_path / "cache", TorchTeacher(net), shorter_side=51)
+    img = _photo(60, 80)
+    x = cache.teacher_input({"image": img, "depth": np.zeros((60, 80), np.float32)})
+    by_hand = (np.asarray(img.resize((68, 51), Image.BILINEAR), dtype=np.float32) / 255.0 - np.float32(OTHER[0])) / np.float32(OTHER[1])
+    assert x.shape == (3, 51, 68)
+    np.testing.assert_allclose(x.numpy(), by_hand.transpose(2, 0, 1), rtol=0, atol=1e-6)
+    assert cache.spec["mean"] == list(OTHER[0]) and cache.spec["std"] == list(OTHER[1])
+    # an ImageNet teacher keeps the cache folder it had when the statistics were passed explicitly
+    imagenet = TorchTeacher(litedepth.create_model("fast-student", input_size=SIZE))
+    assert TeacherCache(tmp_path / "cache", imagenet, 51).dir == TeacherCache(tmp_path / "cache", imagenet, 51, *IMAGENET).dir
+    assert TeacherCache(tmp_path / "cache", imagenet, 51).dir != cache.dir
+
+
+def test_onnx_teacher_takes_its_statistics_from_the_files_metadata(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from litedepth.export import export_onnx
+    from litedepth.teachers import load_teacher
+
+    net = litedepth.create_model("fast-student", input_size=SIZE).eval()
+    net.mean, net.std = OTHER
+    export_onnx(net, tmp_path / "t.onnx")
+    teacher = load_teacher(tmp_path / "t.onnx")
+    assert stats_of(teacher) == OTHER
+    assert TeacherCache(tmp_path / "cache", teacher, 51).spec["mean"] == list(OTHER[0])
+
+
+def test_training_set_normalises_with_the_students_statistics(tmp_path):
+    from litedepth.config import Config
+    from litedepth.data.synth import write_dataset
+    from litedepth.train import build_training_set
+
+    write_dataset(tmp_path / "x", 2, split="train", size=SIZE, progress=False)
+    cfg = Config.from_dict({
+        "name": "tiny", "model": {"arch": "fast-student", "input_size": SIZE},
+        "data": {"sources": [{"path": str(tmp_path / "x"), "kind": "nyu", "split": "train"}], "workers": 0},
+        "train": {"device": "cpu", "out_dir": str(tmp_path / "run"), "progress": False},
+    })
+    cfg.augment.enabled = False
+    student = litedepth.create_model("fast-student", input_size=SIZE)
+    to_tensor = build_training_set(cfg).transform.transforms[-1]
+    assert (to_tensor.mean, to_tensor.std) == IMAGENET  # no student: the statistics of every shipped network
+    student.mean, student.std = OTHER
+    to_tensor = build_training_set(cfg, student=student).transform.transforms[-1]
+    assert (to_tensor.mean, to_tensor.std) == OTHER
+
+
+# Where the ImageNet constants may be named: the module that defines them, this module, and the
+# defaults of models, teachers and transforms. Every pipeline takes the statistics from the model
+# or teacher it feeds (`litedepth.preprocess.stats_of`).
+ALLOWED = {
+    "models/depthnet.py",  # defines IMAGENET_MEAN/IMAGENET_STD; DepthNet's default
+    "models/__init__.py",  # re-exports them
+    "preprocess.py",  # IMAGENET, the default of `stats_of`
+    "teachers.py",  # Teacher's default; ONNX teachers without metadata; HF preprocessor config without image_mean
+    "onnx_model.py",  # OnnxDepthModel's default when the file's metadata has no mean/std
+    "data/transforms.py",  # default arguments of ToTensor, train_transform, test_transform
+}
+
+
+def test_imagenet_constants_are_named_only_where_allowed():
+    root = Path(litedepth.__file__).parent
+    users = {p.relative_to(root).as_posix() for p in root.rglob("*.py") if re.search(r"\bIMAGENET_(MEAN|STD)\b", p.read_text())}
+    assert "models/depthnet.py" in users
+    assert users <= ALLOWED, f"ImageNet statistics hard-coded in {sorted(users - ALLOWED)}: use the model's or teacher's (stats_of)"
