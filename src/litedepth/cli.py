@@ -24,6 +24,7 @@ COMMANDS = {
     "export": "litedepth.commands.export",
     "bench": "litedepth.commands.bench",
     "reproduce": "litedepth.commands.reproduce",
+    "serve": "litedepth.commands.serve",
 }
 
 
