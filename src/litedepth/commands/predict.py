@@ -1,21 +1,25 @@
-"""``litedepth predict``: depth maps for images, folders or globs."""
+"""``litedepth predict``: depth maps for images, folders or globs, and depth videos for video files."""
 
 from __future__ import annotations
 
 import argparse
 
-HELP = "predict depth maps for images (files, folders or globs)"
+HELP = "predict depth maps for images (files, folders or globs) and depth videos for videos (.mp4, .mov, .avi, .mkv, .webm)"
 SAVE_KINDS = ("png16", "npy", "color", "ply")
 ENDINGS = {"png16": ".png", "npy": ".npy", "color": "_color.png", "ply": ".ply"}  # output file = OUT/<input's name without suffix> + ending
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (searched recursively) or glob patterns")
+    from ..video import LAYOUTS  # numpy and the standard library only: PyAV is imported when a video is read
+
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (searched recursively for images) or glob "
+                        "patterns; video files (.mp4, .mov, .avi, .mkv, .webm) give OUT/<stem>_depth.mp4")
     parser.add_argument("--model", help="our .safetensors, an authors' .pt, an exported .onnx, or an architecture name (fresh weights)")
     parser.add_argument("--arch", help="architecture of an authors' .pt; alone: the same as --model NAME (fresh weights, for trying the tool)")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--save", default="png16", help="comma list of png16 (16-bit PNG, millimetres), npy (float32 metres), "
-                        "color (RGB | colourised depth), ply (coloured point cloud, metres, camera frame)")
+    parser.add_argument("--save", help="comma list of png16 (16-bit PNG, millimetres), npy (float32 metres), "
+                        "color (RGB | colourised depth), ply (coloured point cloud, metres, camera frame); default png16. "
+                        "Videos: png16 and npy, when given, also write OUT/<stem>/000000.png/.npy per frame")
     camera = parser.add_mutually_exclusive_group()
     camera.add_argument("--focal", help="your camera's focal length in pixels of the input image, or 'exif' (from each photo's "
                         "35 mm-equivalent focal length): depth is rescaled from the training camera to it")
@@ -27,6 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"))
     parser.add_argument("--device", default="cpu")
+    video = parser.add_argument_group("video inputs (need pip install 'litedepth[video]')")
+    video.add_argument("--video-layout", choices=LAYOUTS, default=LAYOUTS[0],
+                       help="side-by-side: input | colourised depth (default); depth: the colourised depth alone")
+    video.add_argument("--depth-range", metavar="MIN,MAX", help="the colour range in metres, the same for every frame "
+                       "(default: 2nd-98th percentile of depth over up to 24 frames spread through the clip)")
+    video.add_argument("--smooth", type=float, metavar="A", help="exponential moving average of depth over frames, "
+                       "weight A in (0, 1] for the newest frame (default: off)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from ..inference import check_image, collect_images, predict, to_pil
     from ..visualize import check_cmap, side_by_side
 
-    kinds = [k.strip() for k in args.save.split(",") if k.strip()]
+    kinds = [k.strip() for k in (args.save or "png16").split(",") if k.strip()]
     bad = [k for k in kinds if k not in SAVE_KINDS]
     if bad or not kinds:
         raise LitedepthError(f"--save {args.save!r}: choose from {', '.join(SAVE_KINDS)}")
@@ -54,8 +65,10 @@ def run(args: argparse.Namespace) -> int:
     focal = parse_focal(args.focal)
     check_device(args.device)
     out = check_output_folder(Path(args.out))
-    images = collect_images(args.inputs, check=False)
+    videos, image_inputs = split_inputs(args.inputs)
+    images = collect_images(image_inputs, check=False) if image_inputs or not videos else []
     targets = output_paths(images, out, kinds)
+    video_plan = check_videos(videos, images, out, args) if videos else []
     for path, _ in images:  # a full decode: a truncated file stops the command before anything is written
         check_image(path)
     if focal == "exif":  # every photo must have the tag before anything is written
@@ -91,8 +104,108 @@ def run(args: argparse.Namespace) -> int:
                     write_ply(files["ply"], *back_project(depth, np.asarray(image), camera, args.ply_stride, args.max_depth))
             except OSError as exc:
                 raise LitedepthError(f"--out {out}: cannot write {exc.filename or out} ({exc.strerror or exc})") from None
-    print(f"wrote {len(paths)} depth map(s) to {out}; {describe_camera(focal, args.fov, model.camera)}")
+    if paths:
+        print(f"wrote {len(paths)} depth map(s) to {out}; {describe_camera(focal, args.fov, model.camera)}")
+    for info, target, frames_dir in video_plan:
+        predict_video_file(model, info, target, frames_dir, focal, args)
     return 0
+
+
+def split_inputs(inputs) -> tuple[list, list]:
+    """Video files (by suffix, `litedepth.video.VIDEO_EXTENSIONS`) and the other inputs, for `collect_images`.
+
+    A glob pattern whose matches include videos is replaced by its matches; folders are searched
+    for images only (by `collect_images`).
+    """
+    import glob
+    from pathlib import Path
+
+    from ..video import is_video
+
+    videos: dict = {}  # resolved -> path
+    rest = []
+    for item in inputs:
+        path = Path(item)
+        if not path.exists() and any(ch in item for ch in "*?["):
+            matches = sorted(Path(p) for p in glob.glob(item, recursive=True) if Path(p).is_file())
+            if any(is_video(p) for p in matches):
+                for p in matches:
+                    if is_video(p):
+                        videos.setdefault(p.resolve(), p)
+                    else:
+                        rest.append(str(p))
+                continue
+        elif is_video(path) and not path.is_dir():
+            videos.setdefault(path.resolve(), path)
+            continue
+        rest.append(item)
+    return list(videos.values()), rest
+
+
+def check_videos(videos, images, out, args) -> list:
+    """``(VideoInfo, OUT/<stem>_depth.mp4, OUT/<stem> or None)`` per video, or one line before anything is written.
+
+    Checks the video options, that PyAV is installed, that every video decodes completely
+    (`litedepth.video.probe`), that no output would overwrite an input and that no two videos
+    share an output.
+    """
+    import os
+
+    from ..errors import LitedepthError
+    from ..video import check_smooth, parse_depth_range, probe, require_av
+    from ..visualize import check_cmap
+
+    parse_depth_range(args.depth_range)
+    check_smooth(args.smooth)
+    check_cmap(args.cmap)
+    if args.focal == "exif":
+        raise LitedepthError("--focal exif: videos have no per-frame EXIF; give --focal PX or --fov DEG for video inputs")
+    require_av()
+    frame_kinds = video_frame_kinds(args.save)
+    inputs = {p.resolve(): p for p in videos} | {p.resolve(): p for p, _ in images}
+    owners: dict = {}
+    plan = []
+    for video in videos:
+        info = probe(video)
+        target = out / f"{video.stem}_depth.mp4"
+        frames_dir = out / video.stem if frame_kinds else None
+        for path in filter(None, (target, frames_dir)):
+            key = path.resolve()
+            if key in inputs or (path.exists() and any(os.path.samefile(path, p) for p in inputs.values())):
+                raise LitedepthError(f"--out {out}: the output {path} of {video} would overwrite the input {inputs.get(key, path)}; "
+                                     "choose another --out")
+            if key in owners:
+                raise LitedepthError(f"{owners[key]} and {video}: both would be written to {path}; rename one or predict them separately")
+            owners[key] = video
+        plan.append((info, target, frames_dir))
+    return plan
+
+
+def video_frame_kinds(save: str | None) -> list:
+    """The per-frame files a video gets: the png16 and npy of an explicit ``--save`` (none by default)."""
+    from ..video import FRAME_KINDS
+
+    return [k.strip() for k in (save or "").split(",") if k.strip() in FRAME_KINDS]
+
+
+def predict_video_file(model, info, target, frames_dir, focal, args) -> None:
+    """Write one depth video (`litedepth.video.predict_video`) and print what was written and how fast."""
+    from ..camera import focal_from_fov, scale_to_camera
+    from ..errors import LitedepthError
+    from ..video import parse_depth_range, predict_video
+
+    focal_px = focal if isinstance(focal, float) else focal_from_fov(args.fov, info.width) if args.fov is not None else None
+    adjust = (lambda depth: scale_to_camera(depth, focal_px, model.camera)) if focal_px is not None else None
+    frame_kinds = video_frame_kinds(args.save)
+    try:
+        result = predict_video(model, info.path, target, layout=args.video_layout, batch_size=args.batch_size,
+                               depth_range=parse_depth_range(args.depth_range), smooth=args.smooth, cmap=args.cmap,
+                               frames_dir=frames_dir, save=frame_kinds, adjust=adjust, info=info)
+    except OSError as exc:
+        raise LitedepthError(f"--out {args.out}: cannot write {exc.filename or target} ({exc.strerror or exc})") from None
+    per_frame = f", per-frame {' and '.join(frame_kinds)} in {frames_dir}" if frame_kinds else ""
+    print(f"wrote {target} ({result.frames} frames at {float(result.fps):g} fps, colours {result.vmin:.2f} to {result.vmax:.2f} m"
+          f"{per_frame}); {result.frames_per_second:.1f} frames/s; {describe_camera(focal, args.fov, model.camera)}")
 
 
 def parse_focal(text: str | None):
