@@ -16,9 +16,10 @@ from PIL import Image
 import litedepth
 from litedepth.camera import read_ply
 
-gradio = pytest.importorskip("gradio", reason="the web demo needs the [demo] extra")
-from litedepth.serve import estimate, write_glb_points  # noqa: E402
+from litedepth.cli import main
+from litedepth.serve import estimate, write_glb_points  # Gradio is imported only when the app is built
 
+needs_gradio = pytest.mark.skipif(not __import__("importlib").util.find_spec("gradio"), reason="the web demo needs the [demo] extra")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 CHROMEDRIVER = shutil.which("chromedriver")
 
@@ -57,12 +58,20 @@ def test_glb_points_layout(tmp_path):
     assert np.array_equal(positions, points * [1, -1, -1])
 
 
+def test_serve_without_gradio_is_one_line(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "gradio", None)  # as if the [demo] extra were not installed
+    assert main(["serve", "--model", "fast-student"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["litedepth serve: error: the web demo needs Gradio: pip install 'litedepth[demo]'"]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
+@needs_gradio
 @pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="no chromium and chromedriver on this machine (Debian: apt-get install chromium chromium-driver)")
 def test_browser_uploads_a_photo_and_sees_depth_and_point_cloud(tmp_path):
     webdriver = pytest.importorskip("selenium.webdriver", reason="the browser test needs selenium (the [dev] extra)")
