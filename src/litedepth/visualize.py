@@ -53,7 +53,11 @@ def side_by_side(image: Image.Image, depth_m: np.ndarray, colorbar: bool = False
     shown = axes[1].imshow(depth_m, cmap=cmap, vmin=np.percentile(finite, 2), vmax=np.percentile(finite, 98))
     for ax in axes:
         ax.axis("off")
-    fig.colorbar(shown, ax=axes[1], fraction=0.046, pad=0.02, label="depth (m)")
+    from mpl_toolkits.axes_grid1 import make_axes_locatable
+
+    # a bar as tall as the depth map, of fixed width: a fraction of the axes shrinks it on portrait photos
+    bar = make_axes_locatable(axes[1]).append_axes("right", size=0.18, pad=0.08)
+    fig.colorbar(shown, cax=bar, label="depth (m)")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")
     plt.close(fig)
