@@ -19,6 +19,8 @@ from .errors import LitedepthError
 from .fileio import read_rgb, to_rgb
 from .preprocess import FITS, network_view, prepare_images
 
+preprocess = prepare_images  # RGB PIL images -> (B, 3, H, W) at an input size, normalised (the older name)
+
 ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray]
 
 
@@ -44,14 +46,6 @@ def to_pil(image: ImageLike) -> Image.Image:
     if isinstance(image, (str, os.PathLike)):
         return read_rgb(image)
     raise LitedepthError(f"unsupported image input of type {type(image).__name__}")
-
-
-def preprocess(images: Sequence[Image.Image], input_size: tuple[int, int], mean, std) -> torch.Tensor:
-    """RGB PIL images -> ``(B, 3, H, W)`` tensor at ``input_size = (H, W)``, normalised with ``mean``/``std``.
-
-    The model's own statistics (`litedepth.preprocess.stats_of`); see `litedepth.preprocess.prepare_images`.
-    """
-    return prepare_images(images, input_size, mean, std)
 
 
 def postprocess(depth: torch.Tensor, size: tuple[int, int]) -> np.ndarray:

@@ -28,33 +28,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def parse_depth_scale(text: str | None) -> float | None:
-    """``--depth-scale`` as a float (None when left out); `LitedepthError` unless a finite positive number."""
-    import math
-
-    from ..errors import LitedepthError
-
-    if text is None:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise LitedepthError(f"--depth-scale {text}: expected a positive number of raw depth units per metre (e.g. 1000 for mm)")
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
     import sys
 
     from ..commands.predict import load_for_inference
+    from ..data import check_depth_scale
     from ..errors import LitedepthError
     from ..evaluate import evaluate
 
     if args.batch_size < 1:
         raise LitedepthError(f"--batch-size {args.batch_size}: must be at least 1")
-    depth_scale = parse_depth_scale(args.depth_scale)
+    depth_scale = check_depth_scale(args.depth_scale, name="--depth-scale")
     model = load_for_inference(args.model, args.arch, backend=args.backend, device=args.device)
     result = evaluate(
         model,

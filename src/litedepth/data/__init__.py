@@ -33,8 +33,11 @@ from .unlabeled import UnlabeledImages
 NYU_SEED_LAYOUT = "the NYU-v2 seed layout (train 8-bit x10/255 m, test 16-bit mm)"
 
 
-def check_depth_scale(depth_scale: float | None) -> float | None:
-    """``depth_scale`` as a float, or None; `LitedepthError` unless it is a finite positive number."""
+def check_depth_scale(depth_scale: float | str | None, name: str | None = None) -> float | None:
+    """``depth_scale`` (a number or its text) as a float, or None; `LitedepthError` unless it is a finite positive number.
+
+    ``name`` (e.g. ``--depth-scale``) is how the error names the value.
+    """
     if depth_scale is None:
         return None
     try:
@@ -42,7 +45,8 @@ def check_depth_scale(depth_scale: float | None) -> float | None:
     except (TypeError, ValueError):
         value = math.nan
     if isinstance(depth_scale, bool) or not math.isfinite(value) or value <= 0:
-        raise LitedepthError(f"depth scale {depth_scale!r}: expected a positive number (raw depth units per metre, e.g. 1000 for mm)")
+        label = f"{name} {depth_scale}" if name else f"depth scale {depth_scale!r}"
+        raise LitedepthError(f"{label}: expected a positive number (raw depth units per metre, e.g. 1000 for mm)")
     return value
 
 
