@@ -36,3 +36,37 @@ def randomise_bn(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
             m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
             m.bias.data.copy_(torch.rand(n, generator=g) - 0.5)
     return model.eval()
+
+
+@pytest.fixture
+def fast_model(tmp_path):
+    """A small fresh network on disk (a --model file, so that no warning line reaches stderr)."""
+    from litedepth.checkpoint import save_model
+    from litedepth.models import create_model
+
+    return save_model(create_model("fast-student", input_size=(48, 64)), tmp_path / "fast.safetensors")
+
+
+def write_image(path, seed=0, size=(40, 56), **save_args):
+    """A random RGB image of ``size = (H, W)`` saved at ``path`` (folders made)."""
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(path, **save_args)
+    return path
+
+
+def one_line_error(capsys, argv):
+    """Run the CLI in-process; it must exit 2 with exactly one line on stderr; return that line."""
+    from litedepth.cli import main
+
+    capsys.readouterr()
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("litedepth "), err
+    return lines[0]
+
+
+def files_under(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())

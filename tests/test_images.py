@@ -4,13 +4,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from litedepth.checkpoint import save_model
+from conftest import files_under, one_line_error, write_image
 from litedepth.cli import main
 from litedepth.data import UnlabeledImages
 from litedepth.errors import LitedepthError
 from litedepth.fileio import BACKGROUND, read_rgb
 from litedepth.inference import collect_images, to_pil
-from litedepth.models import create_model
 
 RED, BLUE = (220, 20, 20), (20, 20, 220)
 
@@ -31,33 +30,6 @@ def depth_png(path, seed=0, size=(24, 40)):
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.random.default_rng(seed).integers(500, 9000, size).astype(np.uint16)).save(path)
     return path
-
-
-def photo(path, seed=0, size=(24, 40)):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (*size, 3), dtype=np.uint8)).save(path)
-    return path
-
-
-def one_line_error(capsys, argv):
-    """Run the CLI in-process; it must exit 2 with exactly one line on stderr; return that line."""
-    capsys.readouterr()
-    code = main(argv)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("litedepth "), err
-    return lines[0]
-
-
-def files_under(folder):
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-
-
-@pytest.fixture
-def fast_model(tmp_path):
-    """A small fresh network on disk (a --model file, so that no warning line reaches stderr)."""
-    return save_model(create_model("fast-student", input_size=(48, 64)), tmp_path / "fast.safetensors")
 
 
 def close(pixel, colour, tol=30):
@@ -88,7 +60,7 @@ def test_predict_cli_writes_depth_at_the_displayed_size(tmp_path, capsys):
 
 def test_explicit_16bit_png_exits_2_with_one_line(fast_model, tmp_path, capsys):
     depth = depth_png(tmp_path / "in" / "0.png")
-    good = photo(tmp_path / "in" / "a.jpg")
+    good = write_image(tmp_path / "in" / "a.jpg", size=(24, 40))
     out = tmp_path / "out"
     line = one_line_error(capsys, ["predict", str(good), str(depth), "--model", str(fast_model), "--out", str(out)])
     assert f"{depth}: looks like a depth map or a 16-bit image, not a photo" in line and "I;16" in line
@@ -105,9 +77,9 @@ def test_explicit_16bit_png_exits_2_with_one_line(fast_model, tmp_path, capsys):
 def test_folder_predicts_photos_and_skips_depth_maps(fast_model, tmp_path, capsys):
     nyu = tmp_path / "nyu"
     for room in ("room1", "room2"):  # the NYU train layout: 0.jpg beside its depth 0.png
-        photo(nyu / room / "0.jpg", seed=len(room))
+        write_image(nyu / room / "0.jpg", seed=len(room), size=(24, 40))
         depth_png(nyu / room / "0.png")
-    photo(nyu / "room2" / "1.png", seed=5)  # an 8-bit RGB PNG is a photo
+    write_image(nyu / "room2" / "1.png", seed=5, size=(24, 40))  # an 8-bit RGB PNG is a photo
     out = tmp_path / "out"
     capsys.readouterr()
     assert main(["predict", str(nyu), "--model", str(fast_model), "--out", str(out), "--save", "png16,npy"]) == 0

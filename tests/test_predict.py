@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 import litedepth
-from conftest import randomise_bn
+from conftest import files_under, one_line_error, randomise_bn, write_image
 from litedepth.checkpoint import save_model
 from litedepth.cli import main
 from litedepth.models import create_model
@@ -100,34 +100,6 @@ def test_every_command_has_help():
         assert name in result.stdout
         assert run_cli(name, "--help").returncode == 0
     assert set(COMMANDS) >= {"predict", "info", "convert", "eval", "train", "distill", "export", "bench", "reproduce", "synth"}
-
-
-@pytest.fixture
-def fast_model(tmp_path):
-    """A small fresh network on disk (a --model file, so that no warning line reaches stderr)."""
-    return save_model(create_model("fast-student", input_size=(48, 64)), tmp_path / "fast.safetensors")
-
-
-def write_image(path, seed=0, size=(40, 56), **save_args):
-    rng = np.random.default_rng(seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(path, **save_args)
-    return path
-
-
-def one_line_error(capsys, argv):
-    """Run the CLI in-process; it must exit 2 with exactly one line on stderr; return that line."""
-    capsys.readouterr()
-    code = main(argv)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("litedepth "), err
-    return lines[0]
-
-
-def files_under(folder):
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
 
 def test_predict_refuses_to_write_over_its_inputs(fast_model, tmp_path, capsys):
