@@ -149,8 +149,6 @@ def check_videos(videos, images, out, args) -> list:
     (`litedepth.video.probe`), that no output would overwrite an input and that no two videos
     share an output.
     """
-    import os
-
     from ..errors import LitedepthError
     from ..video import check_smooth, parse_depth_range, probe, require_av
     from ..visualize import check_cmap
@@ -162,21 +160,14 @@ def check_videos(videos, images, out, args) -> list:
         raise LitedepthError("--focal exif: videos have no per-frame EXIF; give --focal PX or --fov DEG for video inputs")
     require_av()
     frame_kinds = video_frame_kinds(args.save)
-    inputs = {p.resolve(): p for p in videos} | {p.resolve(): p for p, _ in images}
-    owners: dict = {}
+    infos = [probe(video) for video in videos]  # a missing or corrupt video is refused first
+    claims = OutputClaims(list(videos) + [path for path, _ in images], out)
     plan = []
-    for video in videos:
-        info = probe(video)
+    for video, info in zip(videos, infos):
         target = out / f"{video.stem}_depth.mp4"
         frames_dir = out / video.stem if frame_kinds else None
         for path in filter(None, (target, frames_dir)):
-            key = path.resolve()
-            if key in inputs or (path.exists() and any(os.path.samefile(path, p) for p in inputs.values())):
-                raise LitedepthError(f"--out {out}: the output {path} of {video} would overwrite the input {inputs.get(key, path)}; "
-                                     "choose another --out")
-            if key in owners:
-                raise LitedepthError(f"{owners[key]} and {video}: both would be written to {path}; rename one or predict them separately")
-            owners[key] = video
+            claims.claim(path, video)
         plan.append((info, target, frames_dir))
     return plan
 
@@ -237,38 +228,51 @@ def describe_camera(focal, fov, trained) -> str:
 def output_paths(images, out, kinds) -> list:
     """The files each ``(path, name)`` of `collect_images` is written to, as ``{kind: path}`` per image.
 
-    ``OUT/<name without its suffix>`` + ``.png`` (png16), ``.npy`` or ``_color.png``. Refuses, with
-    one line and before anything is written, an output that would be an input file (resolved paths
-    compared) and two inputs whose outputs would be the same file.
+    ``OUT/<name without its suffix>`` + ``.png`` (png16), ``.npy`` or ``_color.png``, each checked by
+    `OutputClaims` before anything is written.
     """
-    import os
-    from pathlib import Path
-
-    from ..errors import LitedepthError
-
-    inputs = {path.resolve(): path for path, _ in images}
-    # the same file under another spelling (a case-insensitive filesystem): compare device and inode
-    inodes = {(st.st_dev, st.st_ino): path for st, path in ((os.stat(p), p) for p in inputs.values())}
-    owners: dict = {}
+    claims = OutputClaims([path for path, _ in images], out)
     plan = []
     for path, name in images:
         files = {kind: out / name.parent / f"{name.stem}{ENDINGS[kind]}" for kind in kinds}
         for target in files.values():
-            key = target.resolve()
-            victim = inputs.get(key)
-            if victim is None and target.exists():
-                st = target.stat()
-                victim = inodes.get((st.st_dev, st.st_ino))
-            if victim is not None:
-                other = Path(os.path.normpath(out))
-                other = other.with_name(f"{other.name}-depth") if other.name not in ("", ".", "..") else Path("depth")
-                raise LitedepthError(f"--out {out}: the output {target} of {path} would overwrite the input {victim}; "
-                                     f"choose another --out (e.g. {other})")
-            if key in owners:
-                raise LitedepthError(f"{owners[key]} and {path}: both would be written to {target}; rename one or predict them separately")
-            owners[key] = path
+            claims.claim(target, path)
         plan.append(files)
     return plan
+
+
+class OutputClaims:
+    """Output paths handed out before anything is written: never an input file, never one path for two inputs."""
+
+    def __init__(self, inputs, out) -> None:
+        import os
+
+        self.out = out
+        self.inputs = {path.resolve(): path for path in inputs}
+        # the same file under another spelling (a case-insensitive filesystem): compare device and inode
+        self.inodes = {(st.st_dev, st.st_ino): path for st, path in ((os.stat(p), p) for p in self.inputs.values())}
+        self.owners: dict = {}
+
+    def claim(self, target, source) -> None:
+        """Give ``target`` to ``source``, or refuse with one line naming both files."""
+        import os
+        from pathlib import Path
+
+        from ..errors import LitedepthError
+
+        key = target.resolve()
+        victim = self.inputs.get(key)
+        if victim is None and target.exists():
+            st = target.stat()
+            victim = self.inodes.get((st.st_dev, st.st_ino))
+        if victim is not None:
+            other = Path(os.path.normpath(self.out))
+            other = other.with_name(f"{other.name}-depth") if other.name not in ("", ".", "..") else Path("depth")
+            raise LitedepthError(f"--out {self.out}: the output {target} of {source} would overwrite the input {victim}; "
+                                 f"choose another --out (e.g. {other})")
+        if key in self.owners:
+            raise LitedepthError(f"{self.owners[key]} and {source}: both would be written to {target}; rename one or predict them separately")
+        self.owners[key] = source
 
 
 def check_device(device: str):
