@@ -111,6 +111,15 @@ def scale_to_camera(depth: np.ndarray, focal_px: float, trained: Intrinsics) -> 
     return (depth * np.float32(ratio)).astype(np.float32)
 
 
+def for_photo(depth: np.ndarray, trained: Intrinsics, focal_px: float | None = None) -> tuple[np.ndarray, Intrinsics]:
+    """A photo's depth map and the camera it is in: rescaled to ``focal_px`` with centred intrinsics when
+    that is given, else as predicted, in the training camera's view of the photo (`Intrinsics.matching`)."""
+    height, width = depth.shape[-2:]
+    if focal_px is None:
+        return depth, trained.matching(width, height)
+    return scale_to_camera(depth, focal_px, trained), Intrinsics.centred(focal_px, width, height)
+
+
 def in_camera(depths, focal_px: float | None, trained: Intrinsics):
     """`scale_to_camera` for what `predict` returns (one map or a list); unchanged when ``focal_px`` is None."""
     if focal_px is None:

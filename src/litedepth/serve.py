@@ -72,7 +72,7 @@ def estimate(model, photo, max_side: int = MAX_SIDE, focal: float | None = None,
     import torch
     from PIL import Image
 
-    from .camera import Intrinsics, back_project, scale_to_camera, write_ply
+    from .camera import back_project, for_photo, write_ply
     from .fileio import save_npy, to_rgb, write_png16_mm
     from .inference import predict
     from .visualize import side_by_side
@@ -90,10 +90,7 @@ def estimate(model, photo, max_side: int = MAX_SIDE, focal: float | None = None,
     with torch.inference_mode():
         depth = predict(model, image)
     latency_ms = (time.perf_counter() - start) * 1000
-    camera = model.camera.matching(image.width, image.height)
-    if focal:
-        depth = scale_to_camera(depth, float(focal), model.camera)
-        camera = Intrinsics.centred(float(focal), image.width, image.height)
+    depth, camera = for_photo(depth, model.camera, float(focal) if focal else None)
     folder = Path(tempfile.mkdtemp(prefix="litedepth-serve-"))
     png, npy, ply = folder / "depth.png", folder / "depth.npy", folder / "points.ply"
     write_png16_mm(png, depth)

@@ -44,9 +44,10 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     import numpy as np
+    from PIL import Image
     from tqdm import tqdm
 
-    from ..camera import Intrinsics, back_project, focal_from_exif, focal_from_fov, scale_to_camera, write_ply
+    from ..camera import back_project, focal_from_exif, focal_from_fov, for_photo, write_ply
     from ..errors import LitedepthError
     from ..fileio import atomic_path, check_output_folder, save_npy, write_png16_mm
     from ..inference import check_image, collect_images, predict, to_pil
@@ -71,10 +72,11 @@ def run(args: argparse.Namespace) -> int:
     video_plan = check_videos(videos, images, out, args) if videos else []
     for path, _ in images:  # a full decode: a truncated file stops the command before anything is written
         check_image(path)
-    if focal == "exif":  # every photo must have the tag before anything is written
+    exif_focal = {}  # every photo must have the tag before anything is written
+    if focal == "exif":
         for path, _ in images:
-            image = to_pil(path)
-            focal_from_exif(path, image.width, image.height)
+            with Image.open(path) as header:  # the 35 mm equivalent is relative to the longer side: no decode, no EXIF turn needed
+                exif_focal[path] = focal_from_exif(path, *header.size)
     model = load_for_inference(args.model, args.arch, args.backend, args.device)
     paths = [path for path, _ in images]
     for start in tqdm(range(0, len(paths), args.batch_size), desc="predict", unit="batch", disable=len(paths) <= args.batch_size):
@@ -82,15 +84,10 @@ def run(args: argparse.Namespace) -> int:
         pils = [to_pil(p) for p in batch]
         depths = predict(model, pils, batch_size=args.batch_size)
         for path, image, depth, files in zip(batch, pils, depths, targets[start:start + args.batch_size]):
-            camera = model.camera.matching(image.width, image.height)  # the training camera's view of this photo
-            focal_px = focal if isinstance(focal, float) else None
-            if focal == "exif":
-                focal_px = focal_from_exif(path, image.width, image.height)
-            elif args.fov is not None:
+            focal_px = exif_focal.get(path, focal if isinstance(focal, float) else None)
+            if args.fov is not None:
                 focal_px = focal_from_fov(args.fov, image.width)
-            if focal_px is not None:
-                depth = scale_to_camera(depth, focal_px, model.camera)
-                camera = Intrinsics.centred(focal_px, image.width, image.height)
+            depth, camera = for_photo(depth, model.camera, focal_px)
             color = side_by_side(image, depth, colorbar=args.colorbar, cmap=args.cmap) if "color" in files else None
             try:
                 if "png16" in files:
