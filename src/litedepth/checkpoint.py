@@ -23,7 +23,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from .errors import LitedepthError
+from .errors import LitedepthError, first_line
 from .camera import Intrinsics
 from .fileio import atomic_path
 from .models import ARCHITECTURES, DepthNet, create_model
@@ -198,7 +198,7 @@ def _read_torch(path: Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        first = first_line(exc)
         raise LitedepthError(f"{path}: not a loadable PyTorch state dict ({first})") from None
     for wrapper in ("state_dict", "model"):  # common training-checkpoint wrappers
         if isinstance(obj, dict) and isinstance(obj.get(wrapper), dict):

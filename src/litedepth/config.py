@@ -23,7 +23,7 @@ from typing import Any, Optional
 
 import yaml
 
-from .errors import LitedepthError
+from .errors import LitedepthError, first_line
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 ROLES = ("labeled", "unlabeled")
@@ -353,7 +353,7 @@ def load_config(spec: str | os.PathLike, overrides: list[str] | None = None) -> 
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        first = first_line(exc)
         raise LitedepthError(f"{path}: not a readable YAML config ({first})") from None
     if not isinstance(data, dict):
         raise LitedepthError(f"{path}: a config must be a mapping of sections, got {type(data).__name__}")

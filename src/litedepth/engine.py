@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .config import Config
-from .errors import LitedepthError
+from .errors import LitedepthError, first_line
 from .fileio import atomic_path
 
 CHECKPOINT_FORMAT = "litedepth-train-2"
@@ -92,7 +92,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        first = first_line(exc)
         raise LitedepthError(f"{path}: not a readable training checkpoint ({first})") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise LitedepthError(f"{path}: not a litedepth training checkpoint (format {state.get('format') if isinstance(state, dict) else None!r})")

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from .errors import LitedepthError
+from .errors import LitedepthError, first_line
 from .fileio import atomic_path
 from .profile import parse_size as _parse_size
 
@@ -186,7 +186,7 @@ def export_onnx(
     except LitedepthError:
         raise
     except Exception as exc:  # ORT refusing a shape means the architecture is not shape-agnostic
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else exc.__class__.__name__
+        first = first_line(exc, 200)
         hint = " (try without --dynamic)" if dynamic else ""
         raise LitedepthError(f"{path}: ONNX Runtime could not run the exported model{hint}: {first}") from None
     if worst > tolerance:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .camera import Intrinsics
-from .errors import LitedepthError
+from .errors import LitedepthError, first_line
 from .models.depthnet import IMAGENET_MEAN, IMAGENET_STD
 from .export import INPUT_NAME, META_PREFIX, OUTPUT_NAME, decode_metadata_value, onnx_bytes, require_onnx, verify_onnx
 
@@ -58,7 +58,7 @@ class OnnxDepthModel:
         try:
             self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else exc.__class__.__name__
+            first = first_line(exc, 200)
             raise LitedepthError(f"{label}: not a loadable ONNX model ({first})") from None
         names = [i.name for i in self.session.get_inputs()]
         if INPUT_NAME not in names:
