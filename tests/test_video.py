@@ -1,5 +1,8 @@
+import os
+import signal
 import subprocess
 import sys
+import threading
 from fractions import Fraction
 
 import numpy as np
@@ -9,9 +12,11 @@ from PIL import Image
 av = pytest.importorskip("av")
 
 import litedepth  # noqa: E402
+from litedepth import video  # noqa: E402
 from litedepth.cli import main  # noqa: E402
 from litedepth.errors import LitedepthError  # noqa: E402
 from litedepth.inference import predict  # noqa: E402
+from conftest import one_line_error  # noqa: E402
 from litedepth.video import clip_depth_range, depth_frame, probe, read_frames, require_av  # noqa: E402
 
 FRAMES, HEIGHT, WIDTH, FPS = 12, 64, 80, 10
@@ -151,3 +156,48 @@ def test_without_pyav_the_error_says_how_to_install(monkeypatch, clip):
     with pytest.raises(LitedepthError, match=r"pip install 'litedepth\[video\]'"):
         main_raising(["predict", str(clip), "--arch", "fast-student", "--out", str(clip.parent / "out")])
     assert not (clip.parent / "out").exists()
+
+
+@pytest.fixture
+def virtual_camera(monkeypatch):
+    """Camera number N read through FFmpeg's lavfi device (a test pattern) instead of this system's camera device."""
+    pytest.importorskip("imageio_ffmpeg")
+    monkeypatch.setitem(video.CAMERA_INPUTS, sys.platform, ("lavfi", f"testsrc=size={WIDTH}x{HEIGHT}:rate={FPS}"))
+
+
+def test_camera_input_gives_a_depth_video(virtual_camera, model_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["predict", "camera:0", "--frames", "9", "--model", str(model_file), "--out", str(out), "--save", "npy"]) == 0
+    assert decoded(out / "camera0_depth.mp4") == (9, Fraction(FPS), (HEIGHT, 2 * WIDTH, 3))
+    assert sorted(p.name for p in out.iterdir()) == ["camera0", "camera0_depth.mp4"]
+    camera = video.open_camera(0)  # the test pattern starts again at its first frame
+    frames = [next(camera.frames) for _ in range(9)]
+    camera.close()
+    model = litedepth.load(model_file)
+    for k in (0, 8):
+        np.testing.assert_allclose(np.load(out / "camera0" / f"{k:06d}.npy"), predict(model, frames[k]), atol=1e-5)
+    assert "9 frames at 10 fps" in capsys.readouterr().out
+
+
+def test_ctrl_c_ends_a_camera_video_and_keeps_it(virtual_camera, model_file, tmp_path):
+    timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        result = video.predict_camera(litedepth.load(model_file), 0, tmp_path / "live.mp4", progress=False)
+    finally:
+        timer.cancel()
+    assert result.frames >= 1 and decoded(tmp_path / "live.mp4")[0] == result.frames
+    assert [p.name for p in tmp_path.iterdir() if p.name != "fast.safetensors"] == ["live.mp4"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C raises again afterwards
+
+
+def test_bad_camera_inputs_exit_2_with_one_line(model_file, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("imageio_ffmpeg")
+    monkeypatch.setitem(video.CAMERA_INPUTS, sys.platform, ("v4l2", str(tmp_path / "video{index}")))
+    base = ["--model", str(model_file), "--out", str(tmp_path / "out")]
+    assert one_line_error(capsys, ["predict", "camera:3", *base]).endswith(f"camera:3: no such camera ({tmp_path / 'video3'} does not exist)")
+    assert "expected camera:N" in one_line_error(capsys, ["predict", "camera:front", *base])
+    (tmp_path / "video0").write_text("not a camera")
+    assert "camera:0: cannot be read from" in one_line_error(capsys, ["predict", "camera:0", *base])
+    assert "--frames 0" in one_line_error(capsys, ["predict", "camera:0", "--frames", "0", *base])
+    assert not (tmp_path / "out").exists()

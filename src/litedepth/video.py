@@ -15,6 +15,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import signal
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -23,7 +26,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from .errors import LitedepthError
+from .errors import LitedepthError, first_line
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm")
 LAYOUTS = ("side-by-side", "depth")  # input | colourised depth, or the colourised depth alone
@@ -96,6 +99,85 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     return VideoInfo(path, frames, Fraction(fps), width, height)
 
 
+CAMERA_PREFIX = "camera:"  # camera:N on the command line: camera number N
+# sys.platform -> (FFmpeg input format, device); FFmpeg from imageio-ffmpeg, whose builds read cameras (PyAV's wheels do not)
+CAMERA_INPUTS = {"linux": ("v4l2", "/dev/video{index}"), "darwin": ("avfoundation", "{index}:none")}
+
+
+def parse_camera(spec: str) -> int | None:
+    """The camera number of ``camera:N``; None for anything else (a file, a folder, a glob); one line for ``camera:`` without a number."""
+    if not str(spec).startswith(CAMERA_PREFIX):
+        return None
+    number = str(spec)[len(CAMERA_PREFIX):]
+    if not number.isdigit():
+        raise LitedepthError(f"{spec}: expected camera:N with N the camera's number (camera:0 is the first camera)")
+    return int(number)
+
+
+@dataclass
+class CameraStream:
+    """A camera opened by `open_camera`: its frame size and rate, and its frames as RGB PIL images (endless)."""
+
+    index: int
+    device: str
+    fps: Fraction
+    width: int
+    height: int
+    frames: Iterator
+
+    @property
+    def name(self) -> str:
+        return f"camera{self.index}"
+
+    def close(self) -> None:
+        self.frames.close()  # stops FFmpeg
+
+
+def camera_device(index: int) -> tuple[str, str]:
+    """FFmpeg's input format and device for camera number ``index``, or one line: no imageio-ffmpeg, no camera support here, no such camera."""
+    import importlib.util
+
+    if importlib.util.find_spec("imageio_ffmpeg") is None:
+        raise LitedepthError(f"camera:{index}: reading a camera needs imageio-ffmpeg, which is not installed: {INSTALL_HINT}")
+    if sys.platform not in CAMERA_INPUTS:
+        raise LitedepthError(f"camera:{index}: cameras are read on Linux and macOS only; record a video and predict the file")
+    fmt, device = CAMERA_INPUTS[sys.platform]
+    device = device.format(index=index)
+    if fmt == "v4l2" and not Path(device).exists():
+        raise LitedepthError(f"camera:{index}: no such camera ({device} does not exist)")
+    return fmt, device
+
+
+def open_camera(index: int) -> CameraStream:
+    """Camera number ``index`` (``/dev/videoN`` on Linux, AVFoundation's N on macOS), or one line saying why not.
+
+    Frames come from FFmpeg (the ``imageio-ffmpeg`` package of the ``[video]`` extra) as RGB
+    images, one at a time, for as long as they are read; `CameraStream.close` stops it.
+    """
+    import imageio_ffmpeg
+    from PIL import Image
+
+    fmt, device = camera_device(index)
+    reader = imageio_ffmpeg.read_frames(device, input_params=["-f", fmt], pix_fmt="rgb24")
+    try:
+        meta = next(reader)
+    except Exception as exc:  # FFmpeg could not open the device: the last line of its log says why
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = lines[-1] if "=== stderr ===" in str(exc) else first_line(exc)
+        raise LitedepthError(f"camera:{index}: cannot be read from {device} ({reason})") from None
+    width, height = meta["size"]
+    fps = Fraction(meta.get("fps") or 30).limit_denominator(1001)
+
+    def frames():
+        try:
+            for raw in reader:
+                yield Image.frombytes("RGB", (width, height), raw)
+        finally:
+            reader.close()
+
+    return CameraStream(index, device, fps, width, height, frames())
+
+
 def read_frames(path: str | os.PathLike) -> Iterator:
     """The frames of the video at ``path`` as RGB PIL images, in order (decoded one at a time)."""
     av = require_av()
@@ -144,14 +226,20 @@ def clip_depth_range(model, path: str | os.PathLike, frames: int, batch_size: in
     returns the ``percentiles`` of their depths pooled together (``adjust``: applied to each depth
     map first, e.g. rescaling to the user's camera).
     """
-    from .inference import predict
-
     picks = set(np.linspace(0, frames - 1, min(sample, frames)).round().astype(int).tolist())
     chosen = [image for i, image in enumerate(read_frames(path)) if i in picks]
-    depths = predict(model, chosen, batch_size=batch_size)
+    return depth_percentiles(model, chosen, batch_size, adjust, percentiles)
+
+
+def depth_percentiles(model, images: list, batch_size: int = 4, adjust: Callable[[np.ndarray], np.ndarray] | None = None,
+                      percentiles: Sequence[float] = RANGE_PERCENTILES) -> tuple[float, float]:
+    """The ``percentiles`` of the depths predicted for ``images``, pooled (after ``adjust``): a colour range in metres."""
+    from .inference import predict
+
+    depths = predict(model, images, batch_size=batch_size)
     if adjust is not None:
         depths = [adjust(d) for d in depths]
-    values = np.concatenate([d.ravel() for d in depths])
+    values = np.concatenate([d.ravel() for d in depths]) if depths else np.zeros(0)
     values = values[np.isfinite(values)]
     if not values.size:
         return 0.0, 1.0
@@ -234,10 +322,63 @@ def predict_video(model, path: str | os.PathLike, target: str | os.PathLike, *, 
     ``info``: `probe`'s result, if the caller has it already. ``seconds`` of the result times the
     pass that writes the video (decoding, prediction, colouring and encoding).
     """
-    from tqdm import tqdm
+    check_video_options(layout, batch_size, smooth, cmap, frames_dir, save)
+    info = info or probe(path)
+    vmin, vmax = depth_range if depth_range is not None else clip_depth_range(model, path, info.frames, batch_size, adjust=adjust)
+    return write_depth_video(model, read_frames(path), target, info.fps, info.width, info.height, vmin, vmax, total=info.frames,
+                             desc=Path(path).name, layout=layout, batch_size=batch_size, smooth=smooth, cmap=cmap,
+                             frames_dir=frames_dir, save=save, adjust=adjust, progress=progress)
 
-    from .fileio import save_npy, write_png16_mm
-    from .inference import predict
+
+def predict_camera(model, camera: "int | CameraStream", target: str | os.PathLike, *, frames: int | None = None, layout: str = "side-by-side",
+                   batch_size: int = 1, depth_range: tuple[float, float] | None = None, smooth: float | None = None,
+                   cmap: str = "magma_r", frames_dir: str | os.PathLike | None = None, save: Sequence[str] = (),
+                   adjust: Callable[[np.ndarray], np.ndarray] | None = None, progress: bool = True) -> VideoResult:
+    """Depth video ``target`` of ``camera`` (a number for `open_camera`, or an opened stream): ``frames`` frames, or until Ctrl-C.
+
+    As `predict_video`, but live: the colour range (unless ``depth_range`` is given) is fixed from
+    the first `RANGE_SAMPLE` frames and kept for the rest, and the frame rate is the camera's.
+    Ctrl-C ends the video after the frame at hand (`interrupt_flag`): what was recorded is kept.
+    """
+
+    check_video_options(layout, batch_size, smooth, cmap, frames_dir, save)
+    if frames is not None and frames < 1:
+        raise LitedepthError(f"--frames {frames}: must be at least 1")
+    camera = open_camera(camera) if isinstance(camera, int) else camera
+    try:
+        with interrupt_flag() as stop:
+            images = itertools.takewhile(lambda _: not stop.is_set(), camera.frames)
+            images = images if frames is None else itertools.islice(images, frames)
+            first = list(itertools.islice(images, RANGE_SAMPLE))
+            if not first:
+                raise LitedepthError(f"{camera.name}: stopped before a frame was read")
+            depth_range = depth_range or depth_percentiles(model, first, batch_size, adjust)
+            return write_depth_video(model, itertools.chain(first, images), target, camera.fps, camera.width, camera.height,
+                                     *depth_range, total=frames, desc=camera.name, layout=layout, batch_size=batch_size,
+                                     smooth=smooth, cmap=cmap, frames_dir=frames_dir, save=save, adjust=adjust, progress=progress)
+    finally:
+        camera.close()
+
+
+@contextlib.contextmanager
+def interrupt_flag() -> Iterator[threading.Event]:
+    """Within the block, Ctrl-C (SIGINT) sets the event instead of raising `KeyboardInterrupt`.
+
+    Only the main thread can take signals; elsewhere the event is never set and Ctrl-C acts as usual.
+    """
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def check_video_options(layout: str, batch_size: int, smooth: float | None, cmap: str, frames_dir, save: Sequence[str]) -> None:
+    """One line for a bad layout, batch size, smoothing weight, colour map or per-frame file kind."""
     from .visualize import check_cmap
 
     if layout not in LAYOUTS:
@@ -249,15 +390,22 @@ def predict_video(model, path: str | os.PathLike, target: str | os.PathLike, *, 
     check_smooth(smooth)
     if batch_size < 1:
         raise LitedepthError(f"batch size {batch_size}: must be at least 1")
-    info = info or probe(path)
-    vmin, vmax = depth_range if depth_range is not None else clip_depth_range(model, path, info.frames, batch_size, adjust=adjust)
-    width = info.width * (2 if layout == "side-by-side" else 1)
+
+
+def write_depth_video(model, images: Iterator, target: str | os.PathLike, fps: Fraction, width: int, height: int, vmin: float,
+                      vmax: float, *, total: int | None, desc: str, layout: str, batch_size: int, smooth: float | None, cmap: str,
+                      frames_dir, save: Sequence[str], adjust, progress: bool) -> VideoResult:
+    """The writing pass of `predict_video` and `predict_camera`: ``images`` (RGB PIL, ``width`` x ``height``) -> ``target``."""
+    from tqdm import tqdm
+
+    from .fileio import save_npy, write_png16_mm
+    from .inference import predict
+
     frames_dir = Path(frames_dir) if frames_dir is not None else None
     start = time.perf_counter()
     count = 0
-    with video_writer(target, info.fps, width, info.height) as write, \
-            tqdm(total=info.frames, desc=Path(path).name, unit="frame", disable=not progress) as bar:
-        images = read_frames(path)
+    with video_writer(target, fps, width * (2 if layout == "side-by-side" else 1), height) as write, \
+            tqdm(total=total, desc=desc, unit="frame", disable=not progress) as bar:
         average = None
         while batch := list(itertools.islice(images, batch_size)):
             for image, depth in zip(batch, predict(model, batch, batch_size=batch_size)):
@@ -271,4 +419,4 @@ def predict_video(model, path: str | os.PathLike, target: str | os.PathLike, *, 
                     save_npy(frames_dir / f"{count:06d}.npy", depth)
                 count += 1
                 bar.update(1)
-    return VideoResult(Path(target), count, info.fps, vmin, vmax, time.perf_counter() - start)
+    return VideoResult(Path(target), count, fps, vmin, vmax, time.perf_counter() - start)

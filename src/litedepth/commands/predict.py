@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 HELP = "predict depth maps for images (files, folders or globs) and depth videos for videos (.mp4, .mov, .avi, .mkv, .webm)"
 SAVE_KINDS = ("png16", "npy", "color", "ply")
@@ -13,7 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..video import LAYOUTS  # numpy and the standard library only: PyAV is imported when a video is read
 
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (searched recursively for images) or glob "
-                        "patterns; video files (.mp4, .mov, .avi, .mkv, .webm) give OUT/<stem>_depth.mp4")
+                        "patterns; video files (.mp4, .mov, .avi, .mkv, .webm) give OUT/<stem>_depth.mp4; camera:N (camera "
+                        "number N, e.g. camera:0) gives OUT/cameraN_depth.mp4")
     parser.add_argument("--model", help="our .safetensors, an authors' .pt, an exported .onnx, or an architecture name (fresh weights)")
     parser.add_argument("--arch", help="architecture of an authors' .pt; alone: the same as --model NAME (fresh weights, for trying the tool)")
     parser.add_argument("--out", required=True, help="output folder")
@@ -38,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        "(default: 2nd-98th percentile of depth over up to 24 frames spread through the clip)")
     video.add_argument("--smooth", type=float, metavar="A", help="exponential moving average of depth over frames, "
                        "weight A in (0, 1] for the newest frame (default: off)")
+    video.add_argument("--frames", type=int, metavar="N", help="camera:N inputs: stop after N frames (default: at Ctrl-C, "
+                       "which keeps the video recorded so far)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import LitedepthError
     from ..fileio import atomic_path, check_output_folder, save_npy, write_png16_mm
     from ..inference import check_image, collect_images, predict, to_pil
+    from ..video import parse_camera
     from ..visualize import check_cmap, side_by_side
 
     kinds = [k.strip() for k in (args.save or "png16").split(",") if k.strip()]
@@ -66,10 +71,11 @@ def run(args: argparse.Namespace) -> int:
     focal = parse_focal(args.focal)
     check_device(args.device)
     out = check_output_folder(Path(args.out))
-    videos, image_inputs = split_inputs(args.inputs)
-    images = collect_images(image_inputs, check=False) if image_inputs or not videos else []
+    cameras = [index for index in map(parse_camera, args.inputs) if index is not None]
+    videos, image_inputs = split_inputs([i for i in args.inputs if parse_camera(i) is None])
+    images = collect_images(image_inputs, check=False) if image_inputs or not (videos or cameras) else []
     targets = output_paths(images, out, kinds)
-    video_plan = check_videos(videos, images, out, args) if videos else []
+    video_plan, camera_plan = check_videos(videos, cameras, images, out, args) if videos or cameras else ([], [])
     for path, _ in images:  # a full decode: a truncated file stops the command before anything is written
         check_image(path)
     exif_focal = {}  # every photo must have the tag before anything is written
@@ -105,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {len(paths)} depth map(s) to {out}; {describe_camera(focal, args.fov, model.camera)}")
     for info, target, frames_dir in video_plan:
         predict_video_file(model, info, target, frames_dir, focal, args)
+    for index, target, frames_dir in camera_plan:
+        predict_video_file(model, index, target, frames_dir, focal, args)
     return 0
 
 
@@ -139,15 +147,16 @@ def split_inputs(inputs) -> tuple[list, list]:
     return list(videos.values()), rest
 
 
-def check_videos(videos, images, out, args) -> list:
-    """``(VideoInfo, OUT/<stem>_depth.mp4, OUT/<stem> or None)`` per video, or one line before anything is written.
+def check_videos(videos, cameras, images, out, args) -> tuple[list, list]:
+    """What the videos and cameras will write, or one line before anything is written.
 
-    Checks the video options, that PyAV is installed, that every video decodes completely
-    (`litedepth.video.probe`), that no output would overwrite an input and that no two videos
-    share an output.
+    ``(VideoInfo, OUT/<stem>_depth.mp4, OUT/<stem> or None)`` per video and ``(N, OUT/cameraN_depth.mp4,
+    OUT/cameraN or None)`` per camera. Checks the video options, that PyAV is installed, that every
+    video decodes completely (`litedepth.video.probe`), that each camera exists, that no output
+    would overwrite an input and that no two inputs share an output.
     """
     from ..errors import LitedepthError
-    from ..video import check_smooth, parse_depth_range, probe, require_av
+    from ..video import camera_device, check_smooth, parse_depth_range, probe, require_av
     from ..visualize import check_cmap
 
     parse_depth_range(args.depth_range)
@@ -155,18 +164,23 @@ def check_videos(videos, images, out, args) -> list:
     check_cmap(args.cmap)
     if args.focal == "exif":
         raise LitedepthError("--focal exif: videos have no per-frame EXIF; give --focal PX or --fov DEG for video inputs")
+    if args.frames is not None and (not cameras or args.frames < 1):
+        raise LitedepthError(f"--frames {args.frames}: a number of frames >= 1, for camera:N inputs only")
     require_av()
     frame_kinds = video_frame_kinds(args.save)
     infos = [probe(video) for video in videos]  # a missing or corrupt video is refused first
+    for index in cameras:
+        camera_device(index)
     claims = OutputClaims(list(videos) + [path for path, _ in images], out)
-    plan = []
-    for video, info in zip(videos, infos):
-        target = out / f"{video.stem}_depth.mp4"
-        frames_dir = out / video.stem if frame_kinds else None
+    plans: tuple[list, list] = ([], [])
+    for plan, source, stem, what in [(plans[0], video, video.stem, info) for video, info in zip(videos, infos)] + \
+            [(plans[1], f"camera:{index}", f"camera{index}", index) for index in dict.fromkeys(cameras)]:
+        target = out / f"{stem}_depth.mp4"
+        frames_dir = out / stem if frame_kinds else None
         for path in filter(None, (target, frames_dir)):
-            claims.claim(path, video)
-        plan.append((info, target, frames_dir))
-    return plan
+            claims.claim(path, source)
+        plan.append((what, target, frames_dir))
+    return plans
 
 
 def video_frame_kinds(save: str | None) -> list:
@@ -176,22 +190,32 @@ def video_frame_kinds(save: str | None) -> list:
     return [k.strip() for k in (save or "").split(",") if k.strip() in FRAME_KINDS]
 
 
-def predict_video_file(model, info, target, frames_dir, focal, args) -> None:
-    """Write one depth video (`litedepth.video.predict_video`) and print what was written and how fast."""
+def predict_video_file(model, source, target, frames_dir, focal, args) -> None:
+    """Write one depth video and print what was written and how fast.
+
+    ``source``: a video's `VideoInfo` (`litedepth.video.predict_video`) or a camera number
+    (`litedepth.video.predict_camera`, for ``--frames`` frames or until Ctrl-C).
+    """
     from ..camera import focal_from_fov, scale_to_camera
     from ..errors import LitedepthError
-    from ..video import parse_depth_range, predict_video
+    from ..video import open_camera, parse_depth_range, predict_camera, predict_video
 
-    focal_px = focal if isinstance(focal, float) else focal_from_fov(args.fov, info.width) if args.fov is not None else None
-    adjust = (lambda depth: scale_to_camera(depth, focal_px, model.camera)) if focal_px is not None else None
-    frame_kinds = video_frame_kinds(args.save)
+    camera = open_camera(source) if isinstance(source, int) else None
+    width = camera.width if camera is not None else source.width
+    focal_px = focal if isinstance(focal, float) else focal_from_fov(args.fov, width) if args.fov is not None else None
+    options = dict(layout=args.video_layout, depth_range=parse_depth_range(args.depth_range), smooth=args.smooth, cmap=args.cmap,
+                   frames_dir=frames_dir, save=video_frame_kinds(args.save),
+                   adjust=(lambda depth: scale_to_camera(depth, focal_px, model.camera)) if focal_px is not None else None)
     try:
-        result = predict_video(model, info.path, target, layout=args.video_layout, batch_size=args.batch_size,
-                               depth_range=parse_depth_range(args.depth_range), smooth=args.smooth, cmap=args.cmap,
-                               frames_dir=frames_dir, save=frame_kinds, adjust=adjust, info=info)
+        if camera is not None:
+            print(f"reading camera:{source} ({camera.device}, {camera.width}x{camera.height})"
+                  + (f" for {args.frames} frames" if args.frames else "; Ctrl-C ends the video"), file=sys.stderr)
+            result = predict_camera(model, camera, target, frames=args.frames, batch_size=1, **options)
+        else:
+            result = predict_video(model, source.path, target, batch_size=args.batch_size, info=source, **options)
     except OSError as exc:
         raise LitedepthError(f"--out {args.out}: cannot write {exc.filename or target} ({exc.strerror or exc})") from None
-    per_frame = f", per-frame {' and '.join(frame_kinds)} in {frames_dir}" if frame_kinds else ""
+    per_frame = f", per-frame {' and '.join(options['save'])} in {frames_dir}" if options["save"] else ""
     print(f"wrote {target} ({result.frames} frames at {float(result.fps):g} fps, colours {result.vmin:.2f} to {result.vmax:.2f} m"
           f"{per_frame}); {result.frames_per_second:.1f} frames/s; {describe_camera(focal, args.fov, model.camera)}")
 
