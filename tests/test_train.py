@@ -15,9 +15,10 @@ import litedepth
 from litedepth.cli import main
 from litedepth.config import Config
 from litedepth.data.synth import write_dataset
-from litedepth.data.mixing import EpochSampler
+from litedepth.data.mixing import EpochSampler, clean_transform
 from litedepth.engine import build_optimizer, load_checkpoint
-from litedepth.train import build_objective, build_training_set, run, train_step
+from litedepth.preprocess import stats_of
+from litedepth.train import build_objective, build_training_set, precise_batchnorm, run, train_step
 
 SIZE = [48, 64]
 
@@ -242,3 +243,39 @@ def test_the_training_camera_is_recorded(synth, tmp_path):
     assert (model.camera.fx, model.camera.width, model.camera.cy) == (600.0, 1280, 360.0)
     with pytest.raises(litedepth.LitedepthError, match="model.camera"):
         Config.from_dict(cfg.to_dict(), ["model.camera.fx=0"])
+
+
+def test_precise_batchnorm_averages_the_statistics_of_clean_training_images(synth):
+    cfg = tiny_config(synth, Path("unused"))
+    data = build_training_set(cfg)
+    torch.manual_seed(0)
+    model = litedepth.create_model("hu2021-student", input_size=tuple(SIZE)).eval()
+    weights = {k: v.clone() for k, v in model.state_dict().items() if "running" not in k and "num_batches" not in k}
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for bn in bns:  # stale moving averages, as training leaves them
+        bn.running_mean.fill_(3.0)
+        bn.running_var.fill_(9.0)
+    transform = clean_transform(cfg, *stats_of(model))
+    assert precise_batchnorm(model, data, transform, images=1000, batch_size=4) == 16  # all 16: fewer than asked for
+    # the first BatchNorm sees the first convolution's output: its statistics, batch by batch, computed here
+    first = bns[0]
+    conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    images = torch.stack([transform({"image": data.raw(0, i)["image"], "_depth_keys": []}, None)["image"] for i in range(16)])
+    with torch.no_grad():
+        features = conv(images)
+    batches = features.split(4)
+    mean = torch.stack([b.mean(dim=(0, 2, 3)) for b in batches]).mean(0)
+    var = torch.stack([b.transpose(0, 1).flatten(1).var(dim=1) for b in batches]).mean(0)
+    assert torch.allclose(first.running_mean, mean, atol=1e-5) and torch.allclose(first.running_var, var, rtol=1e-4)
+    assert all(not torch.equal(bn.running_mean, torch.full_like(bn.running_mean, 3.0)) for bn in bns)
+    assert not model.training and all(torch.equal(model.state_dict()[k], v) for k, v in weights.items())
+
+
+def test_the_saved_network_has_precise_batchnorm_statistics(synth, tmp_path, uninterrupted):
+    moving = load_checkpoint(uninterrupted.parent / "last.pt")["model"]  # the moving averages at the last step
+    saved = _weights(uninterrupted)
+    stats = [k for k in saved if k.endswith("running_mean")]
+    assert stats and all(not torch.equal(saved[k], moving[k]) for k in stats)
+    assert all(torch.equal(saved[k], moving[k]) for k in saved if "running" not in k and "num_batches" not in k)
+    kept = run(tiny_config(synth, tmp_path, precise_bn_images=0))
+    assert all(torch.equal(_weights(kept)[k], moving[k]) for k in stats)

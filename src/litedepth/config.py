@@ -126,6 +126,7 @@ class TrainConfig:
     log_every: int = 50  # read the running loss back from the device every N steps (progress bar)
     progress: bool = True  # show a tqdm progress bar
     threads: Optional[int] = None  # torch CPU threads; null = torch's default (1 can be faster on a busy shared CPU)
+    precise_bn_images: int = 1000  # at the end, BatchNorm statistics averaged over this many un-augmented training images (0 = keep the moving averages)
 
 
 @dataclass

@@ -99,10 +99,10 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return state
 
 
-# Keys that may change between a run and its resumption without changing its result.
+# Keys that may change between a run and its resumption without changing its training (train.precise_bn_images acts after the last step).
 RUN_CONTROL_KEYS = {"train.epochs", "train.out_dir", "train.progress", "train.device", "train.threads", "train.checkpoint_every",
-                    "train.checkpoint_seconds", "train.log_every", "train.compile", "data.workers", "data.val", "data.val_limit",
-                    "data.val_split", "distill.cache_dir"}
+                    "train.checkpoint_seconds", "train.log_every", "train.compile", "train.precise_bn_images", "data.workers", "data.val",
+                    "data.val_limit", "data.val_split", "distill.cache_dir"}
 
 
 def config_differences(saved: dict, current: dict, prefix: str = "") -> list[str]:

@@ -22,7 +22,6 @@ from .transforms import (CenterCrop, ColorJitter, Compose, PCALighting, RandomHo
                          ToTensor, shorter_side_for, test_transform)
 
 
-
 def shorter_side(cfg: Config) -> int:
     return int(cfg.augment.shorter_side or shorter_side_for(cfg.model.input_size))
 
@@ -33,9 +32,7 @@ def build_transform(cfg: Config, mean, std) -> Compose:
     h, w = cfg.model.input_size
     a = cfg.augment
     if not a.enabled:
-        if a.shorter_side is None:
-            return test_transform(cfg.model.input_size, mean, std)
-        return Compose([ResizeShorter(shorter_side(cfg)), CenterCrop(h, w), ToTensor(mean, std)])
+        return clean_transform(cfg, mean, std)
     steps: list[Any] = [ResizeShorter(shorter_side(cfg))]
     if a.hflip > 0:
         steps.append(RandomHorizontalFlip(a.hflip))
@@ -48,6 +45,13 @@ def build_transform(cfg: Config, mean, std) -> Compose:
         steps.append(ColorJitter(a.jitter, a.jitter, a.jitter))
     steps.append(ToTensor(mean, std))
     return Compose(steps)
+
+
+def clean_transform(cfg: Config, mean, std) -> Compose:
+    """The training images as inference sees them: resized (shorter side) and centre-cropped, no augmentation."""
+    if cfg.augment.shorter_side is None:
+        return test_transform(cfg.model.input_size, mean, std)
+    return Compose([ResizeShorter(shorter_side(cfg)), CenterCrop(*cfg.model.input_size), ToTensor(mean, std)])
 
 
 def open_source(src: SourceConfig, where: str):
