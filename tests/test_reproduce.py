@@ -107,10 +107,13 @@ def test_training_budget_is_equal_in_images_seen(tmp_path):
     budget = run_config(RUNS["N_s_X_U_label_no_KD"], 0, dataclasses.replace(preset, student_images=7), sets, tmp_path)
     assert (budget.train.epochs, budget.train.steps_per_epoch) == (1, 3)
     assert [s.role for s in run_config(RUNS["N_s_X_U_unlabel"], 0, preset, sets, tmp_path).data.sources] == ["labeled", "unlabeled"]
-    # the teacher teaches on unlabeled data only, except in KD runs that have no unlabeled data
-    teaches = {name: run_config(RUNS[name], 0, preset, sets, tmp_path, teacher="t.safetensors").distill.teach_labeled
-               for name in ("N_s_X_U_unlabel", "N_s_X", "N_s_X_U_label")}
-    assert teaches == {"N_s_X_U_unlabel": False, "N_s_X": True, "N_s_X_U_label": True}
+    # the presets' teacher teaches on labeled data too; a preset that keeps it to unlabeled data still
+    # distils on labeled data in KD runs that have nothing else
+    for teach_labeled, expected in ((True, True), (False, False)):
+        changed = dataclasses.replace(preset, teach_labeled=teach_labeled)
+        teaches = {name: run_config(RUNS[name], 0, changed, sets, tmp_path, teacher="t.safetensors").distill.teach_labeled
+                   for name in ("N_s_X_U_unlabel", "N_s_X", "N_s_X_U_label")}
+        assert teaches == {"N_s_X_U_unlabel": expected, "N_s_X": True, "N_s_X_U_label": True}
     assert run_config(RUNS["N_s_X_U_unlabel"], 0, preset, sets, tmp_path).loss.kd == "l1"
 
 
