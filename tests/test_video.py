@@ -2,7 +2,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from fractions import Fraction
 
 import numpy as np
@@ -180,13 +179,21 @@ def test_camera_input_gives_a_depth_video(virtual_camera, model_file, tmp_path, 
 
 
 def test_ctrl_c_ends_a_camera_video_and_keeps_it(virtual_camera, model_file, tmp_path):
-    timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    try:
-        result = video.predict_camera(litedepth.load(model_file), 0, tmp_path / "live.mp4", progress=False)
-    finally:
-        timer.cancel()
-    assert result.frames >= 1 and decoded(tmp_path / "live.mp4")[0] == result.frames
+    camera = video.open_camera(0)
+    frames = camera.frames
+
+    def ctrl_c_at_frame_30():  # a real SIGINT to this process while the camera is being recorded
+        try:
+            for i, frame in enumerate(frames):
+                if i == 30:
+                    os.kill(os.getpid(), signal.SIGINT)
+                yield frame
+        finally:
+            frames.close()
+
+    camera.frames = ctrl_c_at_frame_30()
+    result = video.predict_camera(litedepth.load(model_file), camera, tmp_path / "live.mp4", progress=False)
+    assert 30 <= result.frames <= 32 and decoded(tmp_path / "live.mp4")[0] == result.frames
     assert [p.name for p in tmp_path.iterdir() if p.name != "fast.safetensors"] == ["live.mp4"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C raises again afterwards
 
