@@ -1,12 +1,14 @@
 import dataclasses
 import json
 
+import pytest
 
 from litedepth.cli import main
+from litedepth.errors import LitedepthError
 from litedepth.report import findings, findings_markdown, summarise
 from litedepth.reproduce import PAPER_TABLE, PRESETS, RUNS, order_runs, reproduce, run_config
 
-ALL_RUNS = PAPER_TABLE + ("N_s_Um_unlabel", "P_s_X_U_unlabel", "S_s_X_no_KD")
+ALL_RUNS = PAPER_TABLE + ("N_s_Um_unlabel", "P_s_X_U_unlabel", "S_s_X_no_KD", "S_s_X_U_unlabel")
 
 
 def tiny(preset_name="quick", **changes):
@@ -36,12 +38,14 @@ def test_every_configuration_runs_and_resume_skips(tmp_path):
     # One seed: every finding is listed, none is decided.
     assert {(f["better"], f["worse"]) for f in saved["findings"]} == {
         ("N_t_X", "N_s_X_no_KD"), ("N_s_X_U_unlabel", "N_s_X_no_KD"), ("N_s_U_unlabel", "N_s_Um_unlabel"),
-        ("N_s_X_U_label", "N_s_X_U_label_no_KD"), ("N_s_X_U_unlabel", "P_s_X_U_unlabel")}
+        ("N_s_X_U_label", "N_s_X_U_label_no_KD"), ("S_s_X_U_unlabel", "S_s_X_no_KD"), ("N_s_X_U_unlabel", "P_s_X_U_unlabel")}
     assert all(f["verdict"].startswith("not decided") for f in saved["findings"] if "rmse_ratio" not in f)
     assert "## Findings" in (out / "results.md").read_text()
     # Each student distilled from the teacher its configuration names.
     model_meta = json.loads((out / "runs" / "N_s_X_U_label" / "seed0" / "result.json").read_text())
     assert model_meta["teacher"] == "N_t_X_U_label"
+    scratch_kd = json.loads((out / "runs" / "S_s_X_U_unlabel" / "seed0" / "result.json").read_text())
+    assert (scratch_kd["arch"], scratch_kd["teacher"], scratch_kd["encoder_init"]) == ("hu2021-student", "N_t_X", "scratch")
     # A re-run trains nothing: every result is read back.
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/seed0/model.safetensors")}
     again = reproduce(tiny(), out)
@@ -144,6 +148,8 @@ def test_cli_errors(tmp_path, capsys):
     assert main(["reproduce", "--preset", "paper", "--out", str(tmp_path)]) == 2
     assert "--data-root" in capsys.readouterr().err
     assert main(["reproduce", "--preset", "quick", "--runs", "N_s_bogus", "--out", str(tmp_path)]) == 2
+    assert main(["reproduce", "--preset", "quick", "--student-images", "0", "--out", str(tmp_path)]) == 2
+    assert "--student-images 0: must be at least 1" in capsys.readouterr().err
 
 
 def test_report_only_trains_nothing_and_lists_what_is_missing(tmp_path):
@@ -153,3 +159,23 @@ def test_report_only_trains_nothing_and_lists_what_is_missing(tmp_path):
     assert [c["name"] for c in payload["configurations"]] == ["N_s_X_no_KD", "constant", "row_ramp"]
     assert payload["not_trained"] == ["N_t_X seed 0"] and not (out / "runs" / "N_t_X").exists()
     assert "Not trained, left out of this table: N_t_X seed 0." in (out / "results.md").read_text()
+
+
+def test_finished_runs_of_another_budget_are_not_mixed_in(tmp_path, capsys):
+    out = tmp_path / "study"
+    reproduce(tiny(runs=("N_s_X_no_KD",)), out)
+    first = (out / "results.json").read_text()
+    with pytest.raises(LitedepthError, match="another budget"):
+        reproduce(tiny(runs=("N_s_X_no_KD",), student_images=12), out)
+    assert (out / "results.json").read_text() == first
+    # the same through the command line, the budget set by --student-images (smoke: batch 4, X has 8 images)
+    cli_out = tmp_path / "smoke"
+    base = ["reproduce", "--preset", "smoke", "--runs", "N_s_X_no_KD", "--out", str(cli_out)]
+    assert main(base + ["--student-images", "8"]) == 0
+    saved = (cli_out / "runs" / "N_s_X_no_KD" / "seed0" / "config.yaml").read_text()
+    assert "epochs: 1," in saved and "steps_per_epoch: 2," in saved
+    capsys.readouterr()
+    assert main(base) == 2  # the preset's 16 images
+    err = capsys.readouterr().err
+    assert "N_s_X_no_KD/seed0: trained for 1 epochs of 2 steps of 4, this study asks for 2 epochs" in err
+    assert "give another --out" in err

@@ -51,6 +51,8 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 FINDINGS = (
     ("the teacher beats the student trained alone (the premise of distillation)", "N_t_X", "N_s_X_no_KD"),
     ("KD on X + U beats the student trained on X without KD", "N_s_X_U_unlabel", "N_s_X_no_KD"),
+    ("the same, for the paper's student from scratch (a teacher far stronger than its student, as in the paper)",
+     "S_s_X_U_unlabel", "S_s_X_no_KD"),
     ("KD on U only works when U has a similar scale: it beats KD on the mismatched Um only", "N_s_U_unlabel", "N_s_Um_unlabel"),
     ("mixed labeled data helps the small network less than teacher-then-KD: KD from the X + U' teacher beats "
      "training the student on X + U' directly", "N_s_X_U_label", "N_s_X_U_label_no_KD"),

@@ -58,6 +58,8 @@ RUNS: dict[str, RunSpec] = {spec.name: spec for spec in (
     RunSpec("P_s_X_U_unlabel", "paper-decoder", (("X", "labeled"), ("U", "unlabeled")), "N_t_X",
             "student with the paper's decoder, KD on X + U"),
     RunSpec("S_s_X_no_KD", "scratch", (("X", "labeled"),), None, "the paper's student from scratch on X, no KD"),
+    RunSpec("S_s_X_U_unlabel", "scratch", (("X", "labeled"), ("U", "unlabeled")), "N_t_X",
+            "the paper's student from scratch, KD on X + U"),
 )}
 
 PAPER_TABLE = ("N_t_X", "N_t_X_U_label", "N_s_X_no_KD", "N_s_X_U_label_no_KD", "N_s_X", "N_s_U_unlabel", "N_s_X_U_unlabel", "N_s_X_U_label")
@@ -128,7 +130,7 @@ PRESETS: dict[str, Preset] = {
     # data_seed 1: a new draw of every set, as the recipe was chosen on draw 0.
     "study": Preset("study", views_per_scene=4, aux_preset="nyu", mismatch_preset="hall", seeds=(0, 1, 2),
                     teacher_images=8000, student_images=3000, data_seed=1,
-                    runs=PAPER_TABLE + ("N_s_Um_unlabel", "P_s_X_U_unlabel", "S_s_X_no_KD")),
+                    runs=PAPER_TABLE + ("N_s_Um_unlabel", "P_s_X_U_unlabel", "S_s_X_no_KD", "S_s_X_U_unlabel")),
     # The study on one GPU with --jobs 3 (three seeds side by side), sized for about 5 minutes on a 16-core
     # GPU machine from a measured rate: the data pipeline, not the GPU, sets the pace (about 450 images/s
     # per process with 4 workers on an H200 machine, bf16 or fp32 alike), so 3x the study's budgets, not 10x.
@@ -255,10 +257,11 @@ def train_and_evaluate(spec: RunSpec, seed: int, preset: Preset, sets: dict[str,
 
     folder = run_folder(out, spec.name, seed)
     result_path = folder / "result.json"
-    if result_path.is_file():
-        return json.loads(result_path.read_text())
     teacher = str(run_folder(out, spec.teacher, seed) / "model.safetensors") if spec.teacher else None
     cfg = run_config(spec, seed, preset, sets, out, teacher)
+    if result_path.is_file():
+        check_same_budget(cfg, folder / "config.yaml")
+        return json.loads(result_path.read_text())
     start = time.perf_counter()
     model_path = run(cfg, resume=True)
     seconds = time.perf_counter() - start
@@ -271,6 +274,20 @@ def train_and_evaluate(spec: RunSpec, seed: int, preset: Preset, sets: dict[str,
               "trained_on": [f"{k} ({role})" for k, role in spec.sources], **{k: float(v) for k, v in metrics.items()}}
     write_json(result_path, result)
     return json.loads(result_path.read_text())  # the same row whether trained now or read back
+
+
+def check_same_budget(cfg, saved_config: Path) -> None:
+    """Refuse to read back a finished run trained for another budget (a study's rows must share one)."""
+    import yaml
+
+    if not saved_config.is_file():
+        return
+    saved = yaml.safe_load(saved_config.read_text())["train"]
+    asked = {"epochs": cfg.train.epochs, "steps_per_epoch": cfg.train.steps_per_epoch, "batch_size": cfg.train.batch_size}
+    if any(saved.get(key) != value for key, value in asked.items()):
+        was, now = (f"{t['epochs']} epochs of {t['steps_per_epoch']} steps of {t['batch_size']}" for t in (saved, asked))
+        raise LitedepthError(f"{saved_config.parent}: trained for {was}, this study asks for {now} (another budget): "
+                             "give another --out")
 
 
 class ConstantDepth(torch.nn.Module):

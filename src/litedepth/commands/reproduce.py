@@ -18,6 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", help="comma list of seeds (default: the preset's)")
     parser.add_argument("--threads", type=int, help="torch CPU threads per training process")
     parser.add_argument("--report-only", action="store_true", help="train nothing: write the tables and figures of the finished runs")
+    parser.add_argument("--student-images", type=int, help="training budget of every student in images seen (default: the preset's)")
+    parser.add_argument("--teacher-images", type=int, help="training budget of every teacher in images seen (default: the preset's)")
     parser.add_argument("--workers", type=int, help="DataLoader worker processes per training run (default: the preset's)")
     parser.add_argument("--jobs", type=int, default=1, help="train this many seeds at once, one process each (a GPU is used better "
                         "by 2-4 small runs side by side; default 1)")
@@ -50,6 +52,12 @@ def run(args: argparse.Namespace) -> int:
         if args.workers < 0:
             raise LitedepthError(f"--workers {args.workers}: must be 0 or more")
         changes["workers"] = args.workers
+    for option, key in (("--student-images", "student_images"), ("--teacher-images", "teacher_images")):
+        value = getattr(args, key)
+        if value is not None:
+            if value < 1:
+                raise LitedepthError(f"{option} {value}: must be at least 1")
+            changes[key] = value
     if args.mismatch_root and "N_s_Um_unlabel" not in preset.runs and "runs" not in changes:
         changes["runs"] = preset.runs + ("N_s_Um_unlabel", "N_s_X_Um_unlabel")
     if args.jobs < 1:
