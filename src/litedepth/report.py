@@ -170,7 +170,8 @@ def plot_params_vs_accuracy(path: Path, summary: Sequence[dict[str, Any]], data_
     for i, e in enumerate(e for e in summary if e["params"] > 0):  # baselines have no parameters
         k = same_size[e["params"]] = same_size.get(e["params"], -1) + 1
         x = e["params"] / 1e6 * (1.0 + 0.025 * k)  # spread configurations of one network apart
-        ax.errorbar(x, e["delta1"], yerr=e.get("delta1_std", 0.0), fmt="o", color=colours(i % 10), capsize=3, zorder=3, label=e["name"])
+        marker = "o^sD"[i // 10 % 4]  # the 11th configuration repeats the first's colour, not its marker
+        ax.errorbar(x, e["delta1"], yerr=e.get("delta1_std", 0.0), fmt=marker, color=colours(i % 10), capsize=3, zorder=3, label=e["name"])
     ax.set_xscale("log")
     plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
     ax.xaxis.set_major_formatter(plain)
