@@ -249,6 +249,24 @@ def test_distill_cli_end_to_end(synth, constant_teacher, tmp_path):
     assert len(list((out / "teacher-cache").rglob("*.npy"))) == 16
 
 
+def test_an_ensemble_of_teachers_teaches_their_mean(synth, constant_teacher, tmp_path, capsys):
+    import yaml
+
+    torch.manual_seed(0)
+    model = litedepth.create_model("hu2021-student", input_size=SIZE)
+    with torch.no_grad():
+        model.R.conv2.weight.zero_()
+        model.R.conv2.bias.fill_(4.0)
+    four = litedepth.save_model(model, tmp_path / "four.safetensors")
+    assert main(["distill", "--config", "synth-student-kd", "--teacher", str(constant_teacher), str(four), "--print-config"]) == 0
+    teachers = yaml.safe_load(capsys.readouterr().out)["distill"]["teacher"]
+    assert teachers == [str(constant_teacher), str(four)]
+    cfg = kd_config([{"path": str(synth["u"]), "role": "unlabeled", "kind": "nyu"}], tmp_path, distill={"teacher": teachers})
+    assert cfg.distill.teacher == teachers
+    batch = _first_batch(cfg, load_teacher(cfg.distill.teacher), [0, 1, 2, 3])
+    assert batch["cached"].tolist() == [1.0] * 4 and torch.all(batch["target"] == 3.0)  # the mean of 2 m and 4 m
+
+
 def test_cache_pickles_without_its_teacher(synth, tmp_path):
     import pickle
 

@@ -104,3 +104,30 @@ def test_bad_teacher_paths(tmp_path):
     pytest.importorskip("onnxruntime")
     with pytest.raises(LitedepthError, match="not a loadable ONNX"):
         load_teacher(junk)
+
+
+def test_an_ensemble_teacher_predicts_its_members_mean(tmp_path):
+    from litedepth.preprocess import IMAGENET, renormalise
+    from litedepth.teachers import EnsembleTeacher
+
+    first = _student()
+    torch.manual_seed(1)
+    second = create_model("hu2021-student", input_size=SIZE).eval()
+    second.mean, second.std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)  # another normalisation: its input is converted
+    paths = [save_model(first, tmp_path / "a.safetensors"), save_model(second, tmp_path / "b.safetensors")]
+    ensemble = load_teacher(paths)
+    assert isinstance(ensemble, EnsembleTeacher) and (ensemble.mean, ensemble.std) == IMAGENET
+    x = torch.randn(2, 3, *SIZE)
+    with torch.no_grad():
+        expected = (first(x) + second(renormalise(x, IMAGENET, ((0.5,) * 3, (0.25,) * 3)))) / 2
+    assert torch.allclose(ensemble.predict_tensor(x), expected, atol=1e-5)
+    members = [load_teacher(p) for p in paths]
+    assert ensemble.identity not in {t.identity for t in members}
+    assert [m["source"] for m in ensemble.describe()["members"]] == [str(p) for p in paths]
+    assert isinstance(load_teacher(paths[:1]), TorchTeacher)  # one teacher is no ensemble
+    with pytest.raises(LitedepthError, match="empty list"):
+        load_teacher([])
+    pytest.importorskip("onnxruntime")
+    relative = load_teacher(_channel_mean_onnx(tmp_path / "mean.onnx"), relative=True)
+    with pytest.raises(LitedepthError, match="predicts relative depth, .* metric depth; an ensemble averages one kind"):
+        EnsembleTeacher([members[0], relative])

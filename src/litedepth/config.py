@@ -19,7 +19,7 @@ import os
 import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import yaml
 
@@ -131,7 +131,7 @@ class TrainConfig:
 
 @dataclass
 class DistillConfig:
-    teacher: Optional[str] = None  # teacher: litedepth .safetensors, authors' .pt, .onnx, or a Hugging Face folder
+    teacher: Union[str, list[str], None] = None  # litedepth .safetensors, authors' .pt, .onnx, a Hugging Face folder, or a list of them (their mean)
     teacher_arch: Optional[str] = None  # architecture of an authors' .pt teacher; null = guessed
     cache: bool = True  # run the teacher once per image and store its predictions (false = live teacher)
     cache_dir: Optional[str] = None  # where cached predictions live; null = {out_dir}/teacher-cache
@@ -201,10 +201,16 @@ def _build(cls, data: Any, where: str):
 def _coerce(tp, value, where: str):
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
-    if origin is typing.Union:  # Optional[X]
+    if origin is typing.Union:  # Optional[X], or the first of X, Y, ... that takes the value
         if value is None:
             return None
-        return _coerce([a for a in args if a is not type(None)][0], value, where)
+        *others, last = [a for a in args if a is not type(None)]
+        for option in others:
+            try:
+                return _coerce(option, value, where)
+            except LitedepthError:
+                pass
+        return _coerce(last, value, where)
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, where)
     if origin is list:

@@ -120,7 +120,8 @@ PRESETS: dict[str, Preset] = {
     "quick": Preset("quick", image_size=(90, 120), input_size=(72, 96), n_train=160, n_aux=320, n_test=48, views_per_scene=4,
                     aux_preset="nyu", teacher_images=2000, student_images=1200),
     # The CPU study: three seeds of every configuration, ImageNet-initialised networks, the paper's student
-    # from scratch as a reference (S_s) and the parity check of lite0-student's decoder (P_s).
+    # from scratch without and with KD on X + U (S_s: a student far below its teacher, as in the paper) and
+    # the parity check of lite0-student's decoder (P_s).
     # X is data-limited as NYU-v2 is (150 rooms, 4 views each); U is new rooms of X's scale (with the
     # scannet preset's hand-held views even U' with its true labels cost the student 0.08-0.12 delta1);
     # Um is the mismatched hall scale. Teachers get 2.7x a student's budget: trained once, offline.

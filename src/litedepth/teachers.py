@@ -16,7 +16,8 @@ Kinds (chosen from the path):
   a litedepth network is metric; pass ``relative=True`` for others;
 * a folder with a Hugging Face ``config.json`` -> `HFTeacher` (needs ``litedepth[hf]``): metric when
   the model's config says ``depth_estimation_type: metric``, else relative disparity
-  (e.g. Depth Anything "relative" checkpoints).
+  (e.g. Depth Anything "relative" checkpoints);
+* a list of any of these -> `EnsembleTeacher`: the mean of their predictions.
 """
 
 from __future__ import annotations
@@ -219,8 +220,48 @@ class HFTeacher(Teacher):
         return F.interpolate(out.float(), size=size, mode="bilinear", align_corners=False).to(x.device)
 
 
+class EnsembleTeacher(Teacher):
+    """The mean prediction of several teachers of one kind of output (all metric, or all relative in one space).
+
+    Takes the first member's normalisation and input size; members with another normalisation
+    get the input renormalised to theirs.
+    """
+
+    kind = "ensemble"
+
+    def __init__(self, members: list[Teacher]) -> None:
+        if len(members) < 2:
+            raise LitedepthError("an ensemble needs at least two teachers")
+        first = members[0]
+        for member in members[1:]:
+            if (member.relative, member.output) != (first.relative, first.output):
+                kind, expected = (f"{'relative' if t.relative else 'metric'} {t.output}" for t in (member, first))
+                raise LitedepthError(f"{member.source}: predicts {kind}, {first.source} {expected}; "
+                                     "an ensemble averages one kind of output")
+        self.members = list(members)
+        self.mean, self.std = stats_of(first)
+        self.relative, self.output = first.relative, first.output
+        if getattr(first, "input_size", None) is not None:
+            self.input_size = first.input_size
+        self.identity = "ensemble-" + hashlib.sha1(" ".join(t.identity for t in members).encode()).hexdigest()[:16]
+        self.source = " + ".join(t.source for t in members)
+
+    @torch.no_grad()
+    def predict_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        total = None
+        for member in self.members:
+            own = stats_of(member)
+            inputs = x if own == (self.mean, self.std) else renormalise(x, from_stats=(self.mean, self.std), to_stats=own)
+            pred = member.predict_tensor(inputs).float().to(x.device)
+            total = pred if total is None else total + pred
+        return total / len(self.members)
+
+    def describe(self) -> dict:
+        return {**super().describe(), "members": [t.describe() for t in self.members]}
+
+
 def load_teacher(
-    spec: str | os.PathLike | torch.nn.Module | Teacher,
+    spec: str | os.PathLike | torch.nn.Module | Teacher | list,
     arch: str | None = None,
     device: str | torch.device = "cpu",
     relative: bool | None = None,
@@ -228,10 +269,16 @@ def load_teacher(
     """Open a teacher from a path (see the module docstring), an in-memory network, or pass one through.
 
     ``arch`` names the architecture of an authors' ``.pt`` file; ``relative`` overrides the
-    relative/metric flag of ONNX teachers (default metric).
+    relative/metric flag of ONNX teachers (default metric). A list (or tuple) of specs opens an
+    `EnsembleTeacher` (one spec: that teacher alone).
     """
     if isinstance(spec, Teacher):
         return spec
+    if isinstance(spec, (list, tuple)):
+        members = [load_teacher(s, arch=arch, device=device, relative=relative) for s in spec]
+        if not members:
+            raise LitedepthError("an empty list of teachers")
+        return members[0] if len(members) == 1 else EnsembleTeacher(members)
     if isinstance(spec, torch.nn.Module):
         return TorchTeacher(spec, device=device)
     path = Path(spec)

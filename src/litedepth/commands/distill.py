@@ -11,8 +11,8 @@ HELP = "distil a teacher into a student (config file or shipped name, --teacher,
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
-    parser.add_argument("--teacher", help="teacher: litedepth .safetensors, authors' .pt, .onnx, or a Hugging Face model folder "
-                                          "(default: distill.teacher of the config)")
+    parser.add_argument("--teacher", nargs="+", help="teacher: litedepth .safetensors, authors' .pt, .onnx, or a Hugging Face model folder; "
+                                                     "several: the mean of their predictions (default: distill.teacher of the config)")
     parser.add_argument("--teacher-arch", help="architecture of an authors' .pt teacher (default: guessed from its keys)")
 
 
@@ -26,7 +26,8 @@ def run(args: argparse.Namespace) -> int:
 
     # JSON strings are valid YAML scalars: paths with ':' or '#' survive the override parser.
     if args.teacher:
-        args.overrides = [*args.overrides, f"distill.teacher={json.dumps(args.teacher)}"]
+        teacher = args.teacher[0] if len(args.teacher) == 1 else args.teacher
+        args.overrides = [*args.overrides, f"distill.teacher={json.dumps(teacher)}"]
     if args.teacher_arch:
         args.overrides = [*args.overrides, f"distill.teacher_arch={json.dumps(args.teacher_arch)}"]
     cfg = resolve(args)
