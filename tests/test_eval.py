@@ -318,7 +318,7 @@ def test_cli_eval_depth_scale(tmp_path, capsys, monkeypatch):
         Image.fromarray(rng.integers(500, 9000, size=(60, 80)).astype(np.uint16)).save(folder / f"{i}.png")
 
     def run(*extra):
-        js = tmp_path / "m.json"
+        js = tmp_path / f"m{len(extra)}{'_'.join(extra)}.json"  # a new file each run: outputs are not overwritten
         assert main(["eval", "--model", "zero", "--data", str(folder), "--json", str(js), "--no-progress", *extra]) == 0
         capsys.readouterr()
         return json.loads(js.read_text())
@@ -341,3 +341,79 @@ def test_cli_eval_depth_scale(tmp_path, capsys, monkeypatch):
         assert "depth scale 1000 does not apply" in _one_error_line(capsys)
     with pytest.raises(LitedepthError, match="dataset path only"):
         evaluate(ZeroNet(), RGBDDataset(folder), depth_scale=1000.0, progress=False)
+
+
+class ConstNet(nn.Module):
+    """Predicts ``metres`` everywhere: a network whose scale is right for the scene the test writes."""
+
+    input_size = (48, 64)
+
+    def __init__(self, metres):
+        super().__init__()
+        self.metres = metres
+
+    def forward(self, x):
+        return torch.full((x.shape[0], 1, x.shape[-2], x.shape[-1]), self.metres)
+
+
+def write_tum_folder(folder, n=2, metres=2.0, units_per_metre=5000):
+    """Generic RGB-D pairs (``i.jpg`` + ``i.png``) whose 16-bit depth is ``metres`` (+-10%) at ``units_per_metre``."""
+    rng = np.random.default_rng(8)
+    folder.mkdir(parents=True)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, size=(60, 80, 3), dtype=np.uint8)).save(folder / f"{i}.jpg")
+        raw = metres * units_per_metre * rng.uniform(0.9, 1.1, size=(60, 80))
+        Image.fromarray(raw.astype(np.uint16)).save(folder / f"{i}.png")
+    return folder
+
+
+def test_depth_scale_warning_when_medians_differ_over_3x(tmp_path):
+    folder = write_tum_folder(tmp_path / "tum")
+    wrong = evaluate(ConstNet(2.0), folder, progress=False)  # default 1000 per metre: ground truth 5x too far
+    assert len(wrong.warnings) == 1
+    line = wrong.warnings[0]
+    assert "\n" not in line and line.startswith("ground-truth median depth 10 m vs prediction median 2 m (5.0x)")
+    assert line.endswith("is the depth scale right? TUM depth needs --depth-scale 5000")
+    assert wrong.to_json()["warnings"] == [line]
+    right = evaluate(ConstNet(2.0), folder, depth_scale=5000, progress=False)
+    assert right.warnings == [] and right.to_json()["warnings"] == []
+    assert right.metrics["abs_rel"] < 0.1 < wrong.metrics["abs_rel"]
+    # a dataset object: --depth-scale does not apply, the line does not name it
+    fixed = evaluate(ConstNet(2.0), RGBDDataset(folder), progress=False)
+    assert len(fixed.warnings) == 1 and "--depth-scale" not in fixed.warnings[0] and "do not fit this data" in fixed.warnings[0]
+
+
+def test_scale_warning_thresholds_and_advice():
+    from litedepth.evaluate import scale_warning
+
+    assert scale_warning(2.9, 1.0, 1000.0, True) is None and scale_warning(1.0, 2.9, 1000.0, True) is None
+    assert "TUM depth needs --depth-scale 5000" in scale_warning(10.0, 2.0, 1000.0, True)
+    # millimetre PNGs read as metres, and metres read as millimetres
+    assert scale_warning(2000.0, 2.0, 1.0, True).endswith("millimetre depth needs --depth-scale 1000")
+    assert scale_warning(0.002, 2.0, 1000.0, True).endswith("(0.001x): is the depth scale right? depth in metres needs --depth-scale 1")
+    low = scale_warning(0.5, 2.0, 1000.0, True)  # 0.25x: no known scale matches
+    assert "(0.25x)" in low and low.endswith("5000: TUM; 1: float metres)")
+    assert scale_warning(0.5, 2.0, None, True).endswith("1: float metres)")  # scale unknown (float .npy)
+    # no positive prediction median: the non-positive note covers it
+    assert scale_warning(3.0, 0.0, 1000.0, True) is None and scale_warning(3.0, float("nan"), 1000.0, True) is None
+
+
+def test_cli_eval_records_the_depth_scale_warning(tmp_path, capsys):
+    """A real checkpoint predicting 2 m everywhere, on TUM-scaled PNGs: the JSON records the warning."""
+    model = create_model("fast-student", input_size=(48, 64))
+    with torch.no_grad():
+        model.R.conv2.weight.zero_()
+        model.R.conv2.bias.fill_(2.0)
+    ckpt = save_model(model, tmp_path / "two-metres.safetensors")
+    folder = write_tum_folder(tmp_path / "tum")
+    outputs, stderr = {}, {}
+    for label, extra in (("default", []), ("tum", ["--depth-scale", "5000"])):
+        js = tmp_path / f"{label}.json"
+        capsys.readouterr()
+        assert main(["eval", "--model", str(ckpt), "--data", str(folder), "--json", str(js), "--no-progress", *extra]) == 0
+        stderr[label] = capsys.readouterr().err
+        outputs[label] = json.loads(js.read_text())
+    assert len(outputs["default"]["warnings"]) == 1 and "--depth-scale 5000" in outputs["default"]["warnings"][0]
+    warned = [line for line in stderr["default"].splitlines() if line.startswith("warning: ")]
+    assert len(warned) == 1 and "--depth-scale 5000" in warned[0]
+    assert outputs["tum"]["warnings"] == [] and "--depth-scale" not in stderr["tum"]

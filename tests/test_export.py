@@ -156,3 +156,43 @@ def test_predict_and_eval_cli_onnxruntime_backend_match_torch(tmp_path):
         for key in ("rmse", "abs_rel", "delta1"):
             assert outputs[label][1][key] == pytest.approx(outputs["torch"][1][key], abs=1e-4)
     assert len(outputs["torch"][0]) == 3
+
+
+@pytest.mark.parametrize("opset,expected", [
+    ("3", "--opset 3: not supported by this torch's ONNX exporter (use 17 or between 11 and "),
+    ("99", "--opset 99: not supported by this torch's ONNX exporter (use 17 or between 11 and "),
+    ("9", "--opset 9: too old for these networks, whose bilinear upsampling (align_corners) needs opset 11 or later (use 17 or between 11 and "),
+], ids=["3", "99", "9"])
+def test_export_cli_unsupported_opset_is_one_line(fast_model, tmp_path, capfd, opset, expected):
+    from litedepth.export import opset_range
+
+    out = tmp_path / "m.onnx"
+    capfd.readouterr()
+    assert main(["export", "--model", str(fast_model), "--onnx", str(out), "--opset", opset]) == 2
+    captured = capfd.readouterr()  # file descriptors too: torch's exporter prints its graph there
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("litedepth export: error: "), captured.err[:500]
+    assert expected in lines[0] and lines[0].endswith(f" and {opset_range()[1]})")
+    assert "graph" not in captured.out and len(captured.out) < 200 and not out.exists()
+
+
+def test_exporter_failure_is_one_line_and_its_graph_dump_is_dropped(capfd):
+    """An operator the exporter cannot write: one line with the exporter's first line, no graph on stdout/stderr."""
+    from litedepth.export import onnx_bytes
+
+    class Inverts(torch.nn.Module):
+        arch, input_size, mean, std = "inverts", (32, 32), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+
+        def forward(self, x):
+            return torch.linalg.inv(x[:, :1])
+
+    capfd.readouterr()
+    with pytest.raises(LitedepthError) as info:
+        onnx_bytes(Inverts(), opset=17, fold_bn=False)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("--opset 17: this torch's ONNX exporter cannot export inverts (")
+    assert "linalg_inv" in message and len(message) < 300
+    captured = capfd.readouterr()
+    assert "Torch IR graph" not in captured.out + captured.err
+    with pytest.raises(LitedepthError, match=r"--opset 17.0: expected a whole number"):
+        onnx_bytes(Inverts(), opset=17.0)

@@ -205,11 +205,11 @@ def test_bench_uses_each_models_own_size(net, onnx_file, tmp_path, capsys):
     assert "48x64" in capsys.readouterr().out
     # a fixed --size that a static ONNX file cannot take: that model fails on one line, the other is kept
     code = main(["bench", "--model", f"{onnx_file},{good}", "--backend", "onnxruntime", "--size", "64x64", "--runs", "1",
-                 "--warmup", "0", "--json", str(js)])
+                 "--warmup", "0", "--json", str(js.with_name("bench64.json"))])  # a new file: outputs are not overwritten
     assert code == 2
     err = capsys.readouterr().err
     assert "exported for 48x64 inputs only, not 64x64" in err
-    result = json.loads(js.read_text())
+    result = json.loads(js.with_name("bench64.json").read_text())
     assert [(r["model"], r["size"]) for r in result["results"]] == [(str(good), [64, 64])]
 
 

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -16,8 +17,11 @@ from PIL import Image
 import litedepth
 from litedepth.camera import read_ply
 
+from conftest import files_under, one_line_error, randomise_bn
 from litedepth.cli import main
-from litedepth.serve import estimate, write_glb_points  # Gradio is imported only when the app is built
+from litedepth.inference import predict
+from litedepth.serve import (Session, build_demo, check_port, estimate, load_models, model_names, parse_model_spec,
+                             write_glb_points)  # Gradio is imported only when the app is built or a request answered
 
 needs_gradio = pytest.mark.skipif(not __import__("importlib").util.find_spec("gradio"), reason="the web demo needs the [demo] extra")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -33,17 +37,18 @@ def _photo(path: Path, size=(160, 120)) -> Path:
 
 def test_estimate_gives_the_view_the_cloud_and_the_downloads(tmp_path):
     model = litedepth.create_model("fast-student", input_size=(48, 64)).eval()
-    result = estimate(model, Image.open(_photo(tmp_path / "p.png")), max_side=100)
+    result = estimate(model, Image.open(_photo(tmp_path / "p.png")), max_side=100, out=tmp_path / "out")
     assert "scaled down from 160x120" in result["text"] and "ms" in result["text"]
     assert result["depth"].shape == (75, 100) and result["view"].width > 2 * 100  # photo | depth + colour bar
     png, npy, ply = (Path(f) for f in result["files"])
+    assert files_under(tmp_path / "out") == ["depth.npy", "depth.png", "points.glb", "points.ply"]  # no half files
     assert np.load(npy).shape == (75, 100) and Image.open(png).mode.startswith("I")
     points, colors = read_ply(ply)
     assert len(points) == 75 * 100 and colors.dtype == np.uint8
     glb = Path(result["cloud"]).read_bytes()
     assert glb[:4] == b"glTF" and int.from_bytes(glb[8:12], "little") == len(glb)
     with pytest.raises(litedepth.LitedepthError, match="no photo"):
-        estimate(model, None)
+        estimate(model, None, out=tmp_path / "out")
 
 
 def test_glb_points_layout(tmp_path):
@@ -71,6 +76,181 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _student(path: Path, seed: int) -> Path:
+    """A small network with its own weights (non-trivial BN, so two seeds give clearly different depth) on disk."""
+    import torch
+
+    torch.manual_seed(seed)
+    return litedepth.save_model(randomise_bn(litedepth.create_model("fast-student", input_size=(64, 96)), seed), path)
+
+
+def _depth_of(files) -> np.ndarray:
+    return np.load(next(f for f in files if f.endswith(".npy")))
+
+
+def _gradio_message(excinfo) -> str:
+    return excinfo.value.message  # gr.Error's text as the browser shows it (str() quotes it)
+
+
+def test_model_names_are_explicit_or_the_shortest_distinguishing_path(tmp_path):
+    runs = [_student(tmp_path / folder / "run" / "model.safetensors", seed)
+            for seed, folder in enumerate(["x", "y"])]
+    lone = _student(tmp_path / "student.safetensors", 2)
+    assert parse_model_spec(f"best={runs[0]}") == ("best", str(runs[0]))
+    assert parse_model_spec(str(runs[0])) == (None, str(runs[0]))
+    assert parse_model_spec("runs/lr=0.1/model.safetensors") == (None, "runs/lr=0.1/model.safetensors")  # a path, not a name
+    entries = [parse_model_spec(str(p)) for p in runs]
+    assert model_names(entries, ["fast-student"] * 2) == ["fast-student (x/run)", "fast-student (y/run)"]
+    assert model_names([parse_model_spec(str(lone))], ["fast-student"]) == ["fast-student (student.safetensors)"]
+    mixed = [parse_model_spec(f"mine={runs[0]}"), parse_model_spec(str(runs[1])), parse_model_spec(str(lone))]
+    assert model_names(mixed, ["fast-student"] * 3) == ["mine", "fast-student (model.safetensors)",  # named ones aside
+                                                         "fast-student (student.safetensors)"]
+    with pytest.raises(litedepth.LitedepthError, match="x/run/model.safetensors: the same file as --model "):
+        model_names([parse_model_spec(str(runs[0])), parse_model_spec(str(tmp_path / "x/../x/run/model.safetensors"))],
+                    ["fast-student"] * 2)  # one file given twice
+
+
+@needs_gradio
+def test_two_model_files_of_one_name_are_two_entries_each_serving_its_own_model(tmp_path):
+    paths = [_student(tmp_path / run / "model.safetensors", seed) for seed, run in enumerate(["runA", "runB"])]
+    photo = _photo(tmp_path / "room.png", size=(96, 64))
+    with Session(load_models([str(p) for p in paths])) as session:
+        demo = build_demo(session)
+        dropdown = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "model")
+        assert [value for _, value in dropdown.choices] == ["fast-student (runA)", "fast-student (runB)"]
+        served = [_depth_of(session.answer(str(photo), name, 0)[3]) for name in ("fast-student (runA)", "fast-student (runB)")]
+    for path, depth in zip(paths, served):  # each entry is its own file's model
+        assert np.allclose(depth, predict(litedepth.load(path), Image.open(photo)), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(served[0], served[1])
+
+
+@needs_gradio
+def test_repeated_model_names_are_one_line(tmp_path, capsys):
+    a, b = (_student(tmp_path / name, seed) for seed, name in enumerate(["a.safetensors", "b.safetensors"]))
+    port = str(_free_port())
+    line = one_line_error(capsys, ["serve", "--model", f"best={a}", "--model", f"best={b}", "--port", port])
+    assert line == (f"litedepth serve: error: --model best={b}: the name 'best' is also that of --model best={a}; "
+                    "give each model a name of its own with NAME=PATH")
+    assert "the same file as --model" in one_line_error(capsys, ["serve", "--model", str(a), "--model", str(a), "--port", port])
+    taken = one_line_error(capsys, ["serve", "--model", f"fast-student (b.safetensors)={a}", "--model", str(b), "--port", port])
+    assert "the name 'fast-student (b.safetensors)' is also that of" in taken  # an explicit name a derived one repeats
+
+
+@needs_gradio
+def test_depth_maps_and_non_images_get_one_readable_line_without_server_paths(tmp_path):
+    import gradio as gr
+
+    uploads = tmp_path / "gradio-cache" / "0123abcd"  # where Gradio puts an upload on the server
+    uploads.mkdir(parents=True)
+    Image.fromarray((np.arange(48 * 64).reshape(48, 64) * 7).astype(np.uint16)).save(uploads / "depth.png")
+    Image.fromarray(np.ones((48, 64), np.float32)).save(uploads / "depth.tif")
+    (uploads / "notes.png").write_text("not an image at all")
+    truncated = _photo(uploads / "truncated.png").read_bytes()
+    (uploads / "truncated.png").write_bytes(truncated[:len(truncated) // 2])
+    expected = {"depth.png": "not a photo: looks like a 16-bit depth map",
+                "depth.tif": "not a photo: looks like a 32-bit float depth map",
+                "notes.png": "not a readable image: upload a photo",
+                "truncated.png": "the uploaded file: not a readable image"}
+    model = litedepth.create_model("fast-student", input_size=(48, 64)).eval()
+    with Session({"student": model}) as session:
+        for name, start in expected.items():
+            with pytest.raises(gr.Error) as excinfo:
+                session.answer(str(uploads / name), "student", 0)
+            message = _gradio_message(excinfo)
+            assert message.startswith(start) and len(message.splitlines()) == 1, message
+            assert str(tmp_path) not in message and "/tmp" not in message and "gradio-cache" not in message
+        assert files_under(session.folder) == []  # a refused upload writes nothing
+        with pytest.raises(gr.Error) as excinfo:
+            session.answer(None, "student", 0)
+        assert _gradio_message(excinfo).startswith("no photo")
+
+
+@needs_gradio
+def test_request_files_stay_bounded_and_go_with_the_session(tmp_path):
+    model = litedepth.create_model("fast-student", input_size=(48, 64)).eval()
+    photo = str(_photo(tmp_path / "room.png", size=(64, 48)))
+    session = Session({"student": model}, keep=2)
+    for _ in range(7):
+        view, cloud, text, files = session.answer(photo, "student", 0)
+    kept = files_under(session.folder)
+    assert len(kept) == 2 * 4 and not any(".tmp" in name for name in kept)  # the last two requests, whole files only
+    assert all(Path(f).is_file() for f in files + [cloud]) and _depth_of(files).shape == (48, 64)
+    assert sum(p.stat().st_size for p in session.folder.rglob("*") if p.is_file()) < 2 * 200_000
+    session.close()
+    assert not session.folder.exists() and session.closed
+    session.close()  # a second close does nothing
+
+
+@needs_gradio
+def test_busy_port_is_one_line_before_anything_is_printed(fast_model, capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(litedepth.LitedepthError):
+            check_port("127.0.0.1", port)
+        capsys.readouterr()
+        assert main(["serve", "--model", str(fast_model), "--port", str(port)]) == 2
+        out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [f"litedepth serve: error: --port {port}: 127.0.0.1:{port} is already in use; choose another --port"]
+    check_port("127.0.0.1", port)  # free again: no error
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """Stop a demo as a service manager would (SIGTERM), killing it only if it does not stop within 30 s."""
+    if server.poll() is None:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, 9)
+            server.wait(10)
+
+
+def _wait_for(url: str, server: subprocess.Popen, seconds: float = 90) -> None:
+    deadline = time.time() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            assert server.poll() is None, server.stdout.read().decode()[-2000:]
+            assert time.time() < deadline, f"the demo did not start within {seconds:.0f} s"
+            time.sleep(0.5)
+
+
+@needs_gradio
+def test_served_demo_answers_through_gradio_and_leaves_no_temporary_files(tmp_path):
+    from gradio_client import Client, handle_file
+
+    paths = [_student(tmp_path / run / "model.safetensors", seed) for seed, run in enumerate(["runA", "runB"])]
+    Image.fromarray((np.arange(48 * 64).reshape(48, 64) * 7).astype(np.uint16)).save(tmp_path / "depth.png")
+    temp = tmp_path / "tmp"  # the server's TMPDIR: what it leaves there is what it would leave in /tmp
+    temp.mkdir()
+    port = _free_port()
+    env = {**os.environ, "TMPDIR": str(temp)}
+    env.pop("GRADIO_TEMP_DIR", None)
+    server = subprocess.Popen([sys.executable, "-m", "litedepth", "serve", "--port", str(port)]
+                              + [arg for p in paths for arg in ("--model", str(p))],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/", server)
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=False)
+        photo = handle_file(str(_photo(tmp_path / "room.png")))
+        for name in ("fast-student (runA)", "fast-student (runB)"):
+            assert "ms for a 160x120 photo" in client.predict(photo, name, 0, api_name="/estimate")[2]
+        with pytest.raises(Exception, match="not a photo: looks like a 16-bit depth map") as excinfo:
+            client.predict(handle_file(str(tmp_path / "depth.png")), "fast-student (runA)", 0, api_name="/estimate")
+        assert str(temp) not in str(excinfo.value)
+        [folder] = [p.name for p in temp.iterdir()]  # uploads and Gradio's cache live in the server's one folder
+        assert folder.startswith("litedepth-serve-")
+        _stop(server)
+        assert server.returncode == 0 and list(temp.iterdir()) == []
+    finally:
+        _stop(server)
+
+
 @needs_gradio
 @pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="no chromium and chromedriver on this machine (Debian: apt-get install chromium chromium-driver)")
 def test_browser_uploads_a_photo_and_sees_depth_and_point_cloud(tmp_path):
@@ -82,8 +262,11 @@ def test_browser_uploads_a_photo_and_sees_depth_and_point_cloud(tmp_path):
     model = tmp_path / "student.safetensors"
     litedepth.save_model(litedepth.create_model("fast-student", input_size=(48, 64)), model)
     port = _free_port()
+    temp = tmp_path / "tmp"  # the server's TMPDIR
+    temp.mkdir()
     server = subprocess.Popen([sys.executable, "-m", "litedepth", "serve", "--model", str(model), "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "TMPDIR": str(temp)},
+                              start_new_session=True)
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,1100",
@@ -92,15 +275,7 @@ def test_browser_uploads_a_photo_and_sees_depth_and_point_cloud(tmp_path):
     driver = None
     try:
         url = f"http://127.0.0.1:{port}/"
-        deadline = time.time() + 90
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None, server.stdout.read().decode()[-2000:]
-                assert time.time() < deadline, "the demo did not start within 90 s"
-                time.sleep(0.5)
+        _wait_for(url, server)
         driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=CHROMEDRIVER), options=options)
         driver.get(url)
         wait = WebDriverWait(driver, 90)
@@ -117,5 +292,5 @@ def test_browser_uploads_a_photo_and_sees_depth_and_point_cloud(tmp_path):
     finally:
         if driver is not None:
             driver.quit()
-        os.killpg(server.pid, 9)
-        server.wait(10)
+        _stop(server)
+    assert list(temp.iterdir()) == []  # stopped, the server leaves nothing behind

@@ -53,10 +53,15 @@ class Intrinsics:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Intrinsics":
-        try:
-            return cls(float(data["fx"]), float(data["fy"]), float(data["cx"]), float(data["cy"]), int(data["width"]), int(data["height"]))
-        except (KeyError, TypeError, ValueError):
-            raise LitedepthError(f"camera {data!r}: expected fx, fy, cx, cy, width and height") from None
+        """The camera of `to_dict`'s dict; one-line `LitedepthError` for a missing key or a value no camera has
+        (focal lengths positive and finite, principal point finite, width and height positive whole numbers)."""
+        from .metadata import camera_problem, show
+
+        problem = camera_problem(data)
+        if problem is not None:
+            key, value, why = problem
+            raise LitedepthError(f"{key} {show(value)}: {why}")  # e.g. "camera.fx -1: must be a positive ..."
+        return cls(float(data["fx"]), float(data["fy"]), float(data["cx"]), float(data["cy"]), int(data["width"]), int(data["height"]))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -26,6 +26,7 @@ from safetensors.torch import save_file
 from .errors import LitedepthError, first_line
 from .camera import Intrinsics
 from .fileio import atomic_path
+from .metadata import read_metadata
 from .models import ARCHITECTURES, DepthNet, create_model
 
 FORMAT_NAME = "litedepth"
@@ -115,6 +116,9 @@ def load(
     if device is not None and map_location is not None and torch.device(device) != torch.device(map_location):
         raise LitedepthError(f"device {device!r} and map_location {map_location!r} disagree; give one")
     device = device if device is not None else map_location
+    if not isinstance(spec, (str, os.PathLike)):
+        raise LitedepthError(f"load: expected a model file or an architecture name, got a {type(spec).__name__} "
+                             "(a network object needs no loading)")
     path = Path(spec)
     if path.is_file():
         if path.suffix.lower() == ".onnx":
@@ -153,17 +157,31 @@ def _load_checkpoint(path: Path, arch: str | None, device: str | torch.device | 
         raise LitedepthError(f"{path}: cannot tell its architecture from its keys; pass arch= (one of {', '.join(ARCHITECTURES)})")
     if arch not in ARCHITECTURES:
         raise LitedepthError(f"{path}: unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
-    config = meta.get("config", {})
-    model = create_model(arch, **{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
+    model = _build(path, arch, meta.get("config", {}))
     load_state_strict(model, state, path, arch)
+    _apply_metadata(model, meta)
+    model.metadata = {"source": str(path), "format": "litedepth" if meta else "authors-pt", "training": meta.get("training", {})}
+    return model.to(device or "cpu").eval()
+
+
+def _build(path: Path, arch: str, config: dict[str, Any]) -> DepthNet:
+    """``create_model(arch, **config)``; a config its builder refuses is one line naming the file."""
+    try:
+        return create_model(arch, **{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
+    except (TypeError, ValueError) as exc:
+        raise LitedepthError(f"{path}: metadata 'config' does not build {arch} ({first_line(exc, 200)})") from None
+
+
+def _apply_metadata(model: DepthNet, meta: dict[str, Any]) -> None:
+    """Input size, normalisation and camera from checked ``meta``; what is absent keeps the network's default."""
     if "input_size" in meta:
         model.input_size = tuple(meta["input_size"])
     if "mean" in meta:
-        model.mean, model.std = tuple(meta["mean"]), tuple(meta["std"])
-    if "camera" in meta:  # older files and the authors' .pt: NYU-v2's camera, the DepthNet default
+        model.mean = tuple(meta["mean"])
+    if "std" in meta:
+        model.std = tuple(meta["std"])
+    if meta.get("camera") is not None:  # older files and the authors' .pt: NYU-v2's camera, the DepthNet default
         model.camera = Intrinsics.from_dict(meta["camera"])
-    model.metadata = {"source": str(path), "format": "litedepth" if meta else "authors-pt", "training": meta.get("training", {})}
-    return model.to(device or "cpu").eval()
 
 
 def _load_onnx(path: Path, arch: str | None, device: str | torch.device | None):
@@ -179,19 +197,14 @@ def _load_onnx(path: Path, arch: str | None, device: str | torch.device | None):
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """State dict and checked metadata (`litedepth.metadata.read_metadata`) of one of our files."""
     try:
         with safe_open(str(path), framework="pt") as f:
             raw = f.metadata() or {}
             state = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:
-        raise LitedepthError(f"{path}: not a readable safetensors file ({exc})") from None
-    meta: dict[str, Any] = {}
-    for key, value in raw.items():
-        try:
-            meta[key] = json.loads(value) if key in ("config", "input_size", "mean", "std", "training", "camera") else value
-        except json.JSONDecodeError:
-            raise LitedepthError(f"{path}: metadata field {key!r} is not valid JSON") from None
-    return state, meta
+        raise LitedepthError(f"{path}: not a readable safetensors file ({first_line(exc, 200)})") from None
+    return state, read_metadata(raw, str(path))
 
 
 def _read_torch(path: Path) -> dict[str, torch.Tensor]:

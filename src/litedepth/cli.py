@@ -1,8 +1,11 @@
 """The ``litedepth`` command: one tool, one subcommand per module in ``litedepth.commands``.
 
 Each command module defines ``HELP`` (one line), ``add_arguments(parser)`` and
-``run(args) -> int``. Modules are imported only when their command runs, so
-``litedepth --help`` is fast and optional extras are never imported needlessly.
+``run(args) -> int``; a command that writes files sets ``WRITES = True`` and gets the one
+``--overwrite`` flag (`litedepth.outputs.OutputGuard`). Modules are imported only when their
+command runs, so ``litedepth --help`` is fast and optional extras are never imported needlessly.
+Every user-facing failure (bad input, invalid option, a full disk, a busy port) ends as one line
+on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import argparse
 import importlib
 import sys
 
-from .errors import LitedepthError
+from .errors import LitedepthError, first_line
 
 COMMANDS = {
     "predict": "litedepth.commands.predict",
@@ -28,9 +31,20 @@ COMMANDS = {
 }
 
 
+OVERWRITE_HELP = ("replace an earlier output of this command's kind (an existing file, a finished run, a dataset "
+                  "litedepth wrote); inputs of the command are never written")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (``litedepth CMD: error: ...``) and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="litedepth", description="Light, fast monocular depth estimation by knowledge distillation.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser = OneLineParser(prog="litedepth", description="Light, fast monocular depth estimation by knowledge distillation.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for name, module_name in COMMANDS.items():
         if command is not None and name != command:
             sub.add_parser(name)
@@ -43,6 +57,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             continue  # command not implemented in this version
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
+        if getattr(module, "WRITES", False):
+            p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
         p.set_defaults(_module=module)
     return parser
 
@@ -58,7 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._module.run(args) or 0)
     except LitedepthError as exc:
-        print(f"litedepth {args.command}: error: {exc}", file=sys.stderr)
+        print(f"litedepth {args.command}: error: {first_line(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a full disk, a read-only folder, a busy port: what the system said, and where
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"litedepth {args.command}: error: {where}{exc.strerror or first_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("litedepth: interrupted", file=sys.stderr)

@@ -126,6 +126,8 @@ class EvalResult:
     ``per_image``: one dict per image (name, source, n_valid, nonpositive, the metrics).
     ``skipped``: ``{"name", "source", "reason"}`` for images left out with ``skip_bad``.
     ``nonpositive_pixels``: valid pixels where the raw prediction was <= 0 (see `litedepth.metrics`).
+    ``warnings``: lines for the user's attention (without a ``warning:`` prefix), e.g. a ground truth
+    whose median is far from the prediction's (a wrong ``--depth-scale``); also in `to_json`.
     """
 
     protocol: str
@@ -136,6 +138,7 @@ class EvalResult:
     input_size: tuple[int, int]
     notes: list[str] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # one line each, for stderr (`scale_warning`)
 
     @property
     def n_images(self) -> int:
@@ -152,6 +155,7 @@ class EvalResult:
             nonpositive_pixels=int(self.nonpositive_pixels),
             input_size=list(self.input_size),
             notes=list(self.notes),
+            warnings=list(self.warnings),
         )
         out.update(self.extras)
         return out
@@ -255,6 +259,173 @@ def _safe_name(name: str) -> str:
     return "/".join(parts) or "unnamed"
 
 
+SCALE_RATIO = 3.0  # ground-truth and prediction medians further apart than this: warn about the depth scale
+KNOWN_SCALES = {1000.0: "millimetre depth", 5000.0: "TUM depth", 1.0: "depth in metres"}  # raw units per metre
+
+
+def scale_warning(gt_median: float, pred_median: float, scale: float | None, settable: bool) -> str | None:
+    """One warning line when the median ground truth and the median prediction differ more than `SCALE_RATIO`x.
+
+    ``settable``: the data's depth scale comes from ``--depth-scale`` (generic RGB-D pairs); ``scale``:
+    the raw units per metre in use there (None: unknown), from which a known scale that would bring the
+    medians together is named. None when the medians agree or one of them is not a positive number.
+    """
+    if not (math.isfinite(gt_median) and math.isfinite(pred_median) and gt_median > 0 and pred_median > 0):
+        return None
+    ratio = gt_median / pred_median
+    if 1 / SCALE_RATIO <= ratio <= SCALE_RATIO:
+        return None
+    times = f"{ratio:.1f}x" if ratio >= 1 else f"{ratio:.2g}x"
+    head = f"ground-truth median depth {gt_median:.3g} m vs prediction median {pred_median:.3g} m ({times})"
+    if not settable:
+        return f"{head}: the model's metres do not fit this data (untrained weights, another kind of scene, or relative depth?)"
+    return f"{head}: is the depth scale right? {_scale_advice(ratio, scale)}"
+
+
+def _scale_advice(ratio: float, scale: float | None) -> str:
+    """Name the known depth scale that matches the predictions, if one does, else what ``--depth-scale`` means."""
+    if scale is not None:
+        wanted = scale * ratio  # raw units per metre that would make the ground-truth median the prediction's
+        for known, label in KNOWN_SCALES.items():
+            if known != scale and abs(math.log(wanted / known)) < math.log(1.5):
+                return f"{label} needs --depth-scale {known:g}"
+    return "--depth-scale is raw units per metre (1000: millimetre PNG, the default; 5000: TUM; 1: float metres)"
+
+
+def _depth_scale_in_use(data, dataset, depth_scale: float | None) -> tuple[float | None, bool]:
+    """``(raw units per metre, settable)``: settable for generic RGB-D pairs opened from a path; the
+    scale is None where it depends on each file (float ``.npy`` depth read with the default)."""
+    from .data import RGBDDataset
+
+    if not isinstance(data, (str, os.PathLike)) or not isinstance(dataset, RGBDDataset):
+        return None, False
+    if depth_scale is not None:
+        return float(depth_scale), True
+    has_npy = any(Path(d).suffix.lower() == ".npy" for _, d in dataset.pairs)
+    return (None if has_npy else 1000.0), True
+
+
+def _medians(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor) -> list[tuple[float, float]]:
+    """Per image: ``(median ground truth, median raw prediction)`` over its valid pixels (NaN predictions left out)."""
+    out = []
+    for b in range(gt.shape[0]):
+        m = mask[b]
+        out.append((float(np.median(gt[b][m].double().cpu().numpy())), float(np.nanmedian(pred[b][m].double().cpu().numpy()))))
+    return out
+
+
+class _Scorer:
+    """Scores batches of `_ProtocolView` items and collects what `EvalResult` reports."""
+
+    def __init__(self, proto: Protocol, skip_bad: bool, save_dir: Path | None) -> None:
+        self.proto, self.skip_bad, self.save_dir = proto, skip_bad, save_dir
+        self.per_image: list[dict[str, Any]] = []
+        self.skipped: list[dict[str, str]] = []
+        self.scaled_crops: set[tuple[int, int]] = set()
+        self.medians: list[tuple[float, float]] = []  # per image (ground truth, prediction), metres
+
+    def reject(self, item: dict, reason: str) -> None:
+        if not self.skip_bad:
+            raise LitedepthError(reason)
+        self.skipped.append({"name": item.get("name", ""), "source": item.get("source", ""), "reason": reason})
+
+    def usable(self, batch: list[dict]) -> list[dict]:
+        """The items of ``batch`` that loaded and have a valid ground-truth pixel; the others are rejected."""
+        good = []
+        for item in batch:
+            if "error" in item:
+                self.reject(item, item["error"])
+            elif not bool(valid_mask(self.proto, item["depth"][None]).any()):
+                self.reject(item, f"{item['source']}: no valid ground-truth depth pixel under protocol {self.proto.name}")
+            else:
+                good.append(item)
+        return good
+
+    def score(self, model, items: list[dict], device: torch.device) -> None:
+        """Predict and score ``items`` (same image and depth shapes) in one forward pass."""
+        proto = self.proto
+        x = torch.stack([it["image"] for it in items]).to(device)
+        gt = torch.stack([it["depth"] for it in items]).to(device)
+        pred = _forward(model, x)
+        if pred.shape[-2:] != gt.shape[-2:]:
+            pred = F.interpolate(pred, size=gt.shape[-2:], mode="bilinear", align_corners=True)
+        mask = valid_mask(proto, gt)
+        if proto.eval_crop is not None and tuple(gt.shape[-2:]) != proto.eval_crop_reference:
+            self.scaled_crops.add(tuple(gt.shape[-2:]))
+        nonpos = nonpositive_count(pred, mask)
+        self.medians += _medians(pred, gt, mask)
+        if proto.clamp:
+            pred = pred.clamp(proto.min_depth, proto.max_depth)
+        values, counts = compute_metrics(pred, gt, mask), valid_count(mask)
+        for b, item in enumerate(items):
+            row = {"name": item["name"], "source": item["source"], "n_valid": int(counts[b]), "nonpositive": int(nonpos[b])}
+            row.update({k: float(v[b]) for k, v in values.items()})
+            self.per_image.append(row)
+            if self.save_dir is not None:
+                write_png16_mm(self.save_dir / f"{_safe_name(item['name'])}.png", pred[b, 0].float().cpu().numpy())
+
+    def run(self, model, loader, device: torch.device, bar) -> None:
+        for batch in loader:
+            bar.update(len(batch))
+            groups: dict[tuple, list[dict]] = {}
+            for item in self.usable(batch):
+                groups.setdefault((tuple(item["image"].shape), tuple(item["depth"].shape)), []).append(item)
+            for items in groups.values():
+                self.score(model, items, device)
+
+    def notes(self) -> list[str]:
+        """Notes on scaled Eigen crops and on predictions <= 0."""
+        notes = []
+        for h, w in sorted(self.scaled_crops):
+            crop = scaled_eval_crop(self.proto, (h, w))
+            rh, rw = self.proto.eval_crop_reference
+            notes.append(f"Eigen crop defined for {rh}x{rw}; scaled to rows {crop[0]}:{crop[1]}, cols {crop[2]}:{crop[3]} for {h}x{w} ground truth")
+        nonpositive = sum(r["nonpositive"] for r in self.per_image)
+        if nonpositive:
+            n_img = sum(1 for r in self.per_image if r["nonpositive"])
+            if self.proto.clamp:
+                effect = f"they were clamped to {self.proto.min_depth} m before the metrics, as the protocol prescribes"
+            else:
+                effect = "following the authors' arithmetic, log10 is inf/NaN and negative predictions count as within every delta threshold"
+            notes.append(f"{nonpositive} valid pixel(s) in {n_img} image(s) have a prediction <= 0; {effect}")
+        return notes
+
+    def overall_medians(self) -> tuple[float, float]:
+        """Median over images of the per-image ground-truth and prediction medians (NaN: none finite)."""
+        gts = [g for g, _ in self.medians if math.isfinite(g)]
+        preds = [p for _, p in self.medians if math.isfinite(p)]
+        return (float(np.median(gts)) if gts else math.nan), (float(np.median(preds)) if preds else math.nan)
+
+
+def _run_device(model, device: str | torch.device | None) -> torch.device:
+    """Where ``model`` runs: ``device`` (a network is moved there), else where its parameters are (CPU)."""
+    if not isinstance(model, torch.nn.Module):
+        return torch.device(device or "cpu")
+    if device is not None:
+        model.to(device)
+        return torch.device(device)
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+def _open_data(data, split: str, depth_scale: float | None):
+    """The dataset of ``data``: opened from a path (`litedepth.data.open_dataset`), or the object itself."""
+    from .data import open_dataset
+
+    if isinstance(data, (str, os.PathLike)):
+        return open_dataset(data, split=split, depth_scale=depth_scale)
+    if depth_scale is not None:
+        raise LitedepthError(f"depth_scale {depth_scale!r}: applies to a dataset path only; a dataset object reads depth its own way")
+    return data
+
+
+def _input_size_note(proto: Protocol, input_size: tuple[int, int]) -> list[str]:
+    if input_size == REFERENCE_INPUT_SIZE:
+        return []
+    how = f"centre crop {input_size[0]}x{input_size[1]}" if proto.crop_to_input else "no crop"
+    return [f"protocol scaled to the network's input size: shorter side {shorter_side_for(input_size)}, {how} (reference: 240, 228x304)"]
+
+
 def evaluate(
     model,
     data,
@@ -288,105 +459,37 @@ def evaluate(
             (see `litedepth.data.RGBDDataset`; None: its default, millimetres). Refused for NYU
             layouts and ``.mat`` files, whose scale is fixed, and for a dataset object.
 
-    Returns: `EvalResult`. Raises `LitedepthError` naming the file for bad data unless ``skip_bad``.
+    Returns: `EvalResult` (``warnings``: a line when the ground truth's and the prediction's medians
+    differ more than 3x, `scale_warning`). Raises `LitedepthError` naming the file for bad data unless ``skip_bad``.
     """
-    from .data import open_dataset
-
     proto = get_protocol(protocol)
-    if isinstance(data, (str, os.PathLike)):
-        dataset = open_dataset(data, split=split, depth_scale=depth_scale)
-    elif depth_scale is not None:
-        raise LitedepthError(f"depth_scale {depth_scale!r}: applies to a dataset path only; a dataset object reads depth its own way")
-    else:
-        dataset = data
+    dataset = _open_data(data, split, depth_scale)
     input_size = tuple(int(v) for v in getattr(model, "input_size", REFERENCE_INPUT_SIZE))
-    mean, std = stats_of(model)
-    notes: list[str] = []
-    if input_size != REFERENCE_INPUT_SIZE:
-        how = f"centre crop {input_size[0]}x{input_size[1]}" if proto.crop_to_input else "no crop"
-        notes.append(f"protocol scaled to the network's input size: shorter side {shorter_side_for(input_size)}, {how} (reference: 240, 228x304)")
-
-    is_module = isinstance(model, torch.nn.Module)
-    was_training = model.training if is_module else False
-    if is_module:
-        if device is not None:
-            model.to(device)
-        model.eval()
-        first = next(model.parameters(), None)
-        run_device = torch.device(device) if device is not None else (first.device if first is not None else torch.device("cpu"))
-    else:
-        run_device = torch.device(device or "cpu")
-
-    view = _ProtocolView(dataset, proto, input_size, mean, std)
+    view = _ProtocolView(dataset, proto, input_size, *stats_of(model))
     loader = torch.utils.data.DataLoader(view, batch_size=max(1, int(batch_size)), shuffle=False, num_workers=num_workers, collate_fn=_collate_list)
-    per_image: list[dict[str, Any]] = []
-    skipped: list[dict[str, str]] = []
-    scaled_crops: set[tuple[int, int]] = set()
-    save_dir = Path(save_predictions) if save_predictions is not None else None
-
+    scorer = _Scorer(proto, skip_bad, Path(save_predictions) if save_predictions is not None else None)
+    is_module = isinstance(model, torch.nn.Module)
+    was_training, run_device = is_module and model.training, _run_device(model, device)
+    if is_module:
+        model.eval()
     from tqdm import tqdm
 
     bar = tqdm(total=len(view), desc=f"eval {proto.name}", unit="img", disable=not progress, file=sys.stderr, leave=False)
-
-    def reject(item: dict, reason: str) -> None:
-        if not skip_bad:
-            raise LitedepthError(reason)
-        skipped.append({"name": item.get("name", ""), "source": item.get("source", ""), "reason": reason})
-
     try:
         with torch.no_grad():
-            for batch in loader:
-                bar.update(len(batch))
-                good = []
-                for item in batch:
-                    if "error" in item:
-                        reject(item, item["error"])
-                    elif not bool((valid_mask(proto, item["depth"][None])).any()):
-                        reject(item, f"{item['source']}: no valid ground-truth depth pixel under protocol {proto.name}")
-                    else:
-                        good.append(item)
-                groups: dict[tuple, list[dict]] = {}
-                for item in good:
-                    groups.setdefault((tuple(item["image"].shape), tuple(item["depth"].shape)), []).append(item)
-                for items in groups.values():
-                    x = torch.stack([it["image"] for it in items]).to(run_device)
-                    gt = torch.stack([it["depth"] for it in items]).to(run_device)
-                    pred = _forward(model, x)
-                    if pred.shape[-2:] != gt.shape[-2:]:
-                        pred = F.interpolate(pred, size=gt.shape[-2:], mode="bilinear", align_corners=True)
-                    mask = valid_mask(proto, gt)
-                    if proto.eval_crop is not None and tuple(gt.shape[-2:]) != proto.eval_crop_reference:
-                        scaled_crops.add(tuple(gt.shape[-2:]))
-                    nonpos = nonpositive_count(pred, mask)
-                    if proto.clamp:
-                        pred = pred.clamp(proto.min_depth, proto.max_depth)
-                    values = compute_metrics(pred, gt, mask)
-                    counts = valid_count(mask)
-                    for b, item in enumerate(items):
-                        row = {"name": item["name"], "source": item["source"], "n_valid": int(counts[b]), "nonpositive": int(nonpos[b])}
-                        row.update({k: float(v[b]) for k, v in values.items()})
-                        per_image.append(row)
-                        if save_dir is not None:
-                            write_png16_mm(save_dir / f"{_safe_name(item['name'])}.png", pred[b, 0].float().cpu().numpy())
+            scorer.run(model, loader, run_device, bar)
     finally:
         bar.close()
-        if is_module and was_training:
+        if was_training:
             model.train()
-
-    for h, w in sorted(scaled_crops):
-        crop = scaled_eval_crop(proto, (h, w))
-        rh, rw = proto.eval_crop_reference
-        notes.append(f"Eigen crop defined for {rh}x{rw}; scaled to rows {crop[0]}:{crop[1]}, cols {crop[2]}:{crop[3]} for {h}x{w} ground truth")
-    if not per_image:
+    if not scorer.per_image:
         raise LitedepthError(f"{getattr(dataset, 'root', data) if not isinstance(data, (str, os.PathLike)) else data}: no image could be evaluated")
-    nonpositive = sum(r["nonpositive"] for r in per_image)
-    if nonpositive:
-        n_img = sum(1 for r in per_image if r["nonpositive"])
-        if proto.clamp:
-            effect = f"they were clamped to {proto.min_depth} m before the metrics, as the protocol prescribes"
-        else:
-            effect = "following the authors' arithmetic, log10 is inf/NaN and negative predictions count as within every delta threshold"
-        notes.append(f"{nonpositive} valid pixel(s) in {n_img} image(s) have a prediction <= 0; {effect}")
+    return _result(model, data, dataset, depth_scale, proto, input_size, scorer)
+
+
+def _result(model, data, dataset, depth_scale: float | None, proto: Protocol, input_size: tuple[int, int], scorer: _Scorer) -> EvalResult:
+    """The `EvalResult` of a finished run: metrics, notes, the depth-scale warning and provenance extras."""
+    warning = scale_warning(*scorer.overall_medians(), *_depth_scale_in_use(data, dataset, depth_scale))
     extras = {"model_arch": getattr(model, "arch", type(model).__name__), "protocol_description": proto.description}
     if isinstance(data, (str, os.PathLike)):
         extras["data"] = str(data)
@@ -394,11 +497,12 @@ def evaluate(
             extras["depth_scale"] = float(depth_scale)
     return EvalResult(
         protocol=proto.name,
-        metrics=mean_over_images(per_image),
-        per_image=per_image,
-        skipped=skipped,
-        nonpositive_pixels=nonpositive,
+        metrics=mean_over_images(scorer.per_image),
+        per_image=scorer.per_image,
+        skipped=scorer.skipped,
+        nonpositive_pixels=sum(r["nonpositive"] for r in scorer.per_image),
         input_size=input_size,
-        notes=notes,
+        notes=_input_size_note(proto, input_size) + scorer.notes(),
         extras=extras,
+        warnings=[warning] if warning else [],
     )

@@ -17,10 +17,13 @@ rebuilds the preprocessing. Files are written atomically and only if the check p
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import json
 import os
+import sys
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +38,8 @@ from .profile import parse_size as _parse_size
 INPUT_NAME = "image"
 OUTPUT_NAME = "depth"
 DEFAULT_OPSET = 17
+# Every network here upsamples bilinearly with align_corners=True: ONNX Resize expresses that from opset 11.
+MIN_NETWORK_OPSET = 11
 META_PREFIX = "litedepth."
 # ORT and PyTorch differ by float32 rounding only: ~1e-6 of the output's scale for these nets.
 DEFAULT_ATOL = 1e-4
@@ -105,6 +110,7 @@ def onnx_bytes(
     onnx, _ = require_onnx()
     from .optimize import fold_batchnorm
 
+    check_opset(opset)
     size = tuple(size or model.input_size)
     net = copy.deepcopy(model).cpu().float().eval()
     if fold_bn:
@@ -112,19 +118,101 @@ def onnx_bytes(
     axes = None
     if dynamic:
         axes = {INPUT_NAME: {0: "batch", 2: "height", 3: "width"}, OUTPUT_NAME: {0: "batch", 2: "height", 3: "width"}}
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # deprecation and tracer notices of the TorchScript exporter
-        torch.onnx.export(
-            net, (_example(size, 1),), buffer, dynamo=False, opset_version=opset,
-            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], dynamic_axes=axes, do_constant_folding=True,
-        )
-    proto = onnx.load_from_string(buffer.getvalue())
+    proto = onnx.load_from_string(_run_exporter(net, size, axes, opset, getattr(model, "arch", "custom")))
     for key, value in model_metadata(model, size, dynamic).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     proto.doc_string = f"litedepth {getattr(model, 'arch', 'custom')}: normalised (B,3,H,W) RGB -> (B,1,H,W) depth in metres"
     return proto.SerializeToString()
+
+
+def exporter_opsets() -> tuple[int, int] | None:
+    """``(lowest, highest)`` opset this torch's TorchScript exporter accepts, or None when torch does not
+    say (the range lives in its private ``torch.onnx._constants``)."""
+    try:
+        from torch.onnx import _constants
+    except ImportError:
+        return None
+    low, high = getattr(_constants, "ONNX_MIN_OPSET", None), getattr(_constants, "ONNX_MAX_OPSET", None)
+    return (low, high) if isinstance(low, int) and isinstance(high, int) else None
+
+
+def opset_range() -> tuple[int, int] | None:
+    """``(lowest, highest)`` opset these networks export at with this torch (`MIN_NETWORK_OPSET` or later)."""
+    span = exporter_opsets()
+    return None if span is None else (max(span[0], MIN_NETWORK_OPSET), span[1])
+
+
+def _opset_hint() -> str:
+    span = opset_range()
+    return f"use {DEFAULT_OPSET}" + (f" or between {span[0]} and {span[1]}" if span else "")
+
+
+def check_opset(opset: Any) -> int:
+    """``opset`` if this torch's exporter can write these networks at it, else a one-line `LitedepthError`."""
+    if not isinstance(opset, int) or isinstance(opset, bool):
+        raise LitedepthError(f"--opset {opset!r}: expected a whole number ({_opset_hint()})")
+    span, exporter = opset_range(), exporter_opsets()
+    if span is None or span[0] <= opset <= span[1]:
+        return opset
+    if exporter is not None and exporter[0] <= opset < MIN_NETWORK_OPSET:
+        raise LitedepthError(f"--opset {opset}: too old for these networks, whose bilinear upsampling (align_corners) "
+                             f"needs opset {MIN_NETWORK_OPSET} or later ({_opset_hint()})")
+    raise LitedepthError(f"--opset {opset}: not supported by this torch's ONNX exporter ({_opset_hint()})")
+
+
+@contextlib.contextmanager
+def _output_held(keep: dict[int, str]):
+    """Hold what is written to file descriptors 1 and 2 (torch's C++ exporter logs the whole traced graph
+    to one of them on a failure); ``keep`` maps each descriptor to its text afterwards. Descriptors
+    that cannot be redirected are left alone."""
+    with contextlib.ExitStack() as stack:
+        for fd, stream in ((1, sys.stdout), (2, sys.stderr)):
+            stack.enter_context(_fd_held(fd, stream, keep))
+        yield
+
+
+@contextlib.contextmanager
+def _fd_held(fd: int, stream, keep: dict[int, str]):
+    try:
+        saved = os.dup(fd)
+    except OSError:
+        yield
+        return
+    with tempfile.TemporaryFile(mode="w+b") as held:
+        stream.flush()
+        os.dup2(held.fileno(), fd)
+        try:
+            yield
+        finally:
+            stream.flush()
+            os.dup2(saved, fd)
+            os.close(saved)
+            held.seek(0)
+            keep[fd] = held.read().decode(errors="replace")
+
+
+def _run_exporter(net: torch.nn.Module, size: tuple[int, int], axes: dict | None, opset: int, arch: str) -> bytes:
+    """``torch.onnx.export`` of ``net`` to bytes; its failure is one line naming the opset.
+
+    What the exporter prints is passed on when it succeeds and dropped when it fails (a failure
+    dumps the whole traced graph, tens of kilobytes).
+    """
+    buffer, printed = io.BytesIO(), {}
+    try:
+        with _output_held(printed), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # deprecation and tracer notices of the TorchScript exporter
+            torch.onnx.export(
+                net, (_example(size, 1),), buffer, dynamo=False, opset_version=opset,
+                input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], dynamic_axes=axes, do_constant_folding=True,
+            )
+    except Exception as exc:  # the exporter raises RuntimeError subclasses, some with the graph in the message
+        hint = "" if opset == DEFAULT_OPSET else f"; {_opset_hint()}"
+        raise LitedepthError(f"--opset {opset}: this torch's ONNX exporter cannot export {arch} ({first_line(exc, 160)}){hint}") from None
+    for fd, stream in ((1, sys.stdout), (2, sys.stderr)):
+        if printed.get(fd):
+            stream.write(printed[fd])
+    return buffer.getvalue()
 
 
 def _example(size: tuple[int, int], batch: int, seed: int = 0) -> torch.Tensor:
@@ -198,21 +286,20 @@ def export_onnx(
 
 
 def read_metadata(proto_or_path: Any) -> dict[str, Any]:
-    """The ``litedepth.*`` metadata of an ONNX model (path or ``onnx.ModelProto``), values decoded."""
+    """The ``litedepth.*`` metadata of an ONNX model (path or ``onnx.ModelProto``), values decoded and
+    checked as `litedepth.load` checks them (`litedepth.metadata.read_metadata`)."""
+    from .metadata import read_metadata as read_checked
+
     onnx, _ = require_onnx()
-    proto = onnx.load(str(proto_or_path), load_external_data=False) if isinstance(proto_or_path, (str, os.PathLike)) else proto_or_path
-    meta: dict[str, Any] = {}
-    for entry in proto.metadata_props:
-        if entry.key.startswith(META_PREFIX):
-            key = entry.key[len(META_PREFIX):]
-            meta[key] = decode_metadata_value(key, entry.value)
-    return meta
+    is_path = isinstance(proto_or_path, (str, os.PathLike))
+    proto = onnx.load(str(proto_or_path), load_external_data=False) if is_path else proto_or_path
+    raw = {e.key[len(META_PREFIX):]: e.value for e in proto.metadata_props if e.key.startswith(META_PREFIX)}
+    source = str(proto_or_path) if is_path else "<ONNX model>"
+    return read_checked(raw, source, prefix=META_PREFIX, custom_arch=True)
 
 
 def decode_metadata_value(key: str, value: str) -> Any:
-    if key in ("config", "input_size", "mean", "std", "training", "dynamic", "camera"):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            raise LitedepthError(f"ONNX metadata field litedepth.{key} is not valid JSON: {value[:60]!r}") from None
-    return value
+    """One ``litedepth.*`` value decoded (JSON for the JSON keys), unchecked; `litedepth.metadata` checks."""
+    from .metadata import decode_metadata
+
+    return decode_metadata({key: value}, "ONNX model", prefix=META_PREFIX)[key]

@@ -17,7 +17,7 @@ from PIL import Image
 
 from .errors import LitedepthError
 from .fileio import read_rgb, to_rgb
-from .preprocess import FITS, network_view, prepare_images
+from .preprocess import FITS, network_view, prepare_images, stats_of
 
 preprocess = prepare_images  # RGB PIL images -> (B, 3, H, W) at an input size, normalised (the older name)
 
@@ -75,12 +75,13 @@ def predict(model: torch.nn.Module, images, batch_size: int = 8, device: str | t
         model.to(device)
     if device is None:
         device = model.device  # the DepthModel protocol (litedepth.checkpoint.DepthModel)
+    mean, std = stats_of(model)  # checked: a std of 0 would make every depth NaN
     was_training = model.training
     model.eval()
     results: list[np.ndarray] = []
     for start in range(0, len(items), batch_size):
         pils = [to_pil(im) for im in items[start:start + batch_size]]
-        views = [network_view(img, model.input_size, model.mean, model.std, fit) for img in pils]
+        views = [network_view(img, model.input_size, mean, std, fit) for img in pils]
         depths: list[torch.Tensor | None] = [None] * len(views)
         for shape in dict.fromkeys(tuple(x.shape) for x, _ in views):  # one forward pass per view size
             group = [i for i, (x, _) in enumerate(views) if tuple(x.shape) == shape]

@@ -26,7 +26,8 @@ import torch
 from .camera import Intrinsics
 from .errors import LitedepthError, first_line
 from .models.depthnet import IMAGENET_MEAN, IMAGENET_STD
-from .export import INPUT_NAME, META_PREFIX, OUTPUT_NAME, decode_metadata_value, onnx_bytes, require_onnx, verify_onnx
+from .export import INPUT_NAME, META_PREFIX, OUTPUT_NAME, onnx_bytes, require_onnx, verify_onnx
+from .metadata import read_metadata
 
 BACKENDS = ("torch", "onnxruntime")
 
@@ -63,10 +64,7 @@ class OnnxDepthModel:
         names = [i.name for i in self.session.get_inputs()]
         if INPUT_NAME not in names:
             raise LitedepthError(f"{label}: ONNX model has inputs {names}, expected one named {INPUT_NAME!r} (export it with litedepth export)")
-        raw = self.session.get_modelmeta().custom_metadata_map
-        meta = {k[len(META_PREFIX):]: decode_metadata_value(k[len(META_PREFIX):], v) for k, v in raw.items() if k.startswith(META_PREFIX)}
-        if "input_size" not in meta:
-            raise LitedepthError(f"{label}: ONNX model has no litedepth metadata (input size, normalisation); export it with litedepth export")
+        meta = _litedepth_metadata(self.session, label)
         self.name = label
         self.source = source  # a path (str) or the serialised model (bytes), for `proto`
         self.arch: str = meta.get("arch", "custom")
@@ -84,6 +82,7 @@ class OnnxDepthModel:
         self.device = torch.device("cpu")
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised ``(B, 3, H, W)`` -> ``(B, 1, H, W)`` metres; a static export's batch is split into runs."""
         if x.ndim != 4 or x.shape[1] != 3:
             raise LitedepthError(f"{self.name}: expected a (B, 3, H, W) input, got {tuple(x.shape)}")
         if self.static_size is not None and tuple(x.shape[2:]) != self.static_size:
@@ -128,6 +127,18 @@ class OnnxDepthModel:
 
     def __repr__(self) -> str:
         return f"OnnxDepthModel(arch={self.arch!r}, input_size={self.input_size}, source={self.name!r})"
+
+
+def _litedepth_metadata(session, label: str) -> dict[str, Any]:
+    """The session's ``litedepth.*`` metadata, decoded and checked (`litedepth.metadata.read_metadata`).
+
+    An input size is required: without it the file was not written by ``litedepth export``.
+    """
+    raw = session.get_modelmeta().custom_metadata_map
+    ours = {k[len(META_PREFIX):]: v for k, v in raw.items() if k.startswith(META_PREFIX)}
+    if "input_size" not in ours:
+        raise LitedepthError(f"{label}: ONNX model has no litedepth metadata (input size, normalisation); export it with litedepth export")
+    return read_metadata(ours, label, prefix=META_PREFIX, custom_arch=True)
 
 
 def load_any(

@@ -39,11 +39,26 @@ FITS = ("auto", "whole", "letterbox")
 
 
 def stats_of(obj, default: Stats = IMAGENET) -> Stats:
-    """``(mean, std)`` of a model or teacher: its ``mean`` and ``std`` attributes, else ``default``."""
+    """``(mean, std)`` of a model or teacher: its ``mean`` and ``std`` attributes, else ``default``.
+
+    Its own statistics are checked (`litedepth.metadata.check_stats`): 3 finite numbers each, std
+    positive, else a one-line `LitedepthError` naming the model (a std of 0 would make every
+    normalised input, and so every depth, NaN).
+    """
+    from .metadata import check_stats
+
     mean, std = getattr(obj, "mean", None), getattr(obj, "std", None)
     if mean is None or std is None:
         return tuple(default[0]), tuple(default[1])
+    check_stats(mean, std, describe(obj))
     return tuple(mean), tuple(std)
+
+
+def describe(obj) -> str:
+    """How messages name a model or teacher: the file it came from, else its name, architecture or type."""
+    metadata = getattr(obj, "metadata", None)
+    source = metadata.get("source") if isinstance(metadata, dict) else None
+    return str(source or getattr(obj, "name", None) or getattr(obj, "arch", None) or type(obj).__name__)
 
 
 def _channel_view(values: Sequence[float] | torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -153,10 +153,11 @@ PRESETS: dict[str, Preset] = {
 
 
 def prepare_data(preset: Preset, out: Path, data_root: str | None = None, aux_root: str | None = None,
-                 mismatch_root: str | None = None) -> dict[str, str]:
+                 mismatch_root: str | None = None, generate: bool = True) -> dict[str, str]:
     """Paths of the data sets a study needs: X (train + test), U and optionally Um.
 
-    Synthetic presets generate them under ``out/data`` once (a re-run reuses them).
+    Synthetic presets generate them under ``out/data`` once (a re-run reuses them); with
+    ``generate=False`` a set that is missing is an error instead.
     """
     if not preset.synthetic:
         if not data_root or not aux_root:
@@ -180,9 +181,12 @@ def prepare_data(preset: Preset, out: Path, data_root: str | None = None, aux_ro
         root = out / "data" / key
         csv = root / "data" / f"nyu2_{split}.csv"
         if not csv.is_file() or sum(1 for _ in csv.open()) != n:
+            if not generate:
+                raise LitedepthError(f"--out {out}: {csv} is missing or incomplete; run without --report-only to make it")
             print(f"generating {n} synthetic {scale}-scale {split} images for {key} ...", file=sys.stderr)
             write_dataset(root, n, split=split, preset=scale, seed=seed + preset.data_seed, size=preset.image_size,
-                          views_per_scene=views, progress=False, workers=max(1, min(os.cpu_count() or 1, n // 100)))
+                          views_per_scene=views, progress=False, workers=max(1, min(os.cpu_count() or 1, n // 100)),
+                          overwrite=True)  # the study's own folder: an incomplete set is replaced
         sets[key] = str(root)
     return sets
 
@@ -344,14 +348,21 @@ def reproduce(preset: Preset, out: str | Path, data_root: str | None = None, aux
     ones missing are listed. ``jobs`` > 1 trains that many seeds at once, each in a process of
     its own (a GPU is used better by a few small runs side by side than by one).
     """
+    from .outputs import OutputGuard, write_marker
     from .report import findings, findings_markdown, plot_params_vs_accuracy, results_markdown, summarise, write_json
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    guard = OutputGuard()
+    for path, option in ((data_root, "--data-root"), (aux_root, "--aux-root"), (mismatch_root, "--mismatch-root")):
+        guard.add_input(path, option)
+    out = guard.folder(out, "--out", kind="reproduce", continues=True)
     if runs is not None:
         preset = dataclasses.replace(preset, runs=tuple(runs))
-    sets = prepare_data(preset, out, data_root, aux_root, mismatch_root)
     specs = order_runs(preset.runs)
+    if not train and not any((run_folder(out, s.name, seed) / "result.json").is_file() for s in specs for seed in preset.seeds):
+        raise LitedepthError(f"--out {out}: holds no finished run of preset {preset.name!r} to report; run without --report-only first")
+    if train:
+        write_marker(out, "reproduce")
+    sets = prepare_data(preset, out, data_root, aux_root, mismatch_root, generate=train)
     missing = []
     if not train:
         todo = {seed: [s for s in specs if (run_folder(out, s.name, seed) / "result.json").is_file()] for seed in preset.seeds}

@@ -42,23 +42,26 @@ from .data.mixing import EpochSampler, Part, TrainingSet, build_transform, clean
 from .engine import build_optimizer, config_differences, learning_rate, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .errors import LitedepthError
 from .fileio import atomic_path
+from .outputs import write_marker
 from .losses import DepthLoss, DistillationLoss, kd_loss
 from .preprocess import renormalise, stats_of
 
 
-def run(config: Config, teacher=None, resume: bool = False) -> Path:
+def run(config: Config, teacher=None, resume: bool = False, overwrite: bool = False) -> Path:
     """Train (or distil, when a teacher is given) as ``config`` says; return the final ``.safetensors``.
 
     ``teacher``: a path (see `litedepth.teachers.load_teacher`), a network or a `Teacher`;
     None uses ``config.distill.teacher``. ``resume``: continue from ``out_dir/last.pt`` when it
-    exists (exactly: the result equals an uninterrupted run).
+    exists (exactly: the result equals an uninterrupted run). The run folder must be new, empty
+    or an earlier run: a finished or unfinished run is continued with ``resume`` or started again
+    with ``overwrite``, and refused otherwise (`claim_run_folder`).
     """
     threads = torch.get_num_threads()
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     env = setup(config.train.device)
     try:
-        return _run(config, teacher, resume, env)
+        return _run(config, teacher, resume, env, overwrite)
     finally:
         teardown(env)
         torch.set_num_threads(threads)
@@ -85,7 +88,34 @@ class TrainState:
         self.loss_sums, self.images, self.seconds = [0.0, 0.0, 0.0], 0, 0.0
 
 
-def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv) -> Path:
+def claim_run_folder(cfg: Config, teacher_spec, resume: bool, overwrite: bool) -> Path:
+    """The run folder, or a one-line refusal (`litedepth.outputs.OutputGuard`) before any work.
+
+    Inputs of the run (data sources, teachers, an encoder weights file) are never written into; a
+    finished or unfinished run is continued only with ``resume`` and replaced only with ``overwrite``.
+    """
+    from .outputs import OutputGuard, folder_kind
+
+    out = cfg.run_dir()
+    guard = OutputGuard(overwrite)
+    for i, src in enumerate(cfg.data.sources):
+        guard.add_input(src.path, f"data.sources.{i}")
+    for spec in teacher_spec if isinstance(teacher_spec, (list, tuple)) else [teacher_spec]:
+        if isinstance(spec, (str, Path)):
+            guard.add_input(spec, "the teacher")
+    if cfg.model.encoder_weights and cfg.model.encoder_weights != "imagenet":
+        guard.add_input(cfg.model.encoder_weights, "model.encoder_weights")
+    kind = folder_kind(out) if out.is_dir() else None
+    if kind is not None and kind.get("kind") == "run" and not (resume or overwrite):
+        if kind.get("state") == "finished":
+            raise LitedepthError(f"train.out_dir {out}: finished: use --resume to continue or another --out "
+                                 "(--set train.out_dir=...), or --overwrite to train it again")
+        raise LitedepthError(f"train.out_dir {out}: holds an unfinished run: use --resume to continue it, "
+                             "--overwrite to start again, or another --out (--set train.out_dir=...)")
+    return guard.folder(out, "train.out_dir", kind="run", continues=True)
+
+
+def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv, overwrite: bool = False) -> Path:
     from tqdm import tqdm
 
     from .checkpoint import load_encoder_weights, save_model
@@ -93,15 +123,12 @@ def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv) -> Path:
     from .teachers import load_teacher
 
     t = cfg.train
-    out = cfg.run_dir()
     if not cfg.data.sources:
         raise LitedepthError("config: data.sources is empty; add at least one training source")
     teacher_spec = teacher_spec if teacher_spec is not None else cfg.distill.teacher
+    out = claim_run_folder(cfg, teacher_spec, resume, overwrite) if env.is_main else cfg.run_dir()
     teacher = load_teacher(teacher_spec, arch=cfg.distill.teacher_arch, device=env.device) if teacher_spec is not None else None
     objective, kd_name = build_objective(cfg, teacher)
-    if env.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, out / "config.yaml")
 
     # the network, its training data, its optimiser and the mixed-precision context
     torch.manual_seed(t.seed)
@@ -110,7 +137,11 @@ def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv) -> Path:
     if cfg.model.encoder_weights:
         encoder_init = f"imagenet:{load_encoder_weights(model, cfg.model.encoder_weights).name}"
     model.camera = Intrinsics(**dataclasses.asdict(cfg.model.camera))  # recorded in model.safetensors
-    trainset = build_training_set(cfg, teacher, env, out, student=model)
+    parts = open_parts(cfg, teacher)  # the last check that can fail on a bad input: nothing is written before it
+    if env.is_main:
+        write_marker(out, "run", state="training")
+        save_config(cfg, out / "config.yaml")
+    trainset = build_training_set(cfg, teacher, env, out, student=model, parts=parts)
     teacher_input = None
     if teacher is not None and stats_of(teacher) != stats_of(model):  # a live teacher sees its own normalisation
         teacher_input = partial(renormalise, from_stats=stats_of(model), to_stats=stats_of(teacher))
@@ -204,6 +235,7 @@ def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv) -> Path:
             precise_batchnorm(model, trainset, clean_transform(cfg, *stats_of(model)), t.precise_bn_images, seed=t.seed,
                               batch_size=t.batch_size, workers=cfg.data.workers, device=env.device)
         save_model(model, final, training=_provenance(cfg, teacher, kd_name, encoder_init))
+        write_marker(out, "run", state="finished")
     barrier(env)
     return final
 
@@ -256,8 +288,29 @@ def build_objective(cfg: Config, teacher=None) -> tuple[DistillationLoss, str | 
     return DistillationLoss(gt, kd, cfg.loss.gt_weight, cfg.loss.teacher_weight), kd_name
 
 
+def open_parts(cfg: Config, teacher=None) -> list[Part]:
+    """The configured sources, opened (and so checked), with the targets each is trained on."""
+    parts = []
+    for i, src in enumerate(cfg.data.sources):
+        use_labels = src.role == "labeled" and src.use_labels
+        teach = teacher is not None and (not use_labels or cfg.distill.teach_labeled)
+        if not use_labels and teacher is None:
+            raise LitedepthError(f"data.sources.{i} ({src.path}): used without labels, so it needs a teacher (litedepth distill --teacher ...)")
+        parts.append(Part(open_source(src, f"data.sources.{i}"), use_labels, teach, src.path))
+    if cfg.data.val:
+        from .data import open_dataset
+
+        try:
+            open_dataset(cfg.data.val, split=cfg.data.val_split)
+        except LitedepthError as exc:
+            reason = str(exc).split("; use --split")[0]
+            raise LitedepthError(f"data.val: {reason}; write that split (e.g. litedepth synth --split {cfg.data.val_split}) "
+                                 "or --set data.val=null") from None
+    return parts
+
+
 def build_training_set(cfg: Config, teacher=None, env: DistEnv | None = None, out: Path | None = None,
-                       student=None) -> TrainingSet:
+                       student=None, parts: list[Part] | None = None) -> TrainingSet:
     """The configured sources as one `TrainingSet`, with the teacher's cache filled when distilling.
 
     Images are normalised with the student's statistics (``student.mean``/``student.std``; without
@@ -268,13 +321,7 @@ def build_training_set(cfg: Config, teacher=None, env: DistEnv | None = None, ou
 
     env = env or DistEnv()
     out = out or cfg.run_dir()
-    parts = []
-    for i, src in enumerate(cfg.data.sources):
-        use_labels = src.role == "labeled" and src.use_labels
-        teach = teacher is not None and (not use_labels or cfg.distill.teach_labeled)
-        if not use_labels and teacher is None:
-            raise LitedepthError(f"data.sources.{i} ({src.path}): used without labels, so it needs a teacher (litedepth distill --teacher ...)")
-        parts.append(Part(open_source(src, f"data.sources.{i}"), use_labels, teach, src.path))
+    parts = parts if parts is not None else open_parts(cfg, teacher)
     cache = None
     if teacher is not None and cfg.distill.cache:
         from .teacher_cache import TeacherCache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+WRITES = True
 HELP = "benchmark models (checkpoints or architecture names): params, GFLOPs, latency per backend"
 
 
@@ -27,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import LitedepthError
     from ..export import parse_size, require_onnx
     from ..fileio import atomic_path
+    from ..outputs import OutputGuard
 
     if args.threads is not None and args.threads < 1:
         raise LitedepthError(f"--threads {args.threads}: must be at least 1 (leave it out for each library's own default)")
@@ -34,6 +36,11 @@ def run(args: argparse.Namespace) -> int:
     if "onnxruntime" in backends:
         require_onnx()
     models = [m.strip() for m in args.model.split(",") if m.strip()]
+    if args.json:  # refused before the benchmark runs, not after
+        guard = OutputGuard(overwrite=args.overwrite)
+        for model in models:
+            guard.add_input(model, "--model")
+        guard.file(args.json, "--json")
     result = benchmark(
         models, backends=backends, size=parse_size(args.size) if args.size else None, batch=args.batch, threads=args.threads,
         runs=args.runs, warmup=args.warmup, arch=args.arch, log=lambda msg: print(msg, file=sys.stderr, flush=True),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+WRITES = True
 HELP = "convert an authors' .pt checkpoint into a litedepth .safetensors file"
 
 
@@ -18,11 +19,15 @@ def run(args: argparse.Namespace) -> int:
 
     from ..checkpoint import load, save_model
     from ..errors import LitedepthError
+    from ..outputs import OutputGuard
 
     if not args.out.endswith(".safetensors"):
         raise LitedepthError(f"{args.out}: output must end in .safetensors")
     if not Path(args.input).is_file():
         raise LitedepthError(f"{args.input}: no such checkpoint file (convert reads the authors' .pt files)")
+    guard = OutputGuard(overwrite=args.overwrite)
+    guard.add_input(args.input, "IN.pt")
+    guard.file(args.out, "--out")
     model = load(args.input, arch=args.arch)
     save_model(model, args.out, training={"converted_from": Path(args.input).name, "origin": "Hu et al. 2021 released checkpoint"})
     print(f"{args.input} ({model.arch}) -> {args.out}")

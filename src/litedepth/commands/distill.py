@@ -6,6 +6,7 @@ import argparse
 
 from .train import add_config_arguments, resolve
 
+WRITES = True
 HELP = "distil a teacher into a student (config file or shipped name, --teacher, --set overrides)"
 
 
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if cfg.distill.teacher is None:
         raise LitedepthError(f"{args.config}: no teacher; pass --teacher PATH or set distill.teacher")
-    path = train_run(cfg, teacher=None, resume=args.resume)
+    path = train_run(cfg, teacher=None, resume=args.resume, overwrite=args.overwrite)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, only rank 0 reports
         print(path)
     return 0

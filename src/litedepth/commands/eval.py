@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+WRITES = True
 HELP = "evaluate a model on a labeled RGB-D dataset (NYU-v2 CSV/.mat, or generic pairs) under hu2021 or eigen"
 
 
@@ -35,11 +36,22 @@ def run(args: argparse.Namespace) -> int:
     from ..data import check_depth_scale
     from ..errors import LitedepthError
     from ..evaluate import evaluate
+    from ..outputs import OutputGuard, write_marker
 
     if args.batch_size < 1:
         raise LitedepthError(f"--batch-size {args.batch_size}: must be at least 1")
     depth_scale = check_depth_scale(args.depth_scale, name="--depth-scale")
+    guard = OutputGuard(overwrite=args.overwrite)
+    guard.add_input(args.data, "--data")
+    guard.add_input(args.model, "--model")
+    if args.save_predictions:
+        guard.folder(args.save_predictions, "--save-predictions", kind="predictions")
+    for path, option in ((args.json, "--json"), (args.per_image, "--per-image")):
+        if path:
+            guard.file(path, option)
     model = load_for_inference(args.model, args.arch, backend=args.backend, device=args.device)
+    if args.save_predictions:
+        write_marker(args.save_predictions, "predictions")
     result = evaluate(
         model,
         args.data,
@@ -55,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
     )
     result.extras["model"] = args.model or args.arch
     print(result.format_table())
+    for line in result.warnings:
+        print(f"warning: {line}", file=sys.stderr)
     if result.nonpositive_pixels:
         print(f"warning: {result.nonpositive_pixels} valid pixel(s) have a prediction <= 0 (see note above)", file=sys.stderr)
     if args.json:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+WRITES = True
 HELP = "export a model to ONNX (BN folded, optional dynamic axes, optional INT8), checked against PyTorch"
 
 
@@ -25,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from ..commands.predict import load_for_inference
     from ..errors import LitedepthError
     from ..export import export_onnx, parse_size, require_onnx
+    from ..outputs import OutputGuard
 
     require_onnx()
     if not args.onnx.endswith(".onnx"):
@@ -34,6 +36,13 @@ def run(args: argparse.Namespace) -> int:
     size = parse_size(args.size) if args.size else None
     if Path(args.model).suffix.lower() == ".onnx":
         raise LitedepthError(f"{args.model}: already an ONNX model; export takes a .safetensors or .pt checkpoint, or an architecture name")
+    guard = OutputGuard(overwrite=args.overwrite)
+    guard.add_input(args.model, "--model")
+    guard.add_input(args.calibration, "--calibration")
+    guard.file(args.onnx, "--onnx")
+    int8_path = str(Path(args.onnx).with_suffix("")) + ".int8.onnx"
+    if args.int8:
+        guard.file(int8_path, "--onnx (its INT8 file)")
     model = load_for_inference(args.model, args.arch)
     report = export_onnx(model, args.onnx, size=size, dynamic=args.dynamic, opset=args.opset)
     h, w = report.size
@@ -43,8 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if args.int8:
         from ..quantize import quantize_int8
 
-        out = str(Path(args.onnx).with_suffix("")) + ".int8.onnx"
-        q = quantize_int8(args.onnx, out, args.calibration, max_images=args.calibration_images)
+        q = quantize_int8(args.onnx, int8_path, args.calibration, max_images=args.calibration_images)
         print(f"INT8 -> {q.path}: {q.calibration_images} calibration images; vs float on {q.compared_images} images: "
               f"max abs change {q.max_abs_change:.3g} m, mean {q.mean_abs_change:.3g} m "
               f"(float output up to {q.float_abs_max:.3g} m)")

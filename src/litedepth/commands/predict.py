@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+WRITES = True
 HELP = "predict depth maps for images (files, folders or globs) and depth videos for videos (.mp4, .mov, .avi, .mkv, .webm)"
 SAVE_KINDS = ("png16", "npy", "color", "ply")
 ENDINGS = {"png16": ".png", "npy": ".npy", "color": "_color.png", "ply": ".ply"}  # output file = OUT/<input's name without suffix> + ending
@@ -51,10 +52,12 @@ def run(args: argparse.Namespace) -> int:
     from PIL import Image
     from tqdm import tqdm
 
+    from ..distributed import check_device
     from ..camera import back_project, focal_from_exif, focal_from_fov, for_photo, write_ply
     from ..errors import LitedepthError
     from ..fileio import atomic_path, check_output_folder, save_npy, write_png16_mm
     from ..inference import check_image, collect_images, predict, to_pil
+    from ..outputs import OutputGuard
     from ..video import parse_camera
     from ..visualize import check_cmap, side_by_side
 
@@ -74,8 +77,11 @@ def run(args: argparse.Namespace) -> int:
     cameras = [index for index in map(parse_camera, args.inputs) if index is not None]
     videos, image_inputs = split_inputs([i for i in args.inputs if parse_camera(i) is None])
     images = collect_images(image_inputs, check=False) if image_inputs or not (videos or cameras) else []
-    targets = output_paths(images, out, kinds)
-    video_plan, camera_plan = check_videos(videos, cameras, images, out, args) if videos or cameras else ([], [])
+    guard = OutputGuard(overwrite=args.overwrite)
+    for path in [*videos, *(path for path, _ in images), args.model]:
+        guard.add_input(path, "--model" if path is args.model else "an input")
+    targets = output_paths(images, out, kinds, guard)
+    video_plan, camera_plan = check_videos(videos, cameras, out, args, guard) if videos or cameras else ([], [])
     for path, _ in images:  # a full decode: a truncated file stops the command before anything is written
         check_image(path)
     exif_focal = {}  # every photo must have the tag before anything is written
@@ -147,7 +153,7 @@ def split_inputs(inputs) -> tuple[list, list]:
     return list(videos.values()), rest
 
 
-def check_videos(videos, cameras, images, out, args) -> tuple[list, list]:
+def check_videos(videos, cameras, out, args, guard) -> tuple[list, list]:
     """What the videos and cameras will write, or one line before anything is written.
 
     ``(VideoInfo, OUT/<stem>_depth.mp4, OUT/<stem> or None)`` per video and ``(N, OUT/cameraN_depth.mp4,
@@ -171,14 +177,14 @@ def check_videos(videos, cameras, images, out, args) -> tuple[list, list]:
     infos = [probe(video) for video in videos]  # a missing or corrupt video is refused first
     for index in cameras:
         camera_device(index)
-    claims = OutputClaims(list(videos) + [path for path, _ in images], out)
     plans: tuple[list, list] = ([], [])
     for plan, source, stem, what in [(plans[0], video, video.stem, info) for video, info in zip(videos, infos)] + \
             [(plans[1], f"camera:{index}", f"camera{index}", index) for index in dict.fromkeys(cameras)]:
         target = out / f"{stem}_depth.mp4"
         frames_dir = out / stem if frame_kinds else None
-        for path in filter(None, (target, frames_dir)):
-            claims.claim(path, source)
+        guard.file(target, "--out", source=str(source))
+        if frames_dir is not None:
+            guard.folder(frames_dir, "--out", kind="video frames")
         plan.append((what, target, frames_dir))
     return plans
 
@@ -198,9 +204,12 @@ def predict_video_file(model, source, target, frames_dir, focal, args) -> None:
     """
     from ..camera import focal_from_fov, scale_to_camera
     from ..errors import LitedepthError
+    from ..outputs import write_marker
     from ..video import open_camera, parse_depth_range, predict_camera, predict_video
 
     camera = open_camera(source) if isinstance(source, int) else None
+    if frames_dir is not None:
+        write_marker(frames_dir, "video frames")
     width = camera.width if camera is not None else source.width
     focal_px = focal if isinstance(focal, float) else focal_from_fov(args.fov, width) if args.fov is not None else None
     options = dict(layout=args.video_layout, depth_range=parse_depth_range(args.depth_range), smooth=args.smooth, cmap=args.cmap,
@@ -246,72 +255,19 @@ def describe_camera(focal, fov, trained) -> str:
     return f"depth rescaled to {source} from {base}"
 
 
-def output_paths(images, out, kinds) -> list:
+def output_paths(images, out, kinds, guard) -> list:
     """The files each ``(path, name)`` of `collect_images` is written to, as ``{kind: path}`` per image.
 
-    ``OUT/<name without its suffix>`` + ``.png`` (png16), ``.npy`` or ``_color.png``, each checked by
-    `OutputClaims` before anything is written.
+    ``OUT/<name without its suffix>`` + ``.png`` (png16), ``.npy`` or ``_color.png``, each claimed
+    from ``guard`` (`litedepth.outputs.OutputGuard`) before anything is written.
     """
-    claims = OutputClaims([path for path, _ in images], out)
     plan = []
     for path, name in images:
         files = {kind: out / name.parent / f"{name.stem}{ENDINGS[kind]}" for kind in kinds}
         for target in files.values():
-            claims.claim(target, path)
+            guard.file(target, "--out", source=str(path))
         plan.append(files)
     return plan
-
-
-class OutputClaims:
-    """Output paths handed out before anything is written: never an input file, never one path for two inputs."""
-
-    def __init__(self, inputs, out) -> None:
-        import os
-
-        self.out = out
-        self.inputs = {path.resolve(): path for path in inputs}
-        # the same file under another spelling (a case-insensitive filesystem): compare device and inode
-        self.inodes = {(st.st_dev, st.st_ino): path for st, path in ((os.stat(p), p) for p in self.inputs.values())}
-        self.owners: dict = {}
-
-    def claim(self, target, source) -> None:
-        """Give ``target`` to ``source``, or refuse with one line naming both files."""
-        import os
-        from pathlib import Path
-
-        from ..errors import LitedepthError
-
-        key = target.resolve()
-        victim = self.inputs.get(key)
-        if victim is None and target.exists():
-            st = target.stat()
-            victim = self.inodes.get((st.st_dev, st.st_ino))
-        if victim is not None:
-            other = Path(os.path.normpath(self.out))
-            other = other.with_name(f"{other.name}-depth") if other.name not in ("", ".", "..") else Path("depth")
-            raise LitedepthError(f"--out {self.out}: the output {target} of {source} would overwrite the input {victim}; "
-                                 f"choose another --out (e.g. {other})")
-        if key in self.owners:
-            raise LitedepthError(f"{self.owners[key]} and {source}: both would be written to {target}; rename one or predict them separately")
-        self.owners[key] = source
-
-
-def check_device(device: str):
-    """``torch.device(device)``, or a one-line `LitedepthError` for a bad name or a device this torch cannot use."""
-    import torch
-
-    from ..errors import LitedepthError
-
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise LitedepthError(f"--device {device!r}: not a torch device (e.g. cpu, cuda, cuda:1)") from None
-    backend = getattr(torch, dev.type, None)
-    if callable(getattr(backend, "is_available", None)) and not backend.is_available():
-        raise LitedepthError(f"--device {device}: {dev.type} is not available to this torch ({torch.__version__}); use --device cpu")
-    if dev.index is not None and callable(getattr(backend, "device_count", None)) and dev.index >= backend.device_count():
-        raise LitedepthError(f"--device {device}: no such device; this machine has {backend.device_count()} {dev.type} device(s)")
-    return dev
 
 
 def load_for_inference(model_path: str | None, arch: str | None, backend: str = "torch", device: str = "cpu"):
@@ -324,6 +280,7 @@ def load_for_inference(model_path: str | None, arch: str | None, backend: str = 
     import warnings
 
     from ..checkpoint import UntrainedWeightsWarning
+    from ..distributed import check_device
     from ..errors import LitedepthError
     from ..onnx_model import OnnxDepthModel, load_any
 

@@ -27,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import dataclasses
+    from pathlib import Path
 
     from ..errors import LitedepthError
     from ..reproduce import PRESETS, reproduce
@@ -65,6 +66,6 @@ def run(args: argparse.Namespace) -> int:
     preset = dataclasses.replace(preset, **changes)
     payload = reproduce(preset, args.out, data_root=args.data_root, aux_root=args.aux_root, mismatch_root=args.mismatch_root,
                         train=not args.report_only, jobs=args.jobs)
-    print(open(f"{args.out}/results.md").read())
+    print((Path(args.out) / "results.md").read_text())
     print(f"wrote {args.out}/results.md, results.json, para_accu.png, samples.png ({len(payload['runs'])} runs)")
     return 0

@@ -9,9 +9,11 @@ HELP = "serve a web demo: upload a photo, see its depth, point cloud and latency
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", action="append", required=True,
-                        help="a model to offer (.safetensors, .pt, .onnx or an architecture name); repeat for several")
+                        help="a model to offer (.safetensors, .pt, .onnx or an architecture name), optionally as NAME=PATH; "
+                             "repeat for several. Unnamed models are called by architecture and the end of their path "
+                             "that tells them apart, e.g. 'fast-student (runA)'")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860); a busy one is refused at once")
     parser.add_argument("--max-side", type=int, default=2048, help="photos larger than this (px, longer side) are scaled down")
     parser.add_argument("--max-file-size", default="20mb", help="upload limit (default 20mb)")
 

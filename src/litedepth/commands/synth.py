@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+WRITES = True
 HELP = "write synthetic indoor RGB-D images (NYU-v2 layout: data/nyu2_{train,test}.csv)"
 
 
@@ -29,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     csv_path = write_dataset(args.out, args.n, split=args.split, preset=args.preset, seed=args.seed,
                              size=parse_size(args.size), workers=args.workers,
-                             views_per_scene=args.views_per_scene, holes=args.holes, progress=not args.quiet)
+                             views_per_scene=args.views_per_scene, holes=args.holes, progress=not args.quiet,
+                             overwrite=args.overwrite)
     print(f"{csv_path}: {args.n} {args.split} images ({args.preset}, {args.size})")
     return 0

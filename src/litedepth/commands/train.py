@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+WRITES = True
 HELP = "train a depth network on labeled data (config file or shipped name, --set overrides)"
 
 
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         from ..errors import LitedepthError
 
         raise LitedepthError(f"{args.config}: sets distill.teacher; use litedepth distill for distillation")
-    path = train_run(cfg, teacher=None, resume=args.resume)
+    path = train_run(cfg, teacher=None, resume=args.resume, overwrite=args.overwrite)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, only rank 0 reports
         print(path)
     return 0

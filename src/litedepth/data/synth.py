@@ -131,15 +131,34 @@ def _write_one(job: tuple) -> str:
     return f"{rel_rgb},{rel_depth}"
 
 
+def claim_dataset_folder(root: Path, split: str, overwrite: bool) -> Path:
+    """Make ``root`` ready for a new ``split``, or refuse (`litedepth.outputs.OutputGuard`) before any work."""
+    import shutil
+
+    from ..outputs import OutputGuard, write_marker
+
+    OutputGuard(overwrite).folder(root, "--out", kind="synth", continues=True)
+    csv_path, images = root / "data" / f"nyu2_{split}.csv", root / "data" / f"nyu2_{split}"
+    if (csv_path.exists() or images.exists()) and not overwrite:
+        raise LitedepthError(f"--out {root}: already holds a synthetic {split} split ({csv_path}); "
+                             "give --overwrite to replace it, or choose another --out")
+    if images.is_dir():
+        shutil.rmtree(images)
+    write_marker(root, "synth")
+    return root
+
+
 def write_dataset(root: str | os.PathLike, n: int, split: str = "test", preset: str = "nyu", seed: int = 0,
                   size: tuple[int, int] = (480, 640), workers: int = 1, views_per_scene: int = TRAIN_VIEWS_PER_SCENE,
-                  holes: float = 0.0, progress: bool = True) -> Path:
+                  holes: float = 0.0, progress: bool = True, overwrite: bool = False) -> Path:
     """Write ``n`` synthetic images of ``split`` under ``root`` in the NYU-v2 layout; return the CSV path.
 
     Test images are one view per room; train images are ``views_per_scene`` views per room folder.
     ``holes`` > 0 zeroes about that fraction of depth pixels (sensor-like, 0 = invalid).
     Every file is written atomically and the CSV last, so a CSV only lists complete files.
-    Another split already in ``root`` is kept; the CSV of ``split`` is replaced.
+    Another split already in ``root`` is kept. A ``root`` that holds anything but a synthetic set
+    is refused, and so is a ``split`` it already holds, unless ``overwrite`` (which first removes
+    that split's images, so that none of the old set is left beside the new one).
     """
     from tqdm import tqdm
 
@@ -158,9 +177,7 @@ def write_dataset(root: str | os.PathLike, n: int, split: str = "test", preset: 
     size = (int(size[0]), int(size[1]))
     if min(size) < 8:
         raise LitedepthError(f"--size {size[0]}x{size[1]}: both sides must be at least 8 pixels")
-    root = Path(root)
-    if root.exists() and not root.is_dir():
-        raise LitedepthError(f"{root}: exists and is not a directory")
+    root = claim_dataset_folder(Path(root), split, overwrite)
     jobs = [(str(root), split, int(seed), preset, size, i, views_per_scene, holes) for i in range(n)]
     bar = dict(total=n, desc=f"synth {split} ({preset})", unit="img", disable=not progress)
     if workers == 1:

@@ -1,0 +1,264 @@
+"""The output guard and one-line errors, across every command.
+
+A shared workspace holds a tiny synthetic dataset, a finished training run, photos, a checkpoint
+and the files earlier commands wrote. Each bad command must exit 2 with one line on stderr, no
+traceback, and leave every file of the workspace byte-identical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import litedepth
+from litedepth.cli import main
+from litedepth.data.synth import write_dataset
+from litedepth.outputs import MARKER, OutputGuard, read_marker
+
+from conftest import write_image
+
+SIZE = (48, 64)
+TINY_TRAIN = ["--set", "model.arch=fast-student", "--set", "model.input_size=[48,64]", "--set", "model.encoder_weights=null",
+              "--set", "train.epochs=1", "--set", "train.steps_per_epoch=1", "--set", "train.batch_size=2",
+              "--set", "train.device=cpu", "--set", "train.progress=false", "--set", "data.workers=0",
+              "--set", "data.val=null", "--set", "train.precise_bn_images=0"]
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def run_cli(capsys, argv: list) -> tuple[int, str, str]:
+    """The CLI in-process: exit code (argparse's SystemExit included), stdout, stderr."""
+    capsys.readouterr()
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory) -> Path:
+    """The workspace: data/ (train + test), photos/, model.safetensors, a finished run and outputs."""
+    root = tmp_path_factory.mktemp("ws")
+    write_dataset(root / "data", 6, split="train", size=SIZE, progress=False)
+    write_dataset(root / "data", 2, split="test", size=SIZE, progress=False)
+    write_image(root / "photos" / "a.jpg", seed=1)
+    write_image(root / "photos" / "b.png", seed=2)
+    (root / "notes.txt").write_text("not an image\n")
+    depth = (np.random.default_rng(0).random((40, 56)) * 5000).astype(np.uint16)
+    Image.fromarray(depth).save(root / "depth16.png")
+    litedepth.save_model(litedepth.create_model("fast-student", input_size=SIZE), root / "model.safetensors")
+    (root / "existing.json").write_text("{}\n")
+    (root / "a_file").write_text("x\n")
+    (root / "foreign").mkdir()
+    (root / "foreign" / "keep.txt").write_text("someone else's\n")
+    code = main(["train", "--config", "synth-teacher", "--set", f"data.sources.0.path={root / 'data'}",
+                 "--set", f"train.out_dir={root / 'run'}", *TINY_TRAIN])
+    assert code == 0 and (root / "run" / "model.safetensors").is_file()
+    return root
+
+
+def test_a_finished_run_is_marked_and_not_trained_over(ws, capsys):
+    assert read_marker(ws / "run") == {"kind": "run", "state": "finished"}
+    before = snapshot(ws)
+    code, _, err = run_cli(capsys, ["train", "--config", "synth-teacher", "--set", f"data.sources.0.path={ws / 'data'}",
+                                    "--set", f"train.out_dir={ws / 'run'}", *TINY_TRAIN])
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "finished: use --resume to continue or another --out" in err
+    assert snapshot(ws) == before
+
+
+def test_distill_into_its_teachers_folder_is_refused(ws, capsys):
+    before = snapshot(ws)
+    code, _, err = run_cli(capsys, ["distill", "--config", "synth-student-kd", "--teacher", ws / "run" / "model.safetensors",
+                                    "--set", f"data.sources.0.path={ws / 'data'}", "--set", f"data.sources.1.path={ws / 'data'}",
+                                    "--set", f"train.out_dir={ws / 'run'}", "--overwrite", *TINY_TRAIN])
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "model.safetensors" in err and "the teacher" in err
+    assert snapshot(ws) == before
+
+
+def test_eval_never_writes_into_its_data(ws, capsys):
+    before = snapshot(ws)
+    for target in (ws / "data", ws / "data" / "data" / "preds"):
+        code, _, err = run_cli(capsys, ["eval", "--model", ws / "model.safetensors", "--data", ws / "data",
+                                        "--save-predictions", target, "--overwrite", "--no-progress"])
+        assert code == 2 and len(err.strip().splitlines()) == 1 and f"the input {ws / 'data'} (--data)" in err, err
+    assert snapshot(ws) == before
+
+
+def test_synth_into_an_existing_dataset_is_refused_and_overwrite_leaves_no_orphans(ws, tmp_path, capsys):
+    before = snapshot(ws)
+    code, _, err = run_cli(capsys, ["synth", "--out", ws / "data", "--n", 2, "--split", "train", "--size", "48x64", "--quiet"])
+    assert code == 2 and "already holds a synthetic train split" in err and len(err.strip().splitlines()) == 1
+    assert snapshot(ws) == before
+    root = tmp_path / "set"
+    assert main(["synth", "--out", str(root), "--n", "8", "--split", "train", "--size", "48x64", "--views-per-scene", "2", "--quiet"]) == 0
+    assert main(["synth", "--out", str(root), "--n", "2", "--split", "train", "--size", "48x64", "--views-per-scene", "2",
+                 "--quiet", "--overwrite"]) == 0
+    listed = (root / "data" / "nyu2_train.csv").read_text().split()
+    images = [p for p in (root / "data" / "nyu2_train").rglob("*") if p.is_file()]
+    assert len(listed) == 2 and len(images) == 4  # 2 RGB + 2 depth: the 6 old images are gone
+    assert read_marker(root)["kind"] == "synth"
+
+
+def test_overwrite_replaces_an_earlier_output_of_the_same_kind(ws, tmp_path, capsys):
+    photos = tmp_path / "photos"
+    write_image(photos / "x.jpg", seed=3)
+    out = tmp_path / "depth"
+    assert main(["predict", str(photos), "--model", str(ws / "model.safetensors"), "--out", str(out)]) == 0
+    first = (out / "x.png").read_bytes()
+    code, _, err = run_cli(capsys, ["predict", photos, "--model", ws / "model.safetensors", "--out", out])
+    assert code == 2 and "exists; give --overwrite" in err
+    assert main(["predict", str(photos), "--model", str(ws / "model.safetensors"), "--out", str(out), "--overwrite"]) == 0
+    assert (out / "x.png").read_bytes() == first  # the same model and photo: the same depth, rewritten
+
+
+def test_a_failed_start_leaves_a_new_run_folder_unmade(ws, tmp_path, capsys):
+    out = tmp_path / "newrun"
+    code, _, err = run_cli(capsys, ["train", "--config", "synth-teacher", "--set", f"data.sources.0.path={tmp_path / 'missing'}",
+                                    "--set", f"train.out_dir={out}", *TINY_TRAIN])
+    assert code == 2 and "missing" in err
+    assert not out.exists()
+
+
+def test_guard_refuses_folders_of_another_kind_even_with_overwrite(ws):
+    with pytest.raises(litedepth.errors.LitedepthError, match="files that litedepth did not write"):
+        OutputGuard(overwrite=True).folder(ws / "foreign", "--out", kind="run")
+    with pytest.raises(litedepth.errors.LitedepthError, match="a litedepth synth folder"):
+        OutputGuard(overwrite=True).folder(ws / "data", "--out", kind="run")
+    assert (ws / "data" / MARKER).is_file()
+
+
+def bad_inputs(ws: Path) -> list[tuple[str, list]]:
+    """(what, argv) of commands that must each fail with one line and change nothing."""
+    model, data, photos = ws / "model.safetensors", ws / "data", ws / "photos"
+    train = ["--set", f"data.sources.0.path={data}", *TINY_TRAIN]
+    out = ws / "new-out"  # never made: every case fails before writing
+    cases = [
+        ("predict: no such file", ["predict", ws / "nope.jpg", "--model", model, "--out", out]),
+        ("predict: not an image", ["predict", ws / "notes.txt", "--model", model, "--out", out]),
+        ("predict: a depth map", ["predict", ws / "depth16.png", "--model", model, "--out", out]),
+        ("predict: --save bad", ["predict", photos, "--model", model, "--out", out, "--save", "jpeg"]),
+        ("predict: --batch-size 0", ["predict", photos, "--model", model, "--out", out, "--batch-size", 0]),
+        ("predict: --focal -1", ["predict", photos, "--model", model, "--out", out, "--focal", -1]),
+        ("predict: --focal abc", ["predict", photos, "--model", model, "--out", out, "--focal", "abc"]),
+        ("predict: --out a file", ["predict", photos, "--model", model, "--out", ws / "a_file"]),
+        ("predict: --out its inputs", ["predict", photos, "--model", model, "--out", photos, "--save", "png16"]),
+        ("predict: missing model", ["predict", photos, "--model", ws / "nope.safetensors", "--out", out]),
+        ("predict: unknown architecture", ["predict", photos, "--model", "no-such-arch", "--out", out]),
+        ("predict: --device cuda:7", ["predict", photos, "--model", model, "--out", out, "--device", "cuda:7"]),
+        ("predict: --device bogus", ["predict", photos, "--model", model, "--out", out, "--device", "bogus"]),
+        ("predict: --ply-stride 0", ["predict", photos, "--model", model, "--out", out, "--save", "ply", "--ply-stride", 0]),
+        ("predict: --cmap bogus", ["predict", photos, "--model", model, "--out", out, "--save", "color", "--cmap", "nocmap"]),
+        ("predict: unknown option", ["predict", photos, "--model", model, "--out", out, "--colour"]),
+        ("predict: --backend bogus", ["predict", photos, "--model", model, "--out", out, "--backend", "tensorrt"]),
+        ("eval: no such data", ["eval", "--model", model, "--data", ws / "nope"]),
+        ("eval: predictions into the data", ["eval", "--model", model, "--data", data, "--save-predictions", data]),
+        ("eval: predictions inside the data", ["eval", "--model", model, "--data", data, "--save-predictions", data / "data" / "p"]),
+        ("eval: --json onto the CSV", ["eval", "--model", model, "--data", data, "--json", data / "data" / "nyu2_test.csv", "--overwrite"]),
+        ("eval: --per-image onto ground truth", ["eval", "--model", model, "--data", data, "--overwrite",
+                                                 "--per-image", data / "data" / "nyu2_test" / "00000_depth.png"]),
+        ("eval: --json exists", ["eval", "--model", model, "--data", data, "--json", ws / "existing.json"]),
+        ("eval: --json a folder", ["eval", "--model", model, "--data", data, "--json", ws / "foreign", "--overwrite"]),
+        ("eval: predictions into a foreign folder", ["eval", "--model", model, "--data", data, "--save-predictions", ws / "foreign"]),
+        ("eval: --batch-size 0", ["eval", "--model", model, "--data", data, "--batch-size", 0]),
+        ("eval: --depth-scale -1", ["eval", "--model", model, "--data", data, "--depth-scale", -1]),
+        ("eval: --protocol bogus", ["eval", "--model", model, "--data", data, "--protocol", "mine"]),
+        ("eval: the model is the data", ["eval", "--model", data / "data" / "nyu2_test.csv", "--data", data]),
+        ("train: no such config", ["train", "--config", ws / "nope.yaml"]),
+        ("train: unknown key", ["train", "--config", "synth-teacher", "--set", "train.epochz=1"]),
+        ("train: --set without =", ["train", "--config", "synth-teacher", "--set", "train.epochs"]),
+        ("train: train.device=cuda:7", ["train", "--config", "synth-teacher", *train, "--set", "train.device=cuda:7",
+                                        "--set", f"train.out_dir={out}"]),
+        ("train: missing data", ["train", "--config", "synth-teacher", *TINY_TRAIN, "--set", f"data.sources.0.path={ws / 'nope'}",
+                                 "--set", f"train.out_dir={out}"]),
+        ("train: over a finished run", ["train", "--config", "synth-teacher", *train, "--set", f"train.out_dir={ws / 'run'}"]),
+        ("train: into its data", ["train", "--config", "synth-teacher", *train, "--set", f"train.out_dir={data}", "--overwrite"]),
+        ("train: into a foreign folder", ["train", "--config", "synth-teacher", *train, "--set", f"train.out_dir={ws / 'foreign'}"]),
+        ("train: out_dir is a file", ["train", "--config", "synth-teacher", *train, "--set", f"train.out_dir={ws / 'a_file'}"]),
+        ("train: sets a teacher", ["train", "--config", "synth-student-kd", *train, "--set", f"train.out_dir={out}"]),
+        ("distill: missing teacher", ["distill", "--config", "synth-student-kd", *train, "--teacher", ws / "nope.safetensors",
+                                      "--set", f"data.sources.1.path={data}", "--set", f"train.out_dir={out}"]),
+        ("distill: into the teacher's run", ["distill", "--config", "synth-student-kd", *train, "--teacher", ws / "run" / "model.safetensors",
+                                             "--set", f"data.sources.1.path={data}", "--set", f"train.out_dir={ws / 'run'}"]),
+        ("synth: into an existing split", ["synth", "--out", data, "--n", 2, "--split", "test", "--size", "48x64", "--quiet"]),
+        ("synth: into a foreign folder", ["synth", "--out", ws / "foreign", "--n", 2, "--quiet", "--overwrite"]),
+        ("synth: --n 0", ["synth", "--out", out, "--n", 0]),
+        ("synth: --size 3x3", ["synth", "--out", out, "--n", 1, "--size", "3x3"]),
+        ("synth: --preset bogus", ["synth", "--out", out, "--n", 1, "--preset", "moon"]),
+        ("synth: --out a file", ["synth", "--out", ws / "a_file", "--n", 1]),
+        ("synth: --holes 2", ["synth", "--out", out, "--n", 1, "--holes", 2]),
+        ("export: not .onnx", ["export", "--model", model, "--onnx", out / "m.txt"]),
+        ("export: --int8 without calibration", ["export", "--model", model, "--onnx", out / "m.onnx", "--int8"]),
+        ("export: onto an existing file", ["export", "--model", model, "--onnx", ws / "existing.onnx"]),
+        ("export: onto the calibration set", ["export", "--model", model, "--onnx", photos / "m.onnx", "--int8", "--calibration", photos]),
+        ("export: missing model", ["export", "--model", ws / "nope.safetensors", "--onnx", out / "m.onnx"]),
+        ("convert: missing input", ["convert", ws / "nope.pt", "--out", out / "m.safetensors"]),
+        ("convert: not .safetensors", ["convert", ws / "nope.pt", "--out", out / "m.pt"]),
+        ("convert: onto an existing file", ["convert", model, "--out", model, "--overwrite"]),
+        ("bench: --threads 0", ["bench", "--model", "fast-student", "--threads", 0]),
+        ("bench: --json a folder", ["bench", "--model", "fast-student", "--backend", "torch", "--json", ws / "foreign", "--runs", 1]),
+        ("bench: --json exists", ["bench", "--model", "fast-student", "--backend", "torch", "--json", ws / "existing.json", "--runs", 1]),
+        ("reproduce: --out a file", ["reproduce", "--preset", "smoke", "--out", ws / "a_file"]),
+        ("reproduce: --preset bogus", ["reproduce", "--preset", "huge", "--out", out]),
+        ("reproduce: report on nothing", ["reproduce", "--preset", "smoke", "--out", out, "--report-only"]),
+        ("reproduce: into a foreign folder", ["reproduce", "--preset", "smoke", "--out", ws / "foreign"]),
+        ("reproduce: --seeds x", ["reproduce", "--preset", "smoke", "--out", out, "--seeds", "x"]),
+        ("reproduce: --jobs 0", ["reproduce", "--preset", "smoke", "--out", out, "--jobs", 0]),
+        ("info: missing model", ["info", "--model", ws / "nope.safetensors"]),
+        ("info: not a model", ["info", "--model", ws / "notes.txt"]),
+        ("serve: --port 0", ["serve", "--model", model, "--port", 0]),
+        ("no such command", ["frobnicate"]),
+    ]
+    return cases
+
+
+CASE_NAMES = [name for name, _ in bad_inputs(Path("/ws"))]
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_bad_input_is_one_line_and_changes_nothing(ws, capsys, name):
+    (ws / "existing.onnx").write_bytes(b"an earlier export\n")
+    argv = dict(bad_inputs(ws))[name]
+    before = snapshot(ws)
+    code, _, err = run_cli(capsys, argv)
+    assert code == 2, (name, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err and lines[0].startswith("litedepth"), (name, err)
+    assert snapshot(ws) == before, name
+    assert not (ws / "new-out").exists(), name
+
+
+def test_the_table_covers_every_command_that_writes():
+    commands = {argv[0] for _, argv in bad_inputs(Path("/ws"))}
+    assert {"predict", "eval", "train", "distill", "synth", "export", "convert", "bench", "reproduce", "info", "serve"} <= commands
+    assert len(CASE_NAMES) >= 40 and len(set(CASE_NAMES)) == len(CASE_NAMES)
+
+
+def test_an_os_error_is_one_line(ws, tmp_path, capsys):
+    """What the system refuses (here: a file name longer than the filesystem allows) is one line naming the path."""
+    long_name = tmp_path / ("x" * 300 + ".json")
+    code, _, err = run_cli(capsys, ["bench", "--model", "fast-student", "--backend", "torch", "--runs", 1, "--warmup", 0,
+                                    "--size", "32x32", "--json", long_name])
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "x" * 300 in err and not list(tmp_path.iterdir())
+
+
+def test_busy_port_is_refused_before_serving(ws, capsys):
+    pytest.importorskip("gradio")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        code, out, err = run_cli(capsys, ["serve", "--model", ws / "model.safetensors", "--port", port])
+    assert code == 2 and len(err.strip().splitlines()) == 1 and str(port) in err
+    assert "http" not in out
