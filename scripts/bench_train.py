@@ -1,7 +1,7 @@
 """Training throughput (images/s) of a few architectures in a few precisions, data loading included.
 
 Generates synthetic 480x640 rooms once (``--data``), then trains each architecture for two epochs
-with `litedepth.train.run` (the real loop: DataLoader workers, augmentation, optimiser) and
+with `litedepth.training.loop.run` (the real loop: DataLoader workers, augmentation, optimiser) and
 reports the second epoch's images/s (the first warms up workers, allocator and kernels).
 
     python scripts/bench_train.py --archs hu2021-student,hu2021-teacher --precisions fp32,bf16 \
@@ -57,8 +57,8 @@ def main() -> int:
     args = p.parse_args()
 
     from litedepth.config import Config, TrainConfig
-    from litedepth.data.synth import write_dataset
-    from litedepth.train import run
+    from litedepth.synth.dataset import write_dataset
+    from litedepth.training.loop import run
 
     h, w = (int(v) for v in args.size.lower().split("x"))
     has_precision = "precision" in {f.name for f in dataclasses.fields(TrainConfig)}

@@ -14,9 +14,9 @@ import json
 from pathlib import Path
 
 from litedepth.checkpoint import load
-from litedepth.evaluate import evaluate
-from litedepth.reproduce import PRESETS, RUNS, baseline_rows, prepare_data
-from litedepth.report import write_json
+from litedepth.evaluation.loop import evaluate
+from litedepth.study.reproduce import PRESETS, RUNS, baseline_rows, prepare_data
+from litedepth.study.report import write_json
 
 
 def main() -> None:

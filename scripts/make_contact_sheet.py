@@ -12,8 +12,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from litedepth.data.synth import parse_size, render_scene  # noqa: E402
-from litedepth.data.synth_scene import PRESETS  # noqa: E402
+from litedepth.synth.dataset import parse_size, render_scene  # noqa: E402
+from litedepth.synth.scene import PRESETS  # noqa: E402
 
 
 def main() -> None:

@@ -7,8 +7,8 @@ from PIL import Image
 import litedepth
 from litedepth.camera import Intrinsics, back_project, focal_from_exif, focal_from_fov, read_ply, scale_to_camera, write_ply
 from litedepth.cli import main
-from litedepth.data.synth_render import render
-from litedepth.data.synth_scene import PRESETS, place_camera, sample_scene
+from litedepth.synth.render import render
+from litedepth.synth.scene import PRESETS, place_camera, sample_scene
 
 
 def test_a_synthetic_room_back_projects_onto_its_walls():

@@ -222,7 +222,7 @@ def test_open_dataset_picks_the_class(tmp_path):
 
 
 def test_open_dataset_never_reads_a_seed_folder_without_the_split_as_generic_rgbd(tmp_path):
-    from litedepth.data.synth import write_dataset
+    from litedepth.synth.dataset import write_dataset
 
     root = tmp_path / "nyu"
     write_dataset(root, 2, split="train", size=(48, 64), progress=False)

@@ -11,7 +11,7 @@ import yaml
 
 import litedepth
 from litedepth.config import Config
-from litedepth.data.synth import write_dataset
+from litedepth.synth.dataset import write_dataset
 
 
 def test_torchrun_two_gloo_processes(tmp_path):

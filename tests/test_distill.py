@@ -9,12 +9,12 @@ from PIL import Image
 import litedepth
 from litedepth.cli import main
 from litedepth.config import Config
-from litedepth.data.synth import write_dataset
-from litedepth.engine import build_optimizer
-from litedepth.losses import DepthLoss
-from litedepth.teacher_cache import TeacherCache
-from litedepth.teachers import load_teacher
-from litedepth.train import build_objective, build_training_set, train_step
+from litedepth.synth.dataset import write_dataset
+from litedepth.training.optim import build_optimizer
+from litedepth.training.losses import DepthLoss
+from litedepth.training.teacher_cache import TeacherCache
+from litedepth.training.teachers import load_teacher
+from litedepth.training.loop import build_objective, build_training_set, train_step
 
 SIZE = (48, 64)
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -165,7 +165,7 @@ def test_cache_equals_the_teacher_run_live_on_its_own_crops(synth, tmp_path):
 
 
 def test_tile_starts_cover_the_axis_evenly():
-    from litedepth.teacher_cache import tile_starts
+    from litedepth.training.teacher_cache import tile_starts
 
     assert tile_starts(101, 96) == [0, 5] and tile_starts(96, 96) == [0] and tile_starts(50, 96) == [0]
     assert tile_starts(300, 96) == [0, 68, 136, 204]
@@ -180,7 +180,7 @@ def test_tile_starts_cover_the_axis_evenly():
 def test_cached_targets_of_a_trained_teacher_are_as_good_as_the_live_teacher(synth, tmp_path):
     """Against ground truth, on the training crops: tiled cache ~ live teacher on the crop itself."""
     from litedepth.data import NYUSeedDataset
-    from litedepth.train import run
+    from litedepth.training.loop import run
 
     cfg = Config.from_dict({"model": {"arch": "fast-student", "input_size": [40, 52]},
                             "data": {"sources": [{"path": str(synth["x"])}, {"path": str(synth["u"])}]},

@@ -18,8 +18,8 @@ from litedepth.checkpoint import save_model
 from litedepth.cli import main
 from litedepth.data import NYULabeledMatDataset, NYUSeedDataset, RGBDDataset
 from litedepth.errors import LitedepthError
-from litedepth.evaluate import PROTOCOLS, evaluate, valid_mask
-from litedepth.metrics import METRIC_NAMES
+from litedepth.evaluation.loop import PROTOCOLS, evaluate, valid_mask
+from litedepth.evaluation.metrics import METRIC_NAMES
 from litedepth.models import create_model
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -287,7 +287,7 @@ def _one_error_line(capsys):
 
 def test_cli_eval_seed_folder_with_only_train_csv(tmp_path, student_checkpoint, capsys):
     from litedepth.commands.predict import load_for_inference
-    from litedepth.data.synth import write_dataset
+    from litedepth.synth.dataset import write_dataset
 
     root = tmp_path / "nyu"
     write_dataset(root, 2, split="train", size=(48, 64), progress=False)
@@ -384,7 +384,7 @@ def test_depth_scale_warning_when_medians_differ_over_3x(tmp_path):
 
 
 def test_scale_warning_thresholds_and_advice():
-    from litedepth.evaluate import scale_warning
+    from litedepth.evaluation.loop import scale_warning
 
     assert scale_warning(2.9, 1.0, 1000.0, True) is None and scale_warning(1.0, 2.9, 1000.0, True) is None
     assert "TUM depth needs --depth-scale 5000" in scale_warning(10.0, 2.0, 1000.0, True)

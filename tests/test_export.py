@@ -12,10 +12,10 @@ pytest.importorskip("onnxruntime")
 from litedepth.checkpoint import save_model  # noqa: E402
 from litedepth.cli import main  # noqa: E402
 from litedepth.errors import LitedepthError  # noqa: E402
-from litedepth.export import export_onnx  # noqa: E402
+from litedepth.deploy.export import export_onnx  # noqa: E402
 from litedepth.inference import predict  # noqa: E402
 from litedepth.models import ARCHITECTURES, create_model  # noqa: E402
-from litedepth.onnx_model import OnnxDepthModel, load_any  # noqa: E402
+from litedepth.deploy.onnx_runtime import OnnxDepthModel, load_any  # noqa: E402
 
 SIZE = (64, 96)
 
@@ -132,7 +132,7 @@ def test_int8_export(tmp_path, capsys):
 
 
 def test_predict_and_eval_cli_onnxruntime_backend_match_torch(tmp_path):
-    from litedepth.data.synth import write_dataset
+    from litedepth.synth.dataset import write_dataset
 
     model = randomise_bn(create_model("hu2021-student", input_size=(48, 64)))
     with torch.no_grad():
@@ -164,7 +164,7 @@ def test_predict_and_eval_cli_onnxruntime_backend_match_torch(tmp_path):
     ("9", "--opset 9: too old for these networks, whose bilinear upsampling (align_corners) needs opset 11 or later (use 17 or between 11 and "),
 ], ids=["3", "99", "9"])
 def test_export_cli_unsupported_opset_is_one_line(fast_model, tmp_path, capfd, opset, expected):
-    from litedepth.export import opset_range
+    from litedepth.deploy.export import opset_range
 
     out = tmp_path / "m.onnx"
     capfd.readouterr()
@@ -178,7 +178,7 @@ def test_export_cli_unsupported_opset_is_one_line(fast_model, tmp_path, capfd, o
 
 def test_exporter_failure_is_one_line_and_its_graph_dump_is_dropped(capfd):
     """An operator the exporter cannot write: one line with the exporter's first line, no graph on stdout/stderr."""
-    from litedepth.export import onnx_bytes
+    from litedepth.deploy.export import onnx_bytes
 
     class Inverts(torch.nn.Module):
         arch, input_size, mean, std = "inverts", (32, 32), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)

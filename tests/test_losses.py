@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from litedepth.losses import (DepthLoss, DistillationLoss, L1Loss, ScaleShiftInvariantLoss, align_scale_shift, erode, kd_loss,
+from litedepth.training.losses import (DepthLoss, DistillationLoss, L1Loss, ScaleShiftInvariantLoss, align_scale_shift, erode, kd_loss,
                               sobel)
 
 KX = np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]], dtype=np.float64)

@@ -1,6 +1,6 @@
 """Model-file metadata is checked on load: a broken value is one line naming the file and the key.
 
-Real files are written (`litedepth.save_model`, `litedepth.export.export_onnx`) and then corrupted
+Real files are written (`litedepth.save_model`, `litedepth.deploy.export.export_onnx`) and then corrupted
 the way a hand edit or another tool would: the safetensors metadata rewritten with safetensors'
 own reader and writer, the ONNX ``metadata_props`` with the onnx package.
 """
@@ -17,7 +17,7 @@ from safetensors.torch import save_file
 import litedepth
 from litedepth.camera import Intrinsics
 from litedepth.errors import LitedepthError
-from litedepth.evaluate import evaluate
+from litedepth.evaluation.loop import evaluate
 
 SIZE = (48, 64)
 NYU_CAMERA = Intrinsics.nyu().to_dict()
@@ -65,7 +65,7 @@ def checkpoint(tmp_path_factory):
 @pytest.fixture(scope="module")
 def onnx_file(tmp_path_factory):
     pytest.importorskip("onnxruntime")
-    from litedepth.export import export_onnx
+    from litedepth.deploy.export import export_onnx
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("onnx") / "fast.onnx"
@@ -130,7 +130,7 @@ def test_corrupted_safetensors_metadata_is_one_line_naming_file_and_key(checkpoi
 def test_corrupted_onnx_metadata_is_one_line_naming_file_and_key(onnx_file, tmp_path, key, text, expected):
     path = corrupt_onnx(onnx_file, tmp_path / "bad.onnx", **{key: text})
     _refused(path, expected)
-    from litedepth.export import read_metadata
+    from litedepth.deploy.export import read_metadata
 
     with pytest.raises(LitedepthError, match="metadata 'litedepth."):
         read_metadata(path)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from litedepth.metrics import METRIC_NAMES, compute_metrics, mean_over_images, nonpositive_count, valid_count
+from litedepth.evaluation.metrics import METRIC_NAMES, compute_metrics, mean_over_images, nonpositive_count, valid_count
 
 
 def hand_metrics(pred: list[float], gt: list[float]) -> dict[str, float]:

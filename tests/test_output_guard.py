@@ -17,7 +17,7 @@ from PIL import Image
 
 import litedepth
 from litedepth.cli import main
-from litedepth.data.synth import write_dataset
+from litedepth.synth.dataset import write_dataset
 from litedepth.outputs import MARKER, OutputGuard, read_marker
 
 from conftest import write_image

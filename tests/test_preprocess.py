@@ -8,8 +8,8 @@ from PIL import Image
 
 import litedepth
 from litedepth.preprocess import IMAGENET, denormalise, network_view, normalise, renormalise, shorter_side_for, stats_of
-from litedepth.teacher_cache import TeacherCache
-from litedepth.teachers import TorchTeacher
+from litedepth.training.teacher_cache import TeacherCache
+from litedepth.training.teachers import TorchTeacher
 
 SIZE = (48, 64)
 OTHER = ((0.5, 0.4, 0.3), (0.2, 0.3, 0.25))  # statistics no shipped network uses
@@ -96,8 +96,8 @@ def test_teacher_cache_normalises_with_the_teachers_own_statistics(tmp_path):
 
 def test_onnx_teacher_takes_its_statistics_from_the_files_metadata(tmp_path):
     pytest.importorskip("onnxruntime")
-    from litedepth.export import export_onnx
-    from litedepth.teachers import load_teacher
+    from litedepth.deploy.export import export_onnx
+    from litedepth.training.teachers import load_teacher
 
     net = litedepth.create_model("fast-student", input_size=SIZE).eval()
     net.mean, net.std = OTHER
@@ -109,8 +109,8 @@ def test_onnx_teacher_takes_its_statistics_from_the_files_metadata(tmp_path):
 
 def test_training_set_normalises_with_the_students_statistics(tmp_path):
     from litedepth.config import Config
-    from litedepth.data.synth import write_dataset
-    from litedepth.train import build_training_set
+    from litedepth.synth.dataset import write_dataset
+    from litedepth.training.loop import build_training_set
 
     write_dataset(tmp_path / "x", 2, split="train", size=SIZE, progress=False)
     cfg = Config.from_dict({
@@ -134,8 +134,8 @@ ALLOWED = {
     "models/depthnet.py",  # defines IMAGENET_MEAN/IMAGENET_STD; DepthNet's default
     "models/__init__.py",  # re-exports them
     "preprocess.py",  # IMAGENET, the default of `stats_of`
-    "teachers.py",  # Teacher's default; ONNX teachers without metadata; HF preprocessor config without image_mean
-    "onnx_model.py",  # OnnxDepthModel's default when the file's metadata has no mean/std
+    "training/teachers.py",  # Teacher's default; ONNX teachers without metadata; HF preprocessor config without image_mean
+    "deploy/onnx_runtime.py",  # OnnxDepthModel's default when the file's metadata has no mean/std
     "data/transforms.py",  # default arguments of ToTensor, train_transform, test_transform
 }
 

@@ -5,8 +5,8 @@ import pytest
 
 from litedepth.cli import main
 from litedepth.errors import LitedepthError
-from litedepth.report import findings, findings_markdown, summarise
-from litedepth.reproduce import PAPER_TABLE, PRESETS, RUNS, order_runs, reproduce, run_config
+from litedepth.study.report import findings, findings_markdown, summarise
+from litedepth.study.reproduce import PAPER_TABLE, PRESETS, RUNS, order_runs, reproduce, run_config
 
 ALL_RUNS = PAPER_TABLE + ("N_s_Um_unlabel", "P_s_X_U_unlabel", "S_s_X_no_KD", "S_s_X_U_unlabel")
 
@@ -84,8 +84,8 @@ def test_findings_count_only_differences_beyond_the_spread():
 def test_baselines_score_what_they_predict(tmp_path):
     import torch
 
-    from litedepth.evaluate import evaluate
-    from litedepth.reproduce import ConstantDepth, baseline_rows, prepare_data
+    from litedepth.evaluation.loop import evaluate
+    from litedepth.study.reproduce import ConstantDepth, baseline_rows, prepare_data
 
     preset = tiny()
     sets = prepare_data(preset, tmp_path)
@@ -99,7 +99,7 @@ def test_baselines_score_what_they_predict(tmp_path):
 
 def test_training_budget_is_equal_in_images_seen(tmp_path):
     preset = tiny(teacher_images=24, student_images=12)
-    from litedepth.reproduce import prepare_data
+    from litedepth.study.reproduce import prepare_data
 
     sets = prepare_data(preset, tmp_path)
     x_only = run_config(RUNS["N_s_X_no_KD"], 0, preset, sets, tmp_path)  # 6 images
@@ -129,7 +129,7 @@ def test_teachers_come_before_their_students():
 
 def test_paper_preset_wiring_on_nyu_layout(tmp_path):
     # The paper preset reads real data by path; the same layout, generated tiny, goes through it.
-    from litedepth.data.synth import write_dataset
+    from litedepth.synth.dataset import write_dataset
 
     nyu, scannet = tmp_path / "nyu", tmp_path / "scannet"
     write_dataset(nyu, 6, split="train", size=(60, 80), progress=False)

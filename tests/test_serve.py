@@ -20,7 +20,7 @@ from litedepth.camera import read_ply
 from conftest import files_under, one_line_error, randomise_bn
 from litedepth.cli import main
 from litedepth.inference import predict
-from litedepth.serve import (Session, build_demo, check_port, estimate, load_models, model_names, parse_model_spec,
+from litedepth.apps.serve import (Session, build_demo, check_port, estimate, load_models, model_names, parse_model_spec,
                              write_glb_points)  # Gradio is imported only when the app is built or a request answered
 
 needs_gradio = pytest.mark.skipif(not __import__("importlib").util.find_spec("gradio"), reason="the web demo needs the [demo] extra")

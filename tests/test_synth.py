@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from litedepth.cli import main
-from litedepth.data.synth import parse_size, render_scene, write_dataset
-from litedepth.data.synth_render import intrinsics_for
+from litedepth.synth.dataset import parse_size, render_scene, write_dataset
+from litedepth.synth.render import intrinsics_for
 from litedepth.errors import LitedepthError
 
 SIZE = (60, 80)
@@ -54,9 +54,9 @@ def test_views_of_a_scene_share_the_room_but_not_the_camera():
 
 def test_depth_is_z_distance_along_the_optical_axis():
     # A fronto-parallel wall has constant z-depth although the ray lengths vary across the image.
-    from litedepth.data.synth_render import render
-    from litedepth.data.synth_furniture import Material
-    from litedepth.data.synth_scene import Scene, look_at
+    from litedepth.synth.render import render
+    from litedepth.synth.furniture import Material
+    from litedepth.synth.scene import Scene, look_at
 
     m = Material("plain", np.full(3, 0.5, np.float32), np.zeros(3, np.float32))
     # the room is wide and tall enough that every ray ends on the far wall

@@ -4,8 +4,8 @@ import torch
 from litedepth import create_model, save_model
 from litedepth.config import load_config
 from litedepth.errors import LitedepthError
-from litedepth.teachers import HFTeacher, OnnxTeacher, TorchTeacher, load_teacher
-from litedepth.train import build_objective
+from litedepth.training.teachers import HFTeacher, OnnxTeacher, TorchTeacher, load_teacher
+from litedepth.training.loop import build_objective
 
 SIZE = (48, 64)
 
@@ -108,7 +108,7 @@ def test_bad_teacher_paths(tmp_path):
 
 def test_an_ensemble_teacher_predicts_its_members_mean(tmp_path):
     from litedepth.preprocess import IMAGENET, renormalise
-    from litedepth.teachers import EnsembleTeacher
+    from litedepth.training.teachers import EnsembleTeacher
 
     first = _student()
     torch.manual_seed(1)

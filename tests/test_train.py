@@ -14,11 +14,11 @@ from safetensors.torch import load_file
 import litedepth
 from litedepth.cli import main
 from litedepth.config import Config
-from litedepth.data.synth import write_dataset
-from litedepth.data.mixing import EpochSampler, clean_transform
-from litedepth.engine import build_optimizer, load_checkpoint
+from litedepth.synth.dataset import write_dataset
+from litedepth.training.mixing import EpochSampler, clean_transform
+from litedepth.training.optim import build_optimizer, load_checkpoint
 from litedepth.preprocess import stats_of
-from litedepth.train import build_objective, build_training_set, precise_batchnorm, run, train_step
+from litedepth.training.loop import build_objective, build_training_set, precise_batchnorm, run, train_step
 
 SIZE = [48, 64]
 
@@ -162,7 +162,7 @@ def test_cli_errors_are_one_line(synth, tmp_path, capsys):
 
 def test_default_augmentation_is_the_reference_recipe():
     from litedepth.data import test_transform, train_transform
-    from litedepth.data.mixing import build_transform
+    from litedepth.training.mixing import build_transform
 
     cfg = Config.from_dict({"model": {"input_size": [228, 304]}})
     mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -182,7 +182,7 @@ def _mixed_batch(n: int = 4, size=SIZE) -> dict:
 
 def test_a_training_step_never_reads_a_value_from_the_device():
     """On the meta device a tensor has no values: any .item(), float() or bool() in the step raises."""
-    from litedepth.teachers import TorchTeacher
+    from litedepth.training.teachers import TorchTeacher
 
     with pytest.raises(Exception):
         bool(torch.ones(2, device="meta").any())  # what a host synchronisation looks like there

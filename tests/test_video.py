@@ -11,12 +11,12 @@ from PIL import Image
 av = pytest.importorskip("av")
 
 import litedepth  # noqa: E402
-from litedepth import video  # noqa: E402
+from litedepth.apps import video  # noqa: E402
 from litedepth.cli import main  # noqa: E402
 from litedepth.errors import LitedepthError  # noqa: E402
 from litedepth.inference import predict  # noqa: E402
 from conftest import one_line_error  # noqa: E402
-from litedepth.video import clip_depth_range, depth_frame, probe, read_frames, require_av  # noqa: E402
+from litedepth.apps.video import clip_depth_range, depth_frame, probe, read_frames, require_av  # noqa: E402
 
 FRAMES, HEIGHT, WIDTH, FPS = 12, 64, 80, 10
 

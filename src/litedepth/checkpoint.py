@@ -6,7 +6,7 @@ and how it was trained (JSON). The authors' released ``.pt`` files (plain state
 dicts; teacher files with DataParallel's ``module.`` prefix) load as they are,
 through ``torch.load(..., weights_only=True)``: no arbitrary unpickling.
 
-`load` also opens exported ``.onnx`` files (an `litedepth.onnx_model.OnnxDepthModel`)
+`load` also opens exported ``.onnx`` files (an `litedepth.deploy.onnx_runtime.OnnxDepthModel`)
 and architecture names (fresh weights). Whatever it returns follows `DepthModel`.
 """
 
@@ -36,11 +36,11 @@ MODEL_SUFFIXES = (".safetensors", ".onnx", *TORCH_SUFFIXES)
 
 
 class DepthModel(Protocol):
-    """What inference code (`litedepth.inference.predict`, `litedepth.evaluate.evaluate`, the CLI)
-    may rely on in a model from `load`: a `DepthNet` or an `litedepth.onnx_model.OnnxDepthModel`.
+    """What inference code (`litedepth.inference.predict`, `litedepth.evaluation.loop.evaluate`, the CLI)
+    may rely on in a model from `load`: a `DepthNet` or an `litedepth.deploy.onnx_runtime.OnnxDepthModel`.
 
     Nothing else is shared: ``parameters()`` and ``state_dict()`` are torch's, and an ONNX model
-    does not fake them (`litedepth.profile` counts its parameters and GFLOPs from its graph).
+    does not fake them (`litedepth.deploy.flops` counts its parameters and GFLOPs from its graph).
     """
 
     arch: str  # architecture name (a key of `litedepth.ARCHITECTURES`, or "custom")
@@ -101,7 +101,7 @@ def load(
 
     - our ``.safetensors`` (architecture and input size from its metadata) -> `DepthNet`;
     - an authors' ``.pt`` (``arch`` guessed from its keys when left out) -> `DepthNet`;
-    - an exported ``.onnx`` file -> `litedepth.onnx_model.OnnxDepthModel` (CPU only);
+    - an exported ``.onnx`` file -> `litedepth.deploy.onnx_runtime.OnnxDepthModel` (CPU only);
     - an architecture name of `litedepth.ARCHITECTURES` -> a fresh `DepthNet`, with an
       `UntrainedWeightsWarning` (random weights: the depth is meaningless).
 
@@ -188,7 +188,7 @@ def _load_onnx(path: Path, arch: str | None, device: str | torch.device | None):
     """An exported ``.onnx`` file -> `OnnxDepthModel` (ONNX Runtime, CPU provider)."""
     if device is not None and torch.device(device).type != "cpu":
         raise LitedepthError(f"{path}: an ONNX model runs on CPU only (ONNX Runtime's CPU provider), not {device}")
-    from .onnx_model import OnnxDepthModel
+    from .deploy.onnx_runtime import OnnxDepthModel
 
     model = OnnxDepthModel(path)
     if arch is not None and model.arch != arch:

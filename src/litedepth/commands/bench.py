@@ -24,9 +24,9 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from ..bench import benchmark, format_table
+    from ..deploy.bench import benchmark, format_table
     from ..errors import LitedepthError
-    from ..export import parse_size, require_onnx
+    from ..deploy.export import parse_size, require_onnx
     from ..fileio import atomic_path
     from ..outputs import OutputGuard
 

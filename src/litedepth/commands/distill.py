@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from ..errors import LitedepthError
-    from ..train import run as train_run
+    from ..training.loop import run as train_run
 
     # JSON strings are valid YAML scalars: paths with ':' or '#' survive the override parser.
     if args.teacher:

@@ -32,10 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from ..commands.predict import load_for_inference
+    from .predict import load_for_inference
     from ..data import check_depth_scale
     from ..errors import LitedepthError
-    from ..evaluate import evaluate
+    from ..evaluation.loop import evaluate
     from ..outputs import OutputGuard, write_marker
 
     if args.batch_size < 1:

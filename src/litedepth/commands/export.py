@@ -23,9 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..commands.predict import load_for_inference
+    from .predict import load_for_inference
     from ..errors import LitedepthError
-    from ..export import export_onnx, parse_size, require_onnx
+    from ..deploy.export import export_onnx, parse_size, require_onnx
     from ..outputs import OutputGuard
 
     require_onnx()
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.model} ({model.arch}) -> {report.path}: opset {report.opset}, {axes}, BN folded")
     print(f"check vs PyTorch on {', '.join(report.checked)}: max abs diff {report.max_abs_diff:.3g} m (tolerance {report.tolerance:.3g})")
     if args.int8:
-        from ..quantize import quantize_int8
+        from ..deploy.quantize import quantize_int8
 
         q = quantize_int8(args.onnx, int8_path, args.calibration, max_images=args.calibration_images)
         print(f"INT8 -> {q.path}: {q.calibration_images} calibration images; vs float on {q.compared_images} images: "

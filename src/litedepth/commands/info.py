@@ -16,8 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from ..commands.predict import load_for_inference
-    from ..profile import count_gflops, count_parameters, parse_size
+    from .predict import load_for_inference
+    from ..deploy.flops import count_gflops, count_parameters, parse_size
 
     model = load_for_inference(args.model, args.arch)
     onnx = hasattr(model, "proto")  # an OnnxDepthModel: counted from its graph

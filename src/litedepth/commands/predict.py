@@ -12,7 +12,7 @@ ENDINGS = {"png16": ".png", "npy": ".npy", "color": "_color.png", "ply": ".ply"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..video import LAYOUTS  # numpy and the standard library only: PyAV is imported when a video is read
+    from ..apps.video import LAYOUTS  # numpy and the standard library only: PyAV is imported when a video is read
 
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (searched recursively for images) or glob "
                         "patterns; video files (.mp4, .mov, .avi, .mkv, .webm) give OUT/<stem>_depth.mp4; camera:N (camera "
@@ -52,14 +52,14 @@ def run(args: argparse.Namespace) -> int:
     from PIL import Image
     from tqdm import tqdm
 
-    from ..distributed import check_device
+    from ..training.distributed import check_device
     from ..camera import back_project, focal_from_exif, focal_from_fov, for_photo, write_ply
     from ..errors import LitedepthError
     from ..fileio import atomic_path, check_output_folder, save_npy, write_png16_mm
     from ..inference import check_image, collect_images, predict, to_pil
     from ..outputs import OutputGuard
-    from ..video import parse_camera
-    from ..visualize import check_cmap, side_by_side
+    from ..apps.video import parse_camera
+    from ..apps.visualize import check_cmap, side_by_side
 
     kinds = [k.strip() for k in (args.save or "png16").split(",") if k.strip()]
     bad = [k for k in kinds if k not in SAVE_KINDS]
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def split_inputs(inputs) -> tuple[list, list]:
-    """Video files (by suffix, `litedepth.video.VIDEO_EXTENSIONS`) and the other inputs, for `collect_images`.
+    """Video files (by suffix, `litedepth.apps.video.VIDEO_EXTENSIONS`) and the other inputs, for `collect_images`.
 
     A glob pattern whose matches include videos is replaced by its matches; folders are searched
     for images only (by `collect_images`).
@@ -131,7 +131,7 @@ def split_inputs(inputs) -> tuple[list, list]:
     import glob
     from pathlib import Path
 
-    from ..video import is_video
+    from ..apps.video import is_video
 
     videos: dict = {}  # resolved -> path
     rest = []
@@ -158,12 +158,12 @@ def check_videos(videos, cameras, out, args, guard) -> tuple[list, list]:
 
     ``(VideoInfo, OUT/<stem>_depth.mp4, OUT/<stem> or None)`` per video and ``(N, OUT/cameraN_depth.mp4,
     OUT/cameraN or None)`` per camera. Checks the video options, that PyAV is installed, that every
-    video decodes completely (`litedepth.video.probe`), that each camera exists, that no output
+    video decodes completely (`litedepth.apps.video.probe`), that each camera exists, that no output
     would overwrite an input and that no two inputs share an output.
     """
     from ..errors import LitedepthError
-    from ..video import camera_device, check_smooth, parse_depth_range, probe, require_av
-    from ..visualize import check_cmap
+    from ..apps.video import camera_device, check_smooth, parse_depth_range, probe, require_av
+    from ..apps.visualize import check_cmap
 
     parse_depth_range(args.depth_range)
     check_smooth(args.smooth)
@@ -191,7 +191,7 @@ def check_videos(videos, cameras, out, args, guard) -> tuple[list, list]:
 
 def video_frame_kinds(save: str | None) -> list:
     """The per-frame files a video gets: the png16 and npy of an explicit ``--save`` (none by default)."""
-    from ..video import FRAME_KINDS
+    from ..apps.video import FRAME_KINDS
 
     return [k.strip() for k in (save or "").split(",") if k.strip() in FRAME_KINDS]
 
@@ -199,13 +199,13 @@ def video_frame_kinds(save: str | None) -> list:
 def predict_video_file(model, source, target, frames_dir, focal, args) -> None:
     """Write one depth video and print what was written and how fast.
 
-    ``source``: a video's `VideoInfo` (`litedepth.video.predict_video`) or a camera number
-    (`litedepth.video.predict_camera`, for ``--frames`` frames or until Ctrl-C).
+    ``source``: a video's `VideoInfo` (`litedepth.apps.video.predict_video`) or a camera number
+    (`litedepth.apps.video.predict_camera`, for ``--frames`` frames or until Ctrl-C).
     """
     from ..camera import focal_from_fov, scale_to_camera
     from ..errors import LitedepthError
     from ..outputs import write_marker
-    from ..video import open_camera, parse_depth_range, predict_camera, predict_video
+    from ..apps.video import open_camera, parse_depth_range, predict_camera, predict_video
 
     camera = open_camera(source) if isinstance(source, int) else None
     if frames_dir is not None:
@@ -272,7 +272,7 @@ def output_paths(images, out, kinds, guard) -> list:
 
 def load_for_inference(model_path: str | None, arch: str | None, backend: str = "torch", device: str = "cpu"):
     """The network a command runs: `litedepth.load` of ``--model`` (a checkpoint, an ``.onnx`` file or an
-    architecture name; ``--arch`` alone: that architecture), run by ``backend`` (`litedepth.onnx_model.load_any`).
+    architecture name; ``--arch`` alone: that architecture), run by ``backend`` (`litedepth.deploy.onnx_runtime.load_any`).
 
     Warnings (fresh weights) are printed as one ``warning:`` line each on stderr.
     """
@@ -280,9 +280,9 @@ def load_for_inference(model_path: str | None, arch: str | None, backend: str = 
     import warnings
 
     from ..checkpoint import UntrainedWeightsWarning
-    from ..distributed import check_device
+    from ..training.distributed import check_device
     from ..errors import LitedepthError
-    from ..onnx_model import OnnxDepthModel, load_any
+    from ..deploy.onnx_runtime import OnnxDepthModel, load_any
 
     check_device(device)
     if model_path is None and arch is None:

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..errors import LitedepthError
-    from ..reproduce import PRESETS, reproduce
+    from ..study.reproduce import PRESETS, reproduce
 
     if args.preset not in PRESETS:
         raise LitedepthError(f"--preset {args.preset!r}: choose from {', '.join(PRESETS)}")

@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import LitedepthError
-    from ..serve import serve
+    from ..apps.serve import serve
 
     if not 0 < args.port < 65536 or args.max_side < 32:
         raise LitedepthError(f"--port {args.port} / --max-side {args.max_side}: need a port in 1..65535 and a side of at least 32 px")

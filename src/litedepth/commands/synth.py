@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.synth import parse_size, write_dataset
+    from ..synth.dataset import parse_size, write_dataset
 
     csv_path = write_dataset(args.out, args.n, split=args.split, preset=args.preset, seed=args.seed,
                              size=parse_size(args.size), workers=args.workers,

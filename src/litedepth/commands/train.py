@@ -33,7 +33,7 @@ def resolve(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from ..train import run as train_run
+    from ..training.loop import run as train_run
 
     cfg = resolve(args)
     if args.print_config:

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import LitedepthError, first_line
+from ..errors import LitedepthError, first_line
 
 MAX_SIDE = 2048  # longer side (px) a photo is scaled down to before prediction
 MAX_FILE_SIZE = "20mb"  # Gradio's upload limit
@@ -83,7 +83,7 @@ def parse_model_spec(spec: str) -> tuple[str | None, str]:
     A spec that is an existing file or an architecture name is never split, nor one whose part
     before ``=`` holds a path separator (``runs/lr=0.1/model.safetensors``): names have none.
     """
-    from .models import ARCHITECTURES
+    from ..models import ARCHITECTURES
 
     name, sep, path = spec.partition("=")
     if not sep or Path(spec).is_file() or spec in ARCHITECTURES or "/" in name or os.sep in name:
@@ -159,7 +159,7 @@ def load_models(specs: list[str]) -> dict:
 
     Repeated explicit names are refused before anything is loaded.
     """
-    from .checkpoint import load
+    from ..checkpoint import load
 
     entries = [parse_model_spec(spec) for spec in specs]
     refuse_repeated_names([name for name, _ in entries], specs)
@@ -200,7 +200,7 @@ def read_upload(photo):
     """
     from PIL import Image
 
-    from .fileio import DEPTH_LIKE_MODES, read_rgb, to_rgb
+    from ..fileio import DEPTH_LIKE_MODES, read_rgb, to_rgb
 
     if photo is None:
         raise LitedepthError(NO_PHOTO)
@@ -226,7 +226,7 @@ def write_glb_points(path: str | Path, points: np.ndarray, colors: np.ndarray) -
     glTF's frame is y up, z towards the viewer, so the camera frame's y and z are negated.
     Written atomically: the 3-D view never loads half a file.
     """
-    from .fileio import atomic_path
+    from ..fileio import atomic_path
 
     positions = (points * np.array([1, -1, -1], np.float32)).astype("<f4")
     rgba = np.concatenate([colors.astype(np.uint8), np.full((len(colors), 1), 255, np.uint8)], axis=1)
@@ -270,8 +270,8 @@ def _fit(image, max_side: int):
 
 def write_downloads(out: Path, depth: np.ndarray, image, camera) -> tuple[list[str], str]:
     """The request's files in ``out``, each written atomically: ``([PNG16, NPY, PLY], GLB for the 3-D view)``."""
-    from .camera import back_project, write_ply
-    from .fileio import save_npy, write_png16_mm
+    from ..camera import back_project, write_ply
+    from ..fileio import save_npy, write_png16_mm
 
     out.mkdir(parents=True, exist_ok=True)
     png, npy, ply = out / "depth.png", out / "depth.npy", out / "points.ply"
@@ -293,8 +293,8 @@ def estimate(model, photo, max_side: int = MAX_SIDE, focal: float | None = None,
     """
     import torch
 
-    from .camera import for_photo
-    from .inference import predict
+    from ..camera import for_photo
+    from ..inference import predict
     from .visualize import side_by_side
 
     image, note = _fit(read_upload(photo), max_side)
@@ -384,6 +384,7 @@ class Session:
 
 def photo_input(gr, **kwargs):
     """A `gr.Image` that hands the handler the uploaded file's path, undecoded.
+from gradio.events import Dependency
 
     Why: `gr.Image` opens every upload with PIL before the handler runs, so a file that is no
     image fails inside Gradio with a message naming the server's temporary path, and a 16-bit
@@ -397,6 +398,21 @@ def photo_input(gr, **kwargs):
             if payload is not None and payload.path and not (payload.url or "").startswith("data:"):
                 return str(payload.path)
             return super().preprocess(payload)
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
 
     return PhotoInput(type="filepath", image_mode=None, **kwargs)
 

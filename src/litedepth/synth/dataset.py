@@ -27,9 +27,9 @@ from PIL import Image
 
 from ..errors import LitedepthError
 from ..fileio import atomic_path
-from ..profile import parse_size as _parse_size
-from .synth_render import render
-from .synth_scene import PRESETS, Preset, place_camera, sample_scene
+from ..deploy.flops import parse_size as _parse_size
+from .render import render
+from .scene import PRESETS, Preset, place_camera, sample_scene
 
 SPLITS = ("train", "test")
 TRAIN_DEPTH_MAX_M = 10.0  # 8-bit train depth: metres = value * 10 / 255

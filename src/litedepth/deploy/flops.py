@@ -1,6 +1,6 @@
 """Sizes: parsing ``HxW`` input sizes, counting a model's parameters and compute.
 
-Torch networks are counted from their modules; ONNX models (`litedepth.onnx_model.OnnxDepthModel`)
+Torch networks are counted from their modules; ONNX models (`litedepth.deploy.onnx_runtime.OnnxDepthModel`)
 from their graph: parameters are the element count of the initializers (after BatchNorm folding and
 the exporter's merging of identical tensors, so a little below the torch count), and GFLOPs come from
 the Conv, ConvTranspose, Gemm and MatMul nodes at shapes from ``onnx.shape_inference`` (None when
@@ -13,7 +13,7 @@ import math
 import re
 from typing import Any
 
-from .errors import LitedepthError
+from ..errors import LitedepthError
 
 # compute ops that `onnx_gflops` cannot count: a graph holding one has no GFLOPs figure
 UNCOUNTED_ONNX_OPS = {"QLinearConv", "ConvInteger", "MatMulInteger", "QLinearMatMul", "Einsum", "Attention",

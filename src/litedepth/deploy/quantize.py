@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import LitedepthError
+from ..errors import LitedepthError
 from .export import INPUT_NAME, require_onnx
-from .fileio import IMAGE_EXTENSIONS, atomic_path, read_rgb
+from ..fileio import IMAGE_EXTENSIONS, atomic_path, read_rgb
 
 
 @dataclass
@@ -34,7 +34,7 @@ class QuantizeReport:
 
 def calibration_batches(folder: str | os.PathLike, input_size, mean, std, max_images: int = 64) -> list[np.ndarray]:
     """``(1, 3, H, W)`` float32 arrays of the images in ``folder`` (sorted, at most ``max_images``)."""
-    from .preprocess import prepare_images
+    from ..preprocess import prepare_images
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -52,8 +52,8 @@ def quantize_int8(
     _, ort = require_onnx()
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-    from .onnx_model import OnnxDepthModel
-    from .preprocess import stats_of
+    from .onnx_runtime import OnnxDepthModel
+    from ..preprocess import stats_of
 
     float_model = OnnxDepthModel(onnx_path)
     batches = calibration_batches(calibration_dir, float_model.input_size, *stats_of(float_model), max_images=max_images)

@@ -18,7 +18,7 @@ import torch
 
 from ..config import Config, SourceConfig
 from ..errors import LitedepthError
-from .transforms import (CenterCrop, ColorJitter, Compose, PCALighting, RandomHorizontalFlip, RandomRotation, ResizeShorter,
+from ..data.transforms import (CenterCrop, ColorJitter, Compose, PCALighting, RandomHorizontalFlip, RandomRotation, ResizeShorter,
                          ToTensor, shorter_side_for, test_transform)
 
 
@@ -62,7 +62,7 @@ def open_source(src: SourceConfig, where: str):
     labeled layout (its depth is dropped later when it is not used). For an unlabeled RGB-D folder
     whose depth files sit beside the images, say ``kind: rgbd``.
     """
-    from . import NYULabeledMatDataset, NYUSeedDataset, RGBDDataset, UnlabeledImages, open_dataset
+    from ..data import NYULabeledMatDataset, NYUSeedDataset, RGBDDataset, UnlabeledImages, open_dataset
 
     path = Path(src.path)
     if not path.exists():

@@ -28,10 +28,10 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-from .data.transforms import ResizeShorter, ToTensor
-from .errors import LitedepthError
-from .fileio import atomic_path, save_npy
-from .preprocess import stats_of
+from ..data.transforms import ResizeShorter, ToTensor
+from ..errors import LitedepthError
+from ..fileio import atomic_path, save_npy
+from ..preprocess import stats_of
 from .teachers import Teacher
 
 CACHE_VERSION = "2"

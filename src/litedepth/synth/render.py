@@ -11,9 +11,9 @@ import math
 
 import numpy as np
 
-from .synth_furniture import Box, Cylinder, Material, Sphere
+from .furniture import Box, Cylinder, Material, Sphere
 from ..camera import Intrinsics
-from .synth_scene import Decal, Scene
+from .scene import Decal, Scene
 
 _EPS = 1e-4
 def intrinsics_for(size: tuple[int, int]) -> tuple[float, float, float, float]:

@@ -6,7 +6,7 @@
 Backends (one row each):
 
 - ``torch``: PyTorch eager, the module as built, under ``torch.no_grad()``;
-- ``torch-optimised``: `litedepth.optimize.optimize_for_inference` (BN folded,
+- ``torch-optimised``: `litedepth.deploy.fold_batchnorm.optimize_for_inference` (BN folded,
   channels-last for depthwise networks) under ``torch.inference_mode()``;
 - ``onnxruntime``: exported in memory (BN folded, static shape), CPU provider, all
   graph optimisations.
@@ -32,8 +32,8 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from .errors import LitedepthError
-from .profile import count_gflops, count_parameters
+from ..errors import LitedepthError
+from .flops import count_gflops, count_parameters
 
 BACKEND_CHOICES = ("torch", "torch-optimised", "onnxruntime")
 
@@ -96,7 +96,7 @@ def resolve_model(spec: str, arch: str | None = None):
     Returns ``(torch_model_or_None, onnx_model_or_None)``. Fresh weights are what a timing
     needs, so the fresh-weights warning of an architecture name is not shown.
     """
-    from .checkpoint import UntrainedWeightsWarning, load
+    from ..checkpoint import UntrainedWeightsWarning, load
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UntrainedWeightsWarning)
@@ -205,7 +205,7 @@ def _time_backend(backend, net, onnx_model, label, x, size, batch, threads, runs
             times = time_callable(lambda: net(x), runs, warmup)
         return _row(label, arch, backend, times, batch, **facts)
     if backend == "torch-optimised":
-        from .optimize import has_depthwise, optimize_for_inference
+        from .fold_batchnorm import has_depthwise, optimize_for_inference
 
         channels_last = has_depthwise(net)
         fast = optimize_for_inference(net, channels_last=channels_last, example=x[:1])
@@ -216,7 +216,7 @@ def _time_backend(backend, net, onnx_model, label, x, size, batch, threads, runs
 
 
 def _onnx_row(net, onnx_model, label, net_arch, x, size, batch, threads, runs, warmup, facts) -> dict[str, Any]:
-    from .onnx_model import OnnxDepthModel
+    from .onnx_runtime import OnnxDepthModel
 
     if onnx_model is None:
         from .export import onnx_bytes

@@ -1,6 +1,6 @@
 """Reproduce the paper's study: every configuration of its table, trained, evaluated and plotted.
 
->>> from litedepth.reproduce import PRESETS, reproduce
+>>> from litedepth.study.reproduce import PRESETS, reproduce
 >>> reproduce(PRESETS["quick"], "runs/quick")      # -> runs/quick/results.json, .md, para_accu.png, samples.png
 
 Names follow the paper: X = original labeled set, U = auxiliary set used unlabeled (the
@@ -9,7 +9,7 @@ On synthetic data X is a ``nyu``-scale set, U a ``scannet``-scale one and, in th
 preset, Um a deliberately mismatched ``hall``-scale one.
 
 Each run lives in ``OUT/runs/<configuration>/seed<k>/`` (the training run folder of
-`litedepth.train.run`, plus ``result.json``); a finished run is skipped on a re-run and a
+`litedepth.training.loop.run`, plus ``result.json``); a finished run is skipped on a re-run and a
 killed one resumes from its last checkpoint.
 """
 
@@ -27,8 +27,8 @@ from typing import Any, Optional
 
 import torch
 
-from .errors import LitedepthError
-from .preprocess import IMAGENET
+from ..errors import LitedepthError
+from ..preprocess import IMAGENET
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ def prepare_data(preset: Preset, out: Path, data_root: str | None = None, aux_ro
             sets["Um"] = mismatch_root
         return sets
 
-    from .data.synth import write_dataset
+    from ..synth.dataset import write_dataset
 
     jobs = [("X", "nyu", "train", preset.n_train, 1, preset.views_per_scene), ("X", "nyu", "test", preset.n_test, 2, 1),
             ("U", preset.aux_preset, "train", preset.n_aux, 3, 1)]
@@ -193,14 +193,14 @@ def prepare_data(preset: Preset, out: Path, data_root: str | None = None, aux_ro
 
 def run_config(spec: RunSpec, seed: int, preset: Preset, sets: dict[str, str], out: Path, teacher: str | None = None):
     """The training `Config` of one configuration and seed."""
-    from .config import Config
+    from ..config import Config
 
     teacher_run = spec.network == "teacher"
     sources = [{"path": sets[key], "role": role, "split": "train"} for key, role in spec.sources]
     budget = preset.teacher_images if teacher_run else preset.student_images
     epochs, steps_per_epoch = preset.epochs, None
     if budget is not None:  # whole epochs where the set is small, the last one cut where it is large
-        from .data import open_dataset
+        from ..data import open_dataset
 
         n_items = sum(len(open_dataset(sets[key], split="train")) for key, _ in spec.sources)
         epochs = math.ceil(budget / n_items)
@@ -228,7 +228,7 @@ def run_config(spec: RunSpec, seed: int, preset: Preset, sets: dict[str, str], o
 
 def ships_imagenet_weights(arch: str) -> bool:
     """Whether ``arch``'s encoder has ImageNet weights that install with litedepth (the ``[imagenet]`` extra)."""
-    from .models import create_model
+    from ..models import create_model
 
     return getattr(create_model(arch).E, "weights_package", None) is not None
 
@@ -254,11 +254,11 @@ def order_runs(names: tuple[str, ...]) -> list[RunSpec]:
 
 def train_and_evaluate(spec: RunSpec, seed: int, preset: Preset, sets: dict[str, str], out: Path) -> dict[str, Any]:
     """Train one configuration (or reuse its finished result) and score it on X's test set."""
-    from .checkpoint import load
-    from .evaluate import evaluate
-    from .profile import count_gflops, count_parameters
+    from ..checkpoint import load
+    from ..evaluation.loop import evaluate
+    from ..deploy.flops import count_gflops, count_parameters
     from .report import write_json
-    from .train import run
+    from ..training.loop import run
 
     folder = run_folder(out, spec.name, seed)
     result_path = folder / "result.json"
@@ -323,8 +323,8 @@ def baseline_rows(preset: Preset, sets: dict[str, str], test_data: str | None = 
 
     A trained network has to beat both by far for the data to be a meaningful benchmark.
     """
-    from .data import open_dataset, test_transform
-    from .evaluate import evaluate
+    from ..data import open_dataset, test_transform
+    from ..evaluation.loop import evaluate
 
     train = open_dataset(sets["X"], split="train", transform=test_transform(preset.input_size))
     depths = torch.stack([train[i]["depth"][0] for i in range(len(train))])  # (N, H, W)
@@ -348,7 +348,7 @@ def reproduce(preset: Preset, out: str | Path, data_root: str | None = None, aux
     ones missing are listed. ``jobs`` > 1 trains that many seeds at once, each in a process of
     its own (a GPU is used better by a few small runs side by side than by one).
     """
-    from .outputs import OutputGuard, write_marker
+    from ..outputs import OutputGuard, write_marker
     from .report import findings, findings_markdown, plot_params_vs_accuracy, results_markdown, summarise, write_json
 
     guard = OutputGuard()
@@ -399,7 +399,7 @@ def reproduce(preset: Preset, out: str | Path, data_root: str | None = None, aux
               + (f"; training budget in images seen: teachers {preset.teacher_images:,}, students {preset.student_images:,}."
                  if preset.teacher_images and preset.student_images else f"; {preset.epochs} epochs each.")
               + (f"\n\nNot trained, left out of this table: {', '.join(missing)}." if missing else ""))
-    from .fileio import atomic_path
+    from ..fileio import atomic_path
 
     with atomic_path(out / "results.md") as tmp:
         tmp.write_text(results_markdown(summary, header) + "\n## Findings\n\n" + findings_markdown(payload["findings"]))
@@ -423,7 +423,7 @@ def _train_seed(work: tuple) -> list[dict[str, Any]]:
 
 def measure_latency(archs: list[str], size: tuple[int, int]) -> dict[str, float]:
     """Median CPU latency (ms) of each architecture: batch 1, 1 thread, torch eager with BatchNorm folded."""
-    from .bench import benchmark
+    from ..deploy.bench import benchmark
 
     print(f"timing {', '.join(archs)} at {size[0]}x{size[1]} ...", file=sys.stderr)
     result = benchmark(archs, backends=("torch-optimised",), size=size, threads=1, runs=10, warmup=2)
@@ -435,9 +435,9 @@ def write_samples(out: Path, sets: dict[str, str], preset: Preset, rows: list[di
     import numpy as np
     import torch
 
-    from .checkpoint import load
-    from .data import CenterCrop, Compose, ResizeShorter, open_dataset, test_transform
-    from .data.transforms import shorter_side_for
+    from ..checkpoint import load
+    from ..data import CenterCrop, Compose, ResizeShorter, open_dataset, test_transform
+    from ..data.transforms import shorter_side_for
     from .report import plot_samples
 
     shown = ["N_t_X", "N_s_X_no_KD", "N_s_X_U_unlabel", "F_s_X_U_unlabel"]

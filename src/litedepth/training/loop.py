@@ -1,7 +1,7 @@
 """Supervised training and knowledge distillation, as one function: `run`.
 
 >>> from litedepth.config import load_config
->>> from litedepth.train import run
+>>> from litedepth.training.loop import run
 >>> cfg = load_config("synth-student-kd", ["data.sources.0.path=synth/", "train.epochs=2"])
 >>> run(cfg, teacher="runs/synth-teacher/model.safetensors")     # -> runs/synth-student-kd/model.safetensors
 
@@ -35,22 +35,22 @@ from typing import Any
 
 import torch
 
-from .camera import Intrinsics
-from .config import Config, save_config
+from ..camera import Intrinsics
+from ..config import Config, save_config
 from .distributed import DistEnv, all_sum, barrier, setup, teardown
-from .data.mixing import EpochSampler, Part, TrainingSet, build_transform, clean_transform, open_source, shorter_side
-from .engine import build_optimizer, config_differences, learning_rate, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .errors import LitedepthError
-from .fileio import atomic_path
-from .outputs import write_marker
+from .mixing import EpochSampler, Part, TrainingSet, build_transform, clean_transform, open_source, shorter_side
+from .optim import build_optimizer, config_differences, learning_rate, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from ..errors import LitedepthError
+from ..fileio import atomic_path
+from ..outputs import write_marker
 from .losses import DepthLoss, DistillationLoss, kd_loss
-from .preprocess import renormalise, stats_of
+from ..preprocess import renormalise, stats_of
 
 
 def run(config: Config, teacher=None, resume: bool = False, overwrite: bool = False) -> Path:
     """Train (or distil, when a teacher is given) as ``config`` says; return the final ``.safetensors``.
 
-    ``teacher``: a path (see `litedepth.teachers.load_teacher`), a network or a `Teacher`;
+    ``teacher``: a path (see `litedepth.training.teachers.load_teacher`), a network or a `Teacher`;
     None uses ``config.distill.teacher``. ``resume``: continue from ``out_dir/last.pt`` when it
     exists (exactly: the result equals an uninterrupted run). The run folder must be new, empty
     or an earlier run: a finished or unfinished run is continued with ``resume`` or started again
@@ -94,7 +94,7 @@ def claim_run_folder(cfg: Config, teacher_spec, resume: bool, overwrite: bool) -
     Inputs of the run (data sources, teachers, an encoder weights file) are never written into; a
     finished or unfinished run is continued only with ``resume`` and replaced only with ``overwrite``.
     """
-    from .outputs import OutputGuard, folder_kind
+    from ..outputs import OutputGuard, folder_kind
 
     out = cfg.run_dir()
     guard = OutputGuard(overwrite)
@@ -118,8 +118,8 @@ def claim_run_folder(cfg: Config, teacher_spec, resume: bool, overwrite: bool) -
 def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv, overwrite: bool = False) -> Path:
     from tqdm import tqdm
 
-    from .checkpoint import load_encoder_weights, save_model
-    from .models import create_model
+    from ..checkpoint import load_encoder_weights, save_model
+    from ..models import create_model
     from .teachers import load_teacher
 
     t = cfg.train
@@ -298,7 +298,7 @@ def open_parts(cfg: Config, teacher=None) -> list[Part]:
             raise LitedepthError(f"data.sources.{i} ({src.path}): used without labels, so it needs a teacher (litedepth distill --teacher ...)")
         parts.append(Part(open_source(src, f"data.sources.{i}"), use_labels, teach, src.path))
     if cfg.data.val:
-        from .data import open_dataset
+        from ..data import open_dataset
 
         try:
             open_dataset(cfg.data.val, split=cfg.data.val_split)
@@ -454,9 +454,9 @@ def _epoch_row(cfg: Config, env: DistEnv, state: TrainState, optimizer, model) -
 
 
 def validate(model, cfg: Config, device) -> dict[str, float]:
-    """Metrics of ``model`` on ``cfg.data.val`` under the paper's protocol (`litedepth.evaluate`)."""
-    from .data import open_dataset
-    from .evaluate import evaluate
+    """Metrics of ``model`` on ``cfg.data.val`` under the paper's protocol (`litedepth.evaluation.loop`)."""
+    from ..data import open_dataset
+    from ..evaluation.loop import evaluate
 
     data = open_dataset(cfg.data.val, split=cfg.data.val_split)
     if cfg.data.val_limit is not None:

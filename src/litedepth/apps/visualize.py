@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from .errors import LitedepthError
+from ..errors import LitedepthError
 
 
 def check_cmap(name: str) -> str:

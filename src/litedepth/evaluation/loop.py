@@ -32,11 +32,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data.transforms import CenterCrop, ResizeShorter, ToTensor
-from .errors import LitedepthError
-from .fileio import atomic_path, write_png16_mm
+from ..data.transforms import CenterCrop, ResizeShorter, ToTensor
+from ..errors import LitedepthError
+from ..fileio import atomic_path, write_png16_mm
 from .metrics import METRIC_NAMES, compute_metrics, mean_over_images, nonpositive_count, valid_count
-from .preprocess import REFERENCE_INPUT_SIZE, shorter_side_for, stats_of
+from ..preprocess import REFERENCE_INPUT_SIZE, shorter_side_for, stats_of
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ class EvalResult:
     ``metrics``: dataset values (mean over images of per-image values), keys `METRIC_NAMES`.
     ``per_image``: one dict per image (name, source, n_valid, nonpositive, the metrics).
     ``skipped``: ``{"name", "source", "reason"}`` for images left out with ``skip_bad``.
-    ``nonpositive_pixels``: valid pixels where the raw prediction was <= 0 (see `litedepth.metrics`).
+    ``nonpositive_pixels``: valid pixels where the raw prediction was <= 0 (see `litedepth.evaluation.metrics`).
     ``warnings``: lines for the user's attention (without a ``warning:`` prefix), e.g. a ground truth
     whose median is far from the prediction's (a wrong ``--depth-scale``); also in `to_json`.
     """
@@ -295,7 +295,7 @@ def _scale_advice(ratio: float, scale: float | None) -> str:
 def _depth_scale_in_use(data, dataset, depth_scale: float | None) -> tuple[float | None, bool]:
     """``(raw units per metre, settable)``: settable for generic RGB-D pairs opened from a path; the
     scale is None where it depends on each file (float ``.npy`` depth read with the default)."""
-    from .data import RGBDDataset
+    from ..data import RGBDDataset
 
     if not isinstance(data, (str, os.PathLike)) or not isinstance(dataset, RGBDDataset):
         return None, False
@@ -410,7 +410,7 @@ def _run_device(model, device: str | torch.device | None) -> torch.device:
 
 def _open_data(data, split: str, depth_scale: float | None):
     """The dataset of ``data``: opened from a path (`litedepth.data.open_dataset`), or the object itself."""
-    from .data import open_dataset
+    from ..data import open_dataset
 
     if isinstance(data, (str, os.PathLike)):
         return open_dataset(data, split=split, depth_scale=depth_scale)

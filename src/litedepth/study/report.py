@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .fileio import atomic_path
+from ..fileio import atomic_path
 
 # Published NYU-v2 results (hu2021 protocol) as listed in the paper, for the accuracy-vs-parameters figure.
 LITERATURE = [

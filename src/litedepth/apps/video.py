@@ -26,7 +26,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from .errors import LitedepthError, first_line
+from ..errors import LitedepthError, first_line
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm")
 LAYOUTS = ("side-by-side", "depth")  # input | colourised depth, or the colourised depth alone
@@ -234,7 +234,7 @@ def clip_depth_range(model, path: str | os.PathLike, frames: int, batch_size: in
 def depth_percentiles(model, images: list, batch_size: int = 4, adjust: Callable[[np.ndarray], np.ndarray] | None = None,
                       percentiles: Sequence[float] = RANGE_PERCENTILES) -> tuple[float, float]:
     """The ``percentiles`` of the depths predicted for ``images``, pooled (after ``adjust``): a colour range in metres."""
-    from .inference import predict
+    from ..inference import predict
 
     depths = predict(model, images, batch_size=batch_size)
     if adjust is not None:
@@ -265,7 +265,7 @@ def video_writer(path: str | os.PathLike, fps: Fraction, width: int, height: int
     (`litedepth.fileio.atomic_path`): a failure leaves no half-written video. Odd sizes are
     padded to even ones (yuv420p needs them) by repeating the last row or column.
     """
-    from .fileio import atomic_path
+    from ..fileio import atomic_path
 
     av = require_av()
     even_w, even_h = width + width % 2, height + height % 2
@@ -398,8 +398,8 @@ def write_depth_video(model, images: Iterator, target: str | os.PathLike, fps: F
     """The writing pass of `predict_video` and `predict_camera`: ``images`` (RGB PIL, ``width`` x ``height``) -> ``target``."""
     from tqdm import tqdm
 
-    from .fileio import save_npy, write_png16_mm
-    from .inference import predict
+    from ..fileio import save_npy, write_png16_mm
+    from ..inference import predict
 
     frames_dir = Path(frames_dir) if frames_dir is not None else None
     start = time.perf_counter()

@@ -1,6 +1,6 @@
 """The optimiser, the learning-rate schedule and training checkpoints of a run.
 
-The training data (sources, mixing, sampler) is in `litedepth.data.mixing`; the network is
+The training data (sources, mixing, sampler) is in `litedepth.training.mixing`; the network is
 initialised from ``train.seed``; the RNG states saved here make ``--resume`` exact.
 """
 
@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import Config
-from .errors import LitedepthError, first_line
-from .fileio import atomic_path
+from ..config import Config
+from ..errors import LitedepthError, first_line
+from ..fileio import atomic_path
 
 CHECKPOINT_FORMAT = "litedepth-train-2"
 

@@ -32,7 +32,7 @@ class DistEnv:
 
 def check_device(device: str, option: str = "--device") -> torch.device:
     """``torch.device(device)``, or a one-line `LitedepthError` for a bad name or a device this torch cannot use."""
-    from .errors import LitedepthError
+    from ..errors import LitedepthError
 
     try:
         dev = torch.device(device)

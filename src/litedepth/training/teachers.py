@@ -30,9 +30,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .errors import LitedepthError
-from .models.depthnet import IMAGENET_MEAN, IMAGENET_STD
-from .preprocess import renormalise, stats_of
+from ..errors import LitedepthError
+from ..models.depthnet import IMAGENET_MEAN, IMAGENET_STD
+from ..preprocess import renormalise, stats_of
 
 
 def file_identity(path: Path) -> str:
@@ -146,7 +146,7 @@ class OnnxTeacher(Teacher):
 
 def _onnx_stats(session, path: Path) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """``(mean, std)`` from an ONNX file's ``litedepth.*`` metadata; ImageNet's for what is absent."""
-    from .export import META_PREFIX
+    from ..deploy.export import META_PREFIX
 
     meta = session.get_modelmeta().custom_metadata_map
     stats = []
@@ -290,7 +290,7 @@ def load_teacher(
         return HFTeacher(path, device=device)
     if path.suffix.lower() == ".onnx":
         return OnnxTeacher(path, relative=bool(relative))
-    from .checkpoint import load
+    from ..checkpoint import load
 
     model = load(path, arch=arch, map_location=device)
     return TorchTeacher(model, device=device, identity=f"{model.arch}-{file_identity(path)}", source=str(path))

@@ -8,10 +8,10 @@ Uses PyTorch's TorchScript-based exporter (``torch.onnx.export(..., dynamo=False
 it needs nothing beyond ``onnx`` at export time, runs offline, and handles the
 shape-dependent resizes of these networks with dynamic batch and spatial axes. (The
 newer ``torch.export``-based exporter needs the ``onnxscript`` package.) BatchNorm is
-folded into the convolutions first (`litedepth.optimize.fold_batchnorm`).
+folded into the convolutions first (`litedepth.deploy.fold_batchnorm.fold_batchnorm`).
 
 The model's architecture, input size, normalisation and provenance are stored in the
-ONNX ``metadata_props`` (keys ``litedepth.*``), from which `litedepth.onnx_model`
+ONNX ``metadata_props`` (keys ``litedepth.*``), from which `litedepth.deploy.onnx_runtime`
 rebuilds the preprocessing. Files are written atomically and only if the check passes.
 """
 
@@ -31,9 +31,9 @@ from typing import Any
 
 import torch
 
-from .errors import LitedepthError, first_line
-from .fileio import atomic_path
-from .profile import parse_size as _parse_size
+from ..errors import LitedepthError, first_line
+from ..fileio import atomic_path
+from .flops import parse_size as _parse_size
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "depth"
@@ -77,7 +77,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def model_metadata(model: torch.nn.Module, size: tuple[int, int], dynamic: bool) -> dict[str, str]:
     """The ``litedepth.*`` metadata strings stored in an exported file."""
-    from . import __version__
+    from .. import __version__
 
     meta = getattr(model, "metadata", {}) or {}
     return {
@@ -108,7 +108,7 @@ def onnx_bytes(
     ``(1, 3, *size)`` unless ``dynamic`` (batch, height and width then symbolic).
     """
     onnx, _ = require_onnx()
-    from .optimize import fold_batchnorm
+    from .fold_batchnorm import fold_batchnorm
 
     check_opset(opset)
     size = tuple(size or model.input_size)
@@ -288,7 +288,7 @@ def export_onnx(
 def read_metadata(proto_or_path: Any) -> dict[str, Any]:
     """The ``litedepth.*`` metadata of an ONNX model (path or ``onnx.ModelProto``), values decoded and
     checked as `litedepth.load` checks them (`litedepth.metadata.read_metadata`)."""
-    from .metadata import read_metadata as read_checked
+    from ..metadata import read_metadata as read_checked
 
     onnx, _ = require_onnx()
     is_path = isinstance(proto_or_path, (str, os.PathLike))
@@ -300,6 +300,6 @@ def read_metadata(proto_or_path: Any) -> dict[str, Any]:
 
 def decode_metadata_value(key: str, value: str) -> Any:
     """One ``litedepth.*`` value decoded (JSON for the JSON keys), unchecked; `litedepth.metadata` checks."""
-    from .metadata import decode_metadata
+    from ..metadata import decode_metadata
 
     return decode_metadata({key: value}, "ONNX model", prefix=META_PREFIX)[key]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .synth_furniture import (FURNITURE, Box, Cylinder, Material, floor_material, footprint, hsv, overlaps,
+from .furniture import (FURNITURE, Box, Cylinder, Material, floor_material, footprint, hsv, overlaps,
                               paint, place)
 
 

@@ -11,7 +11,7 @@ architecture name is then exported in memory).
 
 An `OnnxDepthModel` follows `litedepth.checkpoint.DepthModel` (``arch``, ``input_size``, ``mean``,
 ``std``, ``device``, ``metadata``, ``model(x)``, ``eval()``) and fakes nothing else: it has no
-``parameters()``. `litedepth.profile` counts its parameters and GFLOPs from the graph (`proto`).
+``parameters()``. `litedepth.deploy.flops` counts its parameters and GFLOPs from the graph (`proto`).
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from .camera import Intrinsics
-from .errors import LitedepthError, first_line
-from .models.depthnet import IMAGENET_MEAN, IMAGENET_STD
+from ..camera import Intrinsics
+from ..errors import LitedepthError, first_line
+from ..models.depthnet import IMAGENET_MEAN, IMAGENET_STD
 from .export import INPUT_NAME, META_PREFIX, OUTPUT_NAME, onnx_bytes, require_onnx, verify_onnx
-from .metadata import read_metadata
+from ..metadata import read_metadata
 
 BACKENDS = ("torch", "onnxruntime")
 
@@ -120,8 +120,8 @@ class OnnxDepthModel:
 
     def predict(self, images, batch_size: int = 8, device: Any = None, focal: float | None = None):
         """Depth in metres for one image (-> ``H x W`` float32) or a list, as `DepthNet.predict` (``focal`` too)."""
-        from .camera import in_camera
-        from .inference import predict
+        from ..camera import in_camera
+        from ..inference import predict
 
         return in_camera(predict(self, images, batch_size=batch_size, device="cpu"), focal, self.camera)
 
@@ -157,7 +157,7 @@ def load_any(
 
     ``threads``: ONNX Runtime's intra-op threads. ``device``: for PyTorch; ONNX Runtime runs on CPU only.
     """
-    from .checkpoint import load
+    from ..checkpoint import load
 
     if backend not in BACKENDS:
         raise LitedepthError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")

@@ -1,0 +1,1 @@
+"""Deployment: export, runtimes, quantisation, BatchNorm folding, FLOP counting and the benchmark."""

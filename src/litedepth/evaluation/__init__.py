@@ -1,0 +1,1 @@
+"""Evaluation: metrics (pure tensor functions) and the evaluation loop under named protocols."""

@@ -1,0 +1,1 @@
+"""The paper's study: every configuration trained and evaluated, and its report."""

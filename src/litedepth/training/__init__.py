@@ -1,0 +1,1 @@
+"""Training and distillation: the loop, optimiser and schedule, losses, teachers and their cache, the training-set mixing, torchrun."""
