@@ -67,7 +67,9 @@ def main() -> int:
     csv = data / "data" / "nyu2_train.csv"
     if not csv.is_file() or sum(1 for _ in csv.open()) != args.images:
         t0 = time.perf_counter()
-        write_dataset(data, args.images, split="train", size=(480, 640), workers=max(1, os.cpu_count() or 1), progress=False)
+        write_dataset(
+            data, args.images, split="train", size=(480, 640), workers=max(1, os.cpu_count() or 1), progress=False
+        )
         print(f"generated {args.images} images at 480x640 in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     print(machine())
     rows = []
@@ -75,24 +77,49 @@ def main() -> int:
         for precision in args.precisions.split(","):
             if precision != "fp32" and not has_precision:
                 continue
-            train = {"epochs": 2, "batch_size": args.batch, "device": args.device, "progress": False, "threads": args.threads,
-                     "out_dir": str(work / f"{arch}-{precision}")}
+            train = {
+                "epochs": 2,
+                "batch_size": args.batch,
+                "device": args.device,
+                "progress": False,
+                "threads": args.threads,
+                "out_dir": str(work / f"{arch}-{precision}"),
+            }
             if has_precision:
                 train.update(precision=precision, channels_last=args.channels_last and precision != "fp32")
-            cfg = Config.from_dict({"name": "bench", "model": {"arch": arch, "input_size": [h, w]},
-                                    "data": {"sources": [{"path": str(data), "kind": "nyu"}], "workers": args.workers},
-                                    "train": train})
+            cfg = Config.from_dict(
+                {
+                    "name": "bench",
+                    "model": {"arch": arch, "input_size": [h, w]},
+                    "data": {"sources": [{"path": str(data), "kind": "nyu"}], "workers": args.workers},
+                    "train": train,
+                }
+            )
             try:
                 run(cfg)
             except Exception as exc:  # keep the rows that finished
-                print(f"{arch} {precision}: failed ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})", file=sys.stderr)
+                print(
+                    f"{arch} {precision}: failed ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})",
+                    file=sys.stderr,
+                )
                 continue
-            epochs = [json.loads(line) for line in (work / f"{arch}-{precision}" / "metrics.jsonl").read_text().splitlines()]
-            row = {"arch": arch, "precision": precision, "size": f"{h}x{w}", "batch": args.batch, "workers": args.workers,
-                   "images_per_s": round(epochs[-1]["images_per_s"], 1), "first_epoch_images_per_s": round(epochs[0]["images_per_s"], 1)}
+            epochs = [
+                json.loads(line) for line in (work / f"{arch}-{precision}" / "metrics.jsonl").read_text().splitlines()
+            ]
+            row = {
+                "arch": arch,
+                "precision": precision,
+                "size": f"{h}x{w}",
+                "batch": args.batch,
+                "workers": args.workers,
+                "images_per_s": round(epochs[-1]["images_per_s"], 1),
+                "first_epoch_images_per_s": round(epochs[0]["images_per_s"], 1),
+            }
             rows.append(row)
-            print(f"{arch:>16} {precision:>5}  {row['images_per_s']:8.1f} img/s  (first epoch {row['first_epoch_images_per_s']:.1f})",
-                  flush=True)
+            print(
+                f"{arch:>16} {precision:>5}  {row['images_per_s']:8.1f} img/s  (first epoch {row['first_epoch_images_per_s']:.1f})",
+                flush=True,
+            )
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1))
     shutil.rmtree(work, ignore_errors=True)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from litedepth.checkpoint import load
 from litedepth.evaluation.loop import evaluate
-from litedepth.study.reproduce import PRESETS, RUNS, baseline_rows, prepare_data
 from litedepth.study.report import write_json
+from litedepth.study.reproduce import PRESETS, RUNS, baseline_rows, prepare_data
 
 
 def main() -> None:
@@ -32,17 +32,36 @@ def main() -> None:
     rows = []
     for run in runs:
         result = evaluate(load(run["model"]), args.data, protocol="hu2021", batch_size=4, progress=False)
-        rows.append({"name": run["name"], "arch": run["arch"], "n_images": result.n_images,
-                     **{k: float(result.metrics[k]) for k in ("rmse", "abs_rel", "delta1")}})
+        rows.append(
+            {
+                "name": run["name"],
+                "arch": run["arch"],
+                "n_images": result.n_images,
+                **{k: float(result.metrics[k]) for k in ("rmse", "abs_rel", "delta1")},
+            }
+        )
     sets = prepare_data(PRESETS[args.preset], args.study)
     for base in baseline_rows(PRESETS[args.preset], sets, test_data=args.data):
-        rows.append({"name": base["name"], "arch": "baseline", "n_images": rows[0]["n_images"] if rows else 0,
-                     **{k: base[k] for k in ("rmse", "abs_rel", "delta1")}})
-    print(f"| configuration (seed {args.seed}) | network | images | RMSE (m) | abs rel | δ1 |\n|---|---|---|---|---|---|")
+        rows.append(
+            {
+                "name": base["name"],
+                "arch": "baseline",
+                "n_images": rows[0]["n_images"] if rows else 0,
+                **{k: base[k] for k in ("rmse", "abs_rel", "delta1")},
+            }
+        )
+    print(
+        f"| configuration (seed {args.seed}) | network | images | RMSE (m) | abs rel | δ1 |\n|---|---|---|---|---|---|"
+    )
     for r in rows:
-        print(f"| {r['name']} | {r['arch']} | {r['n_images']:.0f} | {r['rmse']:.3f} | {r['abs_rel']:.3f} | {r['delta1']:.3f} |")
+        print(
+            f"| {r['name']} | {r['arch']} | {r['n_images']:.0f} | {r['rmse']:.3f} | {r['abs_rel']:.3f} | {r['delta1']:.3f} |"
+        )
     if args.json:
-        write_json(args.json, {"study": str(args.study), "data": args.data, "seed": args.seed, "protocol": "hu2021", "rows": rows})
+        write_json(
+            args.json,
+            {"study": str(args.study), "data": args.data, "seed": args.seed, "protocol": "hu2021", "rows": rows},
+        )
 
 
 if __name__ == "__main__":

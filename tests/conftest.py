@@ -3,7 +3,6 @@ import pytest
 import torch
 from PIL import Image
 
-
 # One thread: on a shared 2-core machine, two intra-op threads per test process can make small
 # forward passes hundreds of times slower when the other core is busy.
 torch.set_num_threads(1)
@@ -19,7 +18,9 @@ def rgb_image(tmp_path):
     """A 90 x 120 RGB test image on disk (odd size on purpose)."""
     rng = np.random.default_rng(0)
     y, x = np.mgrid[0:90, 0:120]
-    arr = np.stack([x * 2, y * 2, (x + y)], axis=-1).astype(np.uint8) + rng.integers(0, 20, (90, 120, 3), dtype=np.uint8)
+    arr = np.stack([x * 2, y * 2, (x + y)], axis=-1).astype(np.uint8) + rng.integers(
+        0, 20, (90, 120, 3), dtype=np.uint8
+    )
     path = tmp_path / "room.jpg"
     Image.fromarray(arr).save(path)
     return path

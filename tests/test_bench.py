@@ -4,13 +4,13 @@ import json
 
 import pytest
 import torch
-from conftest import randomise_bn
 
+from conftest import randomise_bn
+from litedepth.cli import main
 from litedepth.deploy.bench import machine_info
 from litedepth.deploy.flops import count_gflops, count_parameters
-from litedepth.cli import main
-from litedepth.models import create_model
 from litedepth.deploy.fold_batchnorm import find_conv_bn_pairs, fold_batchnorm, optimize_for_inference
+from litedepth.models import create_model
 
 
 @pytest.mark.parametrize("arch", ["hu2021-student", "hu2021-teacher-r18", "fast-student"])
@@ -28,7 +28,13 @@ def test_bn_folding_keeps_outputs(arch):
 
 
 def test_fold_pairs_only_conv_then_bn():
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.BatchNorm2d(4), torch.nn.Conv2d(4, 4, 1), torch.nn.BatchNorm2d(4))
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3),
+        torch.nn.ReLU(),
+        torch.nn.BatchNorm2d(4),
+        torch.nn.Conv2d(4, 4, 1),
+        torch.nn.BatchNorm2d(4),
+    )
     assert find_conv_bn_pairs(net.eval(), torch.randn(1, 3, 8, 8)) == [("3", "4")]
 
 
@@ -62,15 +68,34 @@ def test_machine_info_fields():
 def test_bench_cli_json(tmp_path, capsys):
     pytest.importorskip("onnxruntime")
     out = tmp_path / "bench.json"
-    code = main(["bench", "--model", "fast-student,hu2021-student", "--backend", "torch,onnxruntime", "--size", "64x64",
-                 "--runs", "2", "--warmup", "1", "--threads", "1", "--json", str(out)])
+    code = main(
+        [
+            "bench",
+            "--model",
+            "fast-student,hu2021-student",
+            "--backend",
+            "torch,onnxruntime",
+            "--size",
+            "64x64",
+            "--runs",
+            "2",
+            "--warmup",
+            "1",
+            "--threads",
+            "1",
+            "--json",
+            str(out),
+        ]
+    )
     assert code == 0
     assert "images/s" in capsys.readouterr().out
     result = json.loads(out.read_text())
     assert {"cpu", "logical_cores", "torch", "onnxruntime"} <= set(result["machine"])
     assert result["settings"]["size"] == [64, 64] and result["settings"]["runs"] == 2
     rows = {(r["model"], r["backend"]) for r in result["results"]}
-    assert rows == {(m, b) for m in ("fast-student", "hu2021-student") for b in ("torch", "torch-optimised", "onnxruntime")}
+    assert rows == {
+        (m, b) for m in ("fast-student", "hu2021-student") for b in ("torch", "torch-optimised", "onnxruntime")
+    }
     for r in result["results"]:
         assert r["params"] > 0 and r["gflops"] > 0 and r["runs"] == 2
         assert 0 < r["latency_ms_min"] <= r["latency_ms_median"] <= r["latency_ms_p90"]
@@ -85,7 +110,24 @@ def test_bench_cli_bad_input(tmp_path, capsys):
 
 @pytest.mark.parametrize("threads", ["-1", "0"])
 def test_bench_cli_threads_must_be_positive(threads, capsys):
-    assert main(["bench", "--model", "fast-student", "--backend", "torch", "--size", "32x32", "--runs", "1", "--threads", threads]) == 2
+    assert (
+        main(
+            [
+                "bench",
+                "--model",
+                "fast-student",
+                "--backend",
+                "torch",
+                "--size",
+                "32x32",
+                "--runs",
+                "1",
+                "--threads",
+                threads,
+            ]
+        )
+        == 2
+    )
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in captured.err and not captured.out

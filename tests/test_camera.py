@@ -5,7 +5,15 @@ import pytest
 from PIL import Image
 
 import litedepth
-from litedepth.camera import Intrinsics, back_project, focal_from_exif, focal_from_fov, read_ply, scale_to_camera, write_ply
+from litedepth.camera import (
+    Intrinsics,
+    back_project,
+    focal_from_exif,
+    focal_from_fov,
+    read_ply,
+    scale_to_camera,
+    write_ply,
+)
 from litedepth.cli import main
 from litedepth.synth.render import render
 from litedepth.synth.scene import PRESETS, place_camera, sample_scene
@@ -22,8 +30,17 @@ def test_a_synthetic_room_back_projects_onto_its_walls():
     assert len(points) == 120 * 160
     world = scene.cam_pos + points.astype(np.float64) @ scene.cam_rot.T  # columns of cam_rot: right, down, forward
     X, Y, Z = scene.room
-    to_face = np.stack([np.abs(world[:, 2]), np.abs(world[:, 2] - Z), np.abs(world[:, 1]), np.abs(world[:, 0] - X),
-                        np.abs(world[:, 1] - Y), np.abs(world[:, 0])], axis=1)
+    to_face = np.stack(
+        [
+            np.abs(world[:, 2]),
+            np.abs(world[:, 2] - Z),
+            np.abs(world[:, 1]),
+            np.abs(world[:, 0] - X),
+            np.abs(world[:, 1] - Y),
+            np.abs(world[:, 0]),
+        ],
+        axis=1,
+    )
     assert to_face.min(axis=1).max() < 2e-3  # every point on the floor, the ceiling or a wall
     face = to_face.argmin(axis=1)
     wall = np.bincount(face, minlength=6)[2:].argmax() + 2  # the wall seen most: planar, at the room's distance
@@ -45,8 +62,17 @@ def test_a_wrong_focal_length_bends_the_walls():
     points, _ = back_project(depth, None, wrong, max_depth=100.0)
     world = scene.cam_pos + points.astype(np.float64) @ scene.cam_rot.T
     X, Y, Z = scene.room
-    to_face = np.stack([np.abs(world[:, 2]), np.abs(world[:, 2] - Z), np.abs(world[:, 1]), np.abs(world[:, 0] - X),
-                        np.abs(world[:, 1] - Y), np.abs(world[:, 0])], axis=1)
+    to_face = np.stack(
+        [
+            np.abs(world[:, 2]),
+            np.abs(world[:, 2] - Z),
+            np.abs(world[:, 1]),
+            np.abs(world[:, 0] - X),
+            np.abs(world[:, 1] - Y),
+            np.abs(world[:, 0]),
+        ],
+        axis=1,
+    )
     assert to_face.min(axis=1).max() > 0.02  # 10x the tolerance above
 
 
@@ -104,9 +130,16 @@ def test_predict_focal_changes_depth_by_the_focal_ratio_and_writes_ply(student, 
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)).save(photo)
     runs = {}
-    for name, extra in (("500", ["--focal", "500"]), ("1000", ["--focal", "1000"]), ("fov", ["--fov", "90"]), ("none", [])):
+    for name, extra in (
+        ("500", ["--focal", "500"]),
+        ("1000", ["--focal", "1000"]),
+        ("fov", ["--fov", "90"]),
+        ("none", []),
+    ):
         out = tmp_path / name
-        assert main(["predict", str(photo), "--model", str(student), "--out", str(out), "--save", "npy,ply", *extra]) == 0
+        assert (
+            main(["predict", str(photo), "--model", str(student), "--out", str(out), "--save", "npy,ply", *extra]) == 0
+        )
         runs[name] = np.load(out / "room.npy")
         assert "training camera" in capsys.readouterr().out
     np.testing.assert_allclose(runs["1000"], 2 * runs["500"], rtol=1e-6)

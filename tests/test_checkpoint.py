@@ -30,7 +30,9 @@ def authors_student_file(tmp_path, prefix=""):
 
 def test_round_trip_safetensors_with_metadata(tmp_path):
     model = randomise(create_model("hu2021-student", input_size=(114, 152)))
-    path = save_model(model, tmp_path / "m.safetensors", training={"dataset": "synth", "teacher": "t.safetensors", "epochs": 3})
+    path = save_model(
+        model, tmp_path / "m.safetensors", training={"dataset": "synth", "teacher": "t.safetensors", "epochs": 3}
+    )
     loaded = litedepth.load(path)
     assert loaded.arch == "hu2021-student" and loaded.input_size == (114, 152)
     assert loaded.metadata["training"] == {"dataset": "synth", "teacher": "t.safetensors", "epochs": 3}

@@ -12,33 +12,53 @@ def test_shipped_configs_load_by_name():
     # the WACV-2019 recipe
     assert teacher.model.arch == "hu2021-teacher" and teacher.model.input_size == (228, 304)
     assert (teacher.optim.name, teacher.optim.lr, teacher.optim.weight_decay) == ("adam", 1e-4, 1e-4)
-    assert (teacher.train.epochs, teacher.train.batch_size, teacher.schedule.step_epochs, teacher.schedule.gamma) == (20, 8, 5, 0.1)
+    assert (teacher.train.epochs, teacher.train.batch_size, teacher.schedule.step_epochs, teacher.schedule.gamma) == (
+        20,
+        8,
+        5,
+        0.1,
+    )
     kd = load_config("nyu-student-kd")
     assert [s.role for s in kd.data.sources] == ["labeled", "unlabeled"]
     assert load_config("synth-teacher").model.input_size[0] <= 114
 
 
 def test_overrides_are_typed_and_indexed():
-    cfg = load_config("synth-student-kd", ["train.epochs=3", "model.input_size=[64, 96]", "data.sources.1.role=labeled",
-                                           "data.val=null", "optim.lr=1e-3", "distill.cache=false"])
+    cfg = load_config(
+        "synth-student-kd",
+        [
+            "train.epochs=3",
+            "model.input_size=[64, 96]",
+            "data.sources.1.role=labeled",
+            "data.val=null",
+            "optim.lr=1e-3",
+            "distill.cache=false",
+        ],
+    )
     assert cfg.train.epochs == 3 and cfg.model.input_size == (64, 96)
     assert cfg.data.sources[1].role == "labeled" and cfg.data.val is None
     assert cfg.optim.lr == 1e-3 and cfg.distill.cache is False
     cfg = load_config("synth-teacher", ["data.sources=[{path: a}, {path: b, role: unlabeled}]"])
-    assert [(s.path, s.role, s.kind) for s in cfg.data.sources] == [("a", "labeled", "auto"), ("b", "unlabeled", "auto")]
+    assert [(s.path, s.role, s.kind) for s in cfg.data.sources] == [
+        ("a", "labeled", "auto"),
+        ("b", "unlabeled", "auto"),
+    ]
 
 
-@pytest.mark.parametrize("override, message", [
-    ("train.epoch=5", "did you mean 'epochs'"),
-    ("trian.epochs=5", "did you mean 'train'"),
-    ("train.epochs=five", "expected an integer"),
-    ("model.arch=hu2021-studnet", "did you mean 'hu2021-student'"),
-    ("data.sources.5.path=x", "not an index"),
-    ("data.sources.0.role=unlabelled", "did you mean 'unlabeled'"),
-    ("loss.kd=ss", "unknown"),
-    ("train.batch_size=0", "at least 1"),
-    ("train.epochs", "KEY=VALUE"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.epoch=5", "did you mean 'epochs'"),
+        ("trian.epochs=5", "did you mean 'train'"),
+        ("train.epochs=five", "expected an integer"),
+        ("model.arch=hu2021-studnet", "did you mean 'hu2021-student'"),
+        ("data.sources.5.path=x", "not an index"),
+        ("data.sources.0.role=unlabelled", "did you mean 'unlabeled'"),
+        ("loss.kd=ss", "unknown"),
+        ("train.batch_size=0", "at least 1"),
+        ("train.epochs", "KEY=VALUE"),
+    ],
+)
 def test_bad_overrides_are_rejected(override, message):
     with pytest.raises(LitedepthError, match=message):
         load_config("synth-teacher", [override])

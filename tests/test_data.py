@@ -89,7 +89,10 @@ def test_nyu_seed_train_split_is_8bit_times_10_over_255(tmp_path):
 def test_nyu_seed_csv_relative_to_parent_is_tolerated(tmp_path):
     write_seed_nyu(tmp_path, n=2)
     # a CSV whose rows are relative to its own folder instead of the grandparent
-    rows = [line.replace("data/nyu2_test", "nyu2_test") for line in (tmp_path / "data" / "nyu2_test.csv").read_text().splitlines()]
+    rows = [
+        line.replace("data/nyu2_test", "nyu2_test")
+        for line in (tmp_path / "data" / "nyu2_test.csv").read_text().splitlines()
+    ]
     csv = tmp_path / "data" / "mine_test.csv"
     csv.write_text("\n".join(rows) + "\n")
     ds = NYUSeedDataset(csv)
@@ -116,7 +119,9 @@ def _mat_fixture(tmp_path, n=5, h=6, w=8):
     images = [_rgb(rng, h, w) for _ in range(n)]
     depths = [(rng.integers(1, 9000, size=(h, w)).astype(np.float32) / np.float32(1000)) for _ in range(n)]
     write_labeled_mat(tmp_path / "nyu_depth_v2_labeled.mat", images, depths)
-    scipy.io.savemat(tmp_path / "splits.mat", {"testNdxs": np.array([[2], [4], [5]]), "trainNdxs": np.array([[1], [3]])})
+    scipy.io.savemat(
+        tmp_path / "splits.mat", {"testNdxs": np.array([[2], [4], [5]]), "trainNdxs": np.array([[1], [3]])}
+    )
     return images, depths
 
 
@@ -220,7 +225,6 @@ def test_open_dataset_picks_the_class(tmp_path):
         open_dataset(tmp_path / "nope")
 
 
-
 def test_open_dataset_never_reads_a_seed_folder_without_the_split_as_generic_rgbd(tmp_path):
     from litedepth.synth.dataset import write_dataset
 
@@ -229,7 +233,12 @@ def test_open_dataset_never_reads_a_seed_folder_without_the_split_as_generic_rgb
     with pytest.raises(LitedepthError) as info:
         open_dataset(root)  # split="test", as `litedepth eval` defaults to
     message = str(info.value)
-    assert "\n" not in message and "nyu2_test.csv" in message and "data/nyu2_train.csv" in message and "--split train" in message
+    assert (
+        "\n" not in message
+        and "nyu2_test.csv" in message
+        and "data/nyu2_train.csv" in message
+        and "--split train" in message
+    )
     with pytest.raises(LitedepthError, match=r"nyu2_test\.csv.*data/nyu2_train\.csv"):
         NYUSeedDataset(root, split="test")
     ds = open_dataset(root, split="train")
@@ -268,7 +277,9 @@ def test_nyu_seed_each_split_has_its_own_strict_depth_scale(tmp_path):
     with pytest.raises(LitedepthError, match=r"0\.png: depth image is 16-bit \(NYU test format, mm\), expected 8-bit"):
         tr[0]
     Image.fromarray(np.full((12, 16), 9, np.uint8)).save(tmp_path / "data" / "nyu2_test" / "00000_depth.png")
-    with pytest.raises(LitedepthError, match=r"00000_depth\.png: depth image is 8-bit \(NYU train format, x10/255 m\), expected 16-bit"):
+    with pytest.raises(
+        LitedepthError, match=r"00000_depth\.png: depth image is 8-bit \(NYU train format, x10/255 m\), expected 16-bit"
+    ):
         te[0]
 
 
@@ -292,7 +303,11 @@ def test_open_dataset_depth_scale_for_rgbd_only(tmp_path):
     # fixed scales: the seed layout (folder or CSV) and the official .mat
     write_seed_nyu(tmp_path / "nyu", n=1)
     _mat_fixture(tmp_path / "nyu")
-    for path in (tmp_path / "nyu", tmp_path / "nyu" / "data" / "nyu2_test.csv", tmp_path / "nyu" / "nyu_depth_v2_labeled.mat"):
+    for path in (
+        tmp_path / "nyu",
+        tmp_path / "nyu" / "data" / "nyu2_test.csv",
+        tmp_path / "nyu" / "nyu_depth_v2_labeled.mat",
+    ):
         with pytest.raises(LitedepthError, match="depth scale 1000 does not apply to .*fixed"):
             open_dataset(path, depth_scale=1000)
     (tmp_path / "nyu" / "data" / "nyu2_test.csv").unlink()  # the folder's .mat is used then: still fixed
@@ -309,7 +324,13 @@ def _coded_sample(h=96, w=128):
     code = ((yy // 32) * 4 + (xx // 32) + 1).astype(np.uint8) * 19
     rgb = np.stack([code, np.zeros_like(code), np.zeros_like(code)], axis=-1)
     depth = code.astype(np.float32)
-    return {"image": Image.fromarray(rgb), "depth": depth, "target": depth * 2, "_depth_keys": ["depth", "target"], "name": "x"}
+    return {
+        "image": Image.fromarray(rgb),
+        "depth": depth,
+        "target": depth * 2,
+        "_depth_keys": ["depth", "target"],
+        "name": "x",
+    }
 
 
 @pytest.mark.parametrize(
@@ -335,7 +356,11 @@ def test_geometric_transforms_keep_image_and_depth_aligned(transform):
 
 def test_center_crop_uses_the_authors_offsets():
     assert center_crop_box(320, 240, 228, 304) == (8, 6, 312, 234)
-    s = {"image": Image.new("RGB", (320, 240)), "depth": np.arange(240 * 320, dtype=np.float32).reshape(240, 320), "name": "x"}
+    s = {
+        "image": Image.new("RGB", (320, 240)),
+        "depth": np.arange(240 * 320, dtype=np.float32).reshape(240, 320),
+        "name": "x",
+    }
     out = CenterCrop(228, 304)(s, np.random.default_rng(0))
     assert out["depth"][0, 0] == 6 * 320 + 8 and out["image"].size == (304, 228)
 

@@ -18,19 +18,40 @@ def test_torchrun_two_gloo_processes(tmp_path):
     data = tmp_path / "synth"
     write_dataset(data, 12, split="train", size=(48, 64), progress=False)
     out = tmp_path / "run"
-    cfg = Config.from_dict({
-        "name": "ddp",
-        "model": {"arch": "hu2021-student", "input_size": [48, 64]},
-        "data": {"sources": [{"path": str(data), "kind": "nyu"}], "workers": 0},
-        "train": {"epochs": 2, "batch_size": 3, "device": "cpu", "out_dir": str(out), "progress": False, "threads": 1},
-    })
+    cfg = Config.from_dict(
+        {
+            "name": "ddp",
+            "model": {"arch": "hu2021-student", "input_size": [48, 64]},
+            "data": {"sources": [{"path": str(data), "kind": "nyu"}], "workers": 0},
+            "train": {
+                "epochs": 2,
+                "batch_size": 3,
+                "device": "cpu",
+                "out_dir": str(out),
+                "progress": False,
+                "threads": 1,
+            },
+        }
+    )
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "litedepth", "train", "--config", str(tmp_path / "cfg.yaml")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "litedepth",
+        "train",
+        "--config",
+        str(tmp_path / "cfg.yaml"),
+    ]
     # A session of its own, so that a hung run's workers can be killed with it and never outlive the test.
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path, start_new_session=True
+    )
     try:
         _, stderr = proc.communicate(timeout=180)
     except subprocess.TimeoutExpired:

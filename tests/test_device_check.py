@@ -12,15 +12,31 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_device_check_dry_run_on_the_cpu(tmp_path):
     out = tmp_path / "check"
     env = {**os.environ, "PYTHON": sys.executable, "TMPDIR": str(tmp_path)}
-    proc = subprocess.run(["bash", str(ROOT / "scripts" / "device-check.sh"), "--cpu", str(out)], env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "device-check.sh"), "--cpu", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     stages = (out / "check.txt").read_text()
     assert proc.returncode == 0, stages + (out / "log.txt").read_text()[-3000:]
-    assert [line.split()[:2] for line in stages.splitlines()] == [["study", "ok"], ["report", "ok"], ["gpu-tests", "ok"], ["throughput", "ok"]]
+    assert [line.split()[:2] for line in stages.splitlines()] == [
+        ["study", "ok"],
+        ["report", "ok"],
+        ["gpu-tests", "ok"],
+        ["throughput", "ok"],
+    ]
     rows = json.loads((out / "throughput.json").read_text())["rows"]
     assert {r["precision"] for r in rows} == {"fp32", "bf16"} and all(r["images_per_s"] > 0 for r in rows)
     study = json.loads((out / "study-gpu.json").read_text())
-    assert study["preset"]["name"] == "smoke" and len([r for r in study["runs"] if r["arch"] != "baseline"]) == 2 * 9 and not study["not_trained"]
+    assert (
+        study["preset"]["name"] == "smoke"
+        and len([r for r in study["runs"] if r["arch"] != "baseline"]) == 2 * 9
+        and not study["not_trained"]
+    )
     assert "skipped" in (out / "gpu-tests.txt").read_text() or "passed" in (out / "gpu-tests.txt").read_text()
     assert "torch" in (out / "env.txt").read_text()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(("device-check.", "bench-train-"))]  # work folders removed
+    assert not [
+        p for p in tmp_path.iterdir() if p.name.startswith(("device-check.", "bench-train-"))
+    ]  # work folders removed

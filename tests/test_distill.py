@@ -10,16 +10,15 @@ import litedepth
 from litedepth.cli import main
 from litedepth.config import Config
 from litedepth.synth.dataset import write_dataset
-from litedepth.training.optim import build_optimizer
+from litedepth.training.loop import build_objective, build_training_set, train_step
 from litedepth.training.losses import DepthLoss
+from litedepth.training.optim import build_optimizer
 from litedepth.training.teacher_cache import TeacherCache
 from litedepth.training.teachers import load_teacher
-from litedepth.training.loop import build_objective, build_training_set, train_step
 
 SIZE = (48, 64)
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
-
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +99,9 @@ def test_labeled_data_without_teacher_uses_ground_truth(synth, tmp_path):
 
 
 def test_labeled_data_with_teacher_mixes_both_targets(synth, constant_teacher, tmp_path):
-    cfg = kd_config([{"path": str(synth["x"]), "kind": "nyu"}], tmp_path, loss={"gt_weight": 0.5, "teacher_weight": 2.0})
+    cfg = kd_config(
+        [{"path": str(synth["x"]), "kind": "nyu"}], tmp_path, loss={"gt_weight": 0.5, "teacher_weight": 2.0}
+    )
     teacher = load_teacher(constant_teacher)
     batch = _first_batch(cfg, teacher, [0, 1, 2, 3])
     pred, loss, parts = _step_and_expect(cfg, teacher, batch)
@@ -114,8 +115,11 @@ def test_labeled_data_with_teacher_mixes_both_targets(synth, constant_teacher, t
 def test_auxiliary_sources_with_and_without_labels(synth, constant_teacher, tmp_path):
     teacher = load_teacher(constant_teacher)
     # X labeled (no teacher on it), U' labeled with its labels, U' with labels ignored
-    sources = [{"path": str(synth["x"]), "kind": "nyu"}, {"path": str(synth["u"]), "kind": "nyu"},
-               {"path": str(synth["u"]), "kind": "nyu", "use_labels": False}]
+    sources = [
+        {"path": str(synth["x"]), "kind": "nyu"},
+        {"path": str(synth["u"]), "kind": "nyu"},
+        {"path": str(synth["u"]), "kind": "nyu", "use_labels": False},
+    ]
     cfg = kd_config(sources, tmp_path, distill={"teach_labeled": False})
     data = build_training_set(cfg, teacher)
     assert len(data) == 24
@@ -149,17 +153,23 @@ def test_cache_equals_the_teacher_run_live_on_its_own_crops(synth, tmp_path):
     for i in range(len(ds)):
         stored = np.load(cache.path(ds, i))
         assert stored.dtype == np.float16 and stored.shape == (51, 68)
-        x = _normalised(ds.load(i)["image"].resize((68, 51), Image.BILINEAR))  # 48x64 -> shorter side 51, no augmentation
+        x = _normalised(
+            ds.load(i)["image"].resize((68, 51), Image.BILINEAR)
+        )  # 48x64 -> shorter side 51, no augmentation
         # the teacher's 48x64 input size tiles the 51x68 image with crops at rows 0 and 3, columns 0 and 4
         total, count = np.zeros((51, 68), np.float32), np.zeros((51, 68), np.float32)
         for top in (0, 3):
             for left in (0, 4):
                 with torch.no_grad():
-                    total[top:top + 48, left:left + 64] += net(x[..., top:top + 48, left:left + 64])[0, 0].numpy()
-                count[top:top + 48, left:left + 64] += 1
+                    total[top : top + 48, left : left + 64] += net(x[..., top : top + 48, left : left + 64])[
+                        0, 0
+                    ].numpy()
+                count[top : top + 48, left : left + 64] += 1
         np.testing.assert_allclose(stored.astype(np.float32), total / count, rtol=2e-3, atol=2e-3)
     # another teacher, or the same one with mirrored averaging, never reads these entries
-    other = TeacherCache(tmp_path / "cache", load_teacher(litedepth.create_model("hu2021-student", input_size=SIZE)), shorter_side=51)
+    other = TeacherCache(
+        tmp_path / "cache", load_teacher(litedepth.create_model("hu2021-student", input_size=SIZE)), shorter_side=51
+    )
     assert other.dir != cache.dir and not other.path(ds, 0).exists()
     assert TeacherCache(tmp_path / "cache", teacher, shorter_side=51, flip=True).dir != cache.dir
 
@@ -173,7 +183,7 @@ def test_tile_starts_cover_the_axis_evenly():
         starts = tile_starts(length, window)
         covered = np.zeros(length, bool)
         for s in starts:
-            covered[s:s + window] = True
+            covered[s : s + window] = True
         assert covered.all() and starts[-1] + window == length
 
 
@@ -182,11 +192,22 @@ def test_cached_targets_of_a_trained_teacher_are_as_good_as_the_live_teacher(syn
     from litedepth.data import NYUSeedDataset
     from litedepth.training.loop import run
 
-    cfg = Config.from_dict({"model": {"arch": "fast-student", "input_size": [40, 52]},
-                            "data": {"sources": [{"path": str(synth["x"])}, {"path": str(synth["u"])}]},
-                            "augment": {"rotate": 0.0, "jitter": 0.0, "lighting": 0.0},
-                            "optim": {"lr": 1e-3}, "schedule": {"kind": "constant"},
-                            "train": {"epochs": 12, "batch_size": 4, "out_dir": str(tmp_path / "teacher"), "progress": False, "threads": 1}})
+    cfg = Config.from_dict(
+        {
+            "model": {"arch": "fast-student", "input_size": [40, 52]},
+            "data": {"sources": [{"path": str(synth["x"])}, {"path": str(synth["u"])}]},
+            "augment": {"rotate": 0.0, "jitter": 0.0, "lighting": 0.0},
+            "optim": {"lr": 1e-3},
+            "schedule": {"kind": "constant"},
+            "train": {
+                "epochs": 12,
+                "batch_size": 4,
+                "out_dir": str(tmp_path / "teacher"),
+                "progress": False,
+                "threads": 1,
+            },
+        }
+    )
     net = litedepth.load(run(cfg))
     teacher = load_teacher(net)
     ds = NYUSeedDataset(synth["x"], split="train")
@@ -205,8 +226,11 @@ def test_cached_targets_of_a_trained_teacher_are_as_good_as_the_live_teacher(syn
             valid = g > 0
             with torch.no_grad():
                 live = net(x[..., window[0], window[1]])[0, 0].numpy()
-            for name, pred in (("tiled", tiled.predict(x)[0, 0].numpy()[window]), ("whole", whole.predict(x)[0, 0].numpy()[window]),
-                               ("live", live)):
+            for name, pred in (
+                ("tiled", tiled.predict(x)[0, 0].numpy()[window]),
+                ("whole", whole.predict(x)[0, 0].numpy()[window]),
+                ("live", live),
+            ):
                 errors[name].append(float(np.mean(np.abs(pred[valid] - g[valid]) / g[valid])))
     mean = {k: float(np.mean(v)) for k, v in errors.items()}
     assert mean["live"] < 0.5, mean  # the teacher did learn something
@@ -219,8 +243,11 @@ def test_cached_target_moves_with_the_image(synth, tmp_path):
     from test_teachers import _channel_mean_onnx
 
     teacher = load_teacher(_channel_mean_onnx(tmp_path / "mean.onnx"))
-    cfg = kd_config([{"path": str(synth["images"]), "role": "unlabeled"}], tmp_path,
-                    augment={"lighting": 0.0, "jitter": 0.0, "hflip": 0.5})
+    cfg = kd_config(
+        [{"path": str(synth["images"]), "role": "unlabeled"}],
+        tmp_path,
+        augment={"lighting": 0.0, "jitter": 0.0, "hflip": 0.5},
+    )
     data = build_training_set(cfg, teacher)
     flipped = 0
     for epoch in range(2):
@@ -234,11 +261,39 @@ def test_cached_target_moves_with_the_image(synth, tmp_path):
 
 def test_distill_cli_end_to_end(synth, constant_teacher, tmp_path):
     out = tmp_path / "run"
-    code = main(["distill", "--config", "synth-student-kd", "--teacher", str(constant_teacher),
-                 "--set", f"data.sources.0.path={synth['x']}", "--set", f"data.sources.1.path={synth['images']}",
-                 "--set", "model.input_size=[48, 64]", "--set", "model.encoder_weights=null", "--set", "distill.teach_labeled=true",
-                 "--set", "train.epochs=1", "--set", "train.batch_size=8",
-                 "--set", "data.val=null", "--set", "data.workers=1", "--set", f"train.out_dir={out}", "--set", "train.progress=false", "--set", "train.threads=1"])
+    code = main(
+        [
+            "distill",
+            "--config",
+            "synth-student-kd",
+            "--teacher",
+            str(constant_teacher),
+            "--set",
+            f"data.sources.0.path={synth['x']}",
+            "--set",
+            f"data.sources.1.path={synth['images']}",
+            "--set",
+            "model.input_size=[48, 64]",
+            "--set",
+            "model.encoder_weights=null",
+            "--set",
+            "distill.teach_labeled=true",
+            "--set",
+            "train.epochs=1",
+            "--set",
+            "train.batch_size=8",
+            "--set",
+            "data.val=null",
+            "--set",
+            "data.workers=1",
+            "--set",
+            f"train.out_dir={out}",
+            "--set",
+            "train.progress=false",
+            "--set",
+            "train.threads=1",
+        ]
+    )
     assert code == 0
     model = litedepth.load(out / "model.safetensors")
     training = model.metadata["training"]
@@ -258,10 +313,17 @@ def test_an_ensemble_of_teachers_teaches_their_mean(synth, constant_teacher, tmp
         model.R.conv2.weight.zero_()
         model.R.conv2.bias.fill_(4.0)
     four = litedepth.save_model(model, tmp_path / "four.safetensors")
-    assert main(["distill", "--config", "synth-student-kd", "--teacher", str(constant_teacher), str(four), "--print-config"]) == 0
+    assert (
+        main(
+            ["distill", "--config", "synth-student-kd", "--teacher", str(constant_teacher), str(four), "--print-config"]
+        )
+        == 0
+    )
     teachers = yaml.safe_load(capsys.readouterr().out)["distill"]["teacher"]
     assert teachers == [str(constant_teacher), str(four)]
-    cfg = kd_config([{"path": str(synth["u"]), "role": "unlabeled", "kind": "nyu"}], tmp_path, distill={"teacher": teachers})
+    cfg = kd_config(
+        [{"path": str(synth["u"]), "role": "unlabeled", "kind": "nyu"}], tmp_path, distill={"teacher": teachers}
+    )
     assert cfg.distill.teacher == teachers
     batch = _first_batch(cfg, load_teacher(cfg.distill.teacher), [0, 1, 2, 3])
     assert batch["cached"].tolist() == [1.0] * 4 and torch.all(batch["target"] == 3.0)  # the mean of 2 m and 4 m

@@ -48,7 +48,7 @@ def runnable_blocks(path: Path) -> list[tuple[int, str]]:
         for j in range(i + 2, len(lines)):
             if lines[j].strip() == "```":
                 break
-            body.append(lines[j][len(indent):] if lines[j].startswith(indent) else lines[j])
+            body.append(lines[j][len(indent) :] if lines[j].startswith(indent) else lines[j])
         else:
             raise AssertionError(f"{path.relative_to(ROOT)}:{i + 2}: runnable block has no closing ``` fence")
         blocks.append((i + 2, textwrap.dedent("\n".join(body)) + "\n"))
@@ -100,8 +100,7 @@ def test_runnable_block(doc, line, script, tmp_path):
     work.mkdir()
     script_file = tmp_path / "block.sh"
     # line 2 of the script names the failing command by its line in the doc (the block starts at line 3)
-    preamble = ("set -euo pipefail\n"
-                f"trap 'echo \"{doc}:$(({line} + LINENO - 2)): exit $?: $BASH_COMMAND\" >&2' ERR\n")
+    preamble = f"set -euo pipefail\ntrap 'echo \"{doc}:$(({line} + LINENO - 2)): exit $?: $BASH_COMMAND\" >&2' ERR\n"
     script_file.write_text(preamble + script, encoding="utf-8")
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(bindir), env.get("PATH", "")])
@@ -110,12 +109,18 @@ def test_runnable_block(doc, line, script, tmp_path):
     try:
         proc = subprocess.run(
             ["bash", "--noprofile", "--norc", str(script_file)],
-            cwd=work, env=env, capture_output=True, text=True, errors="replace", timeout=TIMEOUT_S,
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=TIMEOUT_S,
         )
     except subprocess.TimeoutExpired as exc:
         out = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
-        pytest.fail(f"{doc}:{line}: runnable block did not finish in {TIMEOUT_S} s\nstderr (tail):\n{_tail(out)}",
-                    pytrace=False)
+        pytest.fail(
+            f"{doc}:{line}: runnable block did not finish in {TIMEOUT_S} s\nstderr (tail):\n{_tail(out)}", pytrace=False
+        )
     elapsed = time.perf_counter() - start
     print(f"{doc}:{line}: {elapsed:.1f} s")
     if proc.returncode != 0:

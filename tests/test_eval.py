@@ -144,11 +144,15 @@ def test_official_mat_and_seed_png_test_sets_agree(tmp_path):
         f["images"] = np.stack([im.transpose(2, 1, 0) for im in images])
         f["depths"] = np.stack([d.T for d in depths_m])
     test_idx = [2, 4, 5]  # 1-based, as in splits.mat
-    scipy.io.savemat(tmp_path / "splits.mat", {"testNdxs": np.array(test_idx)[:, None], "trainNdxs": np.array([[1], [3]])})
+    scipy.io.savemat(
+        tmp_path / "splits.mat", {"testNdxs": np.array(test_idx)[:, None], "trainNdxs": np.array([[1], [3]])}
+    )
     write_nyu_test(tmp_path / "seed", [images[i - 1] for i in test_idx], [depths_mm[i - 1] for i in test_idx])
 
     model = TinyNet(input_size=(24, 32)).eval()
-    from_mat = evaluate(model, NYULabeledMatDataset(tmp_path / "nyu_depth_v2_labeled.mat", split="test"), progress=False)
+    from_mat = evaluate(
+        model, NYULabeledMatDataset(tmp_path / "nyu_depth_v2_labeled.mat", split="test"), progress=False
+    )
     from_png = evaluate(model, NYUSeedDataset(tmp_path / "seed"), progress=False)
     assert from_mat.n_images == from_png.n_images == 3
     for name in METRIC_NAMES:
@@ -225,8 +229,22 @@ def test_cli_eval_writes_json_csv_and_predictions(tmp_path, student_checkpoint, 
     write_nyu_test(tmp_path / "nyu", images, depths)
     out = tmp_path / "out"
     code = main(
-        ["eval", "--model", str(student_checkpoint), "--data", str(tmp_path / "nyu"), "--json", str(out / "m.json"),
-         "--per-image", str(out / "p.csv"), "--save-predictions", str(out / "pred"), "--batch-size", "2", "--no-progress"]
+        [
+            "eval",
+            "--model",
+            str(student_checkpoint),
+            "--data",
+            str(tmp_path / "nyu"),
+            "--json",
+            str(out / "m.json"),
+            "--per-image",
+            str(out / "p.csv"),
+            "--save-predictions",
+            str(out / "pred"),
+            "--batch-size",
+            "2",
+            "--no-progress",
+        ]
     )
     assert code == 0
     printed = capsys.readouterr().out
@@ -260,7 +278,19 @@ def test_cli_eval_bad_data_exit_2_one_line_and_skip_bad(tmp_path, student_checkp
     assert len(err) == 1 and err[0].startswith("litedepth eval: error: ") and "00001_colors.png: no such file" in err[0]
 
     js = tmp_path / "m.json"
-    code = main(["eval", "--model", str(student_checkpoint), "--data", str(root), "--skip-bad", "--json", str(js), "--no-progress"])
+    code = main(
+        [
+            "eval",
+            "--model",
+            str(student_checkpoint),
+            "--data",
+            str(root),
+            "--skip-bad",
+            "--json",
+            str(js),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     data = json.loads(js.read_text())
     assert data["n_images"] == 1 and data["n_skipped"] == 4
@@ -297,7 +327,20 @@ def test_cli_eval_seed_folder_with_only_train_csv(tmp_path, student_checkpoint, 
     assert "nyu2_test.csv" in line and "data/nyu2_train.csv" in line and "--split train" in line
     # --split train: the NYU reader, 8-bit depth x 10/255 m
     js = tmp_path / "m.json"
-    code = main(["eval", "--model", str(student_checkpoint), "--data", str(root), "--split", "train", "--json", str(js), "--no-progress"])
+    code = main(
+        [
+            "eval",
+            "--model",
+            str(student_checkpoint),
+            "--data",
+            str(root),
+            "--split",
+            "train",
+            "--json",
+            str(js),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     data = json.loads(js.read_text())
     reader = NYUSeedDataset(root, split="train")
@@ -326,7 +369,9 @@ def test_cli_eval_depth_scale(tmp_path, capsys, monkeypatch):
     default, mm, tum = run(), run("--depth-scale", "1000"), run("--depth-scale", "5000")
     assert mm["mae"] == default["mae"] and mm["rmse"] == default["rmse"] and "depth_scale" not in default
     assert 0.5 < mm["mae"] < 9.0 and tum["depth_scale"] == 5000.0
-    assert mm["mae"] == pytest.approx(5 * tum["mae"], rel=1e-6) and mm["rmse"] == pytest.approx(5 * tum["rmse"], rel=1e-6)
+    assert mm["mae"] == pytest.approx(5 * tum["mae"], rel=1e-6) and mm["rmse"] == pytest.approx(
+        5 * tum["rmse"], rel=1e-6
+    )
     # not a positive number: refused before anything runs
     for bad in ("0", "-1000", "abc", "nan", "inf"):
         assert main(["eval", "--model", "zero", "--data", str(folder), "--depth-scale", bad, "--no-progress"]) == 2
@@ -380,7 +425,11 @@ def test_depth_scale_warning_when_medians_differ_over_3x(tmp_path):
     assert right.metrics["abs_rel"] < 0.1 < wrong.metrics["abs_rel"]
     # a dataset object: --depth-scale does not apply, the line does not name it
     fixed = evaluate(ConstNet(2.0), RGBDDataset(folder), progress=False)
-    assert len(fixed.warnings) == 1 and "--depth-scale" not in fixed.warnings[0] and "do not fit this data" in fixed.warnings[0]
+    assert (
+        len(fixed.warnings) == 1
+        and "--depth-scale" not in fixed.warnings[0]
+        and "do not fit this data" in fixed.warnings[0]
+    )
 
 
 def test_scale_warning_thresholds_and_advice():
@@ -390,7 +439,9 @@ def test_scale_warning_thresholds_and_advice():
     assert "TUM depth needs --depth-scale 5000" in scale_warning(10.0, 2.0, 1000.0, True)
     # millimetre PNGs read as metres, and metres read as millimetres
     assert scale_warning(2000.0, 2.0, 1.0, True).endswith("millimetre depth needs --depth-scale 1000")
-    assert scale_warning(0.002, 2.0, 1000.0, True).endswith("(0.001x): is the depth scale right? depth in metres needs --depth-scale 1")
+    assert scale_warning(0.002, 2.0, 1000.0, True).endswith(
+        "(0.001x): is the depth scale right? depth in metres needs --depth-scale 1"
+    )
     low = scale_warning(0.5, 2.0, 1000.0, True)  # 0.25x: no known scale matches
     assert "(0.25x)" in low and low.endswith("5000: TUM; 1: float metres)")
     assert scale_warning(0.5, 2.0, None, True).endswith("1: float metres)")  # scale unknown (float .npy)
@@ -410,7 +461,9 @@ def test_cli_eval_records_the_depth_scale_warning(tmp_path, capsys):
     for label, extra in (("default", []), ("tum", ["--depth-scale", "5000"])):
         js = tmp_path / f"{label}.json"
         capsys.readouterr()
-        assert main(["eval", "--model", str(ckpt), "--data", str(folder), "--json", str(js), "--no-progress", *extra]) == 0
+        assert (
+            main(["eval", "--model", str(ckpt), "--data", str(folder), "--json", str(js), "--no-progress", *extra]) == 0
+        )
         stderr[label] = capsys.readouterr().err
         outputs[label] = json.loads(js.read_text())
     assert len(outputs["default"]["warnings"]) == 1 and "--depth-scale 5000" in outputs["default"]["warnings"][0]

@@ -3,19 +3,20 @@
 import numpy as np
 import pytest
 import torch
-from conftest import randomise_bn
 from PIL import Image
+
+from conftest import randomise_bn
 
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
 from litedepth.checkpoint import save_model  # noqa: E402
 from litedepth.cli import main  # noqa: E402
-from litedepth.errors import LitedepthError  # noqa: E402
 from litedepth.deploy.export import export_onnx  # noqa: E402
+from litedepth.deploy.onnx_runtime import OnnxDepthModel, load_any  # noqa: E402
+from litedepth.errors import LitedepthError  # noqa: E402
 from litedepth.inference import predict  # noqa: E402
 from litedepth.models import ARCHITECTURES, create_model  # noqa: E402
-from litedepth.deploy.onnx_runtime import OnnxDepthModel, load_any  # noqa: E402
 
 SIZE = (64, 96)
 
@@ -108,7 +109,9 @@ def test_load_any_and_predict_match_torch(tmp_path):
     from_file = load_any(tmp_path / "f.onnx", arch="fast-student")
     # a static export takes one input size only: predict letterboxes the photo into it
     letterboxed = predict(torch_model, image, fit="letterbox")
-    np.testing.assert_allclose(from_file.predict(image), letterboxed, rtol=1e-4, atol=1e-4 * float(np.abs(letterboxed).max()))
+    np.testing.assert_allclose(
+        from_file.predict(image), letterboxed, rtol=1e-4, atol=1e-4 * float(np.abs(letterboxed).max())
+    )
     with pytest.raises(LitedepthError, match="not 'hu2021-student'"):
         load_any(tmp_path / "f.onnx", arch="hu2021-student")
     with pytest.raises(LitedepthError, match="backend"):
@@ -122,7 +125,20 @@ def test_int8_export(tmp_path, capsys):
     for i in range(4):
         Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(calib / f"{i}.png")
     out = tmp_path / "s.onnx"
-    code = main(["export", "--model", "hu2021-student", "--onnx", str(out), "--size", "64x96", "--int8", "--calibration", str(calib)])
+    code = main(
+        [
+            "export",
+            "--model",
+            "hu2021-student",
+            "--onnx",
+            str(out),
+            "--size",
+            "64x96",
+            "--int8",
+            "--calibration",
+            str(calib),
+        ]
+    )
     assert code == 0
     assert "INT8" in capsys.readouterr().out
     q = OnnxDepthModel(tmp_path / "s.int8.onnx")
@@ -144,12 +160,18 @@ def test_predict_and_eval_cli_onnxruntime_backend_match_torch(tmp_path):
     write_dataset(data, 3, split="test", size=(60, 80), progress=False)
     images = str(data / "data" / "nyu2_test" / "*_colors.png")
     outputs = {}
-    for label, argv in (("torch", ["--model", str(ckpt)]), ("onnx-file", ["--model", str(onnx_path)]),
-                        ("ort-backend", ["--model", str(ckpt), "--backend", "onnxruntime"])):
+    for label, argv in (
+        ("torch", ["--model", str(ckpt)]),
+        ("onnx-file", ["--model", str(onnx_path)]),
+        ("ort-backend", ["--model", str(ckpt), "--backend", "onnxruntime"]),
+    ):
         out = tmp_path / label
         assert main(["predict", images, *argv, "--out", str(out), "--save", "npy"]) == 0
         assert main(["eval", *argv, "--data", str(data), "--json", str(out / "m.json"), "--no-progress"]) == 0
-        outputs[label] = ([np.load(p) for p in sorted(out.glob("*.npy"))], __import__("json").loads((out / "m.json").read_text()))
+        outputs[label] = (
+            [np.load(p) for p in sorted(out.glob("*.npy"))],
+            __import__("json").loads((out / "m.json").read_text()),
+        )
     for label in ("onnx-file", "ort-backend"):
         for a, b in zip(outputs["torch"][0], outputs[label][0]):
             np.testing.assert_allclose(a, b, atol=1e-4)
@@ -158,11 +180,18 @@ def test_predict_and_eval_cli_onnxruntime_backend_match_torch(tmp_path):
     assert len(outputs["torch"][0]) == 3
 
 
-@pytest.mark.parametrize("opset,expected", [
-    ("3", "--opset 3: not supported by this torch's ONNX exporter (use 17 or between 11 and "),
-    ("99", "--opset 99: not supported by this torch's ONNX exporter (use 17 or between 11 and "),
-    ("9", "--opset 9: too old for these networks, whose bilinear upsampling (align_corners) needs opset 11 or later (use 17 or between 11 and "),
-], ids=["3", "99", "9"])
+@pytest.mark.parametrize(
+    "opset,expected",
+    [
+        ("3", "--opset 3: not supported by this torch's ONNX exporter (use 17 or between 11 and "),
+        ("99", "--opset 99: not supported by this torch's ONNX exporter (use 17 or between 11 and "),
+        (
+            "9",
+            "--opset 9: too old for these networks, whose bilinear upsampling (align_corners) needs opset 11 or later (use 17 or between 11 and ",
+        ),
+    ],
+    ids=["3", "99", "9"],
+)
 def test_export_cli_unsupported_opset_is_one_line(fast_model, tmp_path, capfd, opset, expected):
     from litedepth.deploy.export import opset_range
 

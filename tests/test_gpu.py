@@ -13,10 +13,10 @@ import torch
 import litedepth
 from litedepth.config import Config
 from litedepth.data import open_dataset
-from litedepth.synth.dataset import write_dataset
-from litedepth.training.optim import build_optimizer
 from litedepth.evaluation.loop import evaluate
+from litedepth.synth.dataset import write_dataset
 from litedepth.training.loop import Autocast, build_objective, build_training_set, run, train_step
+from litedepth.training.optim import build_optimizer
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 SIZE = [48, 64]
@@ -31,12 +31,16 @@ def synth(tmp_path_factory):
 
 
 def _config(synth, out, sources=None, **train):
-    return Config.from_dict({
-        "name": "gpu", "model": {"arch": "lite0-student", "input_size": SIZE},
-        "data": {"sources": sources or [{"path": str(synth), "kind": "nyu"}], "workers": 2, "val": str(synth)},
-        "optim": {"lr": 1e-3}, "loss": {"kd": "l1"},
-        "train": {"epochs": 4, "batch_size": 8, "device": "cuda", "out_dir": str(out), "progress": False, **train},
-    })
+    return Config.from_dict(
+        {
+            "name": "gpu",
+            "model": {"arch": "lite0-student", "input_size": SIZE},
+            "data": {"sources": sources or [{"path": str(synth), "kind": "nyu"}], "workers": 2, "val": str(synth)},
+            "optim": {"lr": 1e-3},
+            "loss": {"kd": "l1"},
+            "train": {"epochs": 4, "batch_size": 8, "device": "cuda", "out_dir": str(out), "progress": False, **train},
+        }
+    )
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
@@ -52,17 +56,30 @@ def test_a_cuda_training_step_never_synchronises(synth, tmp_path, precision):
     """torch raises on any host synchronisation (.item(), bool(), nonzero on the GPU) in the step."""
     cfg = _config(synth, tmp_path)
     data = build_training_set(cfg)
-    batch = {k: v.pin_memory() if torch.is_tensor(v) else v
-             for k, v in torch.utils.data.default_collate([data[i] for i in range(8)]).items()}
+    batch = {
+        k: v.pin_memory() if torch.is_tensor(v) else v
+        for k, v in torch.utils.data.default_collate([data[i] for i in range(8)]).items()
+    }
     model = litedepth.create_model("lite0-student", input_size=tuple(SIZE)).cuda()
     objective, _ = build_objective(cfg)
     optimizer = build_optimizer(cfg, model.parameters())
-    train_step(model, optimizer, objective, batch, None, "cuda", autocast=Autocast("cuda", precision))  # warm-up allocations
+    train_step(
+        model, optimizer, objective, batch, None, "cuda", autocast=Autocast("cuda", precision)
+    )  # warm-up allocations
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
         for _ in range(3):
-            terms = train_step(model, optimizer, objective, batch, None, "cuda", autocast=Autocast("cuda", precision), clip_grad_norm=1.0)
+            terms = train_step(
+                model,
+                optimizer,
+                objective,
+                batch,
+                None,
+                "cuda",
+                autocast=Autocast("cuda", precision),
+                clip_grad_norm=1.0,
+            )
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert terms.device.type == "cuda" and torch.isfinite(terms).all()

@@ -66,7 +66,9 @@ def test_explicit_16bit_png_exits_2_with_one_line(fast_model, tmp_path, capsys):
     assert f"{depth}: looks like a depth map or a 16-bit image, not a photo" in line and "I;16" in line
     assert not out.exists(), "nothing may be written when an input is bad"
     # a glob match is named too: refused the same way
-    line = one_line_error(capsys, ["predict", str(tmp_path / "in" / "*.png"), "--model", str(fast_model), "--out", str(out)])
+    line = one_line_error(
+        capsys, ["predict", str(tmp_path / "in" / "*.png"), "--model", str(fast_model), "--out", str(out)]
+    )
     assert f"{depth}: looks like a depth map" in line
     with pytest.raises(LitedepthError, match="looks like a depth map"):
         collect_images([str(depth)])  # check=True decodes, and refuses, now
@@ -83,7 +85,14 @@ def test_folder_predicts_photos_and_skips_depth_maps(fast_model, tmp_path, capsy
     out = tmp_path / "out"
     capsys.readouterr()
     assert main(["predict", str(nyu), "--model", str(fast_model), "--out", str(out), "--save", "png16,npy"]) == 0
-    assert files_under(out) == ["room1/0.npy", "room1/0.png", "room2/0.npy", "room2/0.png", "room2/1.npy", "room2/1.png"]
+    assert files_under(out) == [
+        "room1/0.npy",
+        "room1/0.png",
+        "room2/0.npy",
+        "room2/0.png",
+        "room2/1.npy",
+        "room2/1.png",
+    ]
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "skipped 2 depth map(s)" in err[0] and str(nyu / "room1" / "0.png") in err[0], err
     assert np.load(out / "room1" / "0.npy").shape == (24, 40)
@@ -149,18 +158,24 @@ def test_float_and_unusual_modes_are_refused_with_one_line(tmp_path):
         to_pil(Image.new("HSV", (3, 2)))
 
 
-@pytest.mark.parametrize("array", [
-    np.zeros((4, 5, 3), np.float32),
-    np.zeros((4, 5, 2), np.uint8),
-    np.zeros((4, 5, 3, 1), np.uint8),
-    np.zeros((4,), np.uint8),
-    np.zeros((0, 5, 3), np.uint8),
-], ids=["float", "two-channels", "4d", "1d", "empty"])
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.zeros((4, 5, 3), np.float32),
+        np.zeros((4, 5, 2), np.uint8),
+        np.zeros((4, 5, 3, 1), np.uint8),
+        np.zeros((4,), np.uint8),
+        np.zeros((0, 5, 3), np.uint8),
+    ],
+    ids=["float", "two-channels", "4d", "1d", "empty"],
+)
 def test_bad_array_is_one_line(array):
     with pytest.raises(LitedepthError) as info:
         to_pil(array)
     message = str(info.value)
-    assert "\n" not in message and message.startswith("array input: expected uint8 H x W (grayscale), H x W x 3 (RGB) or H x W x 4 (RGBA)")
+    assert "\n" not in message and message.startswith(
+        "array input: expected uint8 H x W (grayscale), H x W x 3 (RGB) or H x W x 4 (RGBA)"
+    )
     assert str(array.shape) in message and str(array.dtype) in message
 
 

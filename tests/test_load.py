@@ -5,13 +5,13 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import randomise_bn
 from PIL import Image
 
 import litedepth
+from conftest import randomise_bn
 from litedepth.cli import main
-from litedepth.errors import LitedepthError
 from litedepth.deploy.flops import count_gflops, count_parameters
+from litedepth.errors import LitedepthError
 
 SIZE = (48, 64)
 
@@ -127,7 +127,9 @@ def test_predict_info_eval_accept_an_architecture_name(tmp_path, capsys):
     assert main(["predict", str(photo), "--model", "fast-student", "--out", str(out), "--save", "npy"]) == 0
     assert np.load(out / "room.npy").shape == (60, 80)
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("warning: fast-student: an architecture name") and "meaningless" in err[0]
+    assert (
+        len(err) == 1 and err[0].startswith("warning: fast-student: an architecture name") and "meaningless" in err[0]
+    )
 
     assert main(["info", "--model", "hu2021-student"]) == 0
     captured = capsys.readouterr()
@@ -176,8 +178,23 @@ def test_info_on_dynamic_onnx_at_another_size(net, tmp_path, capsys):
 def test_bench_keeps_finished_rows_when_a_model_fails(net, tmp_path, capsys):
     good = litedepth.save_model(net, tmp_path / "good.safetensors")
     js = tmp_path / "bench.json"
-    code = main(["bench", "--model", f"{good},no-such-net", "--backend", "torch", "--runs", "1", "--warmup", "0",
-                 "--threads", "1", "--json", str(js)])
+    code = main(
+        [
+            "bench",
+            "--model",
+            f"{good},no-such-net",
+            "--backend",
+            "torch",
+            "--runs",
+            "1",
+            "--warmup",
+            "0",
+            "--threads",
+            "1",
+            "--json",
+            str(js),
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 2
     assert "good.safetensors" in captured.out and "images/s" in captured.out
@@ -192,20 +209,54 @@ def test_bench_keeps_finished_rows_when_a_model_fails(net, tmp_path, capsys):
 def test_bench_uses_each_models_own_size(net, onnx_file, tmp_path, capsys):
     good = litedepth.save_model(net, tmp_path / "good.safetensors")
     js = tmp_path / "bench.json"
-    code = main(["bench", "--model", f"{good},{onnx_file}", "--backend", "torch,onnxruntime", "--runs", "1", "--warmup", "0",
-                 "--threads", "1", "--json", str(js)])
+    code = main(
+        [
+            "bench",
+            "--model",
+            f"{good},{onnx_file}",
+            "--backend",
+            "torch,onnxruntime",
+            "--runs",
+            "1",
+            "--warmup",
+            "0",
+            "--threads",
+            "1",
+            "--json",
+            str(js),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     result = json.loads(js.read_text())
     assert result["settings"]["size"] is None
     assert {(r["model"], r["backend"]) for r in result["results"]} == {
-        (str(good), "torch"), (str(good), "torch-optimised"), (str(good), "onnxruntime"), (str(onnx_file), "onnxruntime")}
+        (str(good), "torch"),
+        (str(good), "torch-optimised"),
+        (str(good), "onnxruntime"),
+        (str(onnx_file), "onnxruntime"),
+    }
     assert all(r["size"] == list(SIZE) for r in result["results"])
     onnx_row = next(r for r in result["results"] if r["model"] == str(onnx_file))
     assert onnx_row["params"] == count_parameters(litedepth.load(onnx_file)) > 0 and onnx_row["gflops"] > 0
     assert "48x64" in capsys.readouterr().out
     # a fixed --size that a static ONNX file cannot take: that model fails on one line, the other is kept
-    code = main(["bench", "--model", f"{onnx_file},{good}", "--backend", "onnxruntime", "--size", "64x64", "--runs", "1",
-                 "--warmup", "0", "--json", str(js.with_name("bench64.json"))])  # a new file: outputs are not overwritten
+    code = main(
+        [
+            "bench",
+            "--model",
+            f"{onnx_file},{good}",
+            "--backend",
+            "onnxruntime",
+            "--size",
+            "64x64",
+            "--runs",
+            "1",
+            "--warmup",
+            "0",
+            "--json",
+            str(js.with_name("bench64.json")),
+        ]
+    )  # a new file: outputs are not overwritten
     assert code == 2
     err = capsys.readouterr().err
     assert "exported for 48x64 inputs only, not 64x64" in err

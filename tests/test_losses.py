@@ -4,8 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from litedepth.training.losses import (DepthLoss, DistillationLoss, L1Loss, ScaleShiftInvariantLoss, align_scale_shift, erode, kd_loss,
-                              sobel)
+from litedepth.training.losses import (
+    DepthLoss,
+    DistillationLoss,
+    L1Loss,
+    ScaleShiftInvariantLoss,
+    align_scale_shift,
+    erode,
+    kd_loss,
+    sobel,
+)
 
 KX = np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]], dtype=np.float64)
 KY = np.array([[1, 2, 1], [0, 0, 0], [-1, -2, -1]], dtype=np.float64)
@@ -101,7 +109,12 @@ def test_all_valid_mask_equals_unmasked_reference():
     dx, dy = sobel(d)
     ones = torch.ones_like(o)
     cos = torch.nn.CosineSimilarity(dim=1, eps=0)(torch.cat((-ox, -oy, ones), 1), torch.cat((-dx, -dy, ones), 1))
-    ref = torch.log((o - d).abs() + 0.5).mean() + torch.log((ox - dx).abs() + 0.5).mean() + torch.log((oy - dy).abs() + 0.5).mean() + (1 - cos).abs().mean()
+    ref = (
+        torch.log((o - d).abs() + 0.5).mean()
+        + torch.log((ox - dx).abs() + 0.5).mean()
+        + torch.log((oy - dy).abs() + 0.5).mean()
+        + (1 - cos).abs().mean()
+    )
     assert loss(o, d).item() == pytest.approx(ref.item(), rel=1e-6)
 
 
@@ -126,7 +139,9 @@ def test_l1_and_scale_shift_invariant():
     assert ScaleShiftInvariantLoss("depth")(torch.rand_like(t), t, mask).item() > 0.1
     # the teacher's own scale does not matter
     p = torch.rand_like(t)
-    assert ScaleShiftInvariantLoss("depth")(p, 1e-3 * t, mask).item() == pytest.approx(ScaleShiftInvariantLoss("depth")(p, t, mask).item(), rel=1e-4)
+    assert ScaleShiftInvariantLoss("depth")(p, 1e-3 * t, mask).item() == pytest.approx(
+        ScaleShiftInvariantLoss("depth")(p, t, mask).item(), rel=1e-4
+    )
     aligned = align_scale_shift(2 * t - 1, t, mask)
     assert torch.allclose(aligned, t, atol=1e-5)
 

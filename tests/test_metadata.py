@@ -10,11 +10,11 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import one_line_error, write_image
 from safetensors import safe_open
 from safetensors.torch import save_file
 
 import litedepth
+from conftest import one_line_error, write_image
 from litedepth.camera import Intrinsics
 from litedepth.errors import LitedepthError
 from litedepth.evaluation.loop import evaluate
@@ -47,9 +47,17 @@ BAD_VALUES = [
     ("camera", _camera(cx=float("nan")), "'camera.cx' NaN: must be a finite principal point"),
     ("camera", _camera(width=0), "'camera.width' 0: must be a positive whole number of pixels"),
     ("camera", _camera(height=-480), "'camera.height' -480: must be a positive whole number"),
-    ("camera", json.dumps({"fx": 500.0}), "'camera' {\"fx\":500.0}: must be a JSON object with fx, fy, cx, cy, width, height"),
+    (
+        "camera",
+        json.dumps({"fx": 500.0}),
+        "'camera' {\"fx\":500.0}: must be a JSON object with fx, fy, cx, cy, width, height",
+    ),
     ("arch", "no-such-net", "'arch' \"no-such-net\": unknown architecture; known: "),
-    ("config", json.dumps({"input_size": [48, 64], "std": [0, 0, 0]}), "'config.std' [0,0,0]: must be 3 positive numbers (normalisation"),
+    (
+        "config",
+        json.dumps({"input_size": [48, 64], "std": [0, 0, 0]}),
+        "'config.std' [0,0,0]: must be 3 positive numbers (normalisation",
+    ),
     ("config", "[48, 64]", "'config' [48,64]: must be a JSON object"),
     ("training", "[]", "'training' []: must be a JSON object"),
 ]
@@ -117,16 +125,24 @@ def test_corrupted_safetensors_metadata_is_one_line_naming_file_and_key(checkpoi
     _refused(path, expected)
 
 
-@pytest.mark.parametrize("key,text,expected", [
-    ("input_size", "[0, 64]", "'litedepth.input_size' [0,64]: must be 2 positive integers"),
-    ("mean", "[0.5, 0.5]", "'litedepth.mean' [0.5,0.5]: must be 3 finite numbers"),
-    ("std", "[0, 0, 0]", "'litedepth.std' [0,0,0]: must be 3 positive numbers (normalisation would divide by zero)"),
-    ("camera", _camera(fx=-1.0), "'litedepth.camera.fx' -1.0: must be a positive finite focal length"),
-    ("camera", _camera(width=0), "'litedepth.camera.width' 0: must be a positive whole number"),
-    ("arch", "no-such-net", "'litedepth.arch' \"no-such-net\": unknown architecture; known: "),
-    ("dynamic", '"yes"', "'litedepth.dynamic' \"yes\": must be true or false"),
-    ("std", "[0.2,", "'litedepth.std' '[0.2,': not valid JSON"),
-], ids=["input_size", "mean", "std-zero", "camera-fx", "camera-width", "arch", "dynamic", "std-json"])
+@pytest.mark.parametrize(
+    "key,text,expected",
+    [
+        ("input_size", "[0, 64]", "'litedepth.input_size' [0,64]: must be 2 positive integers"),
+        ("mean", "[0.5, 0.5]", "'litedepth.mean' [0.5,0.5]: must be 3 finite numbers"),
+        (
+            "std",
+            "[0, 0, 0]",
+            "'litedepth.std' [0,0,0]: must be 3 positive numbers (normalisation would divide by zero)",
+        ),
+        ("camera", _camera(fx=-1.0), "'litedepth.camera.fx' -1.0: must be a positive finite focal length"),
+        ("camera", _camera(width=0), "'litedepth.camera.width' 0: must be a positive whole number"),
+        ("arch", "no-such-net", "'litedepth.arch' \"no-such-net\": unknown architecture; known: "),
+        ("dynamic", '"yes"', "'litedepth.dynamic' \"yes\": must be true or false"),
+        ("std", "[0.2,", "'litedepth.std' '[0.2,': not valid JSON"),
+    ],
+    ids=["input_size", "mean", "std-zero", "camera-fx", "camera-width", "arch", "dynamic", "std-json"],
+)
 def test_corrupted_onnx_metadata_is_one_line_naming_file_and_key(onnx_file, tmp_path, key, text, expected):
     path = corrupt_onnx(onnx_file, tmp_path / "bad.onnx", **{key: text})
     _refused(path, expected)
@@ -143,7 +159,9 @@ def test_sound_files_still_load_and_absent_keys_keep_defaults(checkpoint, onnx_f
     older = corrupt_safetensors(checkpoint, tmp_path / "older.safetensors", camera=None, std=None)
     loaded = litedepth.load(older)
     assert loaded.std == model.std and loaded.camera == Intrinsics.nyu()
-    assert litedepth.load(corrupt_onnx(onnx_file, tmp_path / "no-camera.onnx", camera="null")).camera == Intrinsics.nyu()
+    assert (
+        litedepth.load(corrupt_onnx(onnx_file, tmp_path / "no-camera.onnx", camera="null")).camera == Intrinsics.nyu()
+    )
     # an ONNX export of a network outside ARCHITECTURES records arch "custom"
     assert litedepth.load(corrupt_onnx(onnx_file, tmp_path / "custom.onnx", arch="custom")).arch == "custom"
 
@@ -152,16 +170,32 @@ def test_config_the_builder_refuses_is_one_line(checkpoint, tmp_path):
     path = corrupt_safetensors(checkpoint, tmp_path / "bad.safetensors", config=json.dumps({"wings": 2}))
     with pytest.raises(LitedepthError) as info:
         litedepth.load(path)
-    assert str(info.value).startswith(f"{path}: metadata 'config' does not build fast-student (") and "\n" not in str(info.value)
+    assert str(info.value).startswith(f"{path}: metadata 'config' does not build fast-student (") and "\n" not in str(
+        info.value
+    )
 
 
-@pytest.mark.parametrize("kind,key,text,expected", [
-    ("safetensors", "std", "[0, 0, 0]", "metadata 'std' [0,0,0]: must be 3 positive numbers (normalisation would divide by zero)"),
-    ("safetensors", "input_size", "[-48, 64]", "metadata 'input_size' [-48,64]"),
-    ("safetensors", "camera", _camera(fx=-518.86), "metadata 'camera.fx' -518.86"),
-    ("onnx", "std", "[0, 0, 0]", "metadata 'litedepth.std' [0,0,0]: must be 3 positive numbers (normalisation would divide by zero)"),
-    ("onnx", "mean", "[0.5, 0.5]", "metadata 'litedepth.mean' [0.5,0.5]"),
-], ids=["safetensors-std", "safetensors-input_size", "safetensors-camera", "onnx-std", "onnx-mean"])
+@pytest.mark.parametrize(
+    "kind,key,text,expected",
+    [
+        (
+            "safetensors",
+            "std",
+            "[0, 0, 0]",
+            "metadata 'std' [0,0,0]: must be 3 positive numbers (normalisation would divide by zero)",
+        ),
+        ("safetensors", "input_size", "[-48, 64]", "metadata 'input_size' [-48,64]"),
+        ("safetensors", "camera", _camera(fx=-518.86), "metadata 'camera.fx' -518.86"),
+        (
+            "onnx",
+            "std",
+            "[0, 0, 0]",
+            "metadata 'litedepth.std' [0,0,0]: must be 3 positive numbers (normalisation would divide by zero)",
+        ),
+        ("onnx", "mean", "[0.5, 0.5]", "metadata 'litedepth.mean' [0.5,0.5]"),
+    ],
+    ids=["safetensors-std", "safetensors-input_size", "safetensors-camera", "onnx-std", "onnx-mean"],
+)
 def test_predict_cli_refuses_corrupted_metadata(checkpoint, onnx_file, tmp_path, capsys, kind, key, text, expected):
     image = write_image(tmp_path / "photos" / "room.png")
     if kind == "safetensors":
@@ -180,7 +214,10 @@ def test_network_object_with_zero_std_is_refused_not_nan(tmp_path):
     model.std = (0.0, 0.0, 0.0)
     with pytest.raises(LitedepthError) as info:
         model.predict(str(image))
-    assert str(info.value) == "fast-student: std [0.0,0.0,0.0]: must be 3 positive numbers (normalisation would divide by zero)"
+    assert (
+        str(info.value)
+        == "fast-student: std [0.0,0.0,0.0]: must be 3 positive numbers (normalisation would divide by zero)"
+    )
     # evaluation refuses it too, before reading any data
     from PIL import Image
 
@@ -204,8 +241,13 @@ def test_saved_zero_std_never_predicts_nan(tmp_path, capsys):
     model.std = (0.0, 0.0, 0.0)
     path = litedepth.save_model(model, tmp_path / "zero-std.safetensors")
     image = write_image(tmp_path / "photos" / "room.png")
-    line = one_line_error(capsys, ["predict", str(image), "--model", str(path), "--out", str(tmp_path / "out"), "--save", "npy"])
-    assert "zero-std.safetensors: metadata 'std' [0.0,0.0,0.0]: must be 3 positive numbers (normalisation would divide by zero)" in line
+    line = one_line_error(
+        capsys, ["predict", str(image), "--model", str(path), "--out", str(tmp_path / "out"), "--save", "npy"]
+    )
+    assert (
+        "zero-std.safetensors: metadata 'std' [0.0,0.0,0.0]: must be 3 positive numbers (normalisation would divide by zero)"
+        in line
+    )
     assert not list((tmp_path / "out").glob("**/*.npy"))
 
 

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
+from litedepth.deploy.flops import count_gflops, count_parameters
 from litedepth.models import ARCHITECTURES, MobileNetV2Encoder, create_model
 from litedepth.models.mobilenetv2 import mobilenet_v2_features
-from litedepth.deploy.flops import count_gflops, count_parameters
 
 
 def test_paper_parameter_counts():

@@ -16,21 +16,44 @@ import pytest
 from PIL import Image
 
 import litedepth
-from litedepth.cli import main
-from litedepth.synth.dataset import write_dataset
-from litedepth.outputs import MARKER, OutputGuard, read_marker
-
 from conftest import write_image
+from litedepth.cli import main
+from litedepth.outputs import MARKER, OutputGuard, read_marker
+from litedepth.synth.dataset import write_dataset
 
 SIZE = (48, 64)
-TINY_TRAIN = ["--set", "model.arch=fast-student", "--set", "model.input_size=[48,64]", "--set", "model.encoder_weights=null",
-              "--set", "train.epochs=1", "--set", "train.steps_per_epoch=1", "--set", "train.batch_size=2",
-              "--set", "train.device=cpu", "--set", "train.progress=false", "--set", "data.workers=0",
-              "--set", "data.val=null", "--set", "train.precise_bn_images=0"]
+TINY_TRAIN = [
+    "--set",
+    "model.arch=fast-student",
+    "--set",
+    "model.input_size=[48,64]",
+    "--set",
+    "model.encoder_weights=null",
+    "--set",
+    "train.epochs=1",
+    "--set",
+    "train.steps_per_epoch=1",
+    "--set",
+    "train.batch_size=2",
+    "--set",
+    "train.device=cpu",
+    "--set",
+    "train.progress=false",
+    "--set",
+    "data.workers=0",
+    "--set",
+    "data.val=null",
+    "--set",
+    "train.precise_bn_images=0",
+]
 
 
 def snapshot(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def run_cli(capsys, argv: list) -> tuple[int, str, str]:
@@ -60,8 +83,18 @@ def ws(tmp_path_factory) -> Path:
     (root / "a_file").write_text("x\n")
     (root / "foreign").mkdir()
     (root / "foreign" / "keep.txt").write_text("someone else's\n")
-    code = main(["train", "--config", "synth-teacher", "--set", f"data.sources.0.path={root / 'data'}",
-                 "--set", f"train.out_dir={root / 'run'}", *TINY_TRAIN])
+    code = main(
+        [
+            "train",
+            "--config",
+            "synth-teacher",
+            "--set",
+            f"data.sources.0.path={root / 'data'}",
+            "--set",
+            f"train.out_dir={root / 'run'}",
+            *TINY_TRAIN,
+        ]
+    )
     assert code == 0 and (root / "run" / "model.safetensors").is_file()
     return root
 
@@ -69,8 +102,19 @@ def ws(tmp_path_factory) -> Path:
 def test_a_finished_run_is_marked_and_not_trained_over(ws, capsys):
     assert read_marker(ws / "run") == {"kind": "run", "state": "finished"}
     before = snapshot(ws)
-    code, _, err = run_cli(capsys, ["train", "--config", "synth-teacher", "--set", f"data.sources.0.path={ws / 'data'}",
-                                    "--set", f"train.out_dir={ws / 'run'}", *TINY_TRAIN])
+    code, _, err = run_cli(
+        capsys,
+        [
+            "train",
+            "--config",
+            "synth-teacher",
+            "--set",
+            f"data.sources.0.path={ws / 'data'}",
+            "--set",
+            f"train.out_dir={ws / 'run'}",
+            *TINY_TRAIN,
+        ],
+    )
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "finished: use --resume to continue or another --out" in err
     assert snapshot(ws) == before
@@ -78,9 +122,24 @@ def test_a_finished_run_is_marked_and_not_trained_over(ws, capsys):
 
 def test_distill_into_its_teachers_folder_is_refused(ws, capsys):
     before = snapshot(ws)
-    code, _, err = run_cli(capsys, ["distill", "--config", "synth-student-kd", "--teacher", ws / "run" / "model.safetensors",
-                                    "--set", f"data.sources.0.path={ws / 'data'}", "--set", f"data.sources.1.path={ws / 'data'}",
-                                    "--set", f"train.out_dir={ws / 'run'}", "--overwrite", *TINY_TRAIN])
+    code, _, err = run_cli(
+        capsys,
+        [
+            "distill",
+            "--config",
+            "synth-student-kd",
+            "--teacher",
+            ws / "run" / "model.safetensors",
+            "--set",
+            f"data.sources.0.path={ws / 'data'}",
+            "--set",
+            f"data.sources.1.path={ws / 'data'}",
+            "--set",
+            f"train.out_dir={ws / 'run'}",
+            "--overwrite",
+            *TINY_TRAIN,
+        ],
+    )
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "model.safetensors" in err and "the teacher" in err
     assert snapshot(ws) == before
@@ -89,21 +148,71 @@ def test_distill_into_its_teachers_folder_is_refused(ws, capsys):
 def test_eval_never_writes_into_its_data(ws, capsys):
     before = snapshot(ws)
     for target in (ws / "data", ws / "data" / "data" / "preds"):
-        code, _, err = run_cli(capsys, ["eval", "--model", ws / "model.safetensors", "--data", ws / "data",
-                                        "--save-predictions", target, "--overwrite", "--no-progress"])
+        code, _, err = run_cli(
+            capsys,
+            [
+                "eval",
+                "--model",
+                ws / "model.safetensors",
+                "--data",
+                ws / "data",
+                "--save-predictions",
+                target,
+                "--overwrite",
+                "--no-progress",
+            ],
+        )
         assert code == 2 and len(err.strip().splitlines()) == 1 and f"the input {ws / 'data'} (--data)" in err, err
     assert snapshot(ws) == before
 
 
 def test_synth_into_an_existing_dataset_is_refused_and_overwrite_leaves_no_orphans(ws, tmp_path, capsys):
     before = snapshot(ws)
-    code, _, err = run_cli(capsys, ["synth", "--out", ws / "data", "--n", 2, "--split", "train", "--size", "48x64", "--quiet"])
+    code, _, err = run_cli(
+        capsys, ["synth", "--out", ws / "data", "--n", 2, "--split", "train", "--size", "48x64", "--quiet"]
+    )
     assert code == 2 and "already holds a synthetic train split" in err and len(err.strip().splitlines()) == 1
     assert snapshot(ws) == before
     root = tmp_path / "set"
-    assert main(["synth", "--out", str(root), "--n", "8", "--split", "train", "--size", "48x64", "--views-per-scene", "2", "--quiet"]) == 0
-    assert main(["synth", "--out", str(root), "--n", "2", "--split", "train", "--size", "48x64", "--views-per-scene", "2",
-                 "--quiet", "--overwrite"]) == 0
+    assert (
+        main(
+            [
+                "synth",
+                "--out",
+                str(root),
+                "--n",
+                "8",
+                "--split",
+                "train",
+                "--size",
+                "48x64",
+                "--views-per-scene",
+                "2",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "synth",
+                "--out",
+                str(root),
+                "--n",
+                "2",
+                "--split",
+                "train",
+                "--size",
+                "48x64",
+                "--views-per-scene",
+                "2",
+                "--quiet",
+                "--overwrite",
+            ]
+        )
+        == 0
+    )
     listed = (root / "data" / "nyu2_train.csv").read_text().split()
     images = [p for p in (root / "data" / "nyu2_train").rglob("*") if p.is_file()]
     assert len(listed) == 2 and len(images) == 4  # 2 RGB + 2 depth: the 6 old images are gone
@@ -118,14 +227,27 @@ def test_overwrite_replaces_an_earlier_output_of_the_same_kind(ws, tmp_path, cap
     first = (out / "x.png").read_bytes()
     code, _, err = run_cli(capsys, ["predict", photos, "--model", ws / "model.safetensors", "--out", out])
     assert code == 2 and "exists; give --overwrite" in err
-    assert main(["predict", str(photos), "--model", str(ws / "model.safetensors"), "--out", str(out), "--overwrite"]) == 0
+    assert (
+        main(["predict", str(photos), "--model", str(ws / "model.safetensors"), "--out", str(out), "--overwrite"]) == 0
+    )
     assert (out / "x.png").read_bytes() == first  # the same model and photo: the same depth, rewritten
 
 
 def test_a_failed_start_leaves_a_new_run_folder_unmade(ws, tmp_path, capsys):
     out = tmp_path / "newrun"
-    code, _, err = run_cli(capsys, ["train", "--config", "synth-teacher", "--set", f"data.sources.0.path={tmp_path / 'missing'}",
-                                    "--set", f"train.out_dir={out}", *TINY_TRAIN])
+    code, _, err = run_cli(
+        capsys,
+        [
+            "train",
+            "--config",
+            "synth-teacher",
+            "--set",
+            f"data.sources.0.path={tmp_path / 'missing'}",
+            "--set",
+            f"train.out_dir={out}",
+            *TINY_TRAIN,
+        ],
+    )
     assert code == 2 and "missing" in err
     assert not out.exists()
 
@@ -157,19 +279,45 @@ def bad_inputs(ws: Path) -> list[tuple[str, list]]:
         ("predict: unknown architecture", ["predict", photos, "--model", "no-such-arch", "--out", out]),
         ("predict: --device cuda:7", ["predict", photos, "--model", model, "--out", out, "--device", "cuda:7"]),
         ("predict: --device bogus", ["predict", photos, "--model", model, "--out", out, "--device", "bogus"]),
-        ("predict: --ply-stride 0", ["predict", photos, "--model", model, "--out", out, "--save", "ply", "--ply-stride", 0]),
-        ("predict: --cmap bogus", ["predict", photos, "--model", model, "--out", out, "--save", "color", "--cmap", "nocmap"]),
+        (
+            "predict: --ply-stride 0",
+            ["predict", photos, "--model", model, "--out", out, "--save", "ply", "--ply-stride", 0],
+        ),
+        (
+            "predict: --cmap bogus",
+            ["predict", photos, "--model", model, "--out", out, "--save", "color", "--cmap", "nocmap"],
+        ),
         ("predict: unknown option", ["predict", photos, "--model", model, "--out", out, "--colour"]),
         ("predict: --backend bogus", ["predict", photos, "--model", model, "--out", out, "--backend", "tensorrt"]),
         ("eval: no such data", ["eval", "--model", model, "--data", ws / "nope"]),
         ("eval: predictions into the data", ["eval", "--model", model, "--data", data, "--save-predictions", data]),
-        ("eval: predictions inside the data", ["eval", "--model", model, "--data", data, "--save-predictions", data / "data" / "p"]),
-        ("eval: --json onto the CSV", ["eval", "--model", model, "--data", data, "--json", data / "data" / "nyu2_test.csv", "--overwrite"]),
-        ("eval: --per-image onto ground truth", ["eval", "--model", model, "--data", data, "--overwrite",
-                                                 "--per-image", data / "data" / "nyu2_test" / "00000_depth.png"]),
+        (
+            "eval: predictions inside the data",
+            ["eval", "--model", model, "--data", data, "--save-predictions", data / "data" / "p"],
+        ),
+        (
+            "eval: --json onto the CSV",
+            ["eval", "--model", model, "--data", data, "--json", data / "data" / "nyu2_test.csv", "--overwrite"],
+        ),
+        (
+            "eval: --per-image onto ground truth",
+            [
+                "eval",
+                "--model",
+                model,
+                "--data",
+                data,
+                "--overwrite",
+                "--per-image",
+                data / "data" / "nyu2_test" / "00000_depth.png",
+            ],
+        ),
         ("eval: --json exists", ["eval", "--model", model, "--data", data, "--json", ws / "existing.json"]),
         ("eval: --json a folder", ["eval", "--model", model, "--data", data, "--json", ws / "foreign", "--overwrite"]),
-        ("eval: predictions into a foreign folder", ["eval", "--model", model, "--data", data, "--save-predictions", ws / "foreign"]),
+        (
+            "eval: predictions into a foreign folder",
+            ["eval", "--model", model, "--data", data, "--save-predictions", ws / "foreign"],
+        ),
         ("eval: --batch-size 0", ["eval", "--model", model, "--data", data, "--batch-size", 0]),
         ("eval: --depth-scale -1", ["eval", "--model", model, "--data", data, "--depth-scale", -1]),
         ("eval: --protocol bogus", ["eval", "--model", model, "--data", data, "--protocol", "mine"]),
@@ -177,20 +325,83 @@ def bad_inputs(ws: Path) -> list[tuple[str, list]]:
         ("train: no such config", ["train", "--config", ws / "nope.yaml"]),
         ("train: unknown key", ["train", "--config", "synth-teacher", "--set", "train.epochz=1"]),
         ("train: --set without =", ["train", "--config", "synth-teacher", "--set", "train.epochs"]),
-        ("train: train.device=cuda:7", ["train", "--config", "synth-teacher", *train, "--set", "train.device=cuda:7",
-                                        "--set", f"train.out_dir={out}"]),
-        ("train: missing data", ["train", "--config", "synth-teacher", *TINY_TRAIN, "--set", f"data.sources.0.path={ws / 'nope'}",
-                                 "--set", f"train.out_dir={out}"]),
-        ("train: over a finished run", ["train", "--config", "synth-teacher", *train, "--set", f"train.out_dir={ws / 'run'}"]),
-        ("train: into its data", ["train", "--config", "synth-teacher", *train, "--set", f"train.out_dir={data}", "--overwrite"]),
-        ("train: into a foreign folder", ["train", "--config", "synth-teacher", *train, "--set", f"train.out_dir={ws / 'foreign'}"]),
-        ("train: out_dir is a file", ["train", "--config", "synth-teacher", *train, "--set", f"train.out_dir={ws / 'a_file'}"]),
+        (
+            "train: train.device=cuda:7",
+            [
+                "train",
+                "--config",
+                "synth-teacher",
+                *train,
+                "--set",
+                "train.device=cuda:7",
+                "--set",
+                f"train.out_dir={out}",
+            ],
+        ),
+        (
+            "train: missing data",
+            [
+                "train",
+                "--config",
+                "synth-teacher",
+                *TINY_TRAIN,
+                "--set",
+                f"data.sources.0.path={ws / 'nope'}",
+                "--set",
+                f"train.out_dir={out}",
+            ],
+        ),
+        (
+            "train: over a finished run",
+            ["train", "--config", "synth-teacher", *train, "--set", f"train.out_dir={ws / 'run'}"],
+        ),
+        (
+            "train: into its data",
+            ["train", "--config", "synth-teacher", *train, "--set", f"train.out_dir={data}", "--overwrite"],
+        ),
+        (
+            "train: into a foreign folder",
+            ["train", "--config", "synth-teacher", *train, "--set", f"train.out_dir={ws / 'foreign'}"],
+        ),
+        (
+            "train: out_dir is a file",
+            ["train", "--config", "synth-teacher", *train, "--set", f"train.out_dir={ws / 'a_file'}"],
+        ),
         ("train: sets a teacher", ["train", "--config", "synth-student-kd", *train, "--set", f"train.out_dir={out}"]),
-        ("distill: missing teacher", ["distill", "--config", "synth-student-kd", *train, "--teacher", ws / "nope.safetensors",
-                                      "--set", f"data.sources.1.path={data}", "--set", f"train.out_dir={out}"]),
-        ("distill: into the teacher's run", ["distill", "--config", "synth-student-kd", *train, "--teacher", ws / "run" / "model.safetensors",
-                                             "--set", f"data.sources.1.path={data}", "--set", f"train.out_dir={ws / 'run'}"]),
-        ("synth: into an existing split", ["synth", "--out", data, "--n", 2, "--split", "test", "--size", "48x64", "--quiet"]),
+        (
+            "distill: missing teacher",
+            [
+                "distill",
+                "--config",
+                "synth-student-kd",
+                *train,
+                "--teacher",
+                ws / "nope.safetensors",
+                "--set",
+                f"data.sources.1.path={data}",
+                "--set",
+                f"train.out_dir={out}",
+            ],
+        ),
+        (
+            "distill: into the teacher's run",
+            [
+                "distill",
+                "--config",
+                "synth-student-kd",
+                *train,
+                "--teacher",
+                ws / "run" / "model.safetensors",
+                "--set",
+                f"data.sources.1.path={data}",
+                "--set",
+                f"train.out_dir={ws / 'run'}",
+            ],
+        ),
+        (
+            "synth: into an existing split",
+            ["synth", "--out", data, "--n", 2, "--split", "test", "--size", "48x64", "--quiet"],
+        ),
         ("synth: into a foreign folder", ["synth", "--out", ws / "foreign", "--n", 2, "--quiet", "--overwrite"]),
         ("synth: --n 0", ["synth", "--out", out, "--n", 0]),
         ("synth: --size 3x3", ["synth", "--out", out, "--n", 1, "--size", "3x3"]),
@@ -200,14 +411,23 @@ def bad_inputs(ws: Path) -> list[tuple[str, list]]:
         ("export: not .onnx", ["export", "--model", model, "--onnx", out / "m.txt"]),
         ("export: --int8 without calibration", ["export", "--model", model, "--onnx", out / "m.onnx", "--int8"]),
         ("export: onto an existing file", ["export", "--model", model, "--onnx", ws / "existing.onnx"]),
-        ("export: onto the calibration set", ["export", "--model", model, "--onnx", photos / "m.onnx", "--int8", "--calibration", photos]),
+        (
+            "export: onto the calibration set",
+            ["export", "--model", model, "--onnx", photos / "m.onnx", "--int8", "--calibration", photos],
+        ),
         ("export: missing model", ["export", "--model", ws / "nope.safetensors", "--onnx", out / "m.onnx"]),
         ("convert: missing input", ["convert", ws / "nope.pt", "--out", out / "m.safetensors"]),
         ("convert: not .safetensors", ["convert", ws / "nope.pt", "--out", out / "m.pt"]),
         ("convert: onto an existing file", ["convert", model, "--out", model, "--overwrite"]),
         ("bench: --threads 0", ["bench", "--model", "fast-student", "--threads", 0]),
-        ("bench: --json a folder", ["bench", "--model", "fast-student", "--backend", "torch", "--json", ws / "foreign", "--runs", 1]),
-        ("bench: --json exists", ["bench", "--model", "fast-student", "--backend", "torch", "--json", ws / "existing.json", "--runs", 1]),
+        (
+            "bench: --json a folder",
+            ["bench", "--model", "fast-student", "--backend", "torch", "--json", ws / "foreign", "--runs", 1],
+        ),
+        (
+            "bench: --json exists",
+            ["bench", "--model", "fast-student", "--backend", "torch", "--json", ws / "existing.json", "--runs", 1],
+        ),
         ("reproduce: --out a file", ["reproduce", "--preset", "smoke", "--out", ws / "a_file"]),
         ("reproduce: --preset bogus", ["reproduce", "--preset", "huge", "--out", out]),
         ("reproduce: report on nothing", ["reproduce", "--preset", "smoke", "--out", out, "--report-only"]),
@@ -240,15 +460,43 @@ def test_bad_input_is_one_line_and_changes_nothing(ws, capsys, name):
 
 def test_the_table_covers_every_command_that_writes():
     commands = {argv[0] for _, argv in bad_inputs(Path("/ws"))}
-    assert {"predict", "eval", "train", "distill", "synth", "export", "convert", "bench", "reproduce", "info", "serve"} <= commands
+    assert {
+        "predict",
+        "eval",
+        "train",
+        "distill",
+        "synth",
+        "export",
+        "convert",
+        "bench",
+        "reproduce",
+        "info",
+        "serve",
+    } <= commands
     assert len(CASE_NAMES) >= 40 and len(set(CASE_NAMES)) == len(CASE_NAMES)
 
 
 def test_an_os_error_is_one_line(ws, tmp_path, capsys):
     """What the system refuses (here: a file name longer than the filesystem allows) is one line naming the path."""
     long_name = tmp_path / ("x" * 300 + ".json")
-    code, _, err = run_cli(capsys, ["bench", "--model", "fast-student", "--backend", "torch", "--runs", 1, "--warmup", 0,
-                                    "--size", "32x32", "--json", long_name])
+    code, _, err = run_cli(
+        capsys,
+        [
+            "bench",
+            "--model",
+            "fast-student",
+            "--backend",
+            "torch",
+            "--runs",
+            1,
+            "--warmup",
+            0,
+            "--size",
+            "32x32",
+            "--json",
+            long_name,
+        ],
+    )
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     assert "x" * 300 in err and not list(tmp_path.iterdir())
 

@@ -51,7 +51,20 @@ def test_predict_folder_and_glob(model_file, rgb_image, tmp_path):
     sub.mkdir()
     Image.open(rgb_image).save(sub / "b.png")
     out = tmp_path / "out"
-    assert main(["predict", str(rgb_image.parent / "more"), str(rgb_image.parent / "*.jpg"), "--model", str(model_file), "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(rgb_image.parent / "more"),
+                str(rgb_image.parent / "*.jpg"),
+                "--model",
+                str(model_file),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in out.iterdir()) == ["b.png", "room.png"]
 
 
@@ -64,10 +77,19 @@ def test_bad_inputs_exit_2_with_one_line(model_file, rgb_image, tmp_path):
     broken.write_bytes(b"\xff\xd8 not really a jpeg")
     out = tmp_path / "out"
     cases = [
-        (["predict", str(tmp_path / "missing.jpg"), "--model", str(model_file), "--out", str(out)], "missing.jpg: no such file"),
+        (
+            ["predict", str(tmp_path / "missing.jpg"), "--model", str(model_file), "--out", str(out)],
+            "missing.jpg: no such file",
+        ),
         (["predict", str(broken), "--model", str(model_file), "--out", str(out)], "broken.jpg: not a readable image"),
-        (["predict", str(rgb_image), "--model", str(model_file), "--arch", "hu2021-teacher", "--out", str(out)], "not 'hu2021-teacher'"),
-        (["info", "--model", str(tmp_path / "nope.pt"), "--arch", "hu2021-student"], "nope.pt: no such checkpoint file"),
+        (
+            ["predict", str(rgb_image), "--model", str(model_file), "--arch", "hu2021-teacher", "--out", str(out)],
+            "not 'hu2021-teacher'",
+        ),
+        (
+            ["info", "--model", str(tmp_path / "nope.pt"), "--arch", "hu2021-student"],
+            "nope.pt: no such checkpoint file",
+        ),
     ]
     for argv, message in cases:
         result = run_cli(*argv)
@@ -99,7 +121,18 @@ def test_every_command_has_help():
     for name in ("predict", "info", "convert"):
         assert name in result.stdout
         assert run_cli(name, "--help").returncode == 0
-    assert set(COMMANDS) >= {"predict", "info", "convert", "eval", "train", "distill", "export", "bench", "reproduce", "synth"}
+    assert set(COMMANDS) >= {
+        "predict",
+        "info",
+        "convert",
+        "eval",
+        "train",
+        "distill",
+        "export",
+        "bench",
+        "reproduce",
+        "synth",
+    }
 
 
 def test_predict_refuses_to_write_over_its_inputs(fast_model, tmp_path, capsys):
@@ -114,11 +147,27 @@ def test_predict_refuses_to_write_over_its_inputs(fast_model, tmp_path, capsys):
     # the same folder reached through a symbolic link: resolved paths are compared
     link = tmp_path / "link"
     link.symlink_to(photos)
-    line = one_line_error(capsys, ["predict", str(photos / "b.jpg"), str(photos / "a.png"), "--model", str(fast_model), "--out", str(link)])
+    line = one_line_error(
+        capsys,
+        ["predict", str(photos / "b.jpg"), str(photos / "a.png"), "--model", str(fast_model), "--out", str(link)],
+    )
     assert "would overwrite the input" in line and files_under(photos) == sorted(before)
     # an output of one input landing on another input: a.jpg's a.png is the input a.png
     write_image(photos / "a.jpg", seed=3)
-    line = one_line_error(capsys, ["predict", str(photos / "a.jpg"), str(photos / "a.png"), "--model", str(fast_model), "--out", str(photos), "--save", "npy,png16"])
+    line = one_line_error(
+        capsys,
+        [
+            "predict",
+            str(photos / "a.jpg"),
+            str(photos / "a.png"),
+            "--model",
+            str(fast_model),
+            "--out",
+            str(photos),
+            "--save",
+            "npy,png16",
+        ],
+    )
     assert f"{photos / 'a.png'} of {photos / 'a.jpg'} would overwrite the input {photos / 'a.png'}" in line
     assert (photos / "a.png").read_bytes() == before["a.png"] and not (photos / "a.npy").exists()
 
@@ -130,11 +179,33 @@ def test_predict_keeps_the_folder_structure(fast_model, tmp_path):
     write_image(nyu / "room2" / "deeper" / "1.png", seed=3)
     out = tmp_path / "out"
     assert main(["predict", str(nyu), "--model", str(fast_model), "--out", str(out), "--save", "png16,color"]) == 0
-    assert files_under(out) == ["room1/0.png", "room1/0_color.png", "room2/0.png", "room2/0_color.png", "room2/deeper/1.png", "room2/deeper/1_color.png"]
+    assert files_under(out) == [
+        "room1/0.png",
+        "room1/0_color.png",
+        "room2/0.png",
+        "room2/0_color.png",
+        "room2/deeper/1.png",
+        "room2/deeper/1_color.png",
+    ]
     assert Image.open(out / "room2" / "0.png").size == (44, 30) and Image.open(out / "room1" / "0.png").size == (56, 40)
     # glob matches and single files: relative to their common parent folder
     globbed = tmp_path / "globbed"
-    assert main(["predict", str(nyu / "room*" / "0.jpg"), str(nyu / "room2" / "deeper" / "1.png"), "--model", str(fast_model), "--out", str(globbed), "--save", "npy"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(nyu / "room*" / "0.jpg"),
+                str(nyu / "room2" / "deeper" / "1.png"),
+                "--model",
+                str(fast_model),
+                "--out",
+                str(globbed),
+                "--save",
+                "npy",
+            ]
+        )
+        == 0
+    )
     assert files_under(globbed) == ["room1/0.npy", "room2/0.npy", "room2/deeper/1.npy"]
     single = tmp_path / "single"
     assert main(["predict", str(nyu / "room2" / "0.jpg"), "--model", str(fast_model), "--out", str(single)]) == 0
@@ -150,12 +221,27 @@ def test_predict_refuses_two_inputs_with_one_output(fast_model, tmp_path, capsys
     assert f"{photos / 'a.jpg'} and {photos / 'a.png'}: both would be written to {out / 'a.png'}" in line
     assert not out.exists()
     # a file reached twice (its folder and itself) is one input, not a collision
-    assert main(["predict", str(photos / "a.jpg"), str(photos / "a.jpg"), "--model", str(fast_model), "--out", str(out)]) == 0
+    assert (
+        main(["predict", str(photos / "a.jpg"), str(photos / "a.jpg"), "--model", str(fast_model), "--out", str(out)])
+        == 0
+    )
     assert files_under(out) == ["a.png"]
     # a colour output may collide with another input's depth map
     write_image(tmp_path / "b" / "x.jpg", seed=3)
     write_image(tmp_path / "b" / "x_color.jpg", seed=4)
-    line = one_line_error(capsys, ["predict", str(tmp_path / "b"), "--model", str(fast_model), "--out", str(tmp_path / "bout"), "--save", "png16,color"])
+    line = one_line_error(
+        capsys,
+        [
+            "predict",
+            str(tmp_path / "b"),
+            "--model",
+            str(fast_model),
+            "--out",
+            str(tmp_path / "bout"),
+            "--save",
+            "png16,color",
+        ],
+    )
     assert "both would be written to" in line and "x_color.png" in line and not (tmp_path / "bout").exists()
 
 
@@ -168,7 +254,21 @@ def test_predict_truncated_jpeg_stops_before_any_output(fast_model, tmp_path, ca
     with Image.open(truncated) as img:  # the header check alone lets it through
         img.verify()
     out = tmp_path / "out"
-    line = one_line_error(capsys, ["predict", str(photos), "--model", str(fast_model), "--out", str(out), "--save", "png16,npy,color", "--batch-size", "1"])
+    line = one_line_error(
+        capsys,
+        [
+            "predict",
+            str(photos),
+            "--model",
+            str(fast_model),
+            "--out",
+            str(out),
+            "--save",
+            "png16,npy,color",
+            "--batch-size",
+            "1",
+        ],
+    )
     assert f"{truncated}: not a readable image" in line and "truncated" in line
     assert not out.exists(), "no output may be written when an input is bad"
 
@@ -180,7 +280,10 @@ def test_predict_bad_arguments_exit_2_with_one_line(fast_model, rgb_image, tmp_p
     cases = [
         (["--out", str(a_file)], f"--out {a_file}: is a file, not a folder"),
         (["--out", str(a_file / "x")], f"{a_file} is a file, so no folder can be made under it"),
-        (["--out", str(out), "--save", "color", "--cmap", "magmaa"], "--cmap 'magmaa': not a matplotlib colormap; did you mean magma"),
+        (
+            ["--out", str(out), "--save", "color", "--cmap", "magmaa"],
+            "--cmap 'magmaa': not a matplotlib colormap; did you mean magma",
+        ),
         (["--out", str(out), "--device", "gpu0"], "--device 'gpu0': not a torch device"),
     ]
     if not torch.cuda.is_available():
@@ -189,7 +292,9 @@ def test_predict_bad_arguments_exit_2_with_one_line(fast_model, rgb_image, tmp_p
         assert message in one_line_error(capsys, base + extra)
     assert not out.exists()
     # eval loads its network through the same function, so it checks --device the same way
-    assert "not a torch device" in one_line_error(capsys, ["eval", "--model", str(fast_model), "--data", str(tmp_path), "--device", "gpu0"])
+    assert "not a torch device" in one_line_error(
+        capsys, ["eval", "--model", str(fast_model), "--data", str(tmp_path), "--device", "gpu0"]
+    )
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores folder permissions")
@@ -198,7 +303,9 @@ def test_predict_read_only_out_exits_2(fast_model, rgb_image, tmp_path, capsys):
     locked.mkdir()
     locked.chmod(0o555)
     try:
-        line = one_line_error(capsys, ["predict", str(rgb_image), "--model", str(fast_model), "--out", str(locked / "out")])
+        line = one_line_error(
+            capsys, ["predict", str(rgb_image), "--model", str(fast_model), "--out", str(locked / "out")]
+        )
         assert f"{locked} is not writable" in line
         assert main(["predict", str(rgb_image), "--model", str(fast_model), "--out", str(locked)]) == 2
     finally:
@@ -208,7 +315,9 @@ def test_predict_read_only_out_exits_2(fast_model, rgb_image, tmp_path, capsys):
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc, where no folder can be made")
 def test_predict_out_that_cannot_be_created_exits_2(fast_model, rgb_image, capsys):
-    line = one_line_error(capsys, ["predict", str(rgb_image), "--model", str(fast_model), "--out", "/proc/litedepth-test/out"])
+    line = one_line_error(
+        capsys, ["predict", str(rgb_image), "--model", str(fast_model), "--out", "/proc/litedepth-test/out"]
+    )
     assert "--out /proc/litedepth-test/out:" in line
 
 
@@ -232,7 +341,9 @@ def test_predict_runs_the_whole_image_at_the_training_scale():
     assert x.shape == (1, 3, 256, 320) and (h, w) == (240, 320)
     with torch.no_grad():
         whole = model(x)[:, :, :240, :320]
-    expected = torch.nn.functional.interpolate(whole, size=(480, 640), mode="bilinear", align_corners=True)[0, 0].numpy()
+    expected = torch.nn.functional.interpolate(whole, size=(480, 640), mode="bilinear", align_corners=True)[
+        0, 0
+    ].numpy()
     np.testing.assert_allclose(depth, expected, rtol=1e-5, atol=1e-6)
     # the hu2021 view of the same photo is the centre 228x304 crop of that 240x320 image: on it, the
     # network sees the same pixels at the same scale, and only context and stride alignment differ
@@ -250,7 +361,7 @@ def _median_change(a: np.ndarray, b: np.ndarray) -> float:
 
 def _centre_crop(t: torch.Tensor, h: int, w: int) -> torch.Tensor:
     top, left = (t.shape[-2] - h) // 2, (t.shape[-1] - w) // 2
-    return t[..., top:top + h, left:left + w]
+    return t[..., top : top + h, left : left + w]
 
 
 def test_predict_keeps_the_aspect_ratio_of_wide_photos():

@@ -84,13 +84,18 @@ def test_teacher_cache_normalises_with_the_teachers_own_statistics(tmp_path):
     cache = TeacherCache(tmp_path / "cache", TorchTeacher(net), shorter_side=51)
     img = _photo(60, 80)
     x = cache.teacher_input({"image": img, "depth": np.zeros((60, 80), np.float32)})
-    by_hand = (np.asarray(img.resize((68, 51), Image.BILINEAR), dtype=np.float32) / 255.0 - np.float32(OTHER[0])) / np.float32(OTHER[1])
+    by_hand = (
+        np.asarray(img.resize((68, 51), Image.BILINEAR), dtype=np.float32) / 255.0 - np.float32(OTHER[0])
+    ) / np.float32(OTHER[1])
     assert x.shape == (3, 51, 68)
     np.testing.assert_allclose(x.numpy(), by_hand.transpose(2, 0, 1), rtol=0, atol=1e-6)
     assert cache.spec["mean"] == list(OTHER[0]) and cache.spec["std"] == list(OTHER[1])
     # an ImageNet teacher keeps the cache folder it had when the statistics were passed explicitly
     imagenet = TorchTeacher(litedepth.create_model("fast-student", input_size=SIZE))
-    assert TeacherCache(tmp_path / "cache", imagenet, 51).dir == TeacherCache(tmp_path / "cache", imagenet, 51, *IMAGENET).dir
+    assert (
+        TeacherCache(tmp_path / "cache", imagenet, 51).dir
+        == TeacherCache(tmp_path / "cache", imagenet, 51, *IMAGENET).dir
+    )
     assert TeacherCache(tmp_path / "cache", imagenet, 51).dir != cache.dir
 
 
@@ -113,11 +118,14 @@ def test_training_set_normalises_with_the_students_statistics(tmp_path):
     from litedepth.training.loop import build_training_set
 
     write_dataset(tmp_path / "x", 2, split="train", size=SIZE, progress=False)
-    cfg = Config.from_dict({
-        "name": "tiny", "model": {"arch": "fast-student", "input_size": SIZE},
-        "data": {"sources": [{"path": str(tmp_path / "x"), "kind": "nyu", "split": "train"}], "workers": 0},
-        "train": {"device": "cpu", "out_dir": str(tmp_path / "run"), "progress": False},
-    })
+    cfg = Config.from_dict(
+        {
+            "name": "tiny",
+            "model": {"arch": "fast-student", "input_size": SIZE},
+            "data": {"sources": [{"path": str(tmp_path / "x"), "kind": "nyu", "split": "train"}], "workers": 0},
+            "train": {"device": "cpu", "out_dir": str(tmp_path / "run"), "progress": False},
+        }
+    )
     cfg.augment.enabled = False
     student = litedepth.create_model("fast-student", input_size=SIZE)
     to_tensor = build_training_set(cfg).transform.transforms[-1]
@@ -142,6 +150,12 @@ ALLOWED = {
 
 def test_imagenet_constants_are_named_only_where_allowed():
     root = Path(litedepth.__file__).parent
-    users = {p.relative_to(root).as_posix() for p in root.rglob("*.py") if re.search(r"\bIMAGENET_(MEAN|STD)\b", p.read_text())}
+    users = {
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*.py")
+        if re.search(r"\bIMAGENET_(MEAN|STD)\b", p.read_text())
+    }
     assert "models/depthnet.py" in users
-    assert users <= ALLOWED, f"ImageNet statistics hard-coded in {sorted(users - ALLOWED)}: use the model's or teacher's (stats_of)"
+    assert users <= ALLOWED, (
+        f"ImageNet statistics hard-coded in {sorted(users - ALLOWED)}: use the model's or teacher's (stats_of)"
+    )

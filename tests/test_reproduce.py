@@ -13,9 +13,22 @@ ALL_RUNS = PAPER_TABLE + ("N_s_Um_unlabel", "P_s_X_U_unlabel", "S_s_X_no_KD", "S
 
 def tiny(preset_name="quick", **changes):
     # encoder_weights=None: the suite runs without the [imagenet] extra too
-    base = dict(image_size=(60, 80), input_size=(48, 64), n_train=6, n_aux=6, n_test=3, teacher_images=6, student_images=6,
-                batch_size=3, workers=0, threads=1, mismatch_preset="hall", runs=ALL_RUNS,
-                latency_size=(48, 64), encoder_weights=None)
+    base = dict(
+        image_size=(60, 80),
+        input_size=(48, 64),
+        n_train=6,
+        n_aux=6,
+        n_test=3,
+        teacher_images=6,
+        student_images=6,
+        batch_size=3,
+        workers=0,
+        threads=1,
+        mismatch_preset="hall",
+        runs=ALL_RUNS,
+        latency_size=(48, 64),
+        encoder_weights=None,
+    )
     base.update(changes)
     return dataclasses.replace(PRESETS[preset_name], **base)
 
@@ -31,21 +44,34 @@ def test_every_configuration_runs_and_resume_skips(tmp_path):
     row = next(r for r in saved["configurations"] if r["name"] == "N_s_X_U_unlabel")
     assert row["arch"] == "lite0-student" and row["params"] == 3_247_537 and row["encoder_init"] == "scratch"
     archs = {c["name"]: c["arch"] for c in payload["configurations"]}
-    assert (archs["N_t_X"], archs["P_s_X_U_unlabel"], archs["S_s_X_no_KD"]) == ("lite2-teacher", "lite0-student-paper", "hu2021-student")
+    assert (archs["N_t_X"], archs["P_s_X_U_unlabel"], archs["S_s_X_no_KD"]) == (
+        "lite2-teacher",
+        "lite0-student-paper",
+        "hu2021-student",
+    )
     assert 0.0 <= row["delta1"] <= 1.0 and row["rmse"] > 0
     assert row["latency_ms"] > 0 and row["gflops"] > 0
     assert "not NYU-v2" in saved["data_label"]
     # One seed: every finding is listed, none is decided.
     assert {(f["better"], f["worse"]) for f in saved["findings"]} == {
-        ("N_t_X", "N_s_X_no_KD"), ("N_s_X_U_unlabel", "N_s_X_no_KD"), ("N_s_U_unlabel", "N_s_Um_unlabel"),
-        ("N_s_X_U_label", "N_s_X_U_label_no_KD"), ("S_s_X_U_unlabel", "S_s_X_no_KD"), ("N_s_X_U_unlabel", "P_s_X_U_unlabel")}
+        ("N_t_X", "N_s_X_no_KD"),
+        ("N_s_X_U_unlabel", "N_s_X_no_KD"),
+        ("N_s_U_unlabel", "N_s_Um_unlabel"),
+        ("N_s_X_U_label", "N_s_X_U_label_no_KD"),
+        ("S_s_X_U_unlabel", "S_s_X_no_KD"),
+        ("N_s_X_U_unlabel", "P_s_X_U_unlabel"),
+    }
     assert all(f["verdict"].startswith("not decided") for f in saved["findings"] if "rmse_ratio" not in f)
     assert "## Findings" in (out / "results.md").read_text()
     # Each student distilled from the teacher its configuration names.
     model_meta = json.loads((out / "runs" / "N_s_X_U_label" / "seed0" / "result.json").read_text())
     assert model_meta["teacher"] == "N_t_X_U_label"
     scratch_kd = json.loads((out / "runs" / "S_s_X_U_unlabel" / "seed0" / "result.json").read_text())
-    assert (scratch_kd["arch"], scratch_kd["teacher"], scratch_kd["encoder_init"]) == ("hu2021-student", "N_t_X", "scratch")
+    assert (scratch_kd["arch"], scratch_kd["teacher"], scratch_kd["encoder_init"]) == (
+        "hu2021-student",
+        "N_t_X",
+        "scratch",
+    )
     # A re-run trains nothing: every result is read back.
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/seed0/model.safetensors")}
     again = reproduce(tiny(), out)
@@ -55,15 +81,34 @@ def test_every_configuration_runs_and_resume_skips(tmp_path):
 
 
 def seed_rows(name, delta1s, rmse=1.0, arch="a"):
-    return [{"name": name, "arch": arch, "params": 1, "gflops": 1.0, "seed": seed, "train_seconds": 1.0, "rmse": rmse,
-             "abs_rel": 0.1, "log10": 0.1, "delta1": d, "delta2": d, "delta3": d} for seed, d in enumerate(delta1s)]
+    return [
+        {
+            "name": name,
+            "arch": arch,
+            "params": 1,
+            "gflops": 1.0,
+            "seed": seed,
+            "train_seconds": 1.0,
+            "rmse": rmse,
+            "abs_rel": 0.1,
+            "log10": 0.1,
+            "delta1": d,
+            "delta2": d,
+            "delta3": d,
+        }
+        for seed, d in enumerate(delta1s)
+    ]
 
 
 def test_findings_count_only_differences_beyond_the_spread():
-    rows = (seed_rows("N_t_X", [0.60, 0.62, 0.64]) + seed_rows("N_s_X_no_KD", [0.50, 0.52, 0.54])
-            + seed_rows("N_s_X_U_unlabel", [0.50, 0.56, 0.62])  # +0.04, spread 0.08: unresolved
-            + seed_rows("N_s_U_unlabel", [0.40, 0.40, 0.40]) + seed_rows("N_s_Um_unlabel", [0.50, 0.51, 0.52])
-            + seed_rows("F_s_X_U_unlabel", [0.55, 0.56, 0.57], rmse=1.029, arch="fast"))
+    rows = (
+        seed_rows("N_t_X", [0.60, 0.62, 0.64])
+        + seed_rows("N_s_X_no_KD", [0.50, 0.52, 0.54])
+        + seed_rows("N_s_X_U_unlabel", [0.50, 0.56, 0.62])  # +0.04, spread 0.08: unresolved
+        + seed_rows("N_s_U_unlabel", [0.40, 0.40, 0.40])
+        + seed_rows("N_s_Um_unlabel", [0.50, 0.51, 0.52])
+        + seed_rows("F_s_X_U_unlabel", [0.55, 0.56, 0.57], rmse=1.029, arch="fast")
+    )
     verdicts = {f["better"]: f for f in findings(summarise(rows))}
     assert verdicts["N_t_X"]["verdict"] == "reproduced"
     assert abs(verdicts["N_t_X"]["delta1_difference"] - 0.10) < 1e-9 and abs(verdicts["N_t_X"]["spread"] - 0.04) < 1e-9
@@ -110,13 +155,18 @@ def test_training_budget_is_equal_in_images_seen(tmp_path):
     assert (x_only.train.steps_per_epoch, x_and_u.train.steps_per_epoch, teacher.train.steps_per_epoch) == (2, 4, 2)
     budget = run_config(RUNS["N_s_X_U_label_no_KD"], 0, dataclasses.replace(preset, student_images=7), sets, tmp_path)
     assert (budget.train.epochs, budget.train.steps_per_epoch) == (1, 3)
-    assert [s.role for s in run_config(RUNS["N_s_X_U_unlabel"], 0, preset, sets, tmp_path).data.sources] == ["labeled", "unlabeled"]
+    assert [s.role for s in run_config(RUNS["N_s_X_U_unlabel"], 0, preset, sets, tmp_path).data.sources] == [
+        "labeled",
+        "unlabeled",
+    ]
     # the presets' teacher teaches on labeled data too; a preset that keeps it to unlabeled data still
     # distils on labeled data in KD runs that have nothing else
     for teach_labeled, expected in ((True, True), (False, False)):
         changed = dataclasses.replace(preset, teach_labeled=teach_labeled)
-        teaches = {name: run_config(RUNS[name], 0, changed, sets, tmp_path, teacher="t.safetensors").distill.teach_labeled
-                   for name in ("N_s_X_U_unlabel", "N_s_X", "N_s_X_U_label")}
+        teaches = {
+            name: run_config(RUNS[name], 0, changed, sets, tmp_path, teacher="t.safetensors").distill.teach_labeled
+            for name in ("N_s_X_U_unlabel", "N_s_X", "N_s_X_U_label")
+        }
         assert teaches == {"N_s_X_U_unlabel": expected, "N_s_X": True, "N_s_X_U_label": True}
     assert run_config(RUNS["N_s_X_U_unlabel"], 0, preset, sets, tmp_path).loss.kd == "l1"
 
@@ -135,8 +185,16 @@ def test_paper_preset_wiring_on_nyu_layout(tmp_path):
     write_dataset(nyu, 6, split="train", size=(60, 80), progress=False)
     write_dataset(nyu, 3, split="test", size=(60, 80), progress=False)
     write_dataset(scannet, 6, split="train", preset="scannet", size=(60, 80), progress=False)
-    preset = dataclasses.replace(PRESETS["paper"], input_size=(48, 64), epochs=1, batch_size=3, workers=0, threads=1, latency_size=(48, 64),
-                                 runs=("N_s_X_U_unlabel",))
+    preset = dataclasses.replace(
+        PRESETS["paper"],
+        input_size=(48, 64),
+        epochs=1,
+        batch_size=3,
+        workers=0,
+        threads=1,
+        latency_size=(48, 64),
+        runs=("N_s_X_U_unlabel",),
+    )
     payload = reproduce(preset, tmp_path / "out", data_root=str(nyu), aux_root=str(scannet))
     assert [c["name"] for c in payload["configurations"]] == ["N_t_X", "N_s_X_U_unlabel"]
     assert payload["data_label"].startswith("NYU-v2")

@@ -15,21 +15,30 @@ import pytest
 from PIL import Image
 
 import litedepth
-from litedepth.camera import read_ply
-
 from conftest import files_under, one_line_error, randomise_bn
+from litedepth.apps.serve import (
+    Session,
+    build_demo,
+    check_port,
+    estimate,
+    load_models,
+    model_names,
+    parse_model_spec,
+    write_glb_points,  # Gradio is imported only when the app is built or a request answered
+)
+from litedepth.camera import read_ply
 from litedepth.cli import main
 from litedepth.inference import predict
-from litedepth.apps.serve import (Session, build_demo, check_port, estimate, load_models, model_names, parse_model_spec,
-                             write_glb_points)  # Gradio is imported only when the app is built or a request answered
 
-needs_gradio = pytest.mark.skipif(not __import__("importlib").util.find_spec("gradio"), reason="the web demo needs the [demo] extra")
+needs_gradio = pytest.mark.skipif(
+    not __import__("importlib").util.find_spec("gradio"), reason="the web demo needs the [demo] extra"
+)
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 CHROMEDRIVER = shutil.which("chromedriver")
 
 
 def _photo(path: Path, size=(160, 120)) -> Path:
-    y, x = np.mgrid[0:size[1], 0:size[0]]
+    y, x = np.mgrid[0 : size[1], 0 : size[0]]
     arr = np.stack([x * 255 // size[0], y * 255 // size[1], (x + y) % 256], axis=-1).astype(np.uint8)
     Image.fromarray(arr).save(path)
     return path
@@ -57,9 +66,9 @@ def test_glb_points_layout(tmp_path):
     json_length = int.from_bytes(data[12:16], "little")
     import json
 
-    doc = json.loads(data[20:20 + json_length])
+    doc = json.loads(data[20 : 20 + json_length])
     assert doc["meshes"][0]["primitives"][0]["mode"] == 0 and doc["accessors"][0]["count"] == 2
-    positions = np.frombuffer(data[20 + json_length + 8:20 + json_length + 8 + 24], "<f4").reshape(2, 3)
+    positions = np.frombuffer(data[20 + json_length + 8 : 20 + json_length + 8 + 24], "<f4").reshape(2, 3)
     assert np.array_equal(positions, points * [1, -1, -1])
 
 
@@ -93,21 +102,28 @@ def _gradio_message(excinfo) -> str:
 
 
 def test_model_names_are_explicit_or_the_shortest_distinguishing_path(tmp_path):
-    runs = [_student(tmp_path / folder / "run" / "model.safetensors", seed)
-            for seed, folder in enumerate(["x", "y"])]
+    runs = [_student(tmp_path / folder / "run" / "model.safetensors", seed) for seed, folder in enumerate(["x", "y"])]
     lone = _student(tmp_path / "student.safetensors", 2)
     assert parse_model_spec(f"best={runs[0]}") == ("best", str(runs[0]))
     assert parse_model_spec(str(runs[0])) == (None, str(runs[0]))
-    assert parse_model_spec("runs/lr=0.1/model.safetensors") == (None, "runs/lr=0.1/model.safetensors")  # a path, not a name
+    assert parse_model_spec("runs/lr=0.1/model.safetensors") == (
+        None,
+        "runs/lr=0.1/model.safetensors",
+    )  # a path, not a name
     entries = [parse_model_spec(str(p)) for p in runs]
     assert model_names(entries, ["fast-student"] * 2) == ["fast-student (x/run)", "fast-student (y/run)"]
     assert model_names([parse_model_spec(str(lone))], ["fast-student"]) == ["fast-student (student.safetensors)"]
     mixed = [parse_model_spec(f"mine={runs[0]}"), parse_model_spec(str(runs[1])), parse_model_spec(str(lone))]
-    assert model_names(mixed, ["fast-student"] * 3) == ["mine", "fast-student (model.safetensors)",  # named ones aside
-                                                         "fast-student (student.safetensors)"]
+    assert model_names(mixed, ["fast-student"] * 3) == [
+        "mine",
+        "fast-student (model.safetensors)",  # named ones aside
+        "fast-student (student.safetensors)",
+    ]
     with pytest.raises(litedepth.LitedepthError, match="x/run/model.safetensors: the same file as --model "):
-        model_names([parse_model_spec(str(runs[0])), parse_model_spec(str(tmp_path / "x/../x/run/model.safetensors"))],
-                    ["fast-student"] * 2)  # one file given twice
+        model_names(
+            [parse_model_spec(str(runs[0])), parse_model_spec(str(tmp_path / "x/../x/run/model.safetensors"))],
+            ["fast-student"] * 2,
+        )  # one file given twice
 
 
 @needs_gradio
@@ -118,7 +134,9 @@ def test_two_model_files_of_one_name_are_two_entries_each_serving_its_own_model(
         demo = build_demo(session)
         dropdown = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "model")
         assert [value for _, value in dropdown.choices] == ["fast-student (runA)", "fast-student (runB)"]
-        served = [_depth_of(session.answer(str(photo), name, 0)[3]) for name in ("fast-student (runA)", "fast-student (runB)")]
+        served = [
+            _depth_of(session.answer(str(photo), name, 0)[3]) for name in ("fast-student (runA)", "fast-student (runB)")
+        ]
     for path, depth in zip(paths, served):  # each entry is its own file's model
         assert np.allclose(depth, predict(litedepth.load(path), Image.open(photo)), rtol=1e-5, atol=1e-6)
     assert not np.allclose(served[0], served[1])
@@ -129,10 +147,16 @@ def test_repeated_model_names_are_one_line(tmp_path, capsys):
     a, b = (_student(tmp_path / name, seed) for seed, name in enumerate(["a.safetensors", "b.safetensors"]))
     port = str(_free_port())
     line = one_line_error(capsys, ["serve", "--model", f"best={a}", "--model", f"best={b}", "--port", port])
-    assert line == (f"litedepth serve: error: --model best={b}: the name 'best' is also that of --model best={a}; "
-                    "give each model a name of its own with NAME=PATH")
-    assert "the same file as --model" in one_line_error(capsys, ["serve", "--model", str(a), "--model", str(a), "--port", port])
-    taken = one_line_error(capsys, ["serve", "--model", f"fast-student (b.safetensors)={a}", "--model", str(b), "--port", port])
+    assert line == (
+        f"litedepth serve: error: --model best={b}: the name 'best' is also that of --model best={a}; "
+        "give each model a name of its own with NAME=PATH"
+    )
+    assert "the same file as --model" in one_line_error(
+        capsys, ["serve", "--model", str(a), "--model", str(a), "--port", port]
+    )
+    taken = one_line_error(
+        capsys, ["serve", "--model", f"fast-student (b.safetensors)={a}", "--model", str(b), "--port", port]
+    )
     assert "the name 'fast-student (b.safetensors)' is also that of" in taken  # an explicit name a derived one repeats
 
 
@@ -146,11 +170,13 @@ def test_depth_maps_and_non_images_get_one_readable_line_without_server_paths(tm
     Image.fromarray(np.ones((48, 64), np.float32)).save(uploads / "depth.tif")
     (uploads / "notes.png").write_text("not an image at all")
     truncated = _photo(uploads / "truncated.png").read_bytes()
-    (uploads / "truncated.png").write_bytes(truncated[:len(truncated) // 2])
-    expected = {"depth.png": "not a photo: looks like a 16-bit depth map",
-                "depth.tif": "not a photo: looks like a 32-bit float depth map",
-                "notes.png": "not a readable image: upload a photo",
-                "truncated.png": "the uploaded file: not a readable image"}
+    (uploads / "truncated.png").write_bytes(truncated[: len(truncated) // 2])
+    expected = {
+        "depth.png": "not a photo: looks like a 16-bit depth map",
+        "depth.tif": "not a photo: looks like a 32-bit float depth map",
+        "notes.png": "not a readable image: upload a photo",
+        "truncated.png": "the uploaded file: not a readable image",
+    }
     model = litedepth.create_model("fast-student", input_size=(48, 64)).eval()
     with Session({"student": model}) as session:
         for name, start in expected.items():
@@ -193,7 +219,9 @@ def test_busy_port_is_one_line_before_anything_is_printed(fast_model, capsys):
         assert main(["serve", "--model", str(fast_model), "--port", str(port)]) == 2
         out, err = capsys.readouterr()
     assert out == ""
-    assert err.splitlines() == [f"litedepth serve: error: --port {port}: 127.0.0.1:{port} is already in use; choose another --port"]
+    assert err.splitlines() == [
+        f"litedepth serve: error: --port {port}: 127.0.0.1:{port} is already in use; choose another --port"
+    ]
     check_port("127.0.0.1", port)  # free again: no error
 
 
@@ -231,9 +259,14 @@ def test_served_demo_answers_through_gradio_and_leaves_no_temporary_files(tmp_pa
     port = _free_port()
     env = {**os.environ, "TMPDIR": str(temp)}
     env.pop("GRADIO_TEMP_DIR", None)
-    server = subprocess.Popen([sys.executable, "-m", "litedepth", "serve", "--port", str(port)]
-                              + [arg for p in paths for arg in ("--model", str(p))],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "litedepth", "serve", "--port", str(port)]
+        + [arg for p in paths for arg in ("--model", str(p))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
     try:
         _wait_for(f"http://127.0.0.1:{port}/", server)
         client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=False)
@@ -252,7 +285,10 @@ def test_served_demo_answers_through_gradio_and_leaves_no_temporary_files(tmp_pa
 
 
 @needs_gradio
-@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="no chromium and chromedriver on this machine (Debian: apt-get install chromium chromium-driver)")
+@pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="no chromium and chromedriver on this machine (Debian: apt-get install chromium chromium-driver)",
+)
 def test_browser_uploads_a_photo_and_sees_depth_and_point_cloud(tmp_path):
     webdriver = pytest.importorskip("selenium.webdriver", reason="the browser test needs selenium (the [dev] extra)")
     from selenium.webdriver.common.by import By
@@ -264,13 +300,24 @@ def test_browser_uploads_a_photo_and_sees_depth_and_point_cloud(tmp_path):
     port = _free_port()
     temp = tmp_path / "tmp"  # the server's TMPDIR
     temp.mkdir()
-    server = subprocess.Popen([sys.executable, "-m", "litedepth", "serve", "--model", str(model), "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "TMPDIR": str(temp)},
-                              start_new_session=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "litedepth", "serve", "--model", str(model), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "TMPDIR": str(temp)},
+        start_new_session=True,
+    )
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,1100",
-                 "--use-gl=swiftshader", "--enable-unsafe-swiftshader"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1400,1100",
+        "--use-gl=swiftshader",
+        "--enable-unsafe-swiftshader",
+    ):
         options.add_argument(flag)
     driver = None
     try:
@@ -286,7 +333,11 @@ def test_browser_uploads_a_photo_and_sees_depth_and_point_cloud(tmp_path):
         depth = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#depth img")))
         assert depth.get_attribute("src")
         wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#cloud canvas")))
-        wait.until(lambda d: "ms for a 160x120 photo" in d.find_element(By.CSS_SELECTOR, "#latency textarea").get_attribute("value"))
+        wait.until(
+            lambda d: (
+                "ms for a 160x120 photo" in d.find_element(By.CSS_SELECTOR, "#latency textarea").get_attribute("value")
+            )
+        )
         shot = os.environ.get("LITEDEPTH_SCREENSHOT")  # where the README's screenshot came from
         driver.save_screenshot(shot or str(tmp_path / "demo.png"))
     finally:

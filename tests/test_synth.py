@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from litedepth.cli import main
+from litedepth.errors import LitedepthError
 from litedepth.synth.dataset import parse_size, render_scene, write_dataset
 from litedepth.synth.render import intrinsics_for
-from litedepth.errors import LitedepthError
 
 SIZE = (60, 80)
 
@@ -54,8 +54,8 @@ def test_views_of_a_scene_share_the_room_but_not_the_camera():
 
 def test_depth_is_z_distance_along_the_optical_axis():
     # A fronto-parallel wall has constant z-depth although the ray lengths vary across the image.
-    from litedepth.synth.render import render
     from litedepth.synth.furniture import Material
+    from litedepth.synth.render import render
     from litedepth.synth.scene import Scene, look_at
 
     m = Material("plain", np.full(3, 0.5, np.float32), np.zeros(3, np.float32))
@@ -91,8 +91,9 @@ def test_test_split_layout_16bit_millimetres(tmp_path):
 
 def test_train_split_layout_8bit_and_appending(tmp_path):
     write_dataset(tmp_path, 2, split="test", seed=0, size=SIZE, progress=False)
-    csv_path = write_dataset(tmp_path, 5, split="train", preset="hall", seed=2, size=SIZE, views_per_scene=2,
-                             progress=False)
+    csv_path = write_dataset(
+        tmp_path, 5, split="train", preset="hall", seed=2, size=SIZE, views_per_scene=2, progress=False
+    )
     assert (tmp_path / "data/nyu2_test.csv").is_file()  # the other split is kept
     rows = list(csv.reader(csv_path.open()))
     assert len(rows) == 5
@@ -143,12 +144,15 @@ def test_cli_writes_dataset(tmp_path, capsys):
     assert "nyu2_train.csv" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--size", "abc"], "--size 'abc'"),
-    (["--n", "0"], "--n 0"),
-    (["--preset", "moon"], "unknown preset"),
-    (["--split", "val"], "unknown split"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--size", "abc"], "--size 'abc'"),
+        (["--n", "0"], "--n 0"),
+        (["--preset", "moon"], "unknown preset"),
+        (["--split", "val"], "unknown split"),
+    ],
+)
 def test_cli_bad_arguments_exit_2_with_one_line(tmp_path, capsys, args, message):
     argv = ["synth", "--out", str(tmp_path), "--n", "1", "--size", "30x40", "--quiet"] + args
     assert main(argv) == 2

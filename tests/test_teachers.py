@@ -4,8 +4,8 @@ import torch
 from litedepth import create_model, save_model
 from litedepth.config import load_config
 from litedepth.errors import LitedepthError
-from litedepth.training.teachers import HFTeacher, OnnxTeacher, TorchTeacher, load_teacher
 from litedepth.training.loop import build_objective
+from litedepth.training.teachers import HFTeacher, OnnxTeacher, TorchTeacher, load_teacher
 
 SIZE = (48, 64)
 
@@ -50,8 +50,12 @@ def _channel_mean_onnx(path, fixed=None):
     shape = ["B", 3, "H", "W"] if fixed is None else [1, 3, *fixed]
     out_shape = ["B", 1, "H", "W"] if fixed is None else [1, 1, *fixed]
     node = helper.make_node("ReduceMean", ["x"], ["depth"], axes=[1], keepdims=1)
-    graph = helper.make_graph([node], "mean", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
-                              [helper.make_tensor_value_info("depth", TensorProto.FLOAT, out_shape)])
+    graph = helper.make_graph(
+        [node],
+        "mean",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("depth", TensorProto.FLOAT, out_shape)],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     onnx.save(model, str(path))
@@ -73,11 +77,24 @@ def test_onnx_teacher(tmp_path):
 
 def test_hf_depth_anything_teacher_offline(tmp_path):
     transformers = pytest.importorskip("transformers")
-    backbone = transformers.Dinov2Config(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64,
-                                         patch_size=14, image_size=56, out_features=["stage1", "stage2", "stage3", "stage4"],
-                                         reshape_hidden_states=False)
-    config = transformers.DepthAnythingConfig(backbone_config=backbone, neck_hidden_sizes=[8, 16, 32, 32], reassemble_hidden_size=32,
-                                              fusion_hidden_size=16, head_hidden_size=8, patch_size=14)
+    backbone = transformers.Dinov2Config(
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=64,
+        patch_size=14,
+        image_size=56,
+        out_features=["stage1", "stage2", "stage3", "stage4"],
+        reshape_hidden_states=False,
+    )
+    config = transformers.DepthAnythingConfig(
+        backbone_config=backbone,
+        neck_hidden_sizes=[8, 16, 32, 32],
+        reassemble_hidden_size=32,
+        fusion_hidden_size=16,
+        head_hidden_size=8,
+        patch_size=14,
+    )
     torch.manual_seed(0)
     transformers.DepthAnythingForDepthEstimation(config).save_pretrained(tmp_path / "da")
     teacher = load_teacher(tmp_path / "da")

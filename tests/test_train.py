@@ -14,14 +14,13 @@ from safetensors.torch import load_file
 import litedepth
 from litedepth.cli import main
 from litedepth.config import Config
+from litedepth.preprocess import stats_of
 from litedepth.synth.dataset import write_dataset
+from litedepth.training.loop import build_objective, build_training_set, precise_batchnorm, run, train_step
 from litedepth.training.mixing import EpochSampler, clean_transform
 from litedepth.training.optim import build_optimizer, load_checkpoint
-from litedepth.preprocess import stats_of
-from litedepth.training.loop import build_objective, build_training_set, precise_batchnorm, run, train_step
 
 SIZE = [48, 64]
-
 
 
 @pytest.fixture(scope="module")
@@ -33,14 +32,28 @@ def synth(tmp_path_factory) -> Path:
 
 
 def tiny_config(synth: Path, out: Path, **train) -> Config:
-    return Config.from_dict({
-        "name": "tiny",
-        "model": {"arch": "hu2021-student", "input_size": SIZE},
-        "data": {"sources": [{"path": str(synth), "kind": "nyu", "split": "train"}], "workers": 0, "val": str(synth)},
-        "optim": {"lr": 1e-3},
-        "schedule": {"step_epochs": 1, "gamma": 0.5},
-        "train": {"epochs": 2, "batch_size": 4, "device": "cpu", "out_dir": str(out), "progress": False, "threads": 1, **train},
-    })
+    return Config.from_dict(
+        {
+            "name": "tiny",
+            "model": {"arch": "hu2021-student", "input_size": SIZE},
+            "data": {
+                "sources": [{"path": str(synth), "kind": "nyu", "split": "train"}],
+                "workers": 0,
+                "val": str(synth),
+            },
+            "optim": {"lr": 1e-3},
+            "schedule": {"step_epochs": 1, "gamma": 0.5},
+            "train": {
+                "epochs": 2,
+                "batch_size": 4,
+                "device": "cpu",
+                "out_dir": str(out),
+                "progress": False,
+                "threads": 1,
+                **train,
+            },
+        }
+    )
 
 
 def test_a_few_steps_lower_the_loss(synth, tmp_path):
@@ -120,7 +133,9 @@ def test_kill_9_mid_epoch_then_resume(synth, tmp_path, uninterrupted):
     out = tmp_path / "killed"
     args = ["--config", str(tmp_path / "cfg.yaml"), "--set", "train.checkpoint_every=1"]
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(tiny_config(synth, out).to_dict()))
-    proc = subprocess.Popen([sys.executable, "-m", "litedepth", "train", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "litedepth", "train", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     deadline = time.time() + 60
     ckpt = out / "last.pt"
     try:
@@ -155,7 +170,14 @@ def test_resume_refuses_a_different_config(synth, tmp_path):
 def test_cli_errors_are_one_line(synth, tmp_path, capsys):
     assert main(["train", "--config", "synth-teacher", "--set", f"data.sources.0.path={tmp_path / 'nope'}"]) == 2
     assert "no such file or folder" in capsys.readouterr().err
-    cfg = ["--config", "synth-teacher", "--set", f"data.sources.0.path={synth}", "--set", "data.sources.0.role=unlabeled"]
+    cfg = [
+        "--config",
+        "synth-teacher",
+        "--set",
+        f"data.sources.0.path={synth}",
+        "--set",
+        "data.sources.0.role=unlabeled",
+    ]
     assert main(["train", *cfg]) == 2
     assert "needs a teacher" in capsys.readouterr().err
 
@@ -174,21 +196,29 @@ def test_default_augmentation_is_the_reference_recipe():
 def _mixed_batch(n: int = 4, size=SIZE) -> dict:
     """Two labeled images and two unlabeled ones for the live teacher."""
     g = torch.Generator().manual_seed(0)
-    return {"image": torch.randn(n, 3, *size, generator=g), "depth": torch.rand(n, 1, *size, generator=g) + 1,
-            "target": torch.zeros(n, 1, *size), "target_mask": torch.zeros(n, 1, *size),
-            "has_depth": torch.tensor([1.0, 1.0, 0.0, 0.0]), "teach": torch.tensor([0.0, 0.0, 1.0, 1.0]),
-            "cached": torch.zeros(n), "source": torch.tensor([0, 0, 1, 1])}
+    return {
+        "image": torch.randn(n, 3, *size, generator=g),
+        "depth": torch.rand(n, 1, *size, generator=g) + 1,
+        "target": torch.zeros(n, 1, *size),
+        "target_mask": torch.zeros(n, 1, *size),
+        "has_depth": torch.tensor([1.0, 1.0, 0.0, 0.0]),
+        "teach": torch.tensor([0.0, 0.0, 1.0, 1.0]),
+        "cached": torch.zeros(n),
+        "source": torch.tensor([0, 0, 1, 1]),
+    }
 
 
 def test_a_training_step_never_reads_a_value_from_the_device():
     """On the meta device a tensor has no values: any .item(), float() or bool() in the step raises."""
     from litedepth.training.teachers import TorchTeacher
 
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017  (the meta device's error type is not part of torch's API)
         bool(torch.ones(2, device="meta").any())  # what a host synchronisation looks like there
     cfg = Config.from_dict({"loss": {"kd": "l1"}})
     model = litedepth.create_model("lite0-student", input_size=tuple(SIZE)).to("meta")
-    teacher = TorchTeacher(litedepth.create_model("fast-student", input_size=tuple(SIZE)), device="meta", identity="meta")
+    teacher = TorchTeacher(
+        litedepth.create_model("fast-student", input_size=tuple(SIZE)), device="meta", identity="meta"
+    )
     objective, _ = build_objective(cfg, teacher)
     optimizer = build_optimizer(cfg, model.parameters())
     terms = train_step(model, optimizer, objective, _mixed_batch(), teacher, "meta", accumulate=2, clip_grad_norm=1.0)
@@ -203,9 +233,13 @@ def test_accumulated_chunks_make_the_same_step():
     nets = []
     for accumulate in (1, 2):
         torch.manual_seed(0)
-        net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, 1, 3, padding=1))
+        net = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, 1, 3, padding=1)
+        )
         objective, _ = build_objective(cfg)
-        terms = train_step(net, build_optimizer(cfg, net.parameters()), objective, batch, None, "cpu", accumulate=accumulate)
+        terms = train_step(
+            net, build_optimizer(cfg, net.parameters()), objective, batch, None, "cpu", accumulate=accumulate
+        )
         nets.append((net, terms))
     (a, ta), (b, tb) = nets
     assert torch.allclose(ta, tb, rtol=1e-5)
@@ -237,8 +271,17 @@ def test_step_budgets(synth, tmp_path):
 
 def test_the_training_camera_is_recorded(synth, tmp_path):
     cfg = tiny_config(synth, tmp_path, epochs=1, steps_per_epoch=1)
-    cfg = Config.from_dict(cfg.to_dict(), ["model.camera.fx=600", "model.camera.fy=600", "model.camera.width=1280",
-                                           "model.camera.height=720", "model.camera.cx=640", "model.camera.cy=360"])
+    cfg = Config.from_dict(
+        cfg.to_dict(),
+        [
+            "model.camera.fx=600",
+            "model.camera.fy=600",
+            "model.camera.width=1280",
+            "model.camera.height=720",
+            "model.camera.cx=640",
+            "model.camera.cy=360",
+        ],
+    )
     model = litedepth.load(run(cfg))
     assert (model.camera.fx, model.camera.width, model.camera.cy) == (600.0, 1280, 360.0)
     with pytest.raises(litedepth.LitedepthError, match="model.camera"):
@@ -260,7 +303,9 @@ def test_precise_batchnorm_averages_the_statistics_of_clean_training_images(synt
     # the first BatchNorm sees the first convolution's output: its statistics, batch by batch, computed here
     first = bns[0]
     conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
-    images = torch.stack([transform({"image": data.raw(0, i)["image"], "_depth_keys": []}, None)["image"] for i in range(16)])
+    images = torch.stack(
+        [transform({"image": data.raw(0, i)["image"], "_depth_keys": []}, None)["image"] for i in range(16)]
+    )
     with torch.no_grad():
         features = conv(images)
     batches = features.split(4)

@@ -11,12 +11,12 @@ from PIL import Image
 av = pytest.importorskip("av")
 
 import litedepth  # noqa: E402
+from conftest import one_line_error  # noqa: E402
 from litedepth.apps import video  # noqa: E402
+from litedepth.apps.video import clip_depth_range, depth_frame, probe, read_frames, require_av  # noqa: E402
 from litedepth.cli import main  # noqa: E402
 from litedepth.errors import LitedepthError  # noqa: E402
 from litedepth.inference import predict  # noqa: E402
-from conftest import one_line_error  # noqa: E402
-from litedepth.apps.video import clip_depth_range, depth_frame, probe, read_frames, require_av  # noqa: E402
 
 FRAMES, HEIGHT, WIDTH, FPS = 12, 64, 80, 10
 
@@ -28,7 +28,9 @@ def write_clip(path, frames=FRAMES, height=HEIGHT, width=WIDTH, fps=FPS):
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         for t in range(frames):
-            rgb = np.stack([(x * 3 + t * 8) % 256, (y * 4 + t * 5) % 256, ((x + y) * 2 + t * 11) % 256], axis=-1).astype(np.uint8)
+            rgb = np.stack(
+                [(x * 3 + t * 8) % 256, (y * 4 + t * 5) % 256, ((x + y) * 2 + t * 11) % 256], axis=-1
+            ).astype(np.uint8)
             for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
@@ -52,12 +54,30 @@ def clip(tmp_path):
 
 @pytest.fixture
 def model_file(tmp_path):
-    return litedepth.save_model(litedepth.create_model("fast-student", input_size=(48, 64)), tmp_path / "fast.safetensors")
+    return litedepth.save_model(
+        litedepth.create_model("fast-student", input_size=(48, 64)), tmp_path / "fast.safetensors"
+    )
 
 
 def test_side_by_side_video_and_per_frame_files(clip, model_file, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["predict", str(clip), "--model", str(model_file), "--out", str(out), "--save", "png16,npy", "--batch-size", "5"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(clip),
+                "--model",
+                str(model_file),
+                "--out",
+                str(out),
+                "--save",
+                "png16,npy",
+                "--batch-size",
+                "5",
+            ]
+        )
+        == 0
+    )
     video = out / "clip_depth.mp4"
     frames, rate, shape = decoded(video)
     assert (frames, rate, shape) == (FRAMES, Fraction(FPS), (HEIGHT, 2 * WIDTH, 3))
@@ -77,8 +97,25 @@ def test_side_by_side_video_and_per_frame_files(clip, model_file, tmp_path, caps
 
 def test_depth_only_layout_keeps_width_and_rate(clip, model_file, tmp_path):
     out = tmp_path / "out"
-    assert main(["predict", str(clip), "--model", str(model_file), "--out", str(out), "--video-layout", "depth",
-                 "--depth-range", "0.5,4", "--smooth", "0.5"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(clip),
+                "--model",
+                str(model_file),
+                "--out",
+                str(out),
+                "--video-layout",
+                "depth",
+                "--depth-range",
+                "0.5,4",
+                "--smooth",
+                "0.5",
+            ]
+        )
+        == 0
+    )
     assert decoded(out / "clip_depth.mp4") == (FRAMES, Fraction(FPS), (HEIGHT, WIDTH, 3))
     assert sorted(p.name for p in out.iterdir()) == ["clip_depth.mp4"]  # no per-frame files unless --save asks
 
@@ -131,7 +168,17 @@ def test_output_never_overwrites_the_input(model_file, tmp_path):
     write_clip(folder / "a_depth.mp4", frames=2)
     write_clip(tmp_path / "a.mp4", frames=2)  # its output would be videos/a_depth.mp4, the other input
     with pytest.raises(LitedepthError, match="would overwrite the input"):
-        main_raising(["predict", str(tmp_path / "a.mp4"), str(folder / "a_depth.mp4"), "--model", str(model_file), "--out", str(folder)])
+        main_raising(
+            [
+                "predict",
+                str(tmp_path / "a.mp4"),
+                str(folder / "a_depth.mp4"),
+                "--model",
+                str(model_file),
+                "--out",
+                str(folder),
+            ]
+        )
 
 
 def main_raising(argv):
@@ -166,7 +213,10 @@ def virtual_camera(monkeypatch):
 
 def test_camera_input_gives_a_depth_video(virtual_camera, model_file, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["predict", "camera:0", "--frames", "9", "--model", str(model_file), "--out", str(out), "--save", "npy"]) == 0
+    assert (
+        main(["predict", "camera:0", "--frames", "9", "--model", str(model_file), "--out", str(out), "--save", "npy"])
+        == 0
+    )
     assert decoded(out / "camera0_depth.mp4") == (9, Fraction(FPS), (HEIGHT, 2 * WIDTH, 3))
     assert sorted(p.name for p in out.iterdir()) == ["camera0", "camera0_depth.mp4"]
     camera = video.open_camera(0)  # the test pattern starts again at its first frame
@@ -202,7 +252,9 @@ def test_bad_camera_inputs_exit_2_with_one_line(model_file, tmp_path, monkeypatc
     pytest.importorskip("imageio_ffmpeg")
     monkeypatch.setitem(video.CAMERA_INPUTS, sys.platform, ("v4l2", str(tmp_path / "video{index}")))
     base = ["--model", str(model_file), "--out", str(tmp_path / "out")]
-    assert one_line_error(capsys, ["predict", "camera:3", *base]).endswith(f"camera:3: no such camera ({tmp_path / 'video3'} does not exist)")
+    assert one_line_error(capsys, ["predict", "camera:3", *base]).endswith(
+        f"camera:3: no such camera ({tmp_path / 'video3'} does not exist)"
+    )
     assert "expected camera:N" in one_line_error(capsys, ["predict", "camera:front", *base])
     (tmp_path / "video0").write_text("not a camera")
     assert "camera:0: cannot be read from" in one_line_error(capsys, ["predict", "camera:0", *base])

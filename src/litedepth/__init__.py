@@ -10,5 +10,13 @@ from .errors import LitedepthError
 from .models import ARCHITECTURES, create_model
 
 __version__ = "0.1.0"
-__all__ = ["load", "save_model", "create_model", "ARCHITECTURES", "DepthModel", "LitedepthError",
-           "UntrainedWeightsWarning", "__version__"]
+__all__ = [
+    "load",
+    "save_model",
+    "create_model",
+    "ARCHITECTURES",
+    "DepthModel",
+    "LitedepthError",
+    "UntrainedWeightsWarning",
+    "__version__",
+]

@@ -43,16 +43,16 @@ class Intrinsics:
     height: int
 
     @classmethod
-    def nyu(cls) -> "Intrinsics":
+    def nyu(cls) -> Intrinsics:
         return cls(*NYU_INTRINSICS, width=640, height=480)
 
     @classmethod
-    def centred(cls, focal_px: float, width: int, height: int) -> "Intrinsics":
+    def centred(cls, focal_px: float, width: int, height: int) -> Intrinsics:
         """Square pixels, principal point at the image centre."""
         return cls(float(focal_px), float(focal_px), (width - 1) / 2, (height - 1) / 2, int(width), int(height))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Intrinsics":
+    def from_dict(cls, data: dict[str, Any]) -> Intrinsics:
         """The camera of `to_dict`'s dict; one-line `LitedepthError` for a missing key or a value no camera has
         (focal lengths positive and finite, principal point finite, width and height positive whole numbers)."""
         from .metadata import camera_problem, show
@@ -61,7 +61,14 @@ class Intrinsics:
         if problem is not None:
             key, value, why = problem
             raise LitedepthError(f"{key} {show(value)}: {why}")  # e.g. "camera.fx -1: must be a positive ..."
-        return cls(float(data["fx"]), float(data["fy"]), float(data["cx"]), float(data["cy"]), int(data["width"]), int(data["height"]))
+        return cls(
+            float(data["fx"]),
+            float(data["fy"]),
+            float(data["cx"]),
+            float(data["cy"]),
+            int(data["width"]),
+            int(data["height"]),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,12 +78,14 @@ class Intrinsics:
         """The focal length in units of the image's shorter side (what fixes metric scale in `predict`)."""
         return math.sqrt(self.fx * self.fy) / min(self.width, self.height)
 
-    def resized(self, width: int, height: int) -> "Intrinsics":
+    def resized(self, width: int, height: int) -> Intrinsics:
         """The same camera for the image resized to ``width x height`` (pixel centres kept)."""
         sx, sy = width / self.width, height / self.height
-        return Intrinsics(self.fx * sx, self.fy * sy, (self.cx + 0.5) * sx - 0.5, (self.cy + 0.5) * sy - 0.5, int(width), int(height))
+        return Intrinsics(
+            self.fx * sx, self.fy * sy, (self.cx + 0.5) * sx - 0.5, (self.cy + 0.5) * sy - 0.5, int(width), int(height)
+        )
 
-    def matching(self, width: int, height: int) -> "Intrinsics":
+    def matching(self, width: int, height: int) -> Intrinsics:
         """This camera's relative focal length on an image of another shape, principal point centred.
 
         For a photo of unknown camera, this is the camera for which the network's metres are right.
@@ -134,8 +143,9 @@ def in_camera(depths, focal_px: float | None, trained: Intrinsics):
     return scale_to_camera(depths, focal_px, trained)
 
 
-def back_project(depth: np.ndarray, image: np.ndarray | None, camera: Intrinsics, stride: int = 1,
-                 max_depth: float = 10.0) -> tuple[np.ndarray, np.ndarray | None]:
+def back_project(
+    depth: np.ndarray, image: np.ndarray | None, camera: Intrinsics, stride: int = 1, max_depth: float = 10.0
+) -> tuple[np.ndarray, np.ndarray | None]:
     """A z-depth map (``H x W`` metres) as 3-D points ``(N, 3)`` float32 in the camera's frame.
 
     x right, y down, z along the optical axis (OpenCV's convention); with ``image`` (``H x W x
@@ -158,14 +168,18 @@ def write_ply(path: str | os.PathLike, points: np.ndarray, colors: np.ndarray | 
     """A binary little-endian PLY of ``points`` (``(N, 3)`` metres) and optional ``colors`` (``(N, 3)`` uint8), atomically."""
     from .fileio import atomic_path
 
-    fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")] + ([("red", "u1"), ("green", "u1"), ("blue", "u1")] if colors is not None else [])
+    fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")] + (
+        [("red", "u1"), ("green", "u1"), ("blue", "u1")] if colors is not None else []
+    )
     rows = np.empty(len(points), dtype=fields)
     rows["x"], rows["y"], rows["z"] = points[:, 0], points[:, 1], points[:, 2]
     if colors is not None:
         rows["red"], rows["green"], rows["blue"] = colors[:, 0], colors[:, 1], colors[:, 2]
     names = {"<f4": "float", "u1": "uchar"}
-    header = "ply\nformat binary_little_endian 1.0\ncomment litedepth: metres, camera frame (x right, y down, z forward)\n" \
+    header = (
+        "ply\nformat binary_little_endian 1.0\ncomment litedepth: metres, camera frame (x right, y down, z forward)\n"
         f"element vertex {len(points)}\n" + "".join(f"property {names[t]} {n}\n" for n, t in fields) + "end_header\n"
+    )
     path = Path(path)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:

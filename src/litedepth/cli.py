@@ -31,8 +31,10 @@ COMMANDS = {
 }
 
 
-OVERWRITE_HELP = ("replace an earlier output of this command's kind (an existing file, a finished run, a dataset "
-                  "litedepth wrote); inputs of the command are never written")
+OVERWRITE_HELP = (
+    "replace an earlier output of this command's kind (an existing file, a finished run, a dataset "
+    "litedepth wrote); inputs of the command are never written"
+)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -43,7 +45,9 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="litedepth", description="Light, fast monocular depth estimation by knowledge distillation.")
+    parser = OneLineParser(
+        prog="litedepth", description="Light, fast monocular depth estimation by knowledge distillation."
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for name, module_name in COMMANDS.items():
         if command is not None and name != command:

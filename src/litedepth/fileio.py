@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from PIL import Image
@@ -62,7 +62,14 @@ def check_output_folder(path: str | os.PathLike, option: str = "--out") -> Path:
 
 
 BACKGROUND = (255, 255, 255)  # what transparent pixels become: white, the page behind a picture
-DEPTH_LIKE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")  # one channel, more than 8 bits: depth maps, not photos
+DEPTH_LIKE_MODES = (
+    "I;16",
+    "I;16L",
+    "I;16B",
+    "I;16N",
+    "I",
+    "F",
+)  # one channel, more than 8 bits: depth maps, not photos
 _ALPHA_MODES = ("RGBA", "RGBa", "LA", "PA")
 _RGB_MODES = ("RGB", "RGBX", "L", "P", "CMYK", "YCbCr", "1")  # converted by PIL with their plain meaning
 _MAYBE_DEPTH_SUFFIXES = (".png", ".tif", ".tiff", ".ppm")  # JPEG, BMP and WebP cannot hold a 16-bit channel
@@ -112,11 +119,15 @@ def check_photo_mode(mode: str, source: str | os.PathLike) -> None:
     """Refuse, with one line naming ``source`` and ``mode``, a PIL mode that `to_rgb` does not turn into a photo."""
     if mode in DEPTH_LIKE_MODES:
         bits = {"F": "32-bit float", "I": "16- or 32-bit integer"}.get(mode, "16-bit")
-        raise LitedepthError(f"{source}: looks like a depth map or a 16-bit image, not a photo "
-                             f"(one {bits} channel, PIL mode {mode}); give RGB or 8-bit grayscale photos")
+        raise LitedepthError(
+            f"{source}: looks like a depth map or a 16-bit image, not a photo "
+            f"(one {bits} channel, PIL mode {mode}); give RGB or 8-bit grayscale photos"
+        )
     if mode not in _ALPHA_MODES + _RGB_MODES:
-        raise LitedepthError(f"{source}: PIL mode {mode} is not supported for photos; "
-                             "give an RGB, RGBA, grayscale (8-bit), palette or CMYK image")
+        raise LitedepthError(
+            f"{source}: PIL mode {mode} is not supported for photos; "
+            "give an RGB, RGBA, grayscale (8-bit), palette or CMYK image"
+        )
 
 
 def to_rgb(img: Image.Image, source: str | os.PathLike = "image") -> Image.Image:

@@ -8,7 +8,7 @@ preprocess (resize to the model's input size, normalise) -> forward -> postproce
 from __future__ import annotations
 
 import os
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -21,7 +21,7 @@ from .preprocess import FITS, network_view, prepare_images, stats_of
 
 preprocess = prepare_images  # RGB PIL images -> (B, 3, H, W) at an input size, normalised (the older name)
 
-ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray]
+ImageLike = str | os.PathLike | Image.Image | np.ndarray
 
 
 def to_pil(image: ImageLike) -> Image.Image:
@@ -39,9 +39,15 @@ def to_pil(image: ImageLike) -> Image.Image:
     if isinstance(image, Image.Image):
         return to_rgb(image, f"PIL image input ({image.width}x{image.height})")
     if isinstance(image, np.ndarray):
-        if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))) or 0 in image.shape:
-            raise LitedepthError(f"array input: expected uint8 H x W (grayscale), H x W x 3 (RGB) or H x W x 4 (RGBA), "
-                                 f"got shape {image.shape} {image.dtype}")
+        if (
+            image.dtype != np.uint8
+            or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4)))
+            or 0 in image.shape
+        ):
+            raise LitedepthError(
+                f"array input: expected uint8 H x W (grayscale), H x W x 3 (RGB) or H x W x 4 (RGBA), "
+                f"got shape {image.shape} {image.dtype}"
+            )
         return to_rgb(Image.fromarray(image), "array input")
     if isinstance(image, (str, os.PathLike)):
         return read_rgb(image)
@@ -55,7 +61,9 @@ def postprocess(depth: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
 
 
 @torch.inference_mode()
-def predict(model: torch.nn.Module, images, batch_size: int = 8, device: str | torch.device | None = None, fit: str = "auto"):
+def predict(
+    model: torch.nn.Module, images, batch_size: int = 8, device: str | torch.device | None = None, fit: str = "auto"
+):
     """Depth in metres for one image (returns ``H x W`` float32) or a list of images (returns a list).
 
     ``model`` maps normalised ``(B, 3, h, w)`` to ``(B, 1, h, w)`` metres and carries
@@ -80,7 +88,7 @@ def predict(model: torch.nn.Module, images, batch_size: int = 8, device: str | t
     model.eval()
     results: list[np.ndarray] = []
     for start in range(0, len(items), batch_size):
-        pils = [to_pil(im) for im in items[start:start + batch_size]]
+        pils = [to_pil(im) for im in items[start : start + batch_size]]
         views = [network_view(img, model.input_size, mean, std, fit) for img in pils]
         depths: list[torch.Tensor | None] = [None] * len(views)
         for shape in dict.fromkeys(tuple(x.shape) for x, _ in views):  # one forward pass per view size
@@ -142,14 +150,21 @@ def collect_images(inputs: Sequence[str], check: bool = True) -> list:
         for p, name in entries:
             found.setdefault(p.resolve(), (p, name))
     skipped = [p for resolved, p in depth_maps.items() if resolved not in found]
-    skip_note = f"{len(skipped)} depth map(s) (single-channel 16-bit or float images) in the folders, e.g. {skipped[0]}" if skipped else ""
+    skip_note = (
+        f"{len(skipped)} depth map(s) (single-channel 16-bit or float images) in the folders, e.g. {skipped[0]}"
+        if skipped
+        else ""
+    )
     if not found:
         raise LitedepthError(f"{', '.join(inputs)}: no images found" + (f"; skipped {skip_note}" if skipped else ""))
     if skipped:
         print(f"note: skipped {skip_note}; predicting photos only", file=sys.stderr)
     loose = [os.path.abspath(p) for p, name in found.values() if name is None]
     common = os.path.commonpath([os.path.dirname(p) for p in loose]) if loose else None
-    images = [(p, name if name is not None else Path(os.path.relpath(os.path.abspath(p), common))) for p, name in found.values()]
+    images = [
+        (p, name if name is not None else Path(os.path.relpath(os.path.abspath(p), common)))
+        for p, name in found.values()
+    ]
     if check:
         for path, _ in images:
             check_image(path)

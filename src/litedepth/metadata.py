@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from .errors import LitedepthError
 
@@ -91,7 +92,7 @@ def show(value: Any, limit: int = 60) -> str:
         text = json.dumps(value, separators=(",", ":"))
     except (TypeError, ValueError):
         text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _keyed(key: str, value: Any, why: str | None) -> Problem | None:

@@ -45,7 +45,9 @@ def write_marker(folder: str | os.PathLike, kind: str, **fields) -> None:
 
 def _unmarked_kind(folder: Path) -> dict | None:
     """Run and study folders written before folders had markers, recognised by their files."""
-    if (folder / "config.yaml").is_file() and any((folder / name).is_file() for name in ("last.pt", "model.safetensors")):
+    if (folder / "config.yaml").is_file() and any(
+        (folder / name).is_file() for name in ("last.pt", "model.safetensors")
+    ):
         return {"kind": "run", "state": "finished" if (folder / "model.safetensors").is_file() else "unfinished"}
     if (folder / "runs").is_dir() and ((folder / "results.json").is_file() or (folder / "data").is_dir()):
         return {"kind": "reproduce"}
@@ -106,9 +108,15 @@ class OutputGuard:
         if owner is not None:
             what, path = owner
             output = f"the output {target}" + (f" of {source}" if source else "")
-            how = "would overwrite the input" if target.resolve() == path.resolve() else "would be written inside the input"
-            raise LitedepthError(f"{option}: {output} {how} {path} ({what}); choose another {option} "
-                                 "(inputs are never written, not even with --overwrite)")
+            how = (
+                "would overwrite the input"
+                if target.resolve() == path.resolve()
+                else "would be written inside the input"
+            )
+            raise LitedepthError(
+                f"{option}: {output} {how} {path} ({what}); choose another {option} "
+                "(inputs are never written, not even with --overwrite)"
+            )
 
     def file(self, path: str | os.PathLike, option: str, source: str | None = None) -> Path:
         """Claim the output file ``path`` (given by ``option``); returns it as a `Path`.
@@ -122,8 +130,9 @@ class OutputGuard:
         key = path.resolve()
         if key in self.owners:
             first = self.owners[key]
-            raise LitedepthError(f"{first} and {source or option}: both would be written to {path}; "
-                                 "rename one or run them separately")
+            raise LitedepthError(
+                f"{first} and {source or option}: both would be written to {path}; rename one or run them separately"
+            )
         if path.is_dir():
             raise LitedepthError(f"{option} {path}: is a folder; give a file name")
         if path.exists() and not self.overwrite:
@@ -145,12 +154,18 @@ class OutputGuard:
         held = [owner for folder, owner in self.inputs.items() if path.exists() and path.resolve() in folder.parents]
         if held:
             what, inside = held[0]
-            raise LitedepthError(f"{option} {path}: holds {inside}, an input of this command ({what}); choose another folder")
+            raise LitedepthError(
+                f"{option} {path}: holds {inside}, an input of this command ({what}); choose another folder"
+            )
         if path.is_dir() and _visible_entries(path):
             marker = folder_kind(path)
             if marker is None or marker.get("kind") != kind:
-                found = f"a litedepth {marker.get('kind')} folder" if marker else "files that litedepth did not write here"
-                raise LitedepthError(f"{option} {path}: holds {found}; choose a new or empty folder for the {kind} output")
+                found = (
+                    f"a litedepth {marker.get('kind')} folder" if marker else "files that litedepth did not write here"
+                )
+                raise LitedepthError(
+                    f"{option} {path}: holds {found}; choose a new or empty folder for the {kind} output"
+                )
             if not (continues or self.overwrite):
                 raise LitedepthError(f"{option} {path}: holds an earlier {kind} output; {OVERWRITE_HINT}")
         return path

@@ -18,7 +18,7 @@ True
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -108,7 +108,9 @@ def prepare_images(images: Sequence[Image.Image], input_size: tuple[int, int], m
     return normalise(x, mean, std)
 
 
-def network_view(image: Image.Image, input_size: tuple[int, int], mean, std, fit: str) -> tuple[torch.Tensor, tuple[int, int]]:
+def network_view(
+    image: Image.Image, input_size: tuple[int, int], mean, std, fit: str
+) -> tuple[torch.Tensor, tuple[int, int]]:
     """One RGB image as the network sees it in `predict`: ``((1, 3, h, w) normalised, (content h, content w))``.
 
     Both fits keep the aspect ratio. ``whole``: resized so its shorter side is the one training and
@@ -126,6 +128,8 @@ def network_view(image: Image.Image, input_size: tuple[int, int], mean, std, fit
         scale = min(input_size[0] / height, input_size[1] / width)
         h, w = min(input_size[0], max(1, round(height * scale))), min(input_size[1], max(1, round(width * scale)))
         padded = tuple(input_size)
-    x = prepare_images([image.resize((w, h), Image.BILINEAR) if (w, h) != (width, height) else image], (h, w), mean, std)
+    x = prepare_images(
+        [image.resize((w, h), Image.BILINEAR) if (w, h) != (width, height) else image], (h, w), mean, std
+    )
     x = F.pad(x, (0, padded[1] - w, 0, padded[0] - h), mode="replicate") if padded != (h, w) else x
     return x, (h, w)

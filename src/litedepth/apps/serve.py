@@ -77,6 +77,7 @@ def require_gradio():
 
 # --- models and their names ------------------------------------------------------------------
 
+
 def parse_model_spec(spec: str) -> tuple[str | None, str]:
     """``NAME=PATH`` -> ``(NAME, PATH)``; a plain spec -> ``(None, spec)``.
 
@@ -104,8 +105,10 @@ def refuse_repeated_names(names: list[str | None], specs: list[str]) -> None:
         if name is None:
             continue
         if name in first:
-            raise LitedepthError(f"--model {spec}: the name {name!r} is also that of --model {first[name]}; "
-                                 "give each model a name of its own with NAME=PATH")
+            raise LitedepthError(
+                f"--model {spec}: the name {name!r} is also that of --model {first[name]}; "
+                "give each model a name of its own with NAME=PATH"
+            )
         first[name] = spec
 
 
@@ -114,8 +117,9 @@ def refuse_repeated_files(specs: list[str], paths: list[Path]) -> None:
     seen = {}
     for spec, path in zip(specs, paths):
         if path in seen:
-            raise LitedepthError(f"--model {spec}: the same file as --model {seen[path]}; "
-                                 "to offer it twice, name each with NAME=PATH")
+            raise LitedepthError(
+                f"--model {spec}: the same file as --model {seen[path]}; to offer it twice, name each with NAME=PATH"
+            )
         seen[path] = spec
 
 
@@ -127,7 +131,7 @@ def path_labels(paths: list[Path]) -> list[str]:
     file name. Equal paths get equal labels (`refuse_repeated_files` refuses them first).
     """
     shared_name = len(paths) > 1 and len({p.name for p in paths}) == 1
-    parts = [(p.parent if shared_name else p).parts[1 if p.is_absolute() else 0:] for p in paths]
+    parts = [(p.parent if shared_name else p).parts[1 if p.is_absolute() else 0 :] for p in paths]
     labels = []
     for i, own in enumerate(parts):
         others = [q for j, q in enumerate(parts) if j != i]
@@ -148,8 +152,10 @@ def model_names(entries: list[tuple[str | None, str]], archs: list[str]) -> list
     paths = [Path(entries[i][1]).resolve() for i in files]
     refuse_repeated_files([entries[i][1] for i in files], paths)
     labels = dict(zip(files, path_labels(paths)))
-    names = [name or (f"{arch} ({labels[i]})" if i in labels else spec)
-             for i, ((name, spec), arch) in enumerate(zip(entries, archs))]
+    names = [
+        name or (f"{arch} ({labels[i]})" if i in labels else spec)
+        for i, ((name, spec), arch) in enumerate(zip(entries, archs))
+    ]
     refuse_repeated_names(names, [spec for _, spec in entries])
     return names
 
@@ -170,6 +176,7 @@ def load_models(specs: list[str]) -> dict:
 
 # --- reading an upload -----------------------------------------------------------------------
 
+
 def _header_mode(path: Path) -> str | None:
     """The PIL mode the file's header announces, or None when PIL cannot open it (not an image)."""
     from PIL import Image
@@ -178,7 +185,9 @@ def _header_mode(path: Path) -> str | None:
         with Image.open(path) as img:
             return img.mode
     except Image.DecompressionBombError:
-        raise LitedepthError("too many pixels: this image is larger than a photo can be here; upload a smaller one") from None
+        raise LitedepthError(
+            "too many pixels: this image is larger than a photo can be here; upload a smaller one"
+        ) from None
     except Exception:  # PIL raises many types for files that are not images
         return None
 
@@ -210,8 +219,10 @@ def read_upload(photo):
     if mode is None:
         raise LitedepthError(NOT_AN_IMAGE)
     if mode in DEPTH_LIKE_MODES:
-        raise LitedepthError(f"not a photo: looks like a {_DEPTH_BITS.get(mode, '16-bit')} depth map "
-                             f"(one channel, PIL mode {mode}); upload an RGB or grayscale photo")
+        raise LitedepthError(
+            f"not a photo: looks like a {_DEPTH_BITS.get(mode, '16-bit')} depth map "
+            f"(one channel, PIL mode {mode}); upload an RGB or grayscale photo"
+        )
     try:
         return read_rgb(photo)
     except LitedepthError as exc:  # a damaged file or an unusual mode: read_rgb's words, without the path
@@ -219,6 +230,7 @@ def read_upload(photo):
 
 
 # --- one request -----------------------------------------------------------------------------
+
 
 def write_glb_points(path: str | Path, points: np.ndarray, colors: np.ndarray) -> Path:
     """Coloured points as a binary glTF 2.0 file (one POINTS primitive): what the 3-D view shows.
@@ -233,15 +245,24 @@ def write_glb_points(path: str | Path, points: np.ndarray, colors: np.ndarray) -
     blob = positions.tobytes() + rgba.tobytes()
     doc = {
         "asset": {"version": "2.0", "generator": "litedepth"},
-        "scene": 0, "scenes": [{"nodes": [0]}], "nodes": [{"mesh": 0}],
+        "scene": 0,
+        "scenes": [{"nodes": [0]}],
+        "nodes": [{"mesh": 0}],
         "meshes": [{"primitives": [{"attributes": {"POSITION": 0, "COLOR_0": 1}, "mode": 0}]}],
         "buffers": [{"byteLength": len(blob)}],
-        "bufferViews": [{"buffer": 0, "byteOffset": 0, "byteLength": positions.nbytes},
-                        {"buffer": 0, "byteOffset": positions.nbytes, "byteLength": rgba.nbytes}],
+        "bufferViews": [
+            {"buffer": 0, "byteOffset": 0, "byteLength": positions.nbytes},
+            {"buffer": 0, "byteOffset": positions.nbytes, "byteLength": rgba.nbytes},
+        ],
         "accessors": [
-            {"bufferView": 0, "componentType": 5126, "count": len(points), "type": "VEC3",
-             "min": positions.min(axis=0).tolist() if len(points) else [0, 0, 0],
-             "max": positions.max(axis=0).tolist() if len(points) else [0, 0, 0]},
+            {
+                "bufferView": 0,
+                "componentType": 5126,
+                "count": len(points),
+                "type": "VEC3",
+                "min": positions.min(axis=0).tolist() if len(points) else [0, 0, 0],
+                "max": positions.max(axis=0).tolist() if len(points) else [0, 0, 0],
+            },
             {"bufferView": 1, "componentType": 5121, "normalized": True, "count": len(points), "type": "VEC4"},
         ],
     }
@@ -251,8 +272,13 @@ def write_glb_points(path: str | Path, points: np.ndarray, colors: np.ndarray) -
     total = 12 + 8 + len(text) + 8 + len(blob)
     path = Path(path)
     with atomic_path(path) as tmp:
-        tmp.write_bytes(struct.pack("<4sII", b"glTF", 2, total) + struct.pack("<I4s", len(text), b"JSON") + text
-                        + struct.pack("<I4s", len(blob), b"BIN\0") + blob)
+        tmp.write_bytes(
+            struct.pack("<4sII", b"glTF", 2, total)
+            + struct.pack("<I4s", len(text), b"JSON")
+            + text
+            + struct.pack("<I4s", len(blob), b"BIN\0")
+            + blob
+        )
     return path
 
 
@@ -279,13 +305,16 @@ def write_downloads(out: Path, depth: np.ndarray, image, camera) -> tuple[list[s
     save_npy(npy, depth)
     points, colors = back_project(depth, np.asarray(image), camera)
     write_ply(ply, points, colors)
-    keep = np.linspace(0, len(points) - 1, min(len(points), CLOUD_POINTS)).astype(int) if len(points) else np.zeros(0, int)
+    keep = (
+        np.linspace(0, len(points) - 1, min(len(points), CLOUD_POINTS)).astype(int) if len(points) else np.zeros(0, int)
+    )
     cloud = write_glb_points(out / "points.glb", points[keep], colors[keep])
     return [str(png), str(npy), str(ply)], str(cloud)
 
 
-def estimate(model, photo, max_side: int = MAX_SIDE, focal: float | None = None, cmap: str = "magma_r", *,
-             out: str | Path) -> dict:
+def estimate(
+    model, photo, max_side: int = MAX_SIDE, focal: float | None = None, cmap: str = "magma_r", *, out: str | Path
+) -> dict:
     """Everything the demo shows for one photo: ``{"view", "depth", "files", "cloud", "text"}``.
 
     ``photo``: a PIL image or a file path (`read_upload`). The downloads are written into the
@@ -305,13 +334,23 @@ def estimate(model, photo, max_side: int = MAX_SIDE, focal: float | None = None,
     depth, camera = for_photo(depth, model.camera, float(focal) if focal else None)
     files, cloud = write_downloads(Path(out), depth, image, camera)
     valid = depth[np.isfinite(depth) & (depth > 0)]
-    text = (f"{getattr(model, 'arch', 'model')}: {latency_ms:.0f} ms for a {image.width}x{image.height} photo{note}; "
-            f"depth {valid.min():.2f}-{valid.max():.2f} m" if valid.size else "no valid depth")
-    return {"view": side_by_side(image, depth, colorbar=True, cmap=cmap), "depth": depth, "files": files,
-            "cloud": cloud, "text": text}
+    text = (
+        f"{getattr(model, 'arch', 'model')}: {latency_ms:.0f} ms for a {image.width}x{image.height} photo{note}; "
+        f"depth {valid.min():.2f}-{valid.max():.2f} m"
+        if valid.size
+        else "no valid depth"
+    )
+    return {
+        "view": side_by_side(image, depth, colorbar=True, cmap=cmap),
+        "depth": depth,
+        "files": files,
+        "cloud": cloud,
+        "text": text,
+    }
 
 
 # --- one server ------------------------------------------------------------------------------
+
 
 class Session:
     """One server's models and its temporary folder, which holds the downloads of its last ``keep`` requests.
@@ -357,7 +396,9 @@ class Session:
         gr = require_gradio()
         try:
             image = read_upload(photo)
-            result = estimate(self.model(name), image, max_side=self.max_side, focal=focal or None, out=self.request_folder())
+            result = estimate(
+                self.model(name), image, max_side=self.max_side, focal=focal or None, out=self.request_folder()
+            )
         except LitedepthError as exc:
             message = without_path(str(exc), photo) if isinstance(photo, (str, Path)) else str(exc)
             raise gr.Error(message, print_exception=False) from None  # the visitor's problem: no traceback in the log
@@ -382,6 +423,7 @@ class Session:
 
 # --- the app ---------------------------------------------------------------------------------
 
+
 def photo_input(gr, **kwargs):
     """A `gr.Image` that hands the handler the uploaded file's path, undecoded.
 
@@ -390,6 +432,7 @@ def photo_input(gr, **kwargs):
     depth map is silently squashed to 8-bit RGB. Here `read_upload` reads the file and answers
     either with one line. Pasted data URLs still go through Gradio (it writes them to a file).
     """
+
     class PhotoInput(gr.Image):
         is_template = True  # the browser side is gr.Image's
 
@@ -412,19 +455,29 @@ def build_demo(models, max_side: int = MAX_SIDE):
     session = models if isinstance(models, Session) else Session(models, max_side=max_side)
     names = list(session.models)
     with gr.Blocks(title="litedepth", delete_cache=(CACHE_SWEEP_S, CACHE_AGE_S)) as demo:
-        gr.Markdown("# litedepth\nMonocular depth in metres from one photo. Upload, drop or paste a photo, or use the webcam.")
+        gr.Markdown(
+            "# litedepth\nMonocular depth in metres from one photo. Upload, drop or paste a photo, or use the webcam."
+        )
         with gr.Row():
             with gr.Column():
                 photo = photo_input(gr, sources=["upload", "webcam", "clipboard"], label="photo", elem_id="photo")
                 model = gr.Dropdown(names, value=names[0], label="model", elem_id="model")
-                focal = gr.Number(value=0, label="your camera's focal length in pixels (0: the training camera's)", elem_id="focal")
+                focal = gr.Number(
+                    value=0, label="your camera's focal length in pixels (0: the training camera's)", elem_id="focal"
+                )
                 button = gr.Button("Estimate depth", variant="primary", elem_id="estimate")
             with gr.Column():
                 view = gr.Image(label="photo | depth (colour bar in metres)", elem_id="depth", interactive=False)
                 cloud = gr.Model3D(label="point cloud", display_mode="point_cloud", elem_id="cloud")
                 text = gr.Textbox(label="latency", elem_id="latency", interactive=False)
-                files = gr.File(label="downloads: depth PNG16 (mm), NPY (m), PLY point cloud", file_count="multiple", elem_id="files")
-        button.click(session.answer, inputs=[photo, model, focal], outputs=[view, cloud, text, files], api_name="estimate")
+                files = gr.File(
+                    label="downloads: depth PNG16 (mm), NPY (m), PLY point cloud",
+                    file_count="multiple",
+                    elem_id="files",
+                )
+        button.click(
+            session.answer, inputs=[photo, model, focal], outputs=[view, cloud, text, files], api_name="estimate"
+        )
     return demo
 
 
@@ -491,8 +544,14 @@ def sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
-def serve(specs: list[str], host: str = "127.0.0.1", port: int = 7860, max_side: int = MAX_SIDE,
-          max_file_size: str = MAX_FILE_SIZE, keep: int = KEEP_REQUESTS) -> None:
+def serve(
+    specs: list[str],
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    max_side: int = MAX_SIDE,
+    max_file_size: str = MAX_FILE_SIZE,
+    keep: int = KEEP_REQUESTS,
+) -> None:
     """Load every spec (``NAME=PATH`` or a plain `litedepth.load` spec) and serve the demo until interrupted.
 
     A busy port, a repeated name or a bad model is one `LitedepthError` before anything is printed.
@@ -501,8 +560,11 @@ def serve(specs: list[str], host: str = "127.0.0.1", port: int = 7860, max_side:
     gradio_installed()
     check_port(host, port)
     models = load_models(specs)
-    with sigterm_as_interrupt(), Session(models, max_side=max_side, keep=keep) as session, \
-            gradio_cache_in(session.folder / "gradio"):
+    with (
+        sigterm_as_interrupt(),
+        Session(models, max_side=max_side, keep=keep) as session,
+        gradio_cache_in(session.folder / "gradio"),
+    ):
         demo = build_demo(session)
         print(f"litedepth serve: http://{host}:{port} ({', '.join(models)})", flush=True)
         try:

@@ -51,7 +51,6 @@ NOT_AN_IMAGE = "not a readable image: upload a photo (JPEG, PNG, WebP, BMP or TI
 _DEPTH_BITS = {"F": "32-bit float", "I": "16- or 32-bit integer"}  # other depth-like modes are 16-bit
 _UPLOAD = "the uploaded file"  # what a message calls the upload, instead of its path on the server
 
-
 def gradio_installed() -> None:
     """Refuse with one line a Python without Gradio, without importing it.
 
@@ -65,7 +64,6 @@ def gradio_installed() -> None:
     if not found:
         raise LitedepthError(NEEDS_GRADIO)
 
-
 def require_gradio():
     """Gradio, imported, or a one-line `LitedepthError` saying how to install it."""
     try:
@@ -73,7 +71,6 @@ def require_gradio():
     except ImportError:
         raise LitedepthError(NEEDS_GRADIO) from None
     return gradio
-
 
 # --- models and their names ------------------------------------------------------------------
 
@@ -92,7 +89,6 @@ def parse_model_spec(spec: str) -> tuple[str | None, str]:
         raise LitedepthError(f"--model {spec}: give NAME=PATH with both a name and a model, or just the model")
     return name.strip(), path
 
-
 def refuse_repeated_names(names: list[str | None], specs: list[str]) -> None:
     """One line for the first name that two ``--model`` share (None: not named yet, skipped).
 
@@ -104,20 +100,21 @@ def refuse_repeated_names(names: list[str | None], specs: list[str]) -> None:
         if name is None:
             continue
         if name in first:
-            raise LitedepthError(f"--model {spec}: the name {name!r} is also that of --model {first[name]}; "
-                                 "give each model a name of its own with NAME=PATH")
+            raise LitedepthError(
+                f"--model {spec}: the name {name!r} is also that of --model {first[name]}; "
+                "give each model a name of its own with NAME=PATH"
+            )
         first[name] = spec
-
 
 def refuse_repeated_files(specs: list[str], paths: list[Path]) -> None:
     """One line for an unnamed file given twice (``paths``: the ``specs`` resolved), which no label could tell apart."""
     seen = {}
     for spec, path in zip(specs, paths):
         if path in seen:
-            raise LitedepthError(f"--model {spec}: the same file as --model {seen[path]}; "
-                                 "to offer it twice, name each with NAME=PATH")
+            raise LitedepthError(
+                f"--model {spec}: the same file as --model {seen[path]}; to offer it twice, name each with NAME=PATH"
+            )
         seen[path] = spec
-
 
 def path_labels(paths: list[Path]) -> list[str]:
     """For each path, the shortest end of it (``runA/model.safetensors``) that ends no other path.
@@ -127,7 +124,7 @@ def path_labels(paths: list[Path]) -> list[str]:
     file name. Equal paths get equal labels (`refuse_repeated_files` refuses them first).
     """
     shared_name = len(paths) > 1 and len({p.name for p in paths}) == 1
-    parts = [(p.parent if shared_name else p).parts[1 if p.is_absolute() else 0:] for p in paths]
+    parts = [(p.parent if shared_name else p).parts[1 if p.is_absolute() else 0 :] for p in paths]
     labels = []
     for i, own in enumerate(parts):
         others = [q for j, q in enumerate(parts) if j != i]
@@ -136,7 +133,6 @@ def path_labels(paths: list[Path]) -> list[str]:
             k += 1
         labels.append("/".join(own[-k:]) or str(paths[i].parent))
     return labels
-
 
 def model_names(entries: list[tuple[str | None, str]], archs: list[str]) -> list[str]:
     """The dropdown's names of ``entries`` (``parse_model_spec``'s pairs) whose models have ``archs``.
@@ -148,11 +144,12 @@ def model_names(entries: list[tuple[str | None, str]], archs: list[str]) -> list
     paths = [Path(entries[i][1]).resolve() for i in files]
     refuse_repeated_files([entries[i][1] for i in files], paths)
     labels = dict(zip(files, path_labels(paths)))
-    names = [name or (f"{arch} ({labels[i]})" if i in labels else spec)
-             for i, ((name, spec), arch) in enumerate(zip(entries, archs))]
+    names = [
+        name or (f"{arch} ({labels[i]})" if i in labels else spec)
+        for i, ((name, spec), arch) in enumerate(zip(entries, archs))
+    ]
     refuse_repeated_names(names, [spec for _, spec in entries])
     return names
-
 
 def load_models(specs: list[str]) -> dict:
     """Name -> model for every ``--model`` spec (``NAME=PATH`` or a plain spec), each name unique.
@@ -167,7 +164,6 @@ def load_models(specs: list[str]) -> dict:
     names = model_names(entries, [getattr(model, "arch", None) or "model" for model in models])
     return dict(zip(names, models))
 
-
 # --- reading an upload -----------------------------------------------------------------------
 
 def _header_mode(path: Path) -> str | None:
@@ -178,17 +174,17 @@ def _header_mode(path: Path) -> str | None:
         with Image.open(path) as img:
             return img.mode
     except Image.DecompressionBombError:
-        raise LitedepthError("too many pixels: this image is larger than a photo can be here; upload a smaller one") from None
+        raise LitedepthError(
+            "too many pixels: this image is larger than a photo can be here; upload a smaller one"
+        ) from None
     except Exception:  # PIL raises many types for files that are not images
         return None
-
 
 def without_path(message: str, path) -> str:
     """``message`` with the server's path of the upload replaced by "the uploaded file"."""
     for spelling in {str(path), os.path.realpath(path)}:
         message = message.replace(spelling, _UPLOAD)
     return message
-
 
 def read_upload(photo):
     """The uploaded photo as an RGB PIL image, or a one-line `LitedepthError` that names no server path.
@@ -210,13 +206,14 @@ def read_upload(photo):
     if mode is None:
         raise LitedepthError(NOT_AN_IMAGE)
     if mode in DEPTH_LIKE_MODES:
-        raise LitedepthError(f"not a photo: looks like a {_DEPTH_BITS.get(mode, '16-bit')} depth map "
-                             f"(one channel, PIL mode {mode}); upload an RGB or grayscale photo")
+        raise LitedepthError(
+            f"not a photo: looks like a {_DEPTH_BITS.get(mode, '16-bit')} depth map "
+            f"(one channel, PIL mode {mode}); upload an RGB or grayscale photo"
+        )
     try:
         return read_rgb(photo)
     except LitedepthError as exc:  # a damaged file or an unusual mode: read_rgb's words, without the path
         raise LitedepthError(without_path(str(exc), photo)) from None
-
 
 # --- one request -----------------------------------------------------------------------------
 
@@ -233,15 +230,24 @@ def write_glb_points(path: str | Path, points: np.ndarray, colors: np.ndarray) -
     blob = positions.tobytes() + rgba.tobytes()
     doc = {
         "asset": {"version": "2.0", "generator": "litedepth"},
-        "scene": 0, "scenes": [{"nodes": [0]}], "nodes": [{"mesh": 0}],
+        "scene": 0,
+        "scenes": [{"nodes": [0]}],
+        "nodes": [{"mesh": 0}],
         "meshes": [{"primitives": [{"attributes": {"POSITION": 0, "COLOR_0": 1}, "mode": 0}]}],
         "buffers": [{"byteLength": len(blob)}],
-        "bufferViews": [{"buffer": 0, "byteOffset": 0, "byteLength": positions.nbytes},
-                        {"buffer": 0, "byteOffset": positions.nbytes, "byteLength": rgba.nbytes}],
+        "bufferViews": [
+            {"buffer": 0, "byteOffset": 0, "byteLength": positions.nbytes},
+            {"buffer": 0, "byteOffset": positions.nbytes, "byteLength": rgba.nbytes},
+        ],
         "accessors": [
-            {"bufferView": 0, "componentType": 5126, "count": len(points), "type": "VEC3",
-             "min": positions.min(axis=0).tolist() if len(points) else [0, 0, 0],
-             "max": positions.max(axis=0).tolist() if len(points) else [0, 0, 0]},
+            {
+                "bufferView": 0,
+                "componentType": 5126,
+                "count": len(points),
+                "type": "VEC3",
+                "min": positions.min(axis=0).tolist() if len(points) else [0, 0, 0],
+                "max": positions.max(axis=0).tolist() if len(points) else [0, 0, 0],
+            },
             {"bufferView": 1, "componentType": 5121, "normalized": True, "count": len(points), "type": "VEC4"},
         ],
     }
@@ -251,10 +257,14 @@ def write_glb_points(path: str | Path, points: np.ndarray, colors: np.ndarray) -
     total = 12 + 8 + len(text) + 8 + len(blob)
     path = Path(path)
     with atomic_path(path) as tmp:
-        tmp.write_bytes(struct.pack("<4sII", b"glTF", 2, total) + struct.pack("<I4s", len(text), b"JSON") + text
-                        + struct.pack("<I4s", len(blob), b"BIN\0") + blob)
+        tmp.write_bytes(
+            struct.pack("<4sII", b"glTF", 2, total)
+            + struct.pack("<I4s", len(text), b"JSON")
+            + text
+            + struct.pack("<I4s", len(blob), b"BIN\0")
+            + blob
+        )
     return path
-
 
 def _fit(image, max_side: int):
     """``image`` scaled down to ``max_side`` on its longer side, and the note the latency line gets."""
@@ -267,7 +277,6 @@ def _fit(image, max_side: int):
     image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.BILINEAR)
     return image, f" (scaled down from {original[0]}x{original[1]})"
 
-
 def write_downloads(out: Path, depth: np.ndarray, image, camera) -> tuple[list[str], str]:
     """The request's files in ``out``, each written atomically: ``([PNG16, NPY, PLY], GLB for the 3-D view)``."""
     from ..camera import back_project, write_ply
@@ -279,13 +288,15 @@ def write_downloads(out: Path, depth: np.ndarray, image, camera) -> tuple[list[s
     save_npy(npy, depth)
     points, colors = back_project(depth, np.asarray(image), camera)
     write_ply(ply, points, colors)
-    keep = np.linspace(0, len(points) - 1, min(len(points), CLOUD_POINTS)).astype(int) if len(points) else np.zeros(0, int)
+    keep = (
+        np.linspace(0, len(points) - 1, min(len(points), CLOUD_POINTS)).astype(int) if len(points) else np.zeros(0, int)
+    )
     cloud = write_glb_points(out / "points.glb", points[keep], colors[keep])
     return [str(png), str(npy), str(ply)], str(cloud)
 
-
-def estimate(model, photo, max_side: int = MAX_SIDE, focal: float | None = None, cmap: str = "magma_r", *,
-             out: str | Path) -> dict:
+def estimate(
+    model, photo, max_side: int = MAX_SIDE, focal: float | None = None, cmap: str = "magma_r", *, out: str | Path
+) -> dict:
     """Everything the demo shows for one photo: ``{"view", "depth", "files", "cloud", "text"}``.
 
     ``photo``: a PIL image or a file path (`read_upload`). The downloads are written into the
@@ -305,11 +316,19 @@ def estimate(model, photo, max_side: int = MAX_SIDE, focal: float | None = None,
     depth, camera = for_photo(depth, model.camera, float(focal) if focal else None)
     files, cloud = write_downloads(Path(out), depth, image, camera)
     valid = depth[np.isfinite(depth) & (depth > 0)]
-    text = (f"{getattr(model, 'arch', 'model')}: {latency_ms:.0f} ms for a {image.width}x{image.height} photo{note}; "
-            f"depth {valid.min():.2f}-{valid.max():.2f} m" if valid.size else "no valid depth")
-    return {"view": side_by_side(image, depth, colorbar=True, cmap=cmap), "depth": depth, "files": files,
-            "cloud": cloud, "text": text}
-
+    text = (
+        f"{getattr(model, 'arch', 'model')}: {latency_ms:.0f} ms for a {image.width}x{image.height} photo{note}; "
+        f"depth {valid.min():.2f}-{valid.max():.2f} m"
+        if valid.size
+        else "no valid depth"
+    )
+    return {
+        "view": side_by_side(image, depth, colorbar=True, cmap=cmap),
+        "depth": depth,
+        "files": files,
+        "cloud": cloud,
+        "text": text,
+    }
 
 # --- one server ------------------------------------------------------------------------------
 
@@ -357,7 +376,9 @@ class Session:
         gr = require_gradio()
         try:
             image = read_upload(photo)
-            result = estimate(self.model(name), image, max_side=self.max_side, focal=focal or None, out=self.request_folder())
+            result = estimate(
+                self.model(name), image, max_side=self.max_side, focal=focal or None, out=self.request_folder()
+            )
         except LitedepthError as exc:
             message = without_path(str(exc), photo) if isinstance(photo, (str, Path)) else str(exc)
             raise gr.Error(message, print_exception=False) from None  # the visitor's problem: no traceback in the log
@@ -379,17 +400,16 @@ class Session:
     def __exit__(self, *exc) -> None:
         self.close()
 
-
 # --- the app ---------------------------------------------------------------------------------
 
 def photo_input(gr, **kwargs):
     """A `gr.Image` that hands the handler the uploaded file's path, undecoded.
-from gradio.events import Dependency
+    from gradio.events import Dependency
 
-    Why: `gr.Image` opens every upload with PIL before the handler runs, so a file that is no
-    image fails inside Gradio with a message naming the server's temporary path, and a 16-bit
-    depth map is silently squashed to 8-bit RGB. Here `read_upload` reads the file and answers
-    either with one line. Pasted data URLs still go through Gradio (it writes them to a file).
+        Why: `gr.Image` opens every upload with PIL before the handler runs, so a file that is no
+        image fails inside Gradio with a message naming the server's temporary path, and a 16-bit
+        depth map is silently squashed to 8-bit RGB. Here `read_upload` reads the file and answers
+        either with one line. Pasted data URLs still go through Gradio (it writes them to a file).
     """
     class PhotoInput(gr.Image):
         is_template = True  # the browser side is gr.Image's
@@ -414,8 +434,20 @@ from gradio.events import Dependency
         from gradio.components import Timer
         from gradio.components.base import Component
 
-    return PhotoInput(type="filepath", image_mode=None, **kwargs)
+    from typing import TYPE_CHECKING
 
+    if TYPE_CHECKING:
+        pass
+    from typing import TYPE_CHECKING
+
+    if TYPE_CHECKING:
+        pass
+    from typing import TYPE_CHECKING
+
+    if TYPE_CHECKING:
+        pass
+
+    return PhotoInput(type="filepath", image_mode=None, **kwargs)
 
 def build_demo(models, max_side: int = MAX_SIDE):
     """A Gradio Blocks app over ``models``: a `Session`, or a dict name -> model (`litedepth.load`).
@@ -428,21 +460,30 @@ def build_demo(models, max_side: int = MAX_SIDE):
     session = models if isinstance(models, Session) else Session(models, max_side=max_side)
     names = list(session.models)
     with gr.Blocks(title="litedepth", delete_cache=(CACHE_SWEEP_S, CACHE_AGE_S)) as demo:
-        gr.Markdown("# litedepth\nMonocular depth in metres from one photo. Upload, drop or paste a photo, or use the webcam.")
+        gr.Markdown(
+            "# litedepth\nMonocular depth in metres from one photo. Upload, drop or paste a photo, or use the webcam."
+        )
         with gr.Row():
             with gr.Column():
                 photo = photo_input(gr, sources=["upload", "webcam", "clipboard"], label="photo", elem_id="photo")
                 model = gr.Dropdown(names, value=names[0], label="model", elem_id="model")
-                focal = gr.Number(value=0, label="your camera's focal length in pixels (0: the training camera's)", elem_id="focal")
+                focal = gr.Number(
+                    value=0, label="your camera's focal length in pixels (0: the training camera's)", elem_id="focal"
+                )
                 button = gr.Button("Estimate depth", variant="primary", elem_id="estimate")
             with gr.Column():
                 view = gr.Image(label="photo | depth (colour bar in metres)", elem_id="depth", interactive=False)
                 cloud = gr.Model3D(label="point cloud", display_mode="point_cloud", elem_id="cloud")
                 text = gr.Textbox(label="latency", elem_id="latency", interactive=False)
-                files = gr.File(label="downloads: depth PNG16 (mm), NPY (m), PLY point cloud", file_count="multiple", elem_id="files")
-        button.click(session.answer, inputs=[photo, model, focal], outputs=[view, cloud, text, files], api_name="estimate")
+                files = gr.File(
+                    label="downloads: depth PNG16 (mm), NPY (m), PLY point cloud",
+                    file_count="multiple",
+                    elem_id="files",
+                )
+        button.click(
+            session.answer, inputs=[photo, model, focal], outputs=[view, cloud, text, files], api_name="estimate"
+        )
     return demo
-
 
 def check_port(host: str, port: int) -> None:
     """Refuse with one line a ``host:port`` that cannot be listened on, before anything is loaded or printed.
@@ -465,7 +506,6 @@ def check_port(host: str, port: int) -> None:
                 raise LitedepthError(f"--port {port}: {host}:{port} is already in use; choose another --port") from None
             raise LitedepthError(f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc})") from None
 
-
 @contextlib.contextmanager
 def gradio_cache_in(folder: Path):
     """Point Gradio's cache (uploads, the outputs it serves) at ``folder`` for the ``with`` block.
@@ -484,7 +524,6 @@ def gradio_cache_in(folder: Path):
             os.environ.pop("GRADIO_TEMP_DIR", None)
         else:
             os.environ["GRADIO_TEMP_DIR"] = previous
-
 
 @contextlib.contextmanager
 def sigterm_as_interrupt():
@@ -506,9 +545,14 @@ def sigterm_as_interrupt():
     finally:
         signal.signal(signal.SIGTERM, previous)
 
-
-def serve(specs: list[str], host: str = "127.0.0.1", port: int = 7860, max_side: int = MAX_SIDE,
-          max_file_size: str = MAX_FILE_SIZE, keep: int = KEEP_REQUESTS) -> None:
+def serve(
+    specs: list[str],
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    max_side: int = MAX_SIDE,
+    max_file_size: str = MAX_FILE_SIZE,
+    keep: int = KEEP_REQUESTS,
+) -> None:
     """Load every spec (``NAME=PATH`` or a plain `litedepth.load` spec) and serve the demo until interrupted.
 
     A busy port, a repeated name or a bad model is one `LitedepthError` before anything is printed.
@@ -517,8 +561,11 @@ def serve(specs: list[str], host: str = "127.0.0.1", port: int = 7860, max_side:
     gradio_installed()
     check_port(host, port)
     models = load_models(specs)
-    with sigterm_as_interrupt(), Session(models, max_side=max_side, keep=keep) as session, \
-            gradio_cache_in(session.folder / "gradio"):
+    with (
+        sigterm_as_interrupt(),
+        Session(models, max_side=max_side, keep=keep) as session,
+        gradio_cache_in(session.folder / "gradio"),
+    ):
         demo = build_demo(session)
         print(f"litedepth serve: http://{host}:{port} ({', '.join(models)})", flush=True)
         try:

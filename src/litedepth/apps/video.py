@@ -19,10 +19,10 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -88,14 +88,18 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         raise
     except Exception as exc:  # PyAV raises FFmpegError subclasses, and others for odd files
         detail = " ".join(str(exc).split())
-        raise LitedepthError(f"{path}: not a readable video ({exc.__class__.__name__}{': ' + detail if detail else ''})") from None
+        raise LitedepthError(
+            f"{path}: not a readable video ({exc.__class__.__name__}{': ' + detail if detail else ''})"
+        ) from None
     if frames == 0:
         raise LitedepthError(f"{path}: not a readable video (no frames decoded)")
     if not fps:
         raise LitedepthError(f"{path}: the video has no frame rate")
     if len(sizes) > 1:
-        raise LitedepthError(f"{path}: frames change size ({', '.join(f'{w}x{h}' for w, h in sorted(sizes))}); not supported")
-    (width, height), = sizes
+        raise LitedepthError(
+            f"{path}: frames change size ({', '.join(f'{w}x{h}' for w, h in sorted(sizes))}); not supported"
+        )
+    ((width, height),) = sizes
     return VideoInfo(path, frames, Fraction(fps), width, height)
 
 
@@ -108,7 +112,7 @@ def parse_camera(spec: str) -> int | None:
     """The camera number of ``camera:N``; None for anything else (a file, a folder, a glob); one line for ``camera:`` without a number."""
     if not str(spec).startswith(CAMERA_PREFIX):
         return None
-    number = str(spec)[len(CAMERA_PREFIX):]
+    number = str(spec)[len(CAMERA_PREFIX) :]
     if not number.isdigit():
         raise LitedepthError(f"{spec}: expected camera:N with N the camera's number (camera:0 is the first camera)")
     return int(number)
@@ -138,9 +142,13 @@ def camera_device(index: int) -> tuple[str, str]:
     import importlib.util
 
     if importlib.util.find_spec("imageio_ffmpeg") is None:
-        raise LitedepthError(f"camera:{index}: reading a camera needs imageio-ffmpeg, which is not installed: {INSTALL_HINT}")
+        raise LitedepthError(
+            f"camera:{index}: reading a camera needs imageio-ffmpeg, which is not installed: {INSTALL_HINT}"
+        )
     if sys.platform not in CAMERA_INPUTS:
-        raise LitedepthError(f"camera:{index}: cameras are read on Linux and macOS only; record a video and predict the file")
+        raise LitedepthError(
+            f"camera:{index}: cameras are read on Linux and macOS only; record a video and predict the file"
+        )
     fmt, device = CAMERA_INPUTS[sys.platform]
     device = device.format(index=index)
     if fmt == "v4l2" and not Path(device).exists():
@@ -217,9 +225,15 @@ def smooth_step(average: np.ndarray | None, depth: np.ndarray, alpha: float | No
     return (alpha * depth + (1 - alpha) * average).astype(np.float32)
 
 
-def clip_depth_range(model, path: str | os.PathLike, frames: int, batch_size: int = 4, sample: int = RANGE_SAMPLE,
-                     percentiles: Sequence[float] = RANGE_PERCENTILES,
-                     adjust: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[float, float]:
+def clip_depth_range(
+    model,
+    path: str | os.PathLike,
+    frames: int,
+    batch_size: int = 4,
+    sample: int = RANGE_SAMPLE,
+    percentiles: Sequence[float] = RANGE_PERCENTILES,
+    adjust: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> tuple[float, float]:
     """One colour range ``(vmin, vmax)`` in metres for the whole clip of ``frames`` frames.
 
     Predicts ``sample`` frames spread evenly through the clip (all of them if it is shorter) and
@@ -231,8 +245,13 @@ def clip_depth_range(model, path: str | os.PathLike, frames: int, batch_size: in
     return depth_percentiles(model, chosen, batch_size, adjust, percentiles)
 
 
-def depth_percentiles(model, images: list, batch_size: int = 4, adjust: Callable[[np.ndarray], np.ndarray] | None = None,
-                      percentiles: Sequence[float] = RANGE_PERCENTILES) -> tuple[float, float]:
+def depth_percentiles(
+    model,
+    images: list,
+    batch_size: int = 4,
+    adjust: Callable[[np.ndarray], np.ndarray] | None = None,
+    percentiles: Sequence[float] = RANGE_PERCENTILES,
+) -> tuple[float, float]:
     """The ``percentiles`` of the depths predicted for ``images``, pooled (after ``adjust``): a colour range in metres."""
     from ..inference import predict
 
@@ -247,7 +266,9 @@ def depth_percentiles(model, images: list, batch_size: int = 4, adjust: Callable
     return float(lo), float(hi)
 
 
-def depth_frame(image, depth: np.ndarray, vmin: float, vmax: float, cmap: str = "magma_r", layout: str = "side-by-side") -> np.ndarray:
+def depth_frame(
+    image, depth: np.ndarray, vmin: float, vmax: float, cmap: str = "magma_r", layout: str = "side-by-side"
+) -> np.ndarray:
     """One output frame, ``H x W x 3`` uint8: the colourised depth (fixed ``vmin``..``vmax`` metres), after the input for side-by-side."""
     from .visualize import colorize
 
@@ -258,7 +279,9 @@ def depth_frame(image, depth: np.ndarray, vmin: float, vmax: float, cmap: str = 
 
 
 @contextlib.contextmanager
-def video_writer(path: str | os.PathLike, fps: Fraction, width: int, height: int) -> Iterator[Callable[[np.ndarray], None]]:
+def video_writer(
+    path: str | os.PathLike, fps: Fraction, width: int, height: int
+) -> Iterator[Callable[[np.ndarray], None]]:
     """Yield ``write(rgb)`` for ``height x width x 3`` uint8 frames of an H.264 mp4 at ``fps``.
 
     Written to a temporary file renamed onto ``path`` when the block ends without an error
@@ -306,11 +329,22 @@ class VideoResult:
         return self.frames / max(self.seconds, 1e-9)
 
 
-def predict_video(model, path: str | os.PathLike, target: str | os.PathLike, *, layout: str = "side-by-side",
-                  batch_size: int = 4, depth_range: tuple[float, float] | None = None, smooth: float | None = None,
-                  cmap: str = "magma_r", frames_dir: str | os.PathLike | None = None, save: Sequence[str] = (),
-                  adjust: Callable[[np.ndarray], np.ndarray] | None = None, info: VideoInfo | None = None,
-                  progress: bool = True) -> VideoResult:
+def predict_video(
+    model,
+    path: str | os.PathLike,
+    target: str | os.PathLike,
+    *,
+    layout: str = "side-by-side",
+    batch_size: int = 4,
+    depth_range: tuple[float, float] | None = None,
+    smooth: float | None = None,
+    cmap: str = "magma_r",
+    frames_dir: str | os.PathLike | None = None,
+    save: Sequence[str] = (),
+    adjust: Callable[[np.ndarray], np.ndarray] | None = None,
+    info: VideoInfo | None = None,
+    progress: bool = True,
+) -> VideoResult:
     """Predict depth for every frame of the video at ``path`` and write the depth video ``target`` (mp4).
 
     Frames go through `litedepth.inference.predict` in batches of ``batch_size``; ``adjust``
@@ -324,16 +358,49 @@ def predict_video(model, path: str | os.PathLike, target: str | os.PathLike, *, 
     """
     check_video_options(layout, batch_size, smooth, cmap, frames_dir, save)
     info = info or probe(path)
-    vmin, vmax = depth_range if depth_range is not None else clip_depth_range(model, path, info.frames, batch_size, adjust=adjust)
-    return write_depth_video(model, read_frames(path), target, info.fps, info.width, info.height, vmin, vmax, total=info.frames,
-                             desc=Path(path).name, layout=layout, batch_size=batch_size, smooth=smooth, cmap=cmap,
-                             frames_dir=frames_dir, save=save, adjust=adjust, progress=progress)
+    vmin, vmax = (
+        depth_range
+        if depth_range is not None
+        else clip_depth_range(model, path, info.frames, batch_size, adjust=adjust)
+    )
+    return write_depth_video(
+        model,
+        read_frames(path),
+        target,
+        info.fps,
+        info.width,
+        info.height,
+        vmin,
+        vmax,
+        total=info.frames,
+        desc=Path(path).name,
+        layout=layout,
+        batch_size=batch_size,
+        smooth=smooth,
+        cmap=cmap,
+        frames_dir=frames_dir,
+        save=save,
+        adjust=adjust,
+        progress=progress,
+    )
 
 
-def predict_camera(model, camera: "int | CameraStream", target: str | os.PathLike, *, frames: int | None = None, layout: str = "side-by-side",
-                   batch_size: int = 1, depth_range: tuple[float, float] | None = None, smooth: float | None = None,
-                   cmap: str = "magma_r", frames_dir: str | os.PathLike | None = None, save: Sequence[str] = (),
-                   adjust: Callable[[np.ndarray], np.ndarray] | None = None, progress: bool = True) -> VideoResult:
+def predict_camera(
+    model,
+    camera: int | CameraStream,
+    target: str | os.PathLike,
+    *,
+    frames: int | None = None,
+    layout: str = "side-by-side",
+    batch_size: int = 1,
+    depth_range: tuple[float, float] | None = None,
+    smooth: float | None = None,
+    cmap: str = "magma_r",
+    frames_dir: str | os.PathLike | None = None,
+    save: Sequence[str] = (),
+    adjust: Callable[[np.ndarray], np.ndarray] | None = None,
+    progress: bool = True,
+) -> VideoResult:
     """Depth video ``target`` of ``camera`` (a number for `open_camera`, or an opened stream): ``frames`` frames, or until Ctrl-C.
 
     As `predict_video`, but live: the colour range (unless ``depth_range`` is given) is fixed from
@@ -353,9 +420,25 @@ def predict_camera(model, camera: "int | CameraStream", target: str | os.PathLik
             if not first:
                 raise LitedepthError(f"{camera.name}: stopped before a frame was read")
             depth_range = depth_range or depth_percentiles(model, first, batch_size, adjust)
-            return write_depth_video(model, itertools.chain(first, images), target, camera.fps, camera.width, camera.height,
-                                     *depth_range, total=frames, desc=camera.name, layout=layout, batch_size=batch_size,
-                                     smooth=smooth, cmap=cmap, frames_dir=frames_dir, save=save, adjust=adjust, progress=progress)
+            return write_depth_video(
+                model,
+                itertools.chain(first, images),
+                target,
+                camera.fps,
+                camera.width,
+                camera.height,
+                *depth_range,
+                total=frames,
+                desc=camera.name,
+                layout=layout,
+                batch_size=batch_size,
+                smooth=smooth,
+                cmap=cmap,
+                frames_dir=frames_dir,
+                save=save,
+                adjust=adjust,
+                progress=progress,
+            )
     finally:
         camera.close()
 
@@ -377,7 +460,9 @@ def interrupt_flag() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
-def check_video_options(layout: str, batch_size: int, smooth: float | None, cmap: str, frames_dir, save: Sequence[str]) -> None:
+def check_video_options(
+    layout: str, batch_size: int, smooth: float | None, cmap: str, frames_dir, save: Sequence[str]
+) -> None:
     """One line for a bad layout, batch size, smoothing weight, colour map or per-frame file kind."""
     from .visualize import check_cmap
 
@@ -385,16 +470,36 @@ def check_video_options(layout: str, batch_size: int, smooth: float | None, cmap
         raise LitedepthError(f"layout {layout!r}: choose from {', '.join(LAYOUTS)}")
     bad = [k for k in save if k not in FRAME_KINDS]
     if bad or (save and frames_dir is None):
-        raise LitedepthError(f"per-frame files {', '.join(save)}: choose from {', '.join(FRAME_KINDS)} and give a folder")
+        raise LitedepthError(
+            f"per-frame files {', '.join(save)}: choose from {', '.join(FRAME_KINDS)} and give a folder"
+        )
     check_cmap(cmap)
     check_smooth(smooth)
     if batch_size < 1:
         raise LitedepthError(f"batch size {batch_size}: must be at least 1")
 
 
-def write_depth_video(model, images: Iterator, target: str | os.PathLike, fps: Fraction, width: int, height: int, vmin: float,
-                      vmax: float, *, total: int | None, desc: str, layout: str, batch_size: int, smooth: float | None, cmap: str,
-                      frames_dir, save: Sequence[str], adjust, progress: bool) -> VideoResult:
+def write_depth_video(
+    model,
+    images: Iterator,
+    target: str | os.PathLike,
+    fps: Fraction,
+    width: int,
+    height: int,
+    vmin: float,
+    vmax: float,
+    *,
+    total: int | None,
+    desc: str,
+    layout: str,
+    batch_size: int,
+    smooth: float | None,
+    cmap: str,
+    frames_dir,
+    save: Sequence[str],
+    adjust,
+    progress: bool,
+) -> VideoResult:
     """The writing pass of `predict_video` and `predict_camera`: ``images`` (RGB PIL, ``width`` x ``height``) -> ``target``."""
     from tqdm import tqdm
 
@@ -404,8 +509,10 @@ def write_depth_video(model, images: Iterator, target: str | os.PathLike, fps: F
     frames_dir = Path(frames_dir) if frames_dir is not None else None
     start = time.perf_counter()
     count = 0
-    with video_writer(target, fps, width * (2 if layout == "side-by-side" else 1), height) as write, \
-            tqdm(total=total, desc=desc, unit="frame", disable=not progress) as bar:
+    with (
+        video_writer(target, fps, width * (2 if layout == "side-by-side" else 1), height) as write,
+        tqdm(total=total, desc=desc, unit="frame", disable=not progress) as bar,
+    ):
         average = None
         while batch := list(itertools.islice(images, batch_size)):
             for image, depth in zip(batch, predict(model, batch, batch_size=batch_size)):

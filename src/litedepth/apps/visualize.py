@@ -21,7 +21,9 @@ def check_cmap(name: str) -> str:
     raise LitedepthError(f"--cmap {name!r}: not a matplotlib colormap; {hint}")
 
 
-def colorize(depth_m: np.ndarray, vmin: float | None = None, vmax: float | None = None, cmap: str = "magma_r") -> np.ndarray:
+def colorize(
+    depth_m: np.ndarray, vmin: float | None = None, vmax: float | None = None, cmap: str = "magma_r"
+) -> np.ndarray:
     """``H x W`` metres -> ``H x W x 3`` uint8 through a matplotlib colormap (near = bright by default)."""
     from matplotlib import colormaps
 

@@ -9,12 +9,26 @@ HELP = "benchmark models (checkpoints or architecture names): params, GFLOPs, la
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="comma-separated checkpoints (.safetensors, .pt, .onnx) or architecture names (fresh weights)")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="comma-separated checkpoints (.safetensors, .pt, .onnx) or architecture names (fresh weights)",
+    )
     parser.add_argument("--arch", help="architecture name (needed for some .pt files)")
-    parser.add_argument("--backend", default="torch,onnxruntime", help="comma-separated: torch (plain and optimised eager), torch-optimised, onnxruntime (default: torch,onnxruntime)")
-    parser.add_argument("--size", metavar="HxW", help="one input size for every model (default: each model's own: a network's input size, a static ONNX file's fixed size)")
+    parser.add_argument(
+        "--backend",
+        default="torch,onnxruntime",
+        help="comma-separated: torch (plain and optimised eager), torch-optimised, onnxruntime (default: torch,onnxruntime)",
+    )
+    parser.add_argument(
+        "--size",
+        metavar="HxW",
+        help="one input size for every model (default: each model's own: a network's input size, a static ONNX file's fixed size)",
+    )
     parser.add_argument("--batch", type=int, default=1, help="batch size (default: 1)")
-    parser.add_argument("--threads", type=int, help="intra-op threads for torch and onnxruntime (default: each library's own)")
+    parser.add_argument(
+        "--threads", type=int, help="intra-op threads for torch and onnxruntime (default: each library's own)"
+    )
     parser.add_argument("--runs", type=int, default=30, help="timed runs per model and backend (default: 30)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed warm-up runs (default: 5)")
     parser.add_argument("--json", metavar="OUT.json", help="write machine, settings and results as JSON")
@@ -25,13 +39,15 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from ..deploy.bench import benchmark, format_table
-    from ..errors import LitedepthError
     from ..deploy.export import parse_size, require_onnx
+    from ..errors import LitedepthError
     from ..fileio import atomic_path
     from ..outputs import OutputGuard
 
     if args.threads is not None and args.threads < 1:
-        raise LitedepthError(f"--threads {args.threads}: must be at least 1 (leave it out for each library's own default)")
+        raise LitedepthError(
+            f"--threads {args.threads}: must be at least 1 (leave it out for each library's own default)"
+        )
     backends = [b.strip() for b in args.backend.split(",") if b.strip()]
     if "onnxruntime" in backends:
         require_onnx()
@@ -42,8 +58,15 @@ def run(args: argparse.Namespace) -> int:
             guard.add_input(model, "--model")
         guard.file(args.json, "--json")
     result = benchmark(
-        models, backends=backends, size=parse_size(args.size) if args.size else None, batch=args.batch, threads=args.threads,
-        runs=args.runs, warmup=args.warmup, arch=args.arch, log=lambda msg: print(msg, file=sys.stderr, flush=True),
+        models,
+        backends=backends,
+        size=parse_size(args.size) if args.size else None,
+        batch=args.batch,
+        threads=args.threads,
+        runs=args.runs,
+        warmup=args.warmup,
+        arch=args.arch,
+        log=lambda msg: print(msg, file=sys.stderr, flush=True),
     )
     if result["results"]:  # what finished is kept, even when another model failed
         print(format_table(result))

@@ -9,7 +9,9 @@ HELP = "convert an authors' .pt checkpoint into a litedepth .safetensors file"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", metavar="IN.pt", help="the authors' checkpoint (plain state dict, optional module. prefix)")
+    parser.add_argument(
+        "input", metavar="IN.pt", help="the authors' checkpoint (plain state dict, optional module. prefix)"
+    )
     parser.add_argument("--arch", help="architecture name (guessed from the keys when left out)")
     parser.add_argument("--out", required=True, help="output .safetensors path")
 
@@ -29,6 +31,10 @@ def run(args: argparse.Namespace) -> int:
     guard.add_input(args.input, "IN.pt")
     guard.file(args.out, "--out")
     model = load(args.input, arch=args.arch)
-    save_model(model, args.out, training={"converted_from": Path(args.input).name, "origin": "Hu et al. 2021 released checkpoint"})
+    save_model(
+        model,
+        args.out,
+        training={"converted_from": Path(args.input).name, "origin": "Hu et al. 2021 released checkpoint"},
+    )
     print(f"{args.input} ({model.arch}) -> {args.out}")
     return 0

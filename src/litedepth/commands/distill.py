@@ -12,15 +12,20 @@ HELP = "distil a teacher into a student (config file or shipped name, --teacher,
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
-    parser.add_argument("--teacher", nargs="+", help="teacher: litedepth .safetensors, authors' .pt, .onnx, or a Hugging Face model folder; "
-                                                     "several: the mean of their predictions (default: distill.teacher of the config)")
-    parser.add_argument("--teacher-arch", help="architecture of an authors' .pt teacher (default: guessed from its keys)")
+    parser.add_argument(
+        "--teacher",
+        nargs="+",
+        help="teacher: litedepth .safetensors, authors' .pt, .onnx, or a Hugging Face model folder; "
+        "several: the mean of their predictions (default: distill.teacher of the config)",
+    )
+    parser.add_argument(
+        "--teacher-arch", help="architecture of an authors' .pt teacher (default: guessed from its keys)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
     import json
+    import os
 
     from ..errors import LitedepthError
     from ..training.loop import run as train_run

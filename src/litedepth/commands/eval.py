@@ -9,34 +9,59 @@ HELP = "evaluate a model on a labeled RGB-D dataset (NYU-v2 CSV/.mat, or generic
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="our .safetensors, an authors' .pt, an exported .onnx, or an architecture name (fresh weights)")
+    parser.add_argument(
+        "--model", help="our .safetensors, an authors' .pt, an exported .onnx, or an architecture name (fresh weights)"
+    )
     parser.add_argument("--arch", help="architecture name (needed for some .pt files; alone: the same as --model NAME)")
-    parser.add_argument("--data", required=True, help="NYU root (holding data/), a CSV of rgb,depth pairs, nyu_depth_v2_labeled.mat, or a folder of pairs")
+    parser.add_argument(
+        "--data",
+        required=True,
+        help="NYU root (holding data/), a CSV of rgb,depth pairs, nyu_depth_v2_labeled.mat, or a folder of pairs",
+    )
     parser.add_argument("--split", default="test", help="dataset split for NYU roots and .mat files (default: test)")
-    parser.add_argument("--depth-scale", metavar="UNITS_PER_M",
-                        help="raw depth units per metre for generic RGB-D folders and CSVs: 1000 for mm PNG, 5000 for TUM, "
-                             "1 for float .npy metres (default: 1000 for integer files, 1 for float .npy); "
-                             "refused for NYU layouts and .mat files, whose scale is fixed")
-    parser.add_argument("--protocol", default="hu2021", choices=["hu2021", "eigen"], help="evaluation protocol (default: hu2021, the paper's)")
+    parser.add_argument(
+        "--depth-scale",
+        metavar="UNITS_PER_M",
+        help="raw depth units per metre for generic RGB-D folders and CSVs: 1000 for mm PNG, 5000 for TUM, "
+        "1 for float .npy metres (default: 1000 for integer files, 1 for float .npy); "
+        "refused for NYU layouts and .mat files, whose scale is fixed",
+    )
+    parser.add_argument(
+        "--protocol",
+        default="hu2021",
+        choices=["hu2021", "eigen"],
+        help="evaluation protocol (default: hu2021, the paper's)",
+    )
     parser.add_argument("--json", metavar="OUT.json", help="write metrics and provenance as JSON")
     parser.add_argument("--per-image", metavar="OUT.csv", help="write per-image metrics as CSV")
     parser.add_argument("--save-predictions", metavar="DIR", help="write predictions as 16-bit PNGs in millimetres")
-    parser.add_argument("--batch-size", type=int, default=1, help="images per forward pass (default: 1; results do not change)")
+    parser.add_argument(
+        "--batch-size", type=int, default=1, help="images per forward pass (default: 1; results do not change)"
+    )
     parser.add_argument("--workers", type=int, default=0, help="data-loading worker processes (default: 0)")
-    parser.add_argument("--skip-bad", action="store_true", help="skip unreadable or invalid items instead of stopping; they are listed and counted")
+    parser.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="skip unreadable or invalid items instead of stopping; they are listed and counted",
+    )
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"), help="run the network in PyTorch or ONNX Runtime (a .onnx --model always uses ONNX Runtime)")
+    parser.add_argument(
+        "--backend",
+        default="torch",
+        choices=("torch", "onnxruntime"),
+        help="run the network in PyTorch or ONNX Runtime (a .onnx --model always uses ONNX Runtime)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from .predict import load_for_inference
     from ..data import check_depth_scale
     from ..errors import LitedepthError
     from ..evaluation.loop import evaluate
     from ..outputs import OutputGuard, write_marker
+    from .predict import load_for_inference
 
     if args.batch_size < 1:
         raise LitedepthError(f"--batch-size {args.batch_size}: must be at least 1")
@@ -70,7 +95,10 @@ def run(args: argparse.Namespace) -> int:
     for line in result.warnings:
         print(f"warning: {line}", file=sys.stderr)
     if result.nonpositive_pixels:
-        print(f"warning: {result.nonpositive_pixels} valid pixel(s) have a prediction <= 0 (see note above)", file=sys.stderr)
+        print(
+            f"warning: {result.nonpositive_pixels} valid pixel(s) have a prediction <= 0 (see note above)",
+            file=sys.stderr,
+        )
     if args.json:
         result.write_json(args.json)
     if args.per_image:

@@ -8,41 +8,84 @@ import sys
 WRITES = True
 HELP = "predict depth maps for images (files, folders or globs) and depth videos for videos (.mp4, .mov, .avi, .mkv, .webm)"
 SAVE_KINDS = ("png16", "npy", "color", "ply")
-ENDINGS = {"png16": ".png", "npy": ".npy", "color": "_color.png", "ply": ".ply"}  # output file = OUT/<input's name without suffix> + ending
+ENDINGS = {
+    "png16": ".png",
+    "npy": ".npy",
+    "color": "_color.png",
+    "ply": ".ply",
+}  # output file = OUT/<input's name without suffix> + ending
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..apps.video import LAYOUTS  # numpy and the standard library only: PyAV is imported when a video is read
 
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (searched recursively for images) or glob "
-                        "patterns; video files (.mp4, .mov, .avi, .mkv, .webm) give OUT/<stem>_depth.mp4; camera:N (camera "
-                        "number N, e.g. camera:0) gives OUT/cameraN_depth.mp4")
-    parser.add_argument("--model", help="our .safetensors, an authors' .pt, an exported .onnx, or an architecture name (fresh weights)")
-    parser.add_argument("--arch", help="architecture of an authors' .pt; alone: the same as --model NAME (fresh weights, for trying the tool)")
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="image files, folders (searched recursively for images) or glob "
+        "patterns; video files (.mp4, .mov, .avi, .mkv, .webm) give OUT/<stem>_depth.mp4; camera:N (camera "
+        "number N, e.g. camera:0) gives OUT/cameraN_depth.mp4",
+    )
+    parser.add_argument(
+        "--model", help="our .safetensors, an authors' .pt, an exported .onnx, or an architecture name (fresh weights)"
+    )
+    parser.add_argument(
+        "--arch",
+        help="architecture of an authors' .pt; alone: the same as --model NAME (fresh weights, for trying the tool)",
+    )
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--save", help="comma list of png16 (16-bit PNG, millimetres), npy (float32 metres), "
-                        "color (RGB | colourised depth), ply (coloured point cloud, metres, camera frame); default png16. "
-                        "Videos: png16 and npy, when given, also write OUT/<stem>/000000.png/.npy per frame")
+    parser.add_argument(
+        "--save",
+        help="comma list of png16 (16-bit PNG, millimetres), npy (float32 metres), "
+        "color (RGB | colourised depth), ply (coloured point cloud, metres, camera frame); default png16. "
+        "Videos: png16 and npy, when given, also write OUT/<stem>/000000.png/.npy per frame",
+    )
     camera = parser.add_mutually_exclusive_group()
-    camera.add_argument("--focal", help="your camera's focal length in pixels of the input image, or 'exif' (from each photo's "
-                        "35 mm-equivalent focal length): depth is rescaled from the training camera to it")
-    camera.add_argument("--fov", type=float, help="your camera's horizontal field of view in degrees (instead of --focal)")
-    parser.add_argument("--ply-stride", type=int, default=1, help="ply: keep every N-th pixel in both directions (default 1)")
-    parser.add_argument("--max-depth", type=float, default=10.0, help="ply: drop points farther than this many metres (default 10)")
+    camera.add_argument(
+        "--focal",
+        help="your camera's focal length in pixels of the input image, or 'exif' (from each photo's "
+        "35 mm-equivalent focal length): depth is rescaled from the training camera to it",
+    )
+    camera.add_argument(
+        "--fov", type=float, help="your camera's horizontal field of view in degrees (instead of --focal)"
+    )
+    parser.add_argument(
+        "--ply-stride", type=int, default=1, help="ply: keep every N-th pixel in both directions (default 1)"
+    )
+    parser.add_argument(
+        "--max-depth", type=float, default=10.0, help="ply: drop points farther than this many metres (default 10)"
+    )
     parser.add_argument("--colorbar", action="store_true", help="add a colour bar in metres to the color output")
     parser.add_argument("--cmap", default="magma_r", help="matplotlib colormap for the color output")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"))
     parser.add_argument("--device", default="cpu")
     video = parser.add_argument_group("video inputs (need pip install 'litedepth[video]')")
-    video.add_argument("--video-layout", choices=LAYOUTS, default=LAYOUTS[0],
-                       help="side-by-side: input | colourised depth (default); depth: the colourised depth alone")
-    video.add_argument("--depth-range", metavar="MIN,MAX", help="the colour range in metres, the same for every frame "
-                       "(default: 2nd-98th percentile of depth over up to 24 frames spread through the clip)")
-    video.add_argument("--smooth", type=float, metavar="A", help="exponential moving average of depth over frames, "
-                       "weight A in (0, 1] for the newest frame (default: off)")
-    video.add_argument("--frames", type=int, metavar="N", help="camera:N inputs: stop after N frames (default: at Ctrl-C, "
-                       "which keeps the video recorded so far)")
+    video.add_argument(
+        "--video-layout",
+        choices=LAYOUTS,
+        default=LAYOUTS[0],
+        help="side-by-side: input | colourised depth (default); depth: the colourised depth alone",
+    )
+    video.add_argument(
+        "--depth-range",
+        metavar="MIN,MAX",
+        help="the colour range in metres, the same for every frame "
+        "(default: 2nd-98th percentile of depth over up to 24 frames spread through the clip)",
+    )
+    video.add_argument(
+        "--smooth",
+        type=float,
+        metavar="A",
+        help="exponential moving average of depth over frames, weight A in (0, 1] for the newest frame (default: off)",
+    )
+    video.add_argument(
+        "--frames",
+        type=int,
+        metavar="N",
+        help="camera:N inputs: stop after N frames (default: at Ctrl-C, which keeps the video recorded so far)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,14 +95,14 @@ def run(args: argparse.Namespace) -> int:
     from PIL import Image
     from tqdm import tqdm
 
-    from ..training.distributed import check_device
+    from ..apps.video import parse_camera
+    from ..apps.visualize import check_cmap, side_by_side
     from ..camera import back_project, focal_from_exif, focal_from_fov, for_photo, write_ply
     from ..errors import LitedepthError
     from ..fileio import atomic_path, check_output_folder, save_npy, write_png16_mm
     from ..inference import check_image, collect_images, predict, to_pil
     from ..outputs import OutputGuard
-    from ..apps.video import parse_camera
-    from ..apps.visualize import check_cmap, side_by_side
+    from ..training.distributed import check_device
 
     kinds = [k.strip() for k in (args.save or "png16").split(",") if k.strip()]
     bad = [k for k in kinds if k not in SAVE_KINDS]
@@ -70,7 +113,9 @@ def run(args: argparse.Namespace) -> int:
     if "color" in kinds:
         check_cmap(args.cmap)
     if args.ply_stride < 1 or not args.max_depth > 0:
-        raise LitedepthError(f"--ply-stride {args.ply_stride} / --max-depth {args.max_depth}: need a stride >= 1 and a positive depth")
+        raise LitedepthError(
+            f"--ply-stride {args.ply_stride} / --max-depth {args.max_depth}: need a stride >= 1 and a positive depth"
+        )
     focal = parse_focal(args.focal)
     check_device(args.device)
     out = check_output_folder(Path(args.out))
@@ -87,15 +132,19 @@ def run(args: argparse.Namespace) -> int:
     exif_focal = {}  # every photo must have the tag before anything is written
     if focal == "exif":
         for path, _ in images:
-            with Image.open(path) as header:  # the 35 mm equivalent is relative to the longer side: no decode, no EXIF turn needed
+            with Image.open(
+                path
+            ) as header:  # the 35 mm equivalent is relative to the longer side: no decode, no EXIF turn needed
                 exif_focal[path] = focal_from_exif(path, *header.size)
     model = load_for_inference(args.model, args.arch, args.backend, args.device)
     paths = [path for path, _ in images]
-    for start in tqdm(range(0, len(paths), args.batch_size), desc="predict", unit="batch", disable=len(paths) <= args.batch_size):
-        batch = paths[start:start + args.batch_size]
+    for start in tqdm(
+        range(0, len(paths), args.batch_size), desc="predict", unit="batch", disable=len(paths) <= args.batch_size
+    ):
+        batch = paths[start : start + args.batch_size]
         pils = [to_pil(p) for p in batch]
         depths = predict(model, pils, batch_size=args.batch_size)
-        for path, image, depth, files in zip(batch, pils, depths, targets[start:start + args.batch_size]):
+        for path, image, depth, files in zip(batch, pils, depths, targets[start : start + args.batch_size]):
             focal_px = exif_focal.get(path, focal if isinstance(focal, float) else None)
             if args.fov is not None:
                 focal_px = focal_from_fov(args.fov, image.width)
@@ -110,9 +159,13 @@ def run(args: argparse.Namespace) -> int:
                     with atomic_path(files["color"]) as tmp:
                         color.save(tmp, format="PNG")
                 if "ply" in files:
-                    write_ply(files["ply"], *back_project(depth, np.asarray(image), camera, args.ply_stride, args.max_depth))
+                    write_ply(
+                        files["ply"], *back_project(depth, np.asarray(image), camera, args.ply_stride, args.max_depth)
+                    )
             except OSError as exc:
-                raise LitedepthError(f"--out {out}: cannot write {exc.filename or out} ({exc.strerror or exc})") from None
+                raise LitedepthError(
+                    f"--out {out}: cannot write {exc.filename or out} ({exc.strerror or exc})"
+                ) from None
     if paths:
         print(f"wrote {len(paths)} depth map(s) to {out}; {describe_camera(focal, args.fov, model.camera)}")
     for info, target, frames_dir in video_plan:
@@ -161,15 +214,17 @@ def check_videos(videos, cameras, out, args, guard) -> tuple[list, list]:
     video decodes completely (`litedepth.apps.video.probe`), that each camera exists, that no output
     would overwrite an input and that no two inputs share an output.
     """
-    from ..errors import LitedepthError
     from ..apps.video import camera_device, check_smooth, parse_depth_range, probe, require_av
     from ..apps.visualize import check_cmap
+    from ..errors import LitedepthError
 
     parse_depth_range(args.depth_range)
     check_smooth(args.smooth)
     check_cmap(args.cmap)
     if args.focal == "exif":
-        raise LitedepthError("--focal exif: videos have no per-frame EXIF; give --focal PX or --fov DEG for video inputs")
+        raise LitedepthError(
+            "--focal exif: videos have no per-frame EXIF; give --focal PX or --fov DEG for video inputs"
+        )
     if args.frames is not None and (not cameras or args.frames < 1):
         raise LitedepthError(f"--frames {args.frames}: a number of frames >= 1, for camera:N inputs only")
     require_av()
@@ -178,8 +233,9 @@ def check_videos(videos, cameras, out, args, guard) -> tuple[list, list]:
     for index in cameras:
         camera_device(index)
     plans: tuple[list, list] = ([], [])
-    for plan, source, stem, what in [(plans[0], video, video.stem, info) for video, info in zip(videos, infos)] + \
-            [(plans[1], f"camera:{index}", f"camera{index}", index) for index in dict.fromkeys(cameras)]:
+    for plan, source, stem, what in [(plans[0], video, video.stem, info) for video, info in zip(videos, infos)] + [
+        (plans[1], f"camera:{index}", f"camera{index}", index) for index in dict.fromkeys(cameras)
+    ]:
         target = out / f"{stem}_depth.mp4"
         frames_dir = out / stem if frame_kinds else None
         guard.file(target, "--out", source=str(source))
@@ -202,31 +258,44 @@ def predict_video_file(model, source, target, frames_dir, focal, args) -> None:
     ``source``: a video's `VideoInfo` (`litedepth.apps.video.predict_video`) or a camera number
     (`litedepth.apps.video.predict_camera`, for ``--frames`` frames or until Ctrl-C).
     """
+    from ..apps.video import open_camera, parse_depth_range, predict_camera, predict_video
     from ..camera import focal_from_fov, scale_to_camera
     from ..errors import LitedepthError
     from ..outputs import write_marker
-    from ..apps.video import open_camera, parse_depth_range, predict_camera, predict_video
 
     camera = open_camera(source) if isinstance(source, int) else None
     if frames_dir is not None:
         write_marker(frames_dir, "video frames")
     width = camera.width if camera is not None else source.width
     focal_px = focal if isinstance(focal, float) else focal_from_fov(args.fov, width) if args.fov is not None else None
-    options = dict(layout=args.video_layout, depth_range=parse_depth_range(args.depth_range), smooth=args.smooth, cmap=args.cmap,
-                   frames_dir=frames_dir, save=video_frame_kinds(args.save),
-                   adjust=(lambda depth: scale_to_camera(depth, focal_px, model.camera)) if focal_px is not None else None)
+    options = dict(
+        layout=args.video_layout,
+        depth_range=parse_depth_range(args.depth_range),
+        smooth=args.smooth,
+        cmap=args.cmap,
+        frames_dir=frames_dir,
+        save=video_frame_kinds(args.save),
+        adjust=(lambda depth: scale_to_camera(depth, focal_px, model.camera)) if focal_px is not None else None,
+    )
     try:
         if camera is not None:
-            print(f"reading camera:{source} ({camera.device}, {camera.width}x{camera.height})"
-                  + (f" for {args.frames} frames" if args.frames else "; Ctrl-C ends the video"), file=sys.stderr)
+            print(
+                f"reading camera:{source} ({camera.device}, {camera.width}x{camera.height})"
+                + (f" for {args.frames} frames" if args.frames else "; Ctrl-C ends the video"),
+                file=sys.stderr,
+            )
             result = predict_camera(model, camera, target, frames=args.frames, batch_size=1, **options)
         else:
             result = predict_video(model, source.path, target, batch_size=args.batch_size, info=source, **options)
     except OSError as exc:
-        raise LitedepthError(f"--out {args.out}: cannot write {exc.filename or target} ({exc.strerror or exc})") from None
+        raise LitedepthError(
+            f"--out {args.out}: cannot write {exc.filename or target} ({exc.strerror or exc})"
+        ) from None
     per_frame = f", per-frame {' and '.join(options['save'])} in {frames_dir}" if options["save"] else ""
-    print(f"wrote {target} ({result.frames} frames at {float(result.fps):g} fps, colours {result.vmin:.2f} to {result.vmax:.2f} m"
-          f"{per_frame}); {result.frames_per_second:.1f} frames/s; {describe_camera(focal, args.fov, model.camera)}")
+    print(
+        f"wrote {target} ({result.frames} frames at {float(result.fps):g} fps, colours {result.vmin:.2f} to {result.vmax:.2f} m"
+        f"{per_frame}); {result.frames_per_second:.1f} frames/s; {describe_camera(focal, args.fov, model.camera)}"
+    )
 
 
 def parse_focal(text: str | None):
@@ -246,10 +315,19 @@ def parse_focal(text: str | None):
 
 def describe_camera(focal, fov, trained) -> str:
     """The one line that says which camera the depth is in."""
-    source = (f"focal {focal:g} px (--focal)" if isinstance(focal, float) else "each photo's EXIF focal length (--focal exif)"
-              if focal == "exif" else f"horizontal field of view {fov:g} deg (--fov)" if fov is not None else None)
-    base = (f"the training camera (fx {trained.fx:.1f} px at {trained.width}x{trained.height}, "
-            f"focal {trained.relative_focal:.3f} x the shorter side)")
+    source = (
+        f"focal {focal:g} px (--focal)"
+        if isinstance(focal, float)
+        else "each photo's EXIF focal length (--focal exif)"
+        if focal == "exif"
+        else f"horizontal field of view {fov:g} deg (--fov)"
+        if fov is not None
+        else None
+    )
+    base = (
+        f"the training camera (fx {trained.fx:.1f} px at {trained.width}x{trained.height}, "
+        f"focal {trained.relative_focal:.3f} x the shorter side)"
+    )
     if source is None:
         return f"depth in metres for {base}; give --focal or --fov for yours"
     return f"depth rescaled to {source} from {base}"
@@ -280,9 +358,9 @@ def load_for_inference(model_path: str | None, arch: str | None, backend: str = 
     import warnings
 
     from ..checkpoint import UntrainedWeightsWarning
-    from ..training.distributed import check_device
-    from ..errors import LitedepthError
     from ..deploy.onnx_runtime import OnnxDepthModel, load_any
+    from ..errors import LitedepthError
+    from ..training.distributed import check_device
 
     check_device(device)
     if model_path is None and arch is None:

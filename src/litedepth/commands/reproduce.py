@@ -8,21 +8,44 @@ HELP = "train and evaluate every configuration of the paper's table; write resul
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default="quick", help="quick (synthetic, ~10 min on 2 CPU cores) | study (synthetic, 3 seeds) | study-gpu (3x the study's "
-                        "budgets, for one GPU) | smoke (seconds, tiny data: checks the pipeline) | paper (real NYU-v2 + ScanNet, for a GPU)")
+    parser.add_argument(
+        "--preset",
+        default="quick",
+        help="quick (synthetic, ~10 min on 2 CPU cores) | study (synthetic, 3 seeds) | study-gpu (3x the study's "
+        "budgets, for one GPU) | smoke (seconds, tiny data: checks the pipeline) | paper (real NYU-v2 + ScanNet, for a GPU)",
+    )
     parser.add_argument("--out", required=True, help="output folder (re-running skips finished configurations)")
-    parser.add_argument("--data-root", help="paper preset: NYU-v2 in the seed's layout (folder holding data/nyu2_train.csv)")
-    parser.add_argument("--aux-root", help="paper preset: auxiliary RGB-D data (e.g. ScanNet frames: folder or CSV, depth PNG in mm)")
+    parser.add_argument(
+        "--data-root", help="paper preset: NYU-v2 in the seed's layout (folder holding data/nyu2_train.csv)"
+    )
+    parser.add_argument(
+        "--aux-root", help="paper preset: auxiliary RGB-D data (e.g. ScanNet frames: folder or CSV, depth PNG in mm)"
+    )
     parser.add_argument("--mismatch-root", help="optional auxiliary set of another scene scale (adds the Um runs)")
-    parser.add_argument("--runs", help="comma list of configurations to run (default: the preset's); teachers they need are added")
+    parser.add_argument(
+        "--runs", help="comma list of configurations to run (default: the preset's); teachers they need are added"
+    )
     parser.add_argument("--seeds", help="comma list of seeds (default: the preset's)")
     parser.add_argument("--threads", type=int, help="torch CPU threads per training process")
-    parser.add_argument("--report-only", action="store_true", help="train nothing: write the tables and figures of the finished runs")
-    parser.add_argument("--student-images", type=int, help="training budget of every student in images seen (default: the preset's)")
-    parser.add_argument("--teacher-images", type=int, help="training budget of every teacher in images seen (default: the preset's)")
-    parser.add_argument("--workers", type=int, help="DataLoader worker processes per training run (default: the preset's)")
-    parser.add_argument("--jobs", type=int, default=1, help="train this many seeds at once, one process each (a GPU is used better "
-                        "by 2-4 small runs side by side; default 1)")
+    parser.add_argument(
+        "--report-only", action="store_true", help="train nothing: write the tables and figures of the finished runs"
+    )
+    parser.add_argument(
+        "--student-images", type=int, help="training budget of every student in images seen (default: the preset's)"
+    )
+    parser.add_argument(
+        "--teacher-images", type=int, help="training budget of every teacher in images seen (default: the preset's)"
+    )
+    parser.add_argument(
+        "--workers", type=int, help="DataLoader worker processes per training run (default: the preset's)"
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="train this many seeds at once, one process each (a GPU is used better "
+        "by 2-4 small runs side by side; default 1)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,7 +61,12 @@ def run(args: argparse.Namespace) -> int:
     changes = {}
     if args.runs:
         changes["runs"] = tuple(r.strip() for r in args.runs.split(",") if r.strip())
-        if args.mismatch_root is None and any("Um" in r for r in changes["runs"]) and preset.synthetic and not preset.mismatch_preset:
+        if (
+            args.mismatch_root is None
+            and any("Um" in r for r in changes["runs"])
+            and preset.synthetic
+            and not preset.mismatch_preset
+        ):
             changes["mismatch_preset"] = "hall"
     if args.seeds:
         try:
@@ -64,8 +92,15 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise LitedepthError(f"--jobs {args.jobs}: must be at least 1")
     preset = dataclasses.replace(preset, **changes)
-    payload = reproduce(preset, args.out, data_root=args.data_root, aux_root=args.aux_root, mismatch_root=args.mismatch_root,
-                        train=not args.report_only, jobs=args.jobs)
+    payload = reproduce(
+        preset,
+        args.out,
+        data_root=args.data_root,
+        aux_root=args.aux_root,
+        mismatch_root=args.mismatch_root,
+        train=not args.report_only,
+        jobs=args.jobs,
+    )
     print((Path(args.out) / "results.md").read_text())
     print(f"wrote {args.out}/results.md, results.json, para_accu.png, samples.png ({len(payload['runs'])} runs)")
     return 0

@@ -10,9 +10,17 @@ HELP = "train a depth network on labeled data (config file or shipped name, --se
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments shared by ``train`` and ``distill``."""
-    parser.add_argument("--config", required=True, help="YAML config file, or a shipped name (synth-teacher, nyu-teacher, ...)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. --set train.epochs=5 --set data.sources.0.path=data/nyu (repeatable)")
+    parser.add_argument(
+        "--config", required=True, help="YAML config file, or a shipped name (synth-teacher, nyu-teacher, ...)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.epochs=5 --set data.sources.0.path=data/nyu (repeatable)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.pt when it exists")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
 

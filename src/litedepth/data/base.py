@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -97,7 +97,9 @@ def read_depth_file(path: str | os.PathLike, scale: float | None) -> np.ndarray:
             raise LitedepthError(f"{path}: not a readable .npy file ({exc.__class__.__name__}: {exc})") from None
         arr = np.squeeze(arr)
         if arr.ndim != 2 or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-            raise LitedepthError(f"{path}: depth array has shape {arr.shape} and dtype {arr.dtype}, expected a 2-D numeric array")
+            raise LitedepthError(
+                f"{path}: depth array has shape {arr.shape} and dtype {arr.dtype}, expected a 2-D numeric array"
+            )
         if scale is None:
             scale = 1.0 if np.issubdtype(arr.dtype, np.floating) else 1000.0
         depth = arr.astype(np.float32) / np.float32(scale)

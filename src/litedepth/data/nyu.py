@@ -55,8 +55,10 @@ def find_nyu_csv(root_or_csv: str | os.PathLike, split: str) -> Path:
     present = nyu_csvs(path)
     if present:
         have = ", ".join(p.relative_to(path).as_posix() for p in present)
-        others = " or ".join(dict.fromkeys(p.stem[len("nyu2_"):] for p in present))
-        raise LitedepthError(f"{path}: no nyu2_{split}.csv for split {split!r} in this NYU-v2 folder (it has {have}); use --split {others}")
+        others = " or ".join(dict.fromkeys(p.stem[len("nyu2_") :] for p in present))
+        raise LitedepthError(
+            f"{path}: no nyu2_{split}.csv for split {split!r} in this NYU-v2 folder (it has {have}); use --split {others}"
+        )
     raise LitedepthError(f"{path}: no data/nyu2_{split}.csv found (expected the seed's NYU-v2 layout)")
 
 
@@ -90,13 +92,17 @@ class NYUSeedDataset(SeededDataset):
         transform, seed: see `SeededDataset`.
     """
 
-    def __init__(self, root_or_csv: str | os.PathLike, split: str = "test", transform: Transform | None = None, seed: int = 0) -> None:
+    def __init__(
+        self, root_or_csv: str | os.PathLike, split: str = "test", transform: Transform | None = None, seed: int = 0
+    ) -> None:
         super().__init__(transform, seed)
         self.csv_path = find_nyu_csv(root_or_csv, split)
         stem = self.csv_path.stem.lower()
         self.split = "train" if "train" in stem else "test" if "test" in stem else split
         if self.split not in NYU_SPLITS:
-            raise LitedepthError(f"{self.csv_path}: unknown NYU split {split!r}; expected one of {', '.join(NYU_SPLITS)}")
+            raise LitedepthError(
+                f"{self.csv_path}: unknown NYU split {split!r}; expected one of {', '.join(NYU_SPLITS)}"
+            )
         self.pairs = read_pair_csv(self.csv_path)
         grand, parent = self.csv_path.parent.parent, self.csv_path.parent
         first = self.pairs[0][0]
@@ -119,7 +125,9 @@ class NYUSeedDataset(SeededDataset):
         expected = _DEPTH_BITS[self.split]
         if bits != expected:
             what = {8: "8-bit (NYU train format, x10/255 m)", 16: "16-bit (NYU test format, mm)"}
-            raise LitedepthError(f"{depth_path}: depth image is {what[bits]}, expected {what[expected]} for the {self.split} split")
+            raise LitedepthError(
+                f"{depth_path}: depth image is {what[bits]}, expected {what[expected]} for the {self.split} split"
+            )
         depth = decode_nyu_depth(raw, bits)
         check_same_size(image, depth, depth_path)
         return {"image": image, "depth": depth, "name": str(Path(rgb_rel).with_suffix("")).replace(os.sep, "/")}

@@ -38,7 +38,11 @@ def pair_folder(folder: Path) -> list[tuple[Path, Path]]:
     """Find (rgb, depth) pairs in ``folder`` (see the module docstring for the layouts)."""
     rgb_dir, depth_dir = folder / "rgb", folder / "depth"
     if rgb_dir.is_dir() and depth_dir.is_dir():
-        depths = {p.relative_to(depth_dir).with_suffix(""): p for p in sorted(depth_dir.rglob("*")) if p.suffix.lower() in _DEPTH_EXTENSIONS}
+        depths = {
+            p.relative_to(depth_dir).with_suffix(""): p
+            for p in sorted(depth_dir.rglob("*"))
+            if p.suffix.lower() in _DEPTH_EXTENSIONS
+        }
         pairs = []
         for p in sorted(rgb_dir.rglob("*")):
             if p.suffix.lower() in IMAGE_EXTENSIONS:
@@ -81,7 +85,13 @@ class RGBDDataset(SeededDataset):
         transform, seed: see `SeededDataset`.
     """
 
-    def __init__(self, source: str | os.PathLike, depth_scale: float | None = None, transform: Transform | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        source: str | os.PathLike,
+        depth_scale: float | None = None,
+        transform: Transform | None = None,
+        seed: int = 0,
+    ) -> None:
         super().__init__(transform, seed)
         self.root = Path(source)
         self.depth_scale = depth_scale
@@ -93,7 +103,9 @@ class RGBDDataset(SeededDataset):
         elif self.root.is_dir():
             self.pairs = pair_folder(self.root)
             if not self.pairs:
-                raise LitedepthError(f"{self.root}: no RGB-D pairs found (expected rgb/ + depth/, X.jpg + X.png, or X_colors.png + X_depth.png)")
+                raise LitedepthError(
+                    f"{self.root}: no RGB-D pairs found (expected rgb/ + depth/, X.jpg + X.png, or X_colors.png + X_depth.png)"
+                )
             self.names = [str(r.relative_to(self.root).with_suffix("")).replace(os.sep, "/") for r, _ in self.pairs]
         else:
             raise LitedepthError(f"{self.root}: no such file or folder")

@@ -15,7 +15,7 @@ and `test_transform`.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -58,7 +58,9 @@ def _map_image(img, fn: Callable[[Image.Image, int], Image.Image], resample: int
     if isinstance(img, Image.Image):
         return fn(img, resample)
     arr = np.asarray(img, dtype=np.float32)
-    channels = [np.asarray(fn(Image.fromarray(np.ascontiguousarray(arr[..., c])), resample)) for c in range(arr.shape[2])]
+    channels = [
+        np.asarray(fn(Image.fromarray(np.ascontiguousarray(arr[..., c])), resample)) for c in range(arr.shape[2])
+    ]
     return np.stack(channels, axis=-1).astype(np.float32)
 
 
@@ -185,7 +187,9 @@ class RandomHorizontalFlip:
             return dict(sample)
         out = dict(sample)
         img = sample["image"]
-        out["image"] = img.transpose(Image.FLIP_LEFT_RIGHT) if isinstance(img, Image.Image) else np.ascontiguousarray(img[:, ::-1])
+        out["image"] = (
+            img.transpose(Image.FLIP_LEFT_RIGHT) if isinstance(img, Image.Image) else np.ascontiguousarray(img[:, ::-1])
+        )
         for key in depth_keys(sample):
             out[key] = np.ascontiguousarray(sample[key][:, ::-1])
         return out
@@ -207,7 +211,9 @@ class RandomRotation:
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         angle = float(rng.uniform(-self.degrees, self.degrees))
-        return apply_geometric(sample, lambda im, rs: im.rotate(angle, resample=rs, expand=False, fillcolor=0), Image.BILINEAR)
+        return apply_geometric(
+            sample, lambda im, rs: im.rotate(angle, resample=rs, expand=False, fillcolor=0), Image.BILINEAR
+        )
 
     def __repr__(self) -> str:
         return f"RandomRotation({self.degrees})"
@@ -230,7 +236,9 @@ class ColorJitter:
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         img = _to_float_image(sample["image"])
-        ops = [(name, v) for name, v in (("b", self.brightness), ("c", self.contrast), ("s", self.saturation)) if v != 0]
+        ops = [
+            (name, v) for name, v in (("b", self.brightness), ("c", self.contrast), ("s", self.saturation)) if v != 0
+        ]
         for k in rng.permutation(len(ops)):
             name, var = ops[int(k)]
             alpha = np.float32(rng.uniform(-var, var))

@@ -20,7 +20,9 @@ def list_images(folder: Path) -> list[Path]:
     return [
         p
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.stem.lower().endswith("_depth")
+        if p.is_file()
+        and p.suffix.lower() in IMAGE_EXTENSIONS
+        and not p.stem.lower().endswith("_depth")
         and not looks_like_depth_map(p)
     ]
 

@@ -25,9 +25,10 @@ import os
 import platform
 import time
 import warnings
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -163,7 +164,7 @@ def benchmark(
     def fail(spec: str, backend: str | None, exc: Exception) -> None:
         message = _one_line(exc)
         failed.append({"model": spec, "backend": backend, "error": message})
-        reason = message[len(spec) + 2:] if message.startswith(f"{spec}: ") else message
+        reason = message[len(spec) + 2 :] if message.startswith(f"{spec}: ") else message
         log(f"{spec}{' (' + backend + ')' if backend else ''}: failed: {reason}")
 
     with torch_threads(threads):
@@ -183,10 +184,19 @@ def benchmark(
                     continue  # an ONNX file has no torch module to time
                 log(f"{spec}: {backend} at {own[0]}x{own[1]} ...")
                 try:
-                    results.append(_time_backend(backend, net, onnx_model, spec, x, own, batch, threads, runs, warmup, facts))
+                    results.append(
+                        _time_backend(backend, net, onnx_model, spec, x, own, batch, threads, runs, warmup, facts)
+                    )
                 except Exception as exc:
                     fail(spec, backend, exc)
-    settings = {"size": list(size) if size else None, "batch": batch, "threads": threads, "runs": runs, "warmup": warmup, "backends": rows}
+    settings = {
+        "size": list(size) if size else None,
+        "batch": batch,
+        "threads": threads,
+        "runs": runs,
+        "warmup": warmup,
+        "backends": rows,
+    }
     return {"machine": machine_info(), "settings": settings, "results": results, "failed": failed}
 
 
@@ -211,7 +221,15 @@ def _time_backend(backend, net, onnx_model, label, x, size, batch, threads, runs
         fast = optimize_for_inference(net, channels_last=channels_last, example=x[:1])
         with torch.inference_mode():
             times = time_callable(lambda: fast(x), runs, warmup)
-        return _row(label, arch, backend, times, batch, **facts, options="bn_folded+channels_last" if channels_last else "bn_folded")
+        return _row(
+            label,
+            arch,
+            backend,
+            times,
+            batch,
+            **facts,
+            options="bn_folded+channels_last" if channels_last else "bn_folded",
+        )
     return _onnx_row(net, onnx_model, label, arch, x, size, batch, threads, runs, warmup, facts)
 
 
@@ -226,9 +244,13 @@ def _onnx_row(net, onnx_model, label, net_arch, x, size, batch, threads, runs, w
         onnx_model = OnnxDepthModel(label, threads=threads)
     if onnx_model.static_size is not None and tuple(onnx_model.static_size) != tuple(size):
         h, w = onnx_model.static_size
-        raise LitedepthError(f"{label}: exported for {h}x{w} inputs only, not {size[0]}x{size[1]} (leave out --size, or re-export)")
+        raise LitedepthError(
+            f"{label}: exported for {h}x{w} inputs only, not {size[0]}x{size[1]} (leave out --size, or re-export)"
+        )
     if onnx_model.static_batch is not None and onnx_model.static_batch != batch:
-        raise LitedepthError(f"{label}: exported for batch {onnx_model.static_batch} only, not {batch} (re-export with --dynamic)")
+        raise LitedepthError(
+            f"{label}: exported for batch {onnx_model.static_batch} only, not {batch} (re-export with --dynamic)"
+        )
     feed = {onnx_model.session.get_inputs()[0].name: x.numpy()}
     session = onnx_model.session
     times = time_callable(lambda: session.run(None, feed), runs, warmup)
@@ -248,8 +270,18 @@ def format_table(result: dict[str, Any]) -> str:
     for r in result["results"]:
         params = f"{r['params']:,}" if r["params"] is not None else "-"
         gflops = f"{r['gflops']:.2f}" if r["gflops"] is not None else "-"
-        table.append((r["model"], r["backend"], f"{r['size'][0]}x{r['size'][1]}", params, gflops,
-                      f"{r['latency_ms_median']:.1f}", f"{r['latency_ms_p90']:.1f}", f"{r['images_per_s']:.1f}"))
+        table.append(
+            (
+                r["model"],
+                r["backend"],
+                f"{r['size'][0]}x{r['size'][1]}",
+                params,
+                gflops,
+                f"{r['latency_ms_median']:.1f}",
+                f"{r['latency_ms_p90']:.1f}",
+                f"{r['images_per_s']:.1f}",
+            )
+        )
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for k, row in enumerate(table):
         lines.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))

@@ -122,7 +122,9 @@ def onnx_bytes(
     for key, value in model_metadata(model, size, dynamic).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
-    proto.doc_string = f"litedepth {getattr(model, 'arch', 'custom')}: normalised (B,3,H,W) RGB -> (B,1,H,W) depth in metres"
+    proto.doc_string = (
+        f"litedepth {getattr(model, 'arch', 'custom')}: normalised (B,3,H,W) RGB -> (B,1,H,W) depth in metres"
+    )
     return proto.SerializeToString()
 
 
@@ -156,8 +158,10 @@ def check_opset(opset: Any) -> int:
     if span is None or span[0] <= opset <= span[1]:
         return opset
     if exporter is not None and exporter[0] <= opset < MIN_NETWORK_OPSET:
-        raise LitedepthError(f"--opset {opset}: too old for these networks, whose bilinear upsampling (align_corners) "
-                             f"needs opset {MIN_NETWORK_OPSET} or later ({_opset_hint()})")
+        raise LitedepthError(
+            f"--opset {opset}: too old for these networks, whose bilinear upsampling (align_corners) "
+            f"needs opset {MIN_NETWORK_OPSET} or later ({_opset_hint()})"
+        )
     raise LitedepthError(f"--opset {opset}: not supported by this torch's ONNX exporter ({_opset_hint()})")
 
 
@@ -203,12 +207,21 @@ def _run_exporter(net: torch.nn.Module, size: tuple[int, int], axes: dict | None
         with _output_held(printed), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # deprecation and tracer notices of the TorchScript exporter
             torch.onnx.export(
-                net, (_example(size, 1),), buffer, dynamo=False, opset_version=opset,
-                input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], dynamic_axes=axes, do_constant_folding=True,
+                net,
+                (_example(size, 1),),
+                buffer,
+                dynamo=False,
+                opset_version=opset,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_axes=axes,
+                do_constant_folding=True,
             )
     except Exception as exc:  # the exporter raises RuntimeError subclasses, some with the graph in the message
         hint = "" if opset == DEFAULT_OPSET else f"; {_opset_hint()}"
-        raise LitedepthError(f"--opset {opset}: this torch's ONNX exporter cannot export {arch} ({first_line(exc, 160)}){hint}") from None
+        raise LitedepthError(
+            f"--opset {opset}: this torch's ONNX exporter cannot export {arch} ({first_line(exc, 160)}){hint}"
+        ) from None
     for fd, stream in ((1, sys.stdout), (2, sys.stderr)):
         if printed.get(fd):
             stream.write(printed[fd])
@@ -242,7 +255,9 @@ def verify_onnx(
             reference = net(x).numpy()
         out = session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
         if out.shape != reference.shape:
-            raise LitedepthError(f"ONNX output shape {out.shape} differs from PyTorch's {reference.shape} for input {(b, 3, h, w)}")
+            raise LitedepthError(
+                f"ONNX output shape {out.shape} differs from PyTorch's {reference.shape} for input {(b, 3, h, w)}"
+            )
         worst = max(worst, float(abs(out - reference).max()))
         tolerance = max(tolerance, atol + rtol * float(abs(reference).max()))
     return worst, tolerance
@@ -278,7 +293,9 @@ def export_onnx(
         hint = " (try without --dynamic)" if dynamic else ""
         raise LitedepthError(f"{path}: ONNX Runtime could not run the exported model{hint}: {first}") from None
     if worst > tolerance:
-        raise LitedepthError(f"{path}: ONNX output differs from PyTorch by {worst:.3g} (tolerance {tolerance:.3g}); not written")
+        raise LitedepthError(
+            f"{path}: ONNX output differs from PyTorch by {worst:.3g} (tolerance {tolerance:.3g}); not written"
+        )
     path = Path(path)
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
@@ -293,7 +310,7 @@ def read_metadata(proto_or_path: Any) -> dict[str, Any]:
     onnx, _ = require_onnx()
     is_path = isinstance(proto_or_path, (str, os.PathLike))
     proto = onnx.load(str(proto_or_path), load_external_data=False) if is_path else proto_or_path
-    raw = {e.key[len(META_PREFIX):]: e.value for e in proto.metadata_props if e.key.startswith(META_PREFIX)}
+    raw = {e.key[len(META_PREFIX) :]: e.value for e in proto.metadata_props if e.key.startswith(META_PREFIX)}
     source = str(proto_or_path) if is_path else "<ONNX model>"
     return read_checked(raw, source, prefix=META_PREFIX, custom_arch=True)
 

@@ -16,8 +16,20 @@ from typing import Any
 from ..errors import LitedepthError
 
 # compute ops that `onnx_gflops` cannot count: a graph holding one has no GFLOPs figure
-UNCOUNTED_ONNX_OPS = {"QLinearConv", "ConvInteger", "MatMulInteger", "QLinearMatMul", "Einsum", "Attention",
-                      "If", "Loop", "Scan", "RNN", "LSTM", "GRU"}
+UNCOUNTED_ONNX_OPS = {
+    "QLinearConv",
+    "ConvInteger",
+    "MatMulInteger",
+    "QLinearMatMul",
+    "Einsum",
+    "Attention",
+    "If",
+    "Loop",
+    "Scan",
+    "RNN",
+    "LSTM",
+    "GRU",
+}
 
 
 def count_parameters(model: Any) -> int:
@@ -37,8 +49,10 @@ def count_gflops(model: Any, size: tuple[int, int], batch: int = 1) -> float | N
     if hasattr(model, "proto"):  # an OnnxDepthModel
         static = getattr(model, "static_size", None)
         if static is not None and tuple(size) != tuple(static):
-            raise LitedepthError(f"{model.name}: exported for {static[0]}x{static[1]} inputs only, not {size[0]}x{size[1]} "
-                                 "(re-export with --size or --dynamic)")
+            raise LitedepthError(
+                f"{model.name}: exported for {static[0]}x{static[1]} inputs only, not {size[0]}x{size[1]} "
+                "(re-export with --size or --dynamic)"
+            )
         return onnx_gflops(model.proto(), size, batch)
     import torch  # imported here, so that parsing sizes stays light
     from torch.utils.flop_counter import FlopCounterMode

@@ -15,12 +15,11 @@ BN keys in its state dict: it is for inference, not for saving or training.
 from __future__ import annotations
 
 import copy
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
-
 
 
 def has_depthwise(model: nn.Module) -> bool:
@@ -47,17 +46,21 @@ def find_conv_bn_pairs(model: nn.Module, example: torch.Tensor) -> list[tuple[st
     handles = []
     for name, module in model.named_modules():
         if isinstance(module, nn.Conv2d):
+
             def conv_hook(mod, inputs, output, name=name):
                 calls[name] = calls.get(name, 0) + 1
                 conv_outputs[id(output)] = name
                 alive.append(output)
+
             handles.append(module.register_forward_hook(conv_hook))
         elif isinstance(module, nn.BatchNorm2d):
+
             def bn_hook(mod, inputs, name=name):
                 calls[name] = calls.get(name, 0) + 1
                 conv = conv_outputs.get(id(inputs[0]))
                 if conv is not None:
                     pairs.append((conv, name))
+
             handles.append(module.register_forward_pre_hook(bn_hook))
     try:
         with torch.no_grad():
@@ -68,7 +71,9 @@ def find_conv_bn_pairs(model: nn.Module, example: torch.Tensor) -> list[tuple[st
     return [(c, b) for c, b in pairs if calls.get(c) == 1 and calls.get(b) == 1]
 
 
-def fold_batchnorm(model: nn.Module, example: torch.Tensor | None = None, inplace: bool = False, rtol: float = 1e-4) -> nn.Module:
+def fold_batchnorm(
+    model: nn.Module, example: torch.Tensor | None = None, inplace: bool = False, rtol: float = 1e-4
+) -> nn.Module:
     """Merge every BatchNorm2d that directly follows a Conv2d into it (eval-mode statistics).
 
     ``example`` is an input for the tracing pass (default: ``(1, 3, *model.input_size)`` zeros
@@ -122,5 +127,8 @@ def optimize_for_inference(
         folded = folded.to(memory_format=torch.channels_last)
     for p in folded.parameters():
         p.requires_grad_(False)
-    folded.metadata = {**getattr(model, "metadata", {}), "optimized": {"bn_folded": True, "channels_last": bool(channels_last)}}
+    folded.metadata = {
+        **getattr(model, "metadata", {}),
+        "optimized": {"bn_folded": True, "channels_last": bool(channels_last)},
+    }
     return folded

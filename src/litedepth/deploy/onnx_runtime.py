@@ -25,9 +25,9 @@ import torch
 
 from ..camera import Intrinsics
 from ..errors import LitedepthError, first_line
+from ..metadata import read_metadata
 from ..models.depthnet import IMAGENET_MEAN, IMAGENET_STD
 from .export import INPUT_NAME, META_PREFIX, OUTPUT_NAME, onnx_bytes, require_onnx, verify_onnx
-from ..metadata import read_metadata
 
 BACKENDS = ("torch", "onnxruntime")
 
@@ -63,7 +63,9 @@ class OnnxDepthModel:
             raise LitedepthError(f"{label}: not a loadable ONNX model ({first})") from None
         names = [i.name for i in self.session.get_inputs()]
         if INPUT_NAME not in names:
-            raise LitedepthError(f"{label}: ONNX model has inputs {names}, expected one named {INPUT_NAME!r} (export it with litedepth export)")
+            raise LitedepthError(
+                f"{label}: ONNX model has inputs {names}, expected one named {INPUT_NAME!r} (export it with litedepth export)"
+            )
         meta = _litedepth_metadata(self.session, label)
         self.name = label
         self.source = source  # a path (str) or the serialised model (bytes), for `proto`
@@ -72,9 +74,15 @@ class OnnxDepthModel:
         self.input_size: tuple[int, int] = tuple(meta["input_size"])
         self.mean: tuple[float, ...] = tuple(meta.get("mean", IMAGENET_MEAN))
         self.std: tuple[float, ...] = tuple(meta.get("std", IMAGENET_STD))
-        self.metadata: dict[str, Any] = {"source": meta.get("source", ""), "format": "onnx", "training": meta.get("training", {})}
+        self.metadata: dict[str, Any] = {
+            "source": meta.get("source", ""),
+            "format": "onnx",
+            "training": meta.get("training", {}),
+        }
         self.dynamic: bool = bool(meta.get("dynamic", False))
-        self.camera = Intrinsics.from_dict(meta["camera"]) if meta.get("camera") else Intrinsics.nyu()  # the training camera
+        self.camera = (
+            Intrinsics.from_dict(meta["camera"]) if meta.get("camera") else Intrinsics.nyu()
+        )  # the training camera
         shape = self.session.get_inputs()[0].shape  # ints for static axes, strings for symbolic ones
         self.static_batch = shape[0] if isinstance(shape[0], int) else None
         self.static_size = tuple(shape[2:]) if all(isinstance(s, int) for s in shape[2:]) else None
@@ -92,21 +100,23 @@ class OnnxDepthModel:
             )
         array = x.detach().to("cpu", torch.float32).contiguous().numpy()
         step = self.static_batch or len(array)
-        outs = [self.session.run([OUTPUT_NAME], {INPUT_NAME: array[i:i + step]})[0] for i in range(0, len(array), step)]
+        outs = [
+            self.session.run([OUTPUT_NAME], {INPUT_NAME: array[i : i + step]})[0] for i in range(0, len(array), step)
+        ]
         return torch.from_numpy(np.concatenate(outs) if len(outs) > 1 else outs[0])
 
     forward = __call__
 
-    def eval(self) -> "OnnxDepthModel":
+    def eval(self) -> OnnxDepthModel:
         self.training = False
         return self
 
-    def train(self, mode: bool = True) -> "OnnxDepthModel":
+    def train(self, mode: bool = True) -> OnnxDepthModel:
         """Recorded only: an ONNX Runtime session always runs in inference mode."""
         self.training = bool(mode)
         return self
 
-    def to(self, device: Any) -> "OnnxDepthModel":
+    def to(self, device: Any) -> OnnxDepthModel:
         if torch.device(device).type != "cpu":
             raise LitedepthError(f"{self.name}: the ONNX Runtime backend runs on CPU only, not {device}")
         return self
@@ -135,9 +145,11 @@ def _litedepth_metadata(session, label: str) -> dict[str, Any]:
     An input size is required: without it the file was not written by ``litedepth export``.
     """
     raw = session.get_modelmeta().custom_metadata_map
-    ours = {k[len(META_PREFIX):]: v for k, v in raw.items() if k.startswith(META_PREFIX)}
+    ours = {k[len(META_PREFIX) :]: v for k, v in raw.items() if k.startswith(META_PREFIX)}
     if "input_size" not in ours:
-        raise LitedepthError(f"{label}: ONNX model has no litedepth metadata (input size, normalisation); export it with litedepth export")
+        raise LitedepthError(
+            f"{label}: ONNX model has no litedepth metadata (input size, normalisation); export it with litedepth export"
+        )
     return read_metadata(ours, label, prefix=META_PREFIX, custom_arch=True)
 
 

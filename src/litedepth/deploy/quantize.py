@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import LitedepthError
-from .export import INPUT_NAME, require_onnx
 from ..fileio import IMAGE_EXTENSIONS, atomic_path, read_rgb
+from .export import INPUT_NAME, require_onnx
 
 
 @dataclass
@@ -52,11 +52,13 @@ def quantize_int8(
     _, ort = require_onnx()
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-    from .onnx_runtime import OnnxDepthModel
     from ..preprocess import stats_of
+    from .onnx_runtime import OnnxDepthModel
 
     float_model = OnnxDepthModel(onnx_path)
-    batches = calibration_batches(calibration_dir, float_model.input_size, *stats_of(float_model), max_images=max_images)
+    batches = calibration_batches(
+        calibration_dir, float_model.input_size, *stats_of(float_model), max_images=max_images
+    )
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -76,8 +78,13 @@ def quantize_int8(
     try:
         with atomic_path(out_path) as tmp:
             quantize_static(
-                str(onnx_path), str(tmp), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                str(onnx_path),
+                str(tmp),
+                Reader(),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
             )
             # ORT writes the metadata of the float model through; check, then compare outputs.
             session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])

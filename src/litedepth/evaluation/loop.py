@@ -35,8 +35,8 @@ import torch.nn.functional as F
 from ..data.transforms import CenterCrop, ResizeShorter, ToTensor
 from ..errors import LitedepthError
 from ..fileio import atomic_path, write_png16_mm
-from .metrics import METRIC_NAMES, compute_metrics, mean_over_images, nonpositive_count, valid_count
 from ..preprocess import REFERENCE_INPUT_SIZE, shorter_side_for, stats_of
+from .metrics import METRIC_NAMES, compute_metrics, mean_over_images, nonpositive_count, valid_count
 
 
 @dataclass(frozen=True)
@@ -180,7 +180,11 @@ class EvalResult:
         h, w = self.input_size
         lines = [f"protocol {self.protocol}: {self.n_images} images, network input {h}x{w}", head, values]
         if self.skipped:
-            lines.append(f"skipped {len(self.skipped)} bad item(s): " + ", ".join(s["source"] for s in self.skipped[:10]) + (" ..." if len(self.skipped) > 10 else ""))
+            lines.append(
+                f"skipped {len(self.skipped)} bad item(s): "
+                + ", ".join(s["source"] for s in self.skipped[:10])
+                + (" ..." if len(self.skipped) > 10 else "")
+            )
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -218,9 +222,13 @@ class _ProtocolView(torch.utils.data.Dataset):
             load = getattr(ds, "load", None)
             sample = load(i) if callable(load) else ds[i]
             if "depth" not in sample:
-                raise LitedepthError(f"{self._source(index)}: no ground-truth depth (an unlabeled dataset cannot be evaluated)")
+                raise LitedepthError(
+                    f"{self._source(index)}: no ground-truth depth (an unlabeled dataset cannot be evaluated)"
+                )
             if torch.is_tensor(sample["image"]):
-                raise ValueError("evaluate() needs raw samples (PIL image + depth array): build the dataset with transform=None")
+                raise ValueError(
+                    "evaluate() needs raw samples (PIL image + depth array): build the dataset with transform=None"
+                )
             sample = {"image": sample["image"], "depth": sample["depth"], "name": str(sample.get("name", index))}
             if self.protocol.crop_to_input:
                 sample = self.resize(sample, rng)
@@ -310,7 +318,9 @@ def _medians(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor) -> list[t
     out = []
     for b in range(gt.shape[0]):
         m = mask[b]
-        out.append((float(np.median(gt[b][m].double().cpu().numpy())), float(np.nanmedian(pred[b][m].double().cpu().numpy()))))
+        out.append(
+            (float(np.median(gt[b][m].double().cpu().numpy())), float(np.nanmedian(pred[b][m].double().cpu().numpy())))
+        )
     return out
 
 
@@ -336,7 +346,9 @@ class _Scorer:
             if "error" in item:
                 self.reject(item, item["error"])
             elif not bool(valid_mask(self.proto, item["depth"][None]).any()):
-                self.reject(item, f"{item['source']}: no valid ground-truth depth pixel under protocol {self.proto.name}")
+                self.reject(
+                    item, f"{item['source']}: no valid ground-truth depth pixel under protocol {self.proto.name}"
+                )
             else:
                 good.append(item)
         return good
@@ -358,7 +370,12 @@ class _Scorer:
             pred = pred.clamp(proto.min_depth, proto.max_depth)
         values, counts = compute_metrics(pred, gt, mask), valid_count(mask)
         for b, item in enumerate(items):
-            row = {"name": item["name"], "source": item["source"], "n_valid": int(counts[b]), "nonpositive": int(nonpos[b])}
+            row = {
+                "name": item["name"],
+                "source": item["source"],
+                "n_valid": int(counts[b]),
+                "nonpositive": int(nonpos[b]),
+            }
             row.update({k: float(v[b]) for k, v in values.items()})
             self.per_image.append(row)
             if self.save_dir is not None:
@@ -379,7 +396,9 @@ class _Scorer:
         for h, w in sorted(self.scaled_crops):
             crop = scaled_eval_crop(self.proto, (h, w))
             rh, rw = self.proto.eval_crop_reference
-            notes.append(f"Eigen crop defined for {rh}x{rw}; scaled to rows {crop[0]}:{crop[1]}, cols {crop[2]}:{crop[3]} for {h}x{w} ground truth")
+            notes.append(
+                f"Eigen crop defined for {rh}x{rw}; scaled to rows {crop[0]}:{crop[1]}, cols {crop[2]}:{crop[3]} for {h}x{w} ground truth"
+            )
         nonpositive = sum(r["nonpositive"] for r in self.per_image)
         if nonpositive:
             n_img = sum(1 for r in self.per_image if r["nonpositive"])
@@ -415,7 +434,9 @@ def _open_data(data, split: str, depth_scale: float | None):
     if isinstance(data, (str, os.PathLike)):
         return open_dataset(data, split=split, depth_scale=depth_scale)
     if depth_scale is not None:
-        raise LitedepthError(f"depth_scale {depth_scale!r}: applies to a dataset path only; a dataset object reads depth its own way")
+        raise LitedepthError(
+            f"depth_scale {depth_scale!r}: applies to a dataset path only; a dataset object reads depth its own way"
+        )
     return data
 
 
@@ -423,7 +444,9 @@ def _input_size_note(proto: Protocol, input_size: tuple[int, int]) -> list[str]:
     if input_size == REFERENCE_INPUT_SIZE:
         return []
     how = f"centre crop {input_size[0]}x{input_size[1]}" if proto.crop_to_input else "no crop"
-    return [f"protocol scaled to the network's input size: shorter side {shorter_side_for(input_size)}, {how} (reference: 240, 228x304)"]
+    return [
+        f"protocol scaled to the network's input size: shorter side {shorter_side_for(input_size)}, {how} (reference: 240, 228x304)"
+    ]
 
 
 def evaluate(
@@ -466,7 +489,9 @@ def evaluate(
     dataset = _open_data(data, split, depth_scale)
     input_size = tuple(int(v) for v in getattr(model, "input_size", REFERENCE_INPUT_SIZE))
     view = _ProtocolView(dataset, proto, input_size, *stats_of(model))
-    loader = torch.utils.data.DataLoader(view, batch_size=max(1, int(batch_size)), shuffle=False, num_workers=num_workers, collate_fn=_collate_list)
+    loader = torch.utils.data.DataLoader(
+        view, batch_size=max(1, int(batch_size)), shuffle=False, num_workers=num_workers, collate_fn=_collate_list
+    )
     scorer = _Scorer(proto, skip_bad, Path(save_predictions) if save_predictions is not None else None)
     is_module = isinstance(model, torch.nn.Module)
     was_training, run_device = is_module and model.training, _run_device(model, device)
@@ -474,7 +499,9 @@ def evaluate(
         model.eval()
     from tqdm import tqdm
 
-    bar = tqdm(total=len(view), desc=f"eval {proto.name}", unit="img", disable=not progress, file=sys.stderr, leave=False)
+    bar = tqdm(
+        total=len(view), desc=f"eval {proto.name}", unit="img", disable=not progress, file=sys.stderr, leave=False
+    )
     try:
         with torch.no_grad():
             scorer.run(model, loader, run_device, bar)
@@ -483,11 +510,15 @@ def evaluate(
         if was_training:
             model.train()
     if not scorer.per_image:
-        raise LitedepthError(f"{getattr(dataset, 'root', data) if not isinstance(data, (str, os.PathLike)) else data}: no image could be evaluated")
+        raise LitedepthError(
+            f"{getattr(dataset, 'root', data) if not isinstance(data, (str, os.PathLike)) else data}: no image could be evaluated"
+        )
     return _result(model, data, dataset, depth_scale, proto, input_size, scorer)
 
 
-def _result(model, data, dataset, depth_scale: float | None, proto: Protocol, input_size: tuple[int, int], scorer: _Scorer) -> EvalResult:
+def _result(
+    model, data, dataset, depth_scale: float | None, proto: Protocol, input_size: tuple[int, int], scorer: _Scorer
+) -> EvalResult:
     """The `EvalResult` of a finished run: metrics, notes, the depth-scale warning and provenance extras."""
     warning = scale_warning(*scorer.overall_medians(), *_depth_scale_in_use(data, dataset, depth_scale))
     extras = {"model_arch": getattr(model, "arch", type(model).__name__), "protocol_description": proto.description}

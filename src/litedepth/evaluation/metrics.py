@@ -109,7 +109,9 @@ METRICS = {
 }
 
 
-def compute_metrics(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+def compute_metrics(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
     """All of `METRIC_NAMES` per image, as float64 (B,) tensors. ``mask`` defaults to ``target > 0``."""
     if pred.shape != target.shape:
         raise ValueError(f"prediction shape {tuple(pred.shape)} differs from target shape {tuple(target.shape)}")

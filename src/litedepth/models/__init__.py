@@ -8,7 +8,7 @@ torch.Size([1, 1, 228, 304])
 from __future__ import annotations
 
 import difflib
-from typing import Callable
+from collections.abc import Callable
 
 from .decoder import MFF, ChannelAttention, Refine, UpBranch
 from .depthnet import IMAGENET_MEAN, IMAGENET_STD, DepthNet
@@ -85,6 +85,16 @@ def create_model(name: str, **kwargs) -> DepthNet:
 
 
 __all__ = [
-    "ARCHITECTURES", "create_model", "DepthNet", "MFF", "Refine", "UpBranch", "ChannelAttention",
-    "MobileNetV2Encoder", "ResNetEncoder", "EfficientNetLiteEncoder", "IMAGENET_MEAN", "IMAGENET_STD",
+    "ARCHITECTURES",
+    "create_model",
+    "DepthNet",
+    "MFF",
+    "Refine",
+    "UpBranch",
+    "ChannelAttention",
+    "MobileNetV2Encoder",
+    "ResNetEncoder",
+    "EfficientNetLiteEncoder",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
 ]

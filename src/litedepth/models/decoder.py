@@ -6,7 +6,7 @@ Module and attribute names follow the authors' checkpoints (``MFF.att1``,
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

@@ -57,7 +57,9 @@ class DepthNet(nn.Module):
         depth = self.R(self.MFF(self.E(x)))
         return F.interpolate(depth, size=x.shape[-2:], mode="bilinear", align_corners=True)
 
-    def predict(self, images, batch_size: int = 8, device: str | torch.device | None = None, focal: float | None = None):
+    def predict(
+        self, images, batch_size: int = 8, device: str | torch.device | None = None, focal: float | None = None
+    ):
         """Depth in metres for one image (-> ``H x W`` float32) or a list (-> list of arrays).
 
         ``focal``: your camera's focal length in pixels of the image; the depth is rescaled from the

@@ -50,8 +50,10 @@ def round_channels(channels: int, width: float, divisor: int = 8) -> int:
 def stage_table(width: float, depth: float) -> list[tuple[int, int, int, int, int]]:
     """The scaled stage table; Lite keeps one block in the first and the last stage."""
     last = len(BASE_STAGES) - 1
-    return [(t, k, s, round_channels(c, width), n if i in (0, last) else math.ceil(n * depth))
-            for i, (t, k, s, c, n) in enumerate(BASE_STAGES)]
+    return [
+        (t, k, s, round_channels(c, width), n if i in (0, last) else math.ceil(n * depth))
+        for i, (t, k, s, c, n) in enumerate(BASE_STAGES)
+    ]
 
 
 class MBConv(nn.Module):
@@ -68,7 +70,9 @@ class MBConv(nn.Module):
         if expand_ratio != 1:
             self._expand_conv = nn.Conv2d(in_ch, hidden, 1, bias=False)
             self._bn0 = nn.BatchNorm2d(hidden, eps=BN_EPS)
-        self._depthwise_conv = nn.Conv2d(hidden, hidden, kernel_size, stride, kernel_size // 2, groups=hidden, bias=False)
+        self._depthwise_conv = nn.Conv2d(
+            hidden, hidden, kernel_size, stride, kernel_size // 2, groups=hidden, bias=False
+        )
         self._bn1 = nn.BatchNorm2d(hidden, eps=BN_EPS)
         self._project_conv = nn.Conv2d(hidden, out_ch, 1, bias=False)
         self._bn2 = nn.BatchNorm2d(out_ch, eps=BN_EPS)
@@ -124,4 +128,3 @@ class EfficientNetLiteEncoder(nn.Module):
     def from_imagenet_keys(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Drop the classifier head (``_conv_head``, ``_bn1``, ``_fc``) of an ImageNet state dict."""
         return {k: v for k, v in state_dict.items() if not k.startswith(("_conv_head.", "_bn1.", "_fc."))}
-

@@ -29,7 +29,7 @@ the fastest inference where accuracy matters less.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -112,7 +112,9 @@ class FastRefine(nn.Module):
     No output activation, as in the paper's R; the output bias starts at ``initial_depth`` metres.
     """
 
-    def __init__(self, in_channels: int = 64, up_channels: int = 32, kernel_size: int = 5, initial_depth: float = 2.5) -> None:
+    def __init__(
+        self, in_channels: int = 64, up_channels: int = 32, kernel_size: int = 5, initial_depth: float = 2.5
+    ) -> None:
         super().__init__()
         self.conv0 = SeparableConv(in_channels, in_channels, kernel_size)
         self.conv1 = SeparableConv(in_channels, up_channels, kernel_size) if up_channels > 0 else None

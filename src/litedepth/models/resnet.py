@@ -87,7 +87,9 @@ class ResNetEncoder(nn.Module):
     def _make_layer(self, block, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
         downsample = None
         if stride != 1 or self.in_ch != planes * block.expansion:
-            downsample = nn.Sequential(conv1x1(self.in_ch, planes * block.expansion, stride), nn.BatchNorm2d(planes * block.expansion))
+            downsample = nn.Sequential(
+                conv1x1(self.in_ch, planes * block.expansion, stride), nn.BatchNorm2d(planes * block.expansion)
+            )
         layers = [block(self.in_ch, planes, stride, downsample)]
         self.in_ch = planes * block.expansion
         layers += [block(self.in_ch, planes) for _ in range(1, blocks)]

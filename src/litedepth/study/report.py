@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import math
 import statistics
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +35,7 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         groups.setdefault(row["name"], []).append(row)
     summary = []
-    for name, runs in groups.items():
+    for runs in groups.values():
         first = runs[0]
         entry = {k: first[k] for k in ("name", "description", "arch", "encoder_init", "params", "gflops") if k in first}
         entry["seeds"] = [r["seed"] for r in runs]
@@ -51,11 +52,22 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 FINDINGS = (
     ("the teacher beats the student trained alone (the premise of distillation)", "N_t_X", "N_s_X_no_KD"),
     ("KD on X + U beats the student trained on X without KD", "N_s_X_U_unlabel", "N_s_X_no_KD"),
-    ("the same, for the paper's student from scratch (a teacher far stronger than its student, as in the paper)",
-     "S_s_X_U_unlabel", "S_s_X_no_KD"),
-    ("KD on U only works when U has a similar scale: it beats KD on the mismatched Um only", "N_s_U_unlabel", "N_s_Um_unlabel"),
-    ("mixed labeled data helps the small network less than teacher-then-KD: KD from the X + U' teacher beats "
-     "training the student on X + U' directly", "N_s_X_U_label", "N_s_X_U_label_no_KD"),
+    (
+        "the same, for the paper's student from scratch (a teacher far stronger than its student, as in the paper)",
+        "S_s_X_U_unlabel",
+        "S_s_X_no_KD",
+    ),
+    (
+        "KD on U only works when U has a similar scale: it beats KD on the mismatched Um only",
+        "N_s_U_unlabel",
+        "N_s_Um_unlabel",
+    ),
+    (
+        "mixed labeled data helps the small network less than teacher-then-KD: KD from the X + U' teacher beats "
+        "training the student on X + U' directly",
+        "N_s_X_U_label",
+        "N_s_X_U_label_no_KD",
+    ),
 )
 # The fast decoder's bar: within this much delta1 and this RMSE ratio of the paper's decoder under the same recipe,
 # as (fast, reference) pairs: fast-student against hu2021-student, lite0-student against lite0-student-paper.
@@ -84,8 +96,16 @@ def findings(summary: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             verdict = "contradicted"
         else:
             verdict = "not resolved (difference within the spread)"
-        result.append({"claim": claim, "better": better, "worse": worse, "delta1_difference": diff,
-                       "spread": spread, "verdict": verdict})
+        result.append(
+            {
+                "claim": claim,
+                "better": better,
+                "worse": worse,
+                "delta1_difference": diff,
+                "spread": spread,
+                "verdict": verdict,
+            }
+        )
     pairs, max_delta1_gap, max_rmse_ratio = PARITY
     for fast, reference in pairs:
         if fast not in by_name or reference not in by_name or by_name[fast]["arch"] == by_name[reference]["arch"]:
@@ -93,10 +113,18 @@ def findings(summary: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         f, r = by_name[fast], by_name[reference]
         gap, ratio = r["delta1"] - f["delta1"], f["rmse"] / r["rmse"]
         on_par = gap <= max_delta1_gap and ratio <= max_rmse_ratio
-        result.append({"claim": f"the fast decoder ({f['arch']}) is on par with the paper's ({r['arch']}) under the same KD recipe "
-                                f"(delta1 at most {max_delta1_gap} lower, RMSE at most {100 * (max_rmse_ratio - 1):.0f}% higher)",
-                       "better": fast, "worse": reference, "delta1_difference": -gap, "rmse_ratio": ratio,
-                       "spread": f["delta1_std"] + r["delta1_std"], "verdict": "met" if on_par else "not met"})
+        result.append(
+            {
+                "claim": f"the fast decoder ({f['arch']}) is on par with the paper's ({r['arch']}) under the same KD recipe "
+                f"(delta1 at most {max_delta1_gap} lower, RMSE at most {100 * (max_rmse_ratio - 1):.0f}% higher)",
+                "better": fast,
+                "worse": reference,
+                "delta1_difference": -gap,
+                "rmse_ratio": ratio,
+                "spread": f["delta1_std"] + r["delta1_std"],
+                "verdict": "met" if on_par else "not met",
+            }
+        )
     return result
 
 
@@ -105,8 +133,10 @@ def findings_markdown(items: Sequence[dict[str, Any]]) -> str:
     lines = []
     for item in items:
         extra = f", RMSE ratio {item['rmse_ratio']:.3f}" if "rmse_ratio" in item else ""
-        lines.append(f"- {item['claim']}: {item['better']} - {item['worse']} = {item['delta1_difference']:+.3f} delta1 "
-                     f"(spread {item['spread']:.3f}{extra}): **{item['verdict']}**")
+        lines.append(
+            f"- {item['claim']}: {item['better']} - {item['worse']} = {item['delta1_difference']:+.3f} delta1 "
+            f"(spread {item['spread']:.3f}{extra}): **{item['verdict']}**"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -129,10 +159,15 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
 
 def results_markdown(summary: Sequence[dict[str, Any]], header: str) -> str:
     """One row per configuration: mean ± std over seeds."""
-    lines = [header, "", "| configuration | trained on | network | params | GFLOPs | CPU latency (ms) | seeds | RMSE (m) | abs rel | log10 | δ1 | δ2 | δ3 | train time (s) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        header,
+        "",
+        "| configuration | trained on | network | params | GFLOPs | CPU latency (ms) | seeds | RMSE (m) | abs rel | log10 | δ1 | δ2 | δ3 | train time (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for e in summary:
-        def cell(key: str, fmt: str = ".3f") -> str:
+
+        def cell(key: str, fmt: str = ".3f", e=e) -> str:
             if len(e["seeds"]) > 1:
                 return f"{e[key]:{fmt}} ± {e[key + '_std']:{fmt}}"
             return f"{e[key]:{fmt}}"
@@ -148,7 +183,9 @@ def _latency(entry: dict[str, Any]) -> str:
     return f"{entry['latency_ms']:.1f}" if entry.get("latency_ms") is not None else "-"
 
 
-def plot_params_vs_accuracy(path: Path, summary: Sequence[dict[str, Any]], data_label: str, include_literature: bool) -> None:
+def plot_params_vs_accuracy(
+    path: Path, summary: Sequence[dict[str, Any]], data_label: str, include_literature: bool
+) -> None:
     """delta1 against parameters (log scale), in the style of the paper's figure.
 
     Our measured points and the literature's are drawn apart; when our data is not NYU-v2 the
@@ -164,14 +201,30 @@ def plot_params_vs_accuracy(path: Path, summary: Sequence[dict[str, Any]], data_
     if include_literature:
         for method, encoder, params, _, _, d1 in LITERATURE:
             ax.scatter(params, d1, marker="s", color="0.55", zorder=2)
-            ax.annotate(f"{method} ({encoder})", (params, d1), fontsize=6.5, color="0.35", xytext=(4, -3), textcoords="offset points")
+            ax.annotate(
+                f"{method} ({encoder})",
+                (params, d1),
+                fontsize=6.5,
+                color="0.35",
+                xytext=(4, -3),
+                textcoords="offset points",
+            )
     colours = plt.get_cmap("tab10")
     same_size: dict[int, int] = {}
     for i, e in enumerate(e for e in summary if e["params"] > 0):  # baselines have no parameters
         k = same_size[e["params"]] = same_size.get(e["params"], -1) + 1
         x = e["params"] / 1e6 * (1.0 + 0.025 * k)  # spread configurations of one network apart
         marker = "o^sD"[i // 10 % 4]  # the 11th configuration repeats the first's colour, not its marker
-        ax.errorbar(x, e["delta1"], yerr=e.get("delta1_std", 0.0), fmt=marker, color=colours(i % 10), capsize=3, zorder=3, label=e["name"])
+        ax.errorbar(
+            x,
+            e["delta1"],
+            yerr=e.get("delta1_std", 0.0),
+            fmt=marker,
+            color=colours(i % 10),
+            capsize=3,
+            zorder=3,
+            label=e["name"],
+        )
     ax.set_xscale("log")
     plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
     ax.xaxis.set_major_formatter(plain)
@@ -190,7 +243,9 @@ def plot_params_vs_accuracy(path: Path, summary: Sequence[dict[str, Any]], data_
     plt.close(fig)
 
 
-def plot_samples(path: Path, images: Sequence[np.ndarray], columns: dict[str, Sequence[np.ndarray]], cmap: str = "magma_r") -> None:
+def plot_samples(
+    path: Path, images: Sequence[np.ndarray], columns: dict[str, Sequence[np.ndarray]], cmap: str = "magma_r"
+) -> None:
     """A grid: one row per test image; RGB, then one coloured depth map per column (ground truth first)."""
     import matplotlib
 

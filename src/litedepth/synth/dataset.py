@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..deploy.flops import parse_size as _parse_size
 from ..errors import LitedepthError
 from ..fileio import atomic_path
-from ..deploy.flops import parse_size as _parse_size
 from .render import render
 from .scene import PRESETS, Preset, place_camera, sample_scene
 
@@ -55,8 +55,14 @@ def parse_size(text: str) -> tuple[int, int]:
     return _parse_size(text, minimum=8)
 
 
-def render_scene(seed: int, index: int, size: tuple[int, int] = (480, 640), preset: str | Preset = "nyu",
-                 view: int = 0, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+def render_scene(
+    seed: int,
+    index: int,
+    size: tuple[int, int] = (480, 640),
+    preset: str | Preset = "nyu",
+    view: int = 0,
+    split: str = "test",
+) -> tuple[np.ndarray, np.ndarray]:
     """Render view ``view`` of synthetic room ``index``.
 
     The room (furniture, textures, lights) is drawn from ``(seed, preset, split, index)`` and the
@@ -82,8 +88,9 @@ def _develop(linear: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     lum = linear[::2, ::2].mean(axis=2)
     scale = rng.uniform(0.7, 1.0) / max(float(np.percentile(lum, 97)), 1e-6)
     tint = np.exp(rng.normal(0, 0.06, 3)).astype(np.float32)
-    r2 = (((np.arange(H, dtype=np.float32) - H / 2) / H) ** 2)[:, None] + \
-        (((np.arange(W, dtype=np.float32) - W / 2) / W) ** 2)[None, :]
+    r2 = (((np.arange(H, dtype=np.float32) - H / 2) / H) ** 2)[:, None] + (
+        ((np.arange(W, dtype=np.float32) - W / 2) / W) ** 2
+    )[None, :]
     gain = (scale * (1.0 - rng.uniform(0.2, 0.6) * r2))[..., None] * tint
     img = np.clip(linear * gain, 0, 1) ** np.float32(1 / 2.2)
     img += rng.standard_normal(img.shape, dtype=np.float32) * np.float32(0.012)
@@ -140,17 +147,29 @@ def claim_dataset_folder(root: Path, split: str, overwrite: bool) -> Path:
     OutputGuard(overwrite).folder(root, "--out", kind="synth", continues=True)
     csv_path, images = root / "data" / f"nyu2_{split}.csv", root / "data" / f"nyu2_{split}"
     if (csv_path.exists() or images.exists()) and not overwrite:
-        raise LitedepthError(f"--out {root}: already holds a synthetic {split} split ({csv_path}); "
-                             "give --overwrite to replace it, or choose another --out")
+        raise LitedepthError(
+            f"--out {root}: already holds a synthetic {split} split ({csv_path}); "
+            "give --overwrite to replace it, or choose another --out"
+        )
     if images.is_dir():
         shutil.rmtree(images)
     write_marker(root, "synth")
     return root
 
 
-def write_dataset(root: str | os.PathLike, n: int, split: str = "test", preset: str = "nyu", seed: int = 0,
-                  size: tuple[int, int] = (480, 640), workers: int = 1, views_per_scene: int = TRAIN_VIEWS_PER_SCENE,
-                  holes: float = 0.0, progress: bool = True, overwrite: bool = False) -> Path:
+def write_dataset(
+    root: str | os.PathLike,
+    n: int,
+    split: str = "test",
+    preset: str = "nyu",
+    seed: int = 0,
+    size: tuple[int, int] = (480, 640),
+    workers: int = 1,
+    views_per_scene: int = TRAIN_VIEWS_PER_SCENE,
+    holes: float = 0.0,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> Path:
     """Write ``n`` synthetic images of ``split`` under ``root`` in the NYU-v2 layout; return the CSV path.
 
     Test images are one view per room; train images are ``views_per_scene`` views per room folder.

@@ -56,6 +56,7 @@ class Sphere:
 
 # ---------------------------------------------------------------- materials
 
+
 def hsv(h: float, s: float, v: float) -> np.ndarray:
     """HSV in [0, 1] -> RGB (3,) float32."""
     i = int(h * 6) % 6
@@ -96,11 +97,17 @@ def floor_material(rng: np.random.Generator) -> Material:
     if r < 0.7:
         base = hsv(rng.random(), rng.uniform(0, 0.3), rng.uniform(0.4, 0.95))
         return Material("tiles", base, base * rng.uniform(0.5, 0.8), rng.uniform(0.25, 0.6), rng.uniform(0, 1000))
-    return Material("noise", hsv(rng.random(), rng.uniform(0.1, 0.5), rng.uniform(0.2, 0.7)),
-                    np.zeros(3, np.float32), rng.uniform(0.05, 0.3), rng.uniform(0, 1000))
+    return Material(
+        "noise",
+        hsv(rng.random(), rng.uniform(0.1, 0.5), rng.uniform(0.2, 0.7)),
+        np.zeros(3, np.float32),
+        rng.uniform(0.05, 0.3),
+        rng.uniform(0, 1000),
+    )
 
 
 # ---------------------------------------------------------------- furniture (local frame, origin on the floor)
+
 
 def _box(x, y, z, w, d, h, m, yaw=0.0):
     """A box with its bottom centre at local (x, y, z) and size w x d x h."""
@@ -118,8 +125,18 @@ def _clutter(rng, w, d, z):
         x, y = rng.uniform(-w / 2 + 0.1, w / 2 - 0.1), rng.uniform(-d / 2 + 0.1, d / 2 - 0.1)
         k = rng.random()
         if k < 0.4:
-            parts.append(_box(x, y, z, rng.uniform(0.1, 0.35), rng.uniform(0.1, 0.3), rng.uniform(0.03, 0.3),
-                              _any_material(rng), rng.uniform(-0.5, 0.5)))
+            parts.append(
+                _box(
+                    x,
+                    y,
+                    z,
+                    rng.uniform(0.1, 0.35),
+                    rng.uniform(0.1, 0.3),
+                    rng.uniform(0.03, 0.3),
+                    _any_material(rng),
+                    rng.uniform(-0.5, 0.5),
+                )
+            )
         elif k < 0.75:
             r, h = rng.uniform(0.03, 0.1), rng.uniform(0.08, 0.35)
             parts.append(Cylinder(np.array([x, y, z + h / 2]), r, h / 2, paint(rng)))
@@ -151,7 +168,7 @@ def _bed(rng, s):
     cover, frame = _fabric(rng), _wood(rng)
     parts = [_box(0, 0, 0, w, d, h, cover), _box(0, d / 2 - 0.03, 0, w, 0.06, h + rng.uniform(0.3, 0.7), frame)]
     pillow = _fabric(rng)
-    for x in ([0.0] if w < 1.3 else [-w / 4, w / 4]):
+    for x in [0.0] if w < 1.3 else [-w / 4, w / 4]:
         parts.append(_box(x, d / 2 - 0.3, h, min(0.6, w / 2 - 0.05), 0.35, 0.12, pillow))
     return w, d, parts
 
@@ -160,15 +177,29 @@ def _sofa(rng, s):
     w, d, h = rng.uniform(1.4, 2.4) * s, rng.uniform(0.8, 1.0) * s, rng.uniform(0.38, 0.48) * s
     m, a = _fabric(rng), rng.uniform(0.12, 0.22)
     back = rng.uniform(0.35, 0.5)
-    return w, d, [_box(0, 0, 0, w, d, h, m), _box(0, d / 2 - a / 2, h, w, a, back, m),
-                  _box(-w / 2 + a / 2, 0, h, a, d, back * 0.5, m), _box(w / 2 - a / 2, 0, h, a, d, back * 0.5, m)]
+    return (
+        w,
+        d,
+        [
+            _box(0, 0, 0, w, d, h, m),
+            _box(0, d / 2 - a / 2, h, w, a, back, m),
+            _box(-w / 2 + a / 2, 0, h, a, d, back * 0.5, m),
+            _box(w / 2 - a / 2, 0, h, a, d, back * 0.5, m),
+        ],
+    )
 
 
 def _chair(rng, s):
     w, h = rng.uniform(0.4, 0.55) * s, rng.uniform(0.42, 0.5) * s
     m = _any_material(rng) if rng.random() < 0.5 else _wood(rng)
-    return w, w, ([_box(0, 0, h - 0.04, w, w, 0.04, m), _box(0, w / 2 - 0.02, h, w, 0.04, rng.uniform(0.35, 0.5), m)]
-                  + _legs(w, w, h - 0.04, 0.035, m))
+    return (
+        w,
+        w,
+        (
+            [_box(0, 0, h - 0.04, w, w, 0.04, m), _box(0, w / 2 - 0.02, h, w, 0.04, rng.uniform(0.35, 0.5), m)]
+            + _legs(w, w, h - 0.04, 0.035, m)
+        ),
+    )
 
 
 def _round(rng, s):
@@ -177,16 +208,33 @@ def _round(rng, s):
     if k < 0.25:
         h = rng.uniform(1.3, 1.7) * s
         r = rng.uniform(0.15, 0.25)
-        return 2 * r, 2 * r, [Cylinder(np.array([0, 0, h / 2]), 0.02, h / 2, paint(rng)),
-                              Cylinder(np.array([0, 0, h + 0.12]), r, 0.12, _fabric(rng)),
-                              Cylinder(np.array([0, 0, 0.015]), r * 0.8, 0.015, paint(rng))]
+        return (
+            2 * r,
+            2 * r,
+            [
+                Cylinder(np.array([0, 0, h / 2]), 0.02, h / 2, paint(rng)),
+                Cylinder(np.array([0, 0, h + 0.12]), r, 0.12, _fabric(rng)),
+                Cylinder(np.array([0, 0, 0.015]), r * 0.8, 0.015, paint(rng)),
+            ],
+        )
     if k < 0.55:
         r, h = rng.uniform(0.12, 0.25) * s, rng.uniform(0.25, 0.5) * s
-        leaves = Material("noise", hsv(rng.uniform(0.22, 0.4), rng.uniform(0.4, 0.8), rng.uniform(0.2, 0.5)),
-                          np.zeros(3, np.float32), 0.03, rng.uniform(0, 1000))
+        leaves = Material(
+            "noise",
+            hsv(rng.uniform(0.22, 0.4), rng.uniform(0.4, 0.8), rng.uniform(0.2, 0.5)),
+            np.zeros(3, np.float32),
+            0.03,
+            rng.uniform(0, 1000),
+        )
         rf = rng.uniform(1.3, 2.2) * r
-        return 2 * rf, 2 * rf, [Cylinder(np.array([0, 0, h / 2]), r, h / 2, paint(rng)),
-                                Sphere(np.array([0, 0, h + rf * 0.8]), rf, leaves)]
+        return (
+            2 * rf,
+            2 * rf,
+            [
+                Cylinder(np.array([0, 0, h / 2]), r, h / 2, paint(rng)),
+                Sphere(np.array([0, 0, h + rf * 0.8]), rf, leaves),
+            ],
+        )
     if k < 0.8:
         r, h = rng.uniform(0.15, 0.3) * s, rng.uniform(0.3, 0.75) * s
         return 2 * r, 2 * r, [Cylinder(np.array([0, 0, h / 2]), r, h / 2, _any_material(rng))]
@@ -195,8 +243,15 @@ def _round(rng, s):
 
 
 # (builder, weight, against a wall?)
-FURNITURE = [(_table, 2, False), (_cabinet, 3, True), (_wardrobe, 2, True), (_bed, 1, True),
-              (_sofa, 1, True), (_chair, 3, False), (_round, 3, False)]
+FURNITURE = [
+    (_table, 2, False),
+    (_cabinet, 3, True),
+    (_wardrobe, 2, True),
+    (_bed, 1, True),
+    (_sofa, 1, True),
+    (_chair, 3, False),
+    (_round, 3, False),
+]
 
 
 def place(parts, x: float, y: float, yaw: float) -> list:

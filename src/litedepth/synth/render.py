@@ -11,11 +11,13 @@ import math
 
 import numpy as np
 
-from .furniture import Box, Cylinder, Material, Sphere
 from ..camera import Intrinsics
+from .furniture import Box, Cylinder, Material, Sphere
 from .scene import Decal, Scene
 
 _EPS = 1e-4
+
+
 def intrinsics_for(size: tuple[int, int]) -> tuple[float, float, float, float]:
     """NYU-v2's pinhole intrinsics (`litedepth.camera.Intrinsics.nyu`) scaled from 480x640 to ``size = (H, W)``."""
     cam = Intrinsics.nyu().resized(size[1], size[0])
@@ -23,6 +25,7 @@ def intrinsics_for(size: tuple[int, int]) -> tuple[float, float, float, float]:
 
 
 # ---------------------------------------------------------------- intersections (t = inf where missed)
+
 
 def _hit_box(o, d, b: Box):
     c, s = math.cos(b.yaw), math.sin(b.yaw)
@@ -139,6 +142,7 @@ def _surface_uv(obj, p, n):
 
 # ---------------------------------------------------------------- textures
 
+
 def _noise(lat: np.ndarray, u, v):
     """Smooth value noise in [0, 1] on a wrapped lattice, one lattice cell per unit of u, v."""
     n = lat.shape[0]
@@ -200,7 +204,7 @@ def _decal_albedo(dc: Decal, lat, u, v):
         emit = np.where(bars, 0.0, 1.3).astype(np.float32)
         return out, emit
     if dc.kind == "door":
-        handle = ((su - 0.85) ** 2 * w * w + (v - 1.0) ** 2) < 0.03 ** 2
+        handle = ((su - 0.85) ** 2 * w * w + (v - 1.0) ** 2) < 0.03**2
         panel = (np.abs(su - 0.5) < 0.35) & (np.abs(sv - 0.5) < 0.42) & ~(np.abs(sv - 0.5) < 0.04)
         base = dc.colors[1] * 0.5 + 0.25
         out = np.where(panel[:, None], base * 0.85, base)
@@ -217,6 +221,7 @@ def _decal_albedo(dc: Decal, lat, u, v):
 
 
 # ---------------------------------------------------------------- renderer
+
 
 def render(scene: Scene, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Ray-cast ``scene`` at ``size = (H, W)``.
@@ -280,12 +285,14 @@ def _shade(scene: Scene, o, d, t, ids):
     X, Y, Z = scene.room
     lat = scene.lattice
     # room faces: (normal, u from p, v from p)
-    face_frames = [((0, 0, 1), lambda q: q[:, 0], lambda q: q[:, 1]),
-                   ((0, 0, -1), lambda q: q[:, 0], lambda q: q[:, 1]),
-                   ((0, 1, 0), lambda q: q[:, 0], lambda q: q[:, 2]),
-                   ((-1, 0, 0), lambda q: q[:, 1], lambda q: q[:, 2]),
-                   ((0, -1, 0), lambda q: X - q[:, 0], lambda q: q[:, 2]),
-                   ((1, 0, 0), lambda q: Y - q[:, 1], lambda q: q[:, 2])]
+    face_frames = [
+        ((0, 0, 1), lambda q: q[:, 0], lambda q: q[:, 1]),
+        ((0, 0, -1), lambda q: q[:, 0], lambda q: q[:, 1]),
+        ((0, 1, 0), lambda q: q[:, 0], lambda q: q[:, 2]),
+        ((-1, 0, 0), lambda q: q[:, 1], lambda q: q[:, 2]),
+        ((0, -1, 0), lambda q: X - q[:, 0], lambda q: q[:, 2]),
+        ((1, 0, 0), lambda q: Y - q[:, 1], lambda q: q[:, 2]),
+    ]
     for f, (n, fu, fv) in enumerate(face_frames):
         idx = np.nonzero(ids == f)[0]
         if not len(idx):
@@ -353,7 +360,7 @@ def _shade(scene: Scene, o, d, t, ids):
                     continue
                 th = _hit([a[cand] for a in oi], [a[cand] for a in vi], scene.objects[k])
                 vis[cand[th < 1.0]] = False
-        falloff = 1.0 / (1.0 + dist2[idx] / scene.falloff ** 2)
+        falloff = 1.0 / (1.0 + dist2[idx] / scene.falloff**2)
         light[idx] += power * lam[idx] * falloff * vis
     return alb * light[:, None] + emit[:, None]
 

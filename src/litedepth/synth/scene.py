@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .furniture import (FURNITURE, Box, Cylinder, Material, floor_material, footprint, hsv, overlaps,
-                              paint, place)
+from .furniture import FURNITURE, Box, Cylinder, Material, floor_material, footprint, hsv, overlaps, paint, place
 
 
 @dataclass(frozen=True)
@@ -39,18 +38,45 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     # NYU-v2 like: living rooms, bedrooms, offices seen from a person's eye; depth ~0.5-10 m, peak 1.5-3 m.
-    "nyu": Preset(room_x=(2.8, 7.0), room_y=(3.0, 9.5), room_z=(2.4, 3.0), cam_height=(1.2, 1.7),
-                  pitch_deg=(-28.0, 0.0), placement="wall", cam_dist=(0.2, 1.5), n_furniture=(6, 12),
-                  close_prob=0.25),
+    "nyu": Preset(
+        room_x=(2.8, 7.0),
+        room_y=(3.0, 9.5),
+        room_z=(2.4, 3.0),
+        cam_height=(1.2, 1.7),
+        pitch_deg=(-28.0, 0.0),
+        placement="wall",
+        cam_dist=(0.2, 1.5),
+        n_furniture=(6, 12),
+        close_prob=0.25,
+    ),
     # ScanNet like: the same kind of indoor scenes as nyu (a similar scale, median depth ~15% lower),
     # seen differently: hand-held, lower and more tilted down, more often close to furniture.
-    "scannet": Preset(room_x=(3.0, 6.5), room_y=(3.0, 8.0), room_z=(2.4, 2.8), cam_height=(1.0, 1.6),
-                      pitch_deg=(-40.0, -10.0), placement="wall", cam_dist=(0.3, 1.5), n_furniture=(7, 12),
-                      close_prob=0.3, close_dist=(0.8, 2.2)),
+    "scannet": Preset(
+        room_x=(3.0, 6.5),
+        room_y=(3.0, 8.0),
+        room_z=(2.4, 2.8),
+        cam_height=(1.0, 1.6),
+        pitch_deg=(-40.0, -10.0),
+        placement="wall",
+        cam_dist=(0.3, 1.5),
+        n_furniture=(7, 12),
+        close_prob=0.3,
+        close_dist=(0.8, 2.2),
+    ),
     # Deliberately mismatched scale: large halls; depth ~4-20 m.
-    "hall": Preset(room_x=(10.0, 20.0), room_y=(12.0, 22.0), room_z=(4.5, 9.0), cam_height=(1.3, 1.8),
-                   pitch_deg=(-6.0, 6.0), placement="wall", cam_dist=(0.5, 3.0), n_furniture=(6, 12),
-                   furniture_scale=1.6, n_lights=(2, 4), n_pillars=(2, 6)),
+    "hall": Preset(
+        room_x=(10.0, 20.0),
+        room_y=(12.0, 22.0),
+        room_z=(4.5, 9.0),
+        cam_height=(1.3, 1.8),
+        pitch_deg=(-6.0, 6.0),
+        placement="wall",
+        cam_dist=(0.5, 3.0),
+        n_furniture=(6, 12),
+        furniture_scale=1.6,
+        n_lights=(2, 4),
+        n_pillars=(2, 6),
+    ),
 }
 
 
@@ -82,14 +108,15 @@ class Scene:
     lattice: np.ndarray = field(default_factory=lambda: np.zeros((64, 64), np.float32))  # value-noise grid
 
 
-
 # ---------------------------------------------------------------- scene sampling
+
 
 def _wall_frame(wall: int, room: np.ndarray):
     """Origin on the floor, unit tangent along the wall and inward normal (2D) of a wall."""
     X, Y = room[0], room[1]
-    return [((0, 0), (1, 0), (0, 1)), ((X, 0), (0, 1), (-1, 0)),
-            ((X, Y), (-1, 0), (0, -1)), ((0, Y), (0, -1), (1, 0))][wall]
+    return [((0, 0), (1, 0), (0, 1)), ((X, 0), (0, 1), (-1, 0)), ((X, Y), (-1, 0), (0, -1)), ((0, Y), (0, -1), (1, 0))][
+        wall
+    ]
 
 
 def _wall_length(wall: int, room: np.ndarray) -> float:
@@ -138,12 +165,19 @@ def sample_scene(rng: np.random.Generator, preset: Preset) -> Scene:
     """Draw a room, its furniture and lights from ``rng``; the camera is set by `place_camera`."""
     room = np.array([rng.uniform(*preset.room_x), rng.uniform(*preset.room_y), rng.uniform(*preset.room_z)])
     wall_m = paint(rng, light=True)
-    faces = [floor_material(rng), Material("plain", np.full(3, rng.uniform(0.8, 0.95), np.float32),
-                                            np.zeros(3, np.float32))]
+    faces = [
+        floor_material(rng),
+        Material("plain", np.full(3, rng.uniform(0.8, 0.95), np.float32), np.zeros(3, np.float32)),
+    ]
     faces += [wall_m if rng.random() < 0.8 else paint(rng, light=True) for _ in range(4)]
-    scene = Scene(room=room, faces=faces, decals=_decals(rng, room),
-                  lattice=rng.random((64, 64), dtype=np.float32),
-                  ambient=float(rng.uniform(0.15, 0.35)), falloff=float(max(room[0], room[1]) * 0.6))
+    scene = Scene(
+        room=room,
+        faces=faces,
+        decals=_decals(rng, room),
+        lattice=rng.random((64, 64), dtype=np.float32),
+        ambient=float(rng.uniform(0.15, 0.35)),
+        falloff=float(max(room[0], room[1]) * 0.6),
+    )
 
     footprints: list[tuple] = []
     s = preset.furniture_scale
@@ -193,8 +227,9 @@ def sample_scene(rng: np.random.Generator, preset: Preset) -> Scene:
     scene.targets = targets
     scene.footprints = footprints
     for _ in range(rng.integers(preset.n_lights[0], preset.n_lights[1] + 1)):
-        pos = np.array([rng.uniform(0.15, 0.85) * room[0], rng.uniform(0.15, 0.85) * room[1],
-                        room[2] - rng.uniform(0.1, 0.4)])
+        pos = np.array(
+            [rng.uniform(0.15, 0.85) * room[0], rng.uniform(0.15, 0.85) * room[1], room[2] - rng.uniform(0.1, 0.4)]
+        )
         scene.lights.append((pos, float(rng.uniform(0.6, 1.2))))
     return scene
 
@@ -205,8 +240,9 @@ def place_camera(scene: Scene, rng: np.random.Generator, preset: Preset) -> None
     close = preset.placement == "object" or rng.random() < preset.close_prob
     if close:
         dist_range = preset.cam_dist if preset.placement == "object" else preset.close_dist
-        cam_xy, cam_yaw, pitch = _camera_near_object(rng, cam_z, dist_range, preset.pitch_deg, scene.room,
-                                                     scene.targets, scene.footprints)
+        cam_xy, cam_yaw, pitch = _camera_near_object(
+            rng, cam_z, dist_range, preset.pitch_deg, scene.room, scene.targets, scene.footprints
+        )
     else:
         cam_xy, cam_yaw = _camera_near_wall(rng, preset, scene.room, scene.footprints)
         pitch = math.radians(rng.uniform(*preset.pitch_deg))

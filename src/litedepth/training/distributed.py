@@ -40,9 +40,17 @@ def check_device(device: str, option: str = "--device") -> torch.device:
         raise LitedepthError(f"{option} {device!r}: not a torch device (e.g. cpu, cuda, cuda:1)") from None
     backend = getattr(torch, dev.type, None)
     if callable(getattr(backend, "is_available", None)) and not backend.is_available():
-        raise LitedepthError(f"{option} {device}: {dev.type} is not available to this torch ({torch.__version__}); use cpu")
-    if dev.index is not None and callable(getattr(backend, "device_count", None)) and dev.index >= backend.device_count():
-        raise LitedepthError(f"{option} {device}: no such device; this machine has {backend.device_count()} {dev.type} device(s)")
+        raise LitedepthError(
+            f"{option} {device}: {dev.type} is not available to this torch ({torch.__version__}); use cpu"
+        )
+    if (
+        dev.index is not None
+        and callable(getattr(backend, "device_count", None))
+        and dev.index >= backend.device_count()
+    ):
+        raise LitedepthError(
+            f"{option} {device}: no such device; this machine has {backend.device_count()} {dev.type} device(s)"
+        )
     return dev
 
 

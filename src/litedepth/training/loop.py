@@ -37,14 +37,22 @@ import torch
 
 from ..camera import Intrinsics
 from ..config import Config, save_config
-from .distributed import DistEnv, all_sum, barrier, setup, teardown
-from .mixing import EpochSampler, Part, TrainingSet, build_transform, clean_transform, open_source, shorter_side
-from .optim import build_optimizer, config_differences, learning_rate, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from ..errors import LitedepthError
 from ..fileio import atomic_path
 from ..outputs import write_marker
-from .losses import DepthLoss, DistillationLoss, kd_loss
 from ..preprocess import renormalise, stats_of
+from .distributed import DistEnv, all_sum, barrier, setup, teardown
+from .losses import DepthLoss, DistillationLoss, kd_loss
+from .mixing import EpochSampler, Part, TrainingSet, build_transform, clean_transform, open_source, shorter_side
+from .optim import (
+    build_optimizer,
+    config_differences,
+    learning_rate,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 
 
 def run(config: Config, teacher=None, resume: bool = False, overwrite: bool = False) -> Path:
@@ -79,7 +87,9 @@ class TrainState:
     epoch: int = 0  # epochs finished
     batch: int = 0  # optimiser steps finished in the current epoch
     step: int = 0  # optimiser steps finished in all
-    loss_sums: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])  # this epoch: sum of (loss, gt term, teacher term) x images
+    loss_sums: list[float] = field(
+        default_factory=lambda: [0.0, 0.0, 0.0]
+    )  # this epoch: sum of (loss, gt term, teacher term) x images
     images: int = 0  # images seen this epoch (by this process)
     seconds: float = 0.0  # training time this epoch
 
@@ -108,10 +118,14 @@ def claim_run_folder(cfg: Config, teacher_spec, resume: bool, overwrite: bool) -
     kind = folder_kind(out) if out.is_dir() else None
     if kind is not None and kind.get("kind") == "run" and not (resume or overwrite):
         if kind.get("state") == "finished":
-            raise LitedepthError(f"train.out_dir {out}: finished: use --resume to continue or another --out "
-                                 "(--set train.out_dir=...), or --overwrite to train it again")
-        raise LitedepthError(f"train.out_dir {out}: holds an unfinished run: use --resume to continue it, "
-                             "--overwrite to start again, or another --out (--set train.out_dir=...)")
+            raise LitedepthError(
+                f"train.out_dir {out}: finished: use --resume to continue or another --out "
+                "(--set train.out_dir=...), or --overwrite to train it again"
+            )
+        raise LitedepthError(
+            f"train.out_dir {out}: holds an unfinished run: use --resume to continue it, "
+            "--overwrite to start again, or another --out (--set train.out_dir=...)"
+        )
     return guard.folder(out, "train.out_dir", kind="run", continues=True)
 
 
@@ -127,7 +141,11 @@ def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv, overwrite: bool 
         raise LitedepthError("config: data.sources is empty; add at least one training source")
     teacher_spec = teacher_spec if teacher_spec is not None else cfg.distill.teacher
     out = claim_run_folder(cfg, teacher_spec, resume, overwrite) if env.is_main else cfg.run_dir()
-    teacher = load_teacher(teacher_spec, arch=cfg.distill.teacher_arch, device=env.device) if teacher_spec is not None else None
+    teacher = (
+        load_teacher(teacher_spec, arch=cfg.distill.teacher_arch, device=env.device)
+        if teacher_spec is not None
+        else None
+    )
     objective, kd_name = build_objective(cfg, teacher)
 
     # the network, its training data, its optimiser and the mixed-precision context
@@ -152,21 +170,31 @@ def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv, overwrite: bool 
     autocast = Autocast(env.device, t.precision)
     net = torch.compile(model) if t.compile else model
     if env.distributed:
-        net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[env.device.index] if env.device.type == "cuda" else None)
+        net = torch.nn.parallel.DistributedDataParallel(
+            net, device_ids=[env.device.index] if env.device.type == "cuda" else None
+        )
 
     # the data: a fixed number of optimiser steps per epoch
     sampler = EpochSampler(len(trainset), t.seed, env.rank, env.world_size)
-    loader = torch.utils.data.DataLoader(trainset, batch_size=t.batch_size, sampler=sampler, num_workers=cfg.data.workers,
-                                         persistent_workers=cfg.data.workers > 0, prefetch_factor=4 if cfg.data.workers else None,
-                                         pin_memory=env.device.type == "cuda")
+    loader = torch.utils.data.DataLoader(
+        trainset,
+        batch_size=t.batch_size,
+        sampler=sampler,
+        num_workers=cfg.data.workers,
+        persistent_workers=cfg.data.workers > 0,
+        prefetch_factor=4 if cfg.data.workers else None,
+        pin_memory=env.device.type == "cuda",
+    )
     steps_per_epoch = math.ceil(len(sampler.indices()) / t.batch_size)
     if t.steps_per_epoch is not None:
         steps_per_epoch = min(steps_per_epoch, t.steps_per_epoch)
     total_steps = t.epochs * steps_per_epoch
     if t.max_steps is not None:
         if t.max_steps > total_steps:
-            raise LitedepthError(f"config: train.max_steps {t.max_steps} is more than the {total_steps} steps of train.epochs={t.epochs} "
-                                 f"(x {steps_per_epoch} steps each); raise train.epochs or lower train.max_steps")
+            raise LitedepthError(
+                f"config: train.max_steps {t.max_steps} is more than the {total_steps} steps of train.epochs={t.epochs} "
+                f"(x {steps_per_epoch} steps each); raise train.epochs or lower train.max_steps"
+            )
         total_steps = t.max_steps
 
     state = TrainState()
@@ -183,26 +211,55 @@ def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv, overwrite: bool 
         nonlocal last_saved
         last_saved = time.monotonic()
         if env.is_main:
-            save_checkpoint(ckpt_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-                                        "rng": rng_state(), "config": cfg.to_dict(), "world_size": env.world_size,
-                                        "state": dataclasses.asdict(state)})
+            save_checkpoint(
+                ckpt_path,
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "rng": rng_state(),
+                    "config": cfg.to_dict(),
+                    "world_size": env.world_size,
+                    "state": dataclasses.asdict(state),
+                },
+            )
 
     while state.step < total_steps:
         epoch = state.epoch
         steps = min(steps_per_epoch, total_steps - epoch * steps_per_epoch)
         sampler.set_epoch(epoch, state.batch * t.batch_size, steps * t.batch_size)
         net.train()
-        sums = torch.tensor(state.loss_sums, dtype=torch.float64, device=env.device)  # read back every log_every steps only
-        bar = tqdm(total=steps, initial=state.batch, desc=f"epoch {epoch + 1}/{math.ceil(total_steps / steps_per_epoch)}", unit="step",
-                   disable=not (t.progress and env.is_main), file=sys.stderr, leave=False)
+        sums = torch.tensor(
+            state.loss_sums, dtype=torch.float64, device=env.device
+        )  # read back every log_every steps only
+        bar = tqdm(
+            total=steps,
+            initial=state.batch,
+            desc=f"epoch {epoch + 1}/{math.ceil(total_steps / steps_per_epoch)}",
+            unit="step",
+            disable=not (t.progress and env.is_main),
+            file=sys.stderr,
+            leave=False,
+        )
         t0 = time.perf_counter()
         for batch in loader:
             lr = learning_rate(cfg, state.step, total_steps, epoch)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            terms = train_step(net, optimizer, objective, batch, teacher, env.device, autocast=autocast, scaler=scaler,
-                               accumulate=t.accumulate, clip_grad_norm=t.clip_grad_norm, memory_format=memory_format,
-                               teacher_input=teacher_input)
+            terms = train_step(
+                net,
+                optimizer,
+                objective,
+                batch,
+                teacher,
+                env.device,
+                autocast=autocast,
+                scaler=scaler,
+                accumulate=t.accumulate,
+                clip_grad_norm=t.clip_grad_norm,
+                memory_format=memory_format,
+                teacher_input=teacher_input,
+            )
             n = int(batch["image"].shape[0])
             sums += terms.double() * n
             state.images += n
@@ -210,8 +267,10 @@ def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv, overwrite: bool 
             state.step += 1
             bar.update(1)
             if state.batch % t.log_every == 0 or state.batch == steps:
-                bar.set_postfix(loss=f"{sums[0].item() / state.images:.4f}",
-                                img_s=f"{state.images / max(state.seconds + time.perf_counter() - t0, 1e-9):.1f}")
+                bar.set_postfix(
+                    loss=f"{sums[0].item() / state.images:.4f}",
+                    img_s=f"{state.images / max(state.seconds + time.perf_counter() - t0, 1e-9):.1f}",
+                )
             if t.checkpoint_every and state.step % t.checkpoint_every == 0 and state.batch < steps:
                 state.loss_sums, state.seconds = sums.tolist(), state.seconds + time.perf_counter() - t0
                 checkpoint()
@@ -223,8 +282,13 @@ def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv, overwrite: bool 
         state.new_epoch()
         if env.is_main:
             _write_metrics(out / "metrics.jsonl", row)
-            _say(env, "epoch {epoch}: loss {loss:.4f}, {images_per_s:.1f} img/s".format(**row)
-                 + "".join(f", {k} {v:.4f}" for k, v in row.get("val", {}).items() if k in ("rmse", "abs_rel", "delta1")))
+            _say(
+                env,
+                "epoch {epoch}: loss {loss:.4f}, {images_per_s:.1f} img/s".format(**row)
+                + "".join(
+                    f", {k} {v:.4f}" for k, v in row.get("val", {}).items() if k in ("rmse", "abs_rel", "delta1")
+                ),
+            )
         if state.step >= total_steps or time.monotonic() - last_saved >= t.checkpoint_seconds:
             checkpoint()
         barrier(env)
@@ -232,8 +296,16 @@ def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv, overwrite: bool 
     final = out / "model.safetensors"
     if env.is_main:
         if t.precise_bn_images:
-            precise_batchnorm(model, trainset, clean_transform(cfg, *stats_of(model)), t.precise_bn_images, seed=t.seed,
-                              batch_size=t.batch_size, workers=cfg.data.workers, device=env.device)
+            precise_batchnorm(
+                model,
+                trainset,
+                clean_transform(cfg, *stats_of(model)),
+                t.precise_bn_images,
+                seed=t.seed,
+                batch_size=t.batch_size,
+                workers=cfg.data.workers,
+                device=env.device,
+            )
         save_model(model, final, training=_provenance(cfg, teacher, kd_name, encoder_init))
         write_marker(out, "run", state="finished")
     barrier(env)
@@ -245,11 +317,15 @@ def _restore(path: Path, cfg: Config, env: DistEnv, model, optimizer, scaler) ->
     ck = load_checkpoint(path)
     diffs = config_differences(ck["config"], cfg.to_dict())
     if diffs:
-        raise LitedepthError(f"{path}: was written by a different config ({'; '.join(diffs[:3])}); resume with the same config")
+        raise LitedepthError(
+            f"{path}: was written by a different config ({'; '.join(diffs[:3])}); resume with the same config"
+        )
     state = TrainState(**ck["state"])
     if state.batch and ck.get("world_size", 1) != env.world_size:
-        raise LitedepthError(f"{path}: written mid-epoch by {ck.get('world_size', 1)} processes; resume it with as many "
-                             f"(not {env.world_size})")
+        raise LitedepthError(
+            f"{path}: written mid-epoch by {ck.get('world_size', 1)} processes; resume it with as many "
+            f"(not {env.world_size})"
+        )
     model.load_state_dict(ck["model"])
     optimizer.load_state_dict(ck["optimizer"])
     scaler.load_state_dict(ck["scaler"])
@@ -282,7 +358,9 @@ def build_objective(cfg: Config, teacher=None) -> tuple[DistillationLoss, str | 
         if kd_name == "auto":
             kd_name = "ssi" if teacher.relative else "hu2019"
         if teacher.relative and kd_name != "ssi":
-            raise LitedepthError(f"{teacher.source}: this teacher predicts relative depth; use loss.kd=ssi (or auto), not {kd_name!r}")
+            raise LitedepthError(
+                f"{teacher.source}: this teacher predicts relative depth; use loss.kd=ssi (or auto), not {kd_name!r}"
+            )
     gt = DepthLoss(cfg.loss.depth, cfg.loss.gradient, cfg.loss.normal)
     kd = kd_loss(kd_name, cfg.loss.depth, cfg.loss.gradient, cfg.loss.normal, teacher.output) if kd_name else None
     return DistillationLoss(gt, kd, cfg.loss.gt_weight, cfg.loss.teacher_weight), kd_name
@@ -295,7 +373,9 @@ def open_parts(cfg: Config, teacher=None) -> list[Part]:
         use_labels = src.role == "labeled" and src.use_labels
         teach = teacher is not None and (not use_labels or cfg.distill.teach_labeled)
         if not use_labels and teacher is None:
-            raise LitedepthError(f"data.sources.{i} ({src.path}): used without labels, so it needs a teacher (litedepth distill --teacher ...)")
+            raise LitedepthError(
+                f"data.sources.{i} ({src.path}): used without labels, so it needs a teacher (litedepth distill --teacher ...)"
+            )
         parts.append(Part(open_source(src, f"data.sources.{i}"), use_labels, teach, src.path))
     if cfg.data.val:
         from ..data import open_dataset
@@ -304,13 +384,21 @@ def open_parts(cfg: Config, teacher=None) -> list[Part]:
             open_dataset(cfg.data.val, split=cfg.data.val_split)
         except LitedepthError as exc:
             reason = str(exc).split("; use --split")[0]
-            raise LitedepthError(f"data.val: {reason}; write that split (e.g. litedepth synth --split {cfg.data.val_split}) "
-                                 "or --set data.val=null") from None
+            raise LitedepthError(
+                f"data.val: {reason}; write that split (e.g. litedepth synth --split {cfg.data.val_split}) "
+                "or --set data.val=null"
+            ) from None
     return parts
 
 
-def build_training_set(cfg: Config, teacher=None, env: DistEnv | None = None, out: Path | None = None,
-                       student=None, parts: list[Part] | None = None) -> TrainingSet:
+def build_training_set(
+    cfg: Config,
+    teacher=None,
+    env: DistEnv | None = None,
+    out: Path | None = None,
+    student=None,
+    parts: list[Part] | None = None,
+) -> TrainingSet:
     """The configured sources as one `TrainingSet`, with the teacher's cache filled when distilling.
 
     Images are normalised with the student's statistics (``student.mean``/``student.std``; without
@@ -326,23 +414,40 @@ def build_training_set(cfg: Config, teacher=None, env: DistEnv | None = None, ou
     if teacher is not None and cfg.distill.cache:
         from .teacher_cache import TeacherCache
 
-        cache = TeacherCache(cfg.distill.cache_dir or out / "teacher-cache", teacher, shorter_side(cfg), flip=cfg.distill.cache_flip)
+        cache = TeacherCache(
+            cfg.distill.cache_dir or out / "teacher-cache", teacher, shorter_side(cfg), flip=cfg.distill.cache_flip
+        )
         for k, part in enumerate(parts):
             if part.teach:
                 ds, idx = part.dataset, range(len(part.dataset))
                 if isinstance(ds, torch.utils.data.Subset):
                     ds, idx = ds.dataset, ds.indices
-                n = cache.fill(ds, list(idx)[env.rank::env.world_size], progress=cfg.train.progress and env.is_main,
-                               desc=f"teacher cache {k}")
+                n = cache.fill(
+                    ds,
+                    list(idx)[env.rank :: env.world_size],
+                    progress=cfg.train.progress and env.is_main,
+                    desc=f"teacher cache {k}",
+                )
                 if n:
                     _say(env, f"teacher cache: {n} predictions for {part.name}")
         barrier(env)
     return TrainingSet(parts, build_transform(cfg, *stats_of(student)), cfg.train.seed, cache)
 
 
-def train_step(net, optimizer, objective: DistillationLoss, batch: dict, teacher, device, autocast: Autocast | None = None,
-               scaler: torch.amp.GradScaler | None = None, accumulate: int = 1, clip_grad_norm: float | None = None,
-               memory_format=torch.contiguous_format, teacher_input=None) -> torch.Tensor:
+def train_step(
+    net,
+    optimizer,
+    objective: DistillationLoss,
+    batch: dict,
+    teacher,
+    device,
+    autocast: Autocast | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+    accumulate: int = 1,
+    clip_grad_norm: float | None = None,
+    memory_format=torch.contiguous_format,
+    teacher_input=None,
+) -> torch.Tensor:
     """One optimiser step on a collated batch from `TrainingSet`.
 
     Returns ``(loss, gt term, teacher term)`` as a float32 tensor on ``device``, unread: nothing
@@ -379,10 +484,22 @@ def train_step(net, optimizer, objective: DistillationLoss, batch: dict, teacher
     return terms
 
 
-def _forward_loss(net, objective: DistillationLoss, batch: dict, teacher, device, autocast: Autocast, memory_format,
-                  teacher_input=None):
+def _forward_loss(
+    net,
+    objective: DistillationLoss,
+    batch: dict,
+    teacher,
+    device,
+    autocast: Autocast,
+    memory_format,
+    teacher_input=None,
+):
     """The student's loss on one (chunk of a) batch: ``(loss, parts)``, computed in fp32."""
-    has_depth, teach, cached = batch["has_depth"] > 0, batch["teach"] > 0, batch["cached"] > 0  # CPU tensors: free to read
+    has_depth, teach, cached = (
+        batch["has_depth"] > 0,
+        batch["teach"] > 0,
+        batch["cached"] > 0,
+    )  # CPU tensors: free to read
     x = batch["image"].to(device, non_blocking=True).contiguous(memory_format=memory_format)
     depth = batch["depth"].to(device, non_blocking=True)
     target = batch["target"].to(device, non_blocking=True)
@@ -399,8 +516,13 @@ def _forward_loss(net, objective: DistillationLoss, batch: dict, teacher, device
     with autocast():
         pred = net(x)
     gt_mask = has_depth.view(-1, 1, 1, 1).to(device, non_blocking=True) & (depth > 0)
-    return objective(student=pred.float(), gt=depth if bool(has_depth.any()) else None, gt_mask=gt_mask,
-                     teacher=target if bool(teach.any()) else None, teacher_mask=target_mask)
+    return objective(
+        student=pred.float(),
+        gt=depth if bool(has_depth.any()) else None,
+        gt_mask=gt_mask,
+        teacher=target if bool(teach.any()) else None,
+        teacher_mask=target_mask,
+    )
 
 
 class CleanImages(torch.utils.data.Dataset):
@@ -417,8 +539,16 @@ class CleanImages(torch.utils.data.Dataset):
         return self.transform({"image": image, "_depth_keys": []}, None)["image"]
 
 
-def precise_batchnorm(model, trainset: TrainingSet, transform, images: int, seed: int = 0, batch_size: int = 16,
-                      workers: int = 0, device="cpu") -> int:
+def precise_batchnorm(
+    model,
+    trainset: TrainingSet,
+    transform,
+    images: int,
+    seed: int = 0,
+    batch_size: int = 16,
+    workers: int = 0,
+    device="cpu",
+) -> int:
     """Replace every BatchNorm's running statistics by their average over ``images`` training images.
 
     During training they are a moving average over the last few augmented batches, which left the
@@ -432,7 +562,9 @@ def precise_batchnorm(model, trainset: TrainingSet, transform, images: int, seed
 
     n = len(trainset)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed))).tolist()[: min(images, n)]
-    loader = torch.utils.data.DataLoader(CleanImages(trainset, transform, sorted(order)), batch_size=batch_size, num_workers=workers)
+    loader = torch.utils.data.DataLoader(
+        CleanImages(trainset, transform, sorted(order)), batch_size=batch_size, num_workers=workers
+    )
     with torch.no_grad():
         update_bn(loader, model, device=torch.device(device))
     return len(order)
@@ -444,10 +576,17 @@ def _parameters(optimizer) -> list[torch.Tensor]:
 
 def _epoch_row(cfg: Config, env: DistEnv, state: TrainState, optimizer, model) -> dict[str, Any]:
     loss, gt, tch, images = all_sum(env, [*state.loss_sums, float(state.images)])
-    row: dict[str, Any] = {"epoch": state.epoch + 1, "step": state.step, "loss": loss / max(images, 1),
-                           "loss_gt": gt / max(images, 1), "loss_teacher": tch / max(images, 1),
-                           "lr": optimizer.param_groups[0]["lr"], "images": int(images), "time_s": round(state.seconds, 3),
-                           "images_per_s": images / max(state.seconds, 1e-9)}
+    row: dict[str, Any] = {
+        "epoch": state.epoch + 1,
+        "step": state.step,
+        "loss": loss / max(images, 1),
+        "loss_gt": gt / max(images, 1),
+        "loss_teacher": tch / max(images, 1),
+        "lr": optimizer.param_groups[0]["lr"],
+        "images": int(images),
+        "time_s": round(state.seconds, 3),
+        "images_per_s": images / max(state.seconds, 1e-9),
+    }
     if cfg.data.val and env.is_main:
         row["val"] = validate(model, cfg, env.device)
     return row
@@ -481,7 +620,9 @@ def _write_metrics(path: Path, row: dict[str, Any]) -> None:
 def _provenance(cfg: Config, teacher, kd_name: str, encoder_init: str) -> dict[str, Any]:
     return {
         "config": cfg.name,
-        "dataset": [{"path": s.path, "role": s.role, "use_labels": s.use_labels, "limit": s.limit} for s in cfg.data.sources],
+        "dataset": [
+            {"path": s.path, "role": s.role, "use_labels": s.use_labels, "limit": s.limit} for s in cfg.data.sources
+        ],
         "teacher": teacher.describe() if teacher is not None else None,
         "kd_loss": kd_name if teacher is not None else None,
         "epochs": cfg.train.epochs,

@@ -69,7 +69,9 @@ class DepthLoss(nn.Module):
         super().__init__()
         self.w_depth, self.w_gradient, self.w_normal = float(depth), float(gradient), float(normal)
 
-    def terms(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def terms(
+        self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """The three unweighted terms as a dict ``{"depth", "gradient", "normal"}``."""
         mask = _as_mask(mask, target)
         target = torch.where(mask, target, torch.zeros_like(target))  # invalid pixels read as 0, as in the data
@@ -77,7 +79,9 @@ class DepthLoss(nn.Module):
         ox, oy = sobel(pred)
         dx, dy = sobel(target)
         inner = erode(mask)
-        gradient = _masked_mean(torch.log((ox - dx).abs() + 0.5), inner) + _masked_mean(torch.log((oy - dy).abs() + 0.5), inner)
+        gradient = _masked_mean(torch.log((ox - dx).abs() + 0.5), inner) + _masked_mean(
+            torch.log((oy - dy).abs() + 0.5), inner
+        )
         ones = torch.ones_like(pred)
         n_o = torch.cat((-ox, -oy, ones), dim=1)
         n_d = torch.cat((-dx, -dy, ones), dim=1)
@@ -160,7 +164,9 @@ def normalise_median_mad(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-6)
     return torch.where(m.sum((1, 2, 3), keepdim=True) > 0, out, torch.zeros_like(out))
 
 
-def kd_loss(name: str, depth: float = 1.0, gradient: float = 1.0, normal: float = 1.0, teacher_output: str = "depth") -> nn.Module:
+def kd_loss(
+    name: str, depth: float = 1.0, gradient: float = 1.0, normal: float = 1.0, teacher_output: str = "depth"
+) -> nn.Module:
     """The loss to a teacher's prediction by name: ``hu2019`` | ``l1`` | ``ssi``.
 
     ``teacher_output`` (``depth`` or ``disparity``) sets the space of the ``ssi`` loss.
@@ -182,7 +188,9 @@ class DistillationLoss(nn.Module):
     0-d tensors on the student's device, so that a training step never waits for the device.
     """
 
-    def __init__(self, gt_loss: nn.Module, kd_loss: nn.Module | None = None, gt_weight: float = 1.0, teacher_weight: float = 1.0) -> None:
+    def __init__(
+        self, gt_loss: nn.Module, kd_loss: nn.Module | None = None, gt_weight: float = 1.0, teacher_weight: float = 1.0
+    ) -> None:
         super().__init__()
         self.gt_loss = gt_loss
         self.kd_loss = kd_loss

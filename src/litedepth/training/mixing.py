@@ -17,9 +17,19 @@ import numpy as np
 import torch
 
 from ..config import Config, SourceConfig
+from ..data.transforms import (
+    CenterCrop,
+    ColorJitter,
+    Compose,
+    PCALighting,
+    RandomHorizontalFlip,
+    RandomRotation,
+    ResizeShorter,
+    ToTensor,
+    shorter_side_for,
+    test_transform,
+)
 from ..errors import LitedepthError
-from ..data.transforms import (CenterCrop, ColorJitter, Compose, PCALighting, RandomHorizontalFlip, RandomRotation, ResizeShorter,
-                         ToTensor, shorter_side_for, test_transform)
 
 
 def shorter_side(cfg: Config) -> int:
@@ -67,8 +77,12 @@ def open_source(src: SourceConfig, where: str):
     path = Path(src.path)
     if not path.exists():
         raise LitedepthError(f"{path}: no such file or folder ({where})")
-    labeled_layout = path.suffix.lower() in (".csv", ".mat") or (path / "data" / f"nyu2_{src.split}.csv").is_file() \
-        or (path / f"nyu2_{src.split}.csv").is_file() or (path / "nyu_depth_v2_labeled.mat").is_file()
+    labeled_layout = (
+        path.suffix.lower() in (".csv", ".mat")
+        or (path / "data" / f"nyu2_{src.split}.csv").is_file()
+        or (path / f"nyu2_{src.split}.csv").is_file()
+        or (path / "nyu_depth_v2_labeled.mat").is_file()
+    )
     if src.kind == "images" or (src.role == "unlabeled" and src.kind == "auto" and not labeled_layout):
         ds = UnlabeledImages(path)
     elif src.kind == "nyu":
@@ -183,10 +197,10 @@ class EpochSampler(torch.utils.data.Sampler):
             order = list(range(self.n))
         total = math.ceil(self.n / self.world_size) * self.world_size
         order += order[: total - self.n]
-        return order[self.rank:total:self.world_size]
+        return order[self.rank : total : self.world_size]
 
     def __iter__(self):
-        return ((self.epoch, i) for i in self.indices()[self.start:self.stop])
+        return ((self.epoch, i) for i in self.indices()[self.start : self.stop])
 
     def __len__(self) -> int:
         per_rank = math.ceil(self.n / self.world_size)

@@ -63,7 +63,13 @@ def rng_state() -> dict[str, Any]:
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
     return {
         "python": random.getstate(),
-        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)},
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "gauss": float(gauss),
+        },
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
@@ -95,14 +101,30 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         first = first_line(exc)
         raise LitedepthError(f"{path}: not a readable training checkpoint ({first})") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise LitedepthError(f"{path}: not a litedepth training checkpoint (format {state.get('format') if isinstance(state, dict) else None!r})")
+        raise LitedepthError(
+            f"{path}: not a litedepth training checkpoint (format {state.get('format') if isinstance(state, dict) else None!r})"
+        )
     return state
 
 
 # Keys that may change between a run and its resumption without changing its training (train.precise_bn_images acts after the last step).
-RUN_CONTROL_KEYS = {"train.epochs", "train.out_dir", "train.progress", "train.device", "train.threads", "train.checkpoint_every",
-                    "train.checkpoint_seconds", "train.log_every", "train.compile", "train.precise_bn_images", "data.workers", "data.val",
-                    "data.val_limit", "data.val_split", "distill.cache_dir"}
+RUN_CONTROL_KEYS = {
+    "train.epochs",
+    "train.out_dir",
+    "train.progress",
+    "train.device",
+    "train.threads",
+    "train.checkpoint_every",
+    "train.checkpoint_seconds",
+    "train.log_every",
+    "train.compile",
+    "train.precise_bn_images",
+    "data.workers",
+    "data.val",
+    "data.val_limit",
+    "data.val_split",
+    "distill.cache_dir",
+}
 
 
 def config_differences(saved: dict, current: dict, prefix: str = "") -> list[str]:

@@ -22,8 +22,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -59,9 +59,16 @@ class TeacherCache:
         flip: average with the prediction on the horizontally mirrored crop.
     """
 
-    def __init__(self, root: str | os.PathLike, teacher: Teacher, shorter_side: int,
-                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-                 crop_size: Sequence[int] | None = None, flip: bool = False) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        teacher: Teacher,
+        shorter_side: int,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        crop_size: Sequence[int] | None = None,
+        flip: bool = False,
+    ) -> None:
         self.teacher = teacher
         own_mean, own_std = stats_of(teacher)
         mean = own_mean if mean is None else tuple(mean)
@@ -71,9 +78,15 @@ class TeacherCache:
         crop = crop_size or getattr(teacher, "input_size", None)
         self.crop_size = tuple(int(v) for v in crop) if crop else None
         self.flip = bool(flip)
-        spec = {"version": CACHE_VERSION, "teacher": teacher.identity, "shorter_side": int(shorter_side),
-                "mean": list(mean), "std": list(std), "crop_size": list(self.crop_size) if self.crop_size else None,
-                "flip": self.flip}
+        spec = {
+            "version": CACHE_VERSION,
+            "teacher": teacher.identity,
+            "shorter_side": int(shorter_side),
+            "mean": list(mean),
+            "std": list(std),
+            "crop_size": list(self.crop_size) if self.crop_size else None,
+            "flip": self.flip,
+        }
         self.dir = Path(root) / hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
         self.spec = {**spec, "teacher_info": teacher.describe()}
 
@@ -99,7 +112,14 @@ class TeacherCache:
         s = self.resize({"image": sample["image"], "_depth_keys": []}, None)
         return self.to_tensor(s)["image"]
 
-    def fill(self, dataset, indices: Iterable[int] | None = None, batch_size: int = 8, progress: bool = True, desc: str = "teacher cache") -> int:
+    def fill(
+        self,
+        dataset,
+        indices: Iterable[int] | None = None,
+        batch_size: int = 8,
+        progress: bool = True,
+        desc: str = "teacher cache",
+    ) -> int:
         """Compute and store the missing entries among ``indices`` (all items by default); return how many."""
         from tqdm import tqdm
 

@@ -62,7 +62,13 @@ class Teacher:
         return self.predict_tensor(x)
 
     def describe(self) -> dict:
-        return {"kind": self.kind, "source": self.source, "relative": self.relative, "output": self.output, "identity": self.identity}
+        return {
+            "kind": self.kind,
+            "source": self.source,
+            "relative": self.relative,
+            "output": self.output,
+            "identity": self.identity,
+        }
 
 
 class TorchTeacher(Teacher):
@@ -70,7 +76,9 @@ class TorchTeacher(Teacher):
 
     kind = "litedepth"
 
-    def __init__(self, model: torch.nn.Module, device: str | torch.device = "cpu", identity: str = "", source: str = "") -> None:
+    def __init__(
+        self, model: torch.nn.Module, device: str | torch.device = "cpu", identity: str = "", source: str = ""
+    ) -> None:
         self.model = model.to(device).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
@@ -104,7 +112,9 @@ class OnnxTeacher(Teacher):
 
     kind = "onnx"
 
-    def __init__(self, path: str | os.PathLike, relative: bool = False, output: str = "depth", providers: list[str] | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike, relative: bool = False, output: str = "depth", providers: list[str] | None = None
+    ) -> None:
         try:
             import onnxruntime as ort
         except ImportError:
@@ -116,7 +126,9 @@ class OnnxTeacher(Teacher):
             raise LitedepthError(f"{self.path}: not a loadable ONNX model ({str(exc).splitlines()[0]})") from None
         inputs = self.session.get_inputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
-            raise LitedepthError(f"{self.path}: expected one (B, 3, H, W) input, found {[(i.name, i.shape) for i in inputs]}")
+            raise LitedepthError(
+                f"{self.path}: expected one (B, 3, H, W) input, found {[(i.name, i.shape) for i in inputs]}"
+            )
         self.input_name = inputs[0].name
         shape = inputs[0].shape
         self.fixed_size = (shape[2], shape[3]) if all(isinstance(s, int) for s in shape[2:]) else None
@@ -138,7 +150,9 @@ class OnnxTeacher(Teacher):
         if out.ndim == 3:
             out = out[:, None]
         if out.ndim != 4 or out.shape[1] != 1:
-            raise LitedepthError(f"{self.path}: output has shape {tuple(out.shape)}, expected (B, 1, h, w) or (B, h, w)")
+            raise LitedepthError(
+                f"{self.path}: output has shape {tuple(out.shape)}, expected (B, 1, h, w) or (B, h, w)"
+            )
         if tuple(out.shape[-2:]) != size:
             out = F.interpolate(out, size=size, mode="bilinear", align_corners=False)
         return out.to(x.device)
@@ -155,7 +169,9 @@ def _onnx_stats(session, path: Path) -> tuple[tuple[float, ...], tuple[float, ..
         try:
             value = tuple(float(v) for v in json.loads(raw)) if raw is not None else tuple(default)
         except (json.JSONDecodeError, TypeError, ValueError):
-            raise LitedepthError(f"{path}: metadata {META_PREFIX}{key} is not a list of numbers: {raw[:60]!r}") from None
+            raise LitedepthError(
+                f"{path}: metadata {META_PREFIX}{key} is not a list of numbers: {raw[:60]!r}"
+            ) from None
         if len(value) != 3:
             raise LitedepthError(f"{path}: metadata {META_PREFIX}{key} has {len(value)} values, expected 3 (R, G, B)")
         stats.append(value)
@@ -178,12 +194,16 @@ class HFTeacher(Teacher):
         try:
             from transformers import AutoModelForDepthEstimation
         except ImportError:
-            raise LitedepthError(f"{folder}: Hugging Face teachers need transformers (pip install 'litedepth[hf]')") from None
+            raise LitedepthError(
+                f"{folder}: Hugging Face teachers need transformers (pip install 'litedepth[hf]')"
+            ) from None
         self.folder = Path(folder)
         try:
             self.model = AutoModelForDepthEstimation.from_pretrained(str(self.folder), local_files_only=True)
         except Exception as exc:
-            raise LitedepthError(f"{self.folder}: not a loadable transformers depth model ({str(exc).splitlines()[0]})") from None
+            raise LitedepthError(
+                f"{self.folder}: not a loadable transformers depth model ({str(exc).splitlines()[0]})"
+            ) from None
         self.device = torch.device(device)
         self.model.to(self.device).eval()
         self.multiple = int(multiple)
@@ -236,8 +256,10 @@ class EnsembleTeacher(Teacher):
         for member in members[1:]:
             if (member.relative, member.output) != (first.relative, first.output):
                 kind, expected = (f"{'relative' if t.relative else 'metric'} {t.output}" for t in (member, first))
-                raise LitedepthError(f"{member.source}: predicts {kind}, {first.source} {expected}; "
-                                     "an ensemble averages one kind of output")
+                raise LitedepthError(
+                    f"{member.source}: predicts {kind}, {first.source} {expected}; "
+                    "an ensemble averages one kind of output"
+                )
         self.members = list(members)
         self.mean, self.std = stats_of(first)
         self.relative, self.output = first.relative, first.output
@@ -251,7 +273,9 @@ class EnsembleTeacher(Teacher):
         total = None
         for member in self.members:
             own = stats_of(member)
-            inputs = x if own == (self.mean, self.std) else renormalise(x, from_stats=(self.mean, self.std), to_stats=own)
+            inputs = (
+                x if own == (self.mean, self.std) else renormalise(x, from_stats=(self.mean, self.std), to_stats=own)
+            )
             pred = member.predict_tensor(inputs).float().to(x.device)
             total = pred if total is None else total + pred
         return total / len(self.members)
