@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import os
 import platform
 import shutil
@@ -41,7 +42,7 @@ def machine() -> str:
     return f"{cpu} ({os.cpu_count()} cores; {' '.join(flags) or 'no AVX2'}); {gpu}; torch {torch.__version__}"
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--archs", default="hu2021-student,hu2021-teacher")
     p.add_argument("--precisions", default="fp32,bf16")
@@ -54,76 +55,88 @@ def main() -> int:
     p.add_argument("--channels-last", action="store_true", help="also set train.channels_last for bf16/fp16")
     p.add_argument("--data", help="folder of generated images (made if missing; default: a temporary folder)")
     p.add_argument("--json", help="write the rows here")
-    args = p.parse_args()
+    return p.parse_args()
 
-    from litedepth.config import Config, TrainConfig
-    from litedepth.synth.dataset import write_dataset
-    from litedepth.training.loop import run
 
+def main() -> int:
+    args = parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)  # litedepth's progress messages
     h, w = (int(v) for v in args.size.lower().split("x"))
-    has_precision = "precision" in {f.name for f in dataclasses.fields(TrainConfig)}
     work = Path(tempfile.mkdtemp(prefix="bench-train-"))
-    data = Path(args.data) if args.data else work / "data"
-    csv = data / "data" / "nyu2_train.csv"
-    if not csv.is_file() or sum(1 for _ in csv.open()) != args.images:
-        t0 = time.perf_counter()
-        write_dataset(
-            data, args.images, split="train", size=(480, 640), workers=max(1, os.cpu_count() or 1), progress=False
-        )
-        print(f"generated {args.images} images at 480x640 in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    data = make_data(Path(args.data) if args.data else work / "data", args.images)
     print(machine())
     rows = []
     for arch in args.archs.split(","):
         for precision in args.precisions.split(","):
-            if precision != "fp32" and not has_precision:
-                continue
-            train = {
-                "epochs": 2,
-                "batch_size": args.batch,
-                "device": args.device,
-                "progress": False,
-                "threads": args.threads,
-                "out_dir": str(work / f"{arch}-{precision}"),
-            }
-            if has_precision:
-                train.update(precision=precision, channels_last=args.channels_last and precision != "fp32")
-            cfg = Config.from_dict(
-                {
-                    "name": "bench",
-                    "model": {"arch": arch, "input_size": [h, w]},
-                    "data": {"sources": [{"path": str(data), "kind": "nyu"}], "workers": args.workers},
-                    "train": train,
-                }
-            )
-            try:
-                run(cfg)
-            except Exception as exc:  # keep the rows that finished
+            row = bench(arch, precision, (h, w), args, data, work / f"{arch}-{precision}")
+            if row is not None:
+                rows.append(row)
                 print(
-                    f"{arch} {precision}: failed ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})",
-                    file=sys.stderr,
+                    f"{arch:>16} {precision:>5}  {row['images_per_s']:8.1f} img/s  (first epoch {row['first_epoch_images_per_s']:.1f})",
+                    flush=True,
                 )
-                continue
-            epochs = [
-                json.loads(line) for line in (work / f"{arch}-{precision}" / "metrics.jsonl").read_text().splitlines()
-            ]
-            row = {
-                "arch": arch,
-                "precision": precision,
-                "size": f"{h}x{w}",
-                "batch": args.batch,
-                "workers": args.workers,
-                "images_per_s": round(epochs[-1]["images_per_s"], 1),
-                "first_epoch_images_per_s": round(epochs[0]["images_per_s"], 1),
-            }
-            rows.append(row)
-            print(
-                f"{arch:>16} {precision:>5}  {row['images_per_s']:8.1f} img/s  (first epoch {row['first_epoch_images_per_s']:.1f})",
-                flush=True,
-            )
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1))
     shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def make_data(data: Path, images: int) -> Path:
+    """``images`` synthetic 480x640 training images in ``data``, generated unless they are there already."""
+    from litedepth.synth.dataset import write_dataset
+
+    csv = data / "data" / "nyu2_train.csv"
+    if not csv.is_file() or sum(1 for _ in csv.open()) != images:
+        t0 = time.perf_counter()
+        write_dataset(data, images, split="train", size=(480, 640), workers=max(1, os.cpu_count() or 1), progress=False)
+        print(f"generated {images} images at 480x640 in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return data
+
+
+def bench(arch: str, precision: str, size: tuple[int, int], args: argparse.Namespace, data: Path, out: Path):
+    """Two epochs of ``arch`` in ``precision``: the row of its images/s, or None (not supported, or failed)."""
+    from litedepth.config import Config, TrainConfig
+    from litedepth.training.loop import run
+
+    has_precision = "precision" in {f.name for f in dataclasses.fields(TrainConfig)}
+    if precision != "fp32" and not has_precision:
+        return None
+    train = {
+        "epochs": 2,
+        "batch_size": args.batch,
+        "device": args.device,
+        "progress": False,
+        "threads": args.threads,
+        "out_dir": str(out),
+    }
+    if has_precision:
+        train.update(precision=precision, channels_last=args.channels_last and precision != "fp32")
+    cfg = Config.from_dict(
+        {
+            "name": "bench",
+            "model": {"arch": arch, "input_size": list(size)},
+            "data": {"sources": [{"path": str(data), "kind": "nyu"}], "workers": args.workers},
+            "train": train,
+        }
+    )
+    try:
+        run(cfg)
+    except Exception as exc:  # keep the rows that finished
+        print(
+            f"{arch} {precision}: failed ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})",
+            file=sys.stderr,
+        )
+        return None
+    epochs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return {
+        "arch": arch,
+        "precision": precision,
+        "size": f"{size[0]}x{size[1]}",
+        "batch": args.batch,
+        "workers": args.workers,
+        "images_per_s": round(epochs[-1]["images_per_s"], 1),
+        "first_epoch_images_per_s": round(epochs[0]["images_per_s"], 1),
+    }
 
 
 if __name__ == "__main__":

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 
-from litedepth.checkpoint import load
 from litedepth.evaluation.loop import evaluate
+from litedepth.hub import load
+from litedepth.study.baselines import baseline_rows
+from litedepth.study.presets import RUNS, STUDY_PRESETS
 from litedepth.study.report import write_json
-from litedepth.study.reproduce import PRESETS, RUNS, baseline_rows, prepare_data
+from litedepth.study.reproduce import prepare_data
 
 
 def main() -> None:
@@ -27,6 +30,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # litedepth's progress messages
     runs = [json.loads(p.read_text()) for p in args.study.glob(f"runs/*/seed{args.seed}/result.json")]
     runs.sort(key=lambda r: list(RUNS).index(r["name"]) if r["name"] in RUNS else len(RUNS))
     rows = []
@@ -40,8 +44,8 @@ def main() -> None:
                 **{k: float(result.metrics[k]) for k in ("rmse", "abs_rel", "delta1")},
             }
         )
-    sets = prepare_data(PRESETS[args.preset], args.study)
-    for base in baseline_rows(PRESETS[args.preset], sets, test_data=args.data):
+    sets = prepare_data(STUDY_PRESETS[args.preset], args.study)
+    for base in baseline_rows(STUDY_PRESETS[args.preset], sets, test_data=args.data):
         rows.append(
             {
                 "name": base["name"],

@@ -1,4 +1,4 @@
-"""Contact sheet of the synthetic presets: RGB over coloured depth, one row pair per preset.
+"""Contact sheet of the synthetic scene scales: RGB over coloured depth, one row pair per scale.
 
 Usage: python scripts/make_contact_sheet.py [OUT.png] [--n 6] [--size 240x320] [--seed 0]
 """
@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from litedepth.synth.dataset import parse_size, render_scene  # noqa: E402
-from litedepth.synth.scene import PRESETS  # noqa: E402
+from litedepth.synth.scene import SCALES  # noqa: E402
 
 
 def main() -> None:
@@ -25,9 +25,9 @@ def main() -> None:
     ap.add_argument("--dpi", type=int, default=60)
     args = ap.parse_args()
     size = parse_size(args.size)
-    presets = list(PRESETS)
-    fig, axes = plt.subplots(2 * len(presets), args.n, figsize=(2.0 * args.n, 3.1 * len(presets)), squeeze=False)
-    for r, name in enumerate(presets):
+    scales = list(SCALES)
+    fig, axes = plt.subplots(2 * len(scales), args.n, figsize=(2.0 * args.n, 3.1 * len(scales)), squeeze=False)
+    for r, name in enumerate(scales):
         vmax = {"scannet": 8.0, "nyu": 8.0}.get(name, 20.0)
         for c in range(args.n):
             rgb, depth = render_scene(args.seed, c, size, name)

@@ -71,3 +71,25 @@ def one_line_error(capsys, argv):
 
 def files_under(folder):
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+# Whole files whose tests train, render videos, serve or run the CLI's longer pipelines.
+SLOW_FILES = {
+    "test_device_check.py",
+    "test_docs_commands.py",
+    "test_reproduce.py",
+    "test_serve.py",
+    "test_ddp.py",
+    "test_video.py",
+    "test_train.py",
+    "test_distill.py",
+    "test_output_guard.py",
+    "test_imagenet.py",
+    "test_gpu.py",
+}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.name in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)

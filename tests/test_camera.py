@@ -16,15 +16,15 @@ from litedepth.camera import (
 )
 from litedepth.cli import main
 from litedepth.synth.render import render
-from litedepth.synth.scene import PRESETS, place_camera, sample_scene
+from litedepth.synth.scene import SCALES, place_camera, sample_scene
 
 
 def test_a_synthetic_room_back_projects_onto_its_walls():
     """An empty synthetic room rendered through NYU's camera: every point lands on a face of the room box."""
     rng = np.random.default_rng(3)
-    scene = sample_scene(rng, PRESETS["nyu"])
+    scene = sample_scene(rng, SCALES["nyu"])
     scene.objects, scene.groups, scene.decals, scene.targets, scene.footprints = [], [], [], [], []
-    place_camera(scene, np.random.default_rng(4), PRESETS["nyu"])
+    place_camera(scene, np.random.default_rng(4), SCALES["nyu"])
     _, depth = render(scene, (120, 160))
     points, _ = back_project(depth, None, Intrinsics.nyu(), max_depth=100.0)  # resized to 160x120 inside
     assert len(points) == 120 * 160
@@ -53,9 +53,9 @@ def test_a_synthetic_room_back_projects_onto_its_walls():
 def test_a_wrong_focal_length_bends_the_walls():
     """The check above can fail: back-projected with 20% too long a focal length, points leave the faces."""
     rng = np.random.default_rng(3)
-    scene = sample_scene(rng, PRESETS["nyu"])
+    scene = sample_scene(rng, SCALES["nyu"])
     scene.objects, scene.groups, scene.decals = [], [], []
-    place_camera(scene, np.random.default_rng(4), PRESETS["nyu"])
+    place_camera(scene, np.random.default_rng(4), SCALES["nyu"])
     _, depth = render(scene, (120, 160))
     nyu = Intrinsics.nyu()
     wrong = Intrinsics(nyu.fx * 1.2, nyu.fy * 1.2, nyu.cx, nyu.cy, 640, 480)

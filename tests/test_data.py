@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pickle
+import sys
 
-import h5py
 import numpy as np
 import pytest
-import scipy.io
 import torch
 from PIL import Image
 
@@ -62,6 +61,7 @@ def write_seed_nyu(root, n=3, h=12, w=16, split="test", seed=0):
 
 def write_labeled_mat(path, images, depths):
     """MATLAB v7.3 layout as h5py sees it: images (N, 3, W, H) uint8, depths (N, W, H) float32."""
+    h5py = pytest.importorskip("h5py")  # the mat extra
     with h5py.File(path, "w") as f:
         f["images"] = np.stack([im.transpose(2, 1, 0) for im in images])
         f["depths"] = np.stack([d.T for d in depths]).astype(np.float32)
@@ -119,7 +119,8 @@ def _mat_fixture(tmp_path, n=5, h=6, w=8):
     images = [_rgb(rng, h, w) for _ in range(n)]
     depths = [(rng.integers(1, 9000, size=(h, w)).astype(np.float32) / np.float32(1000)) for _ in range(n)]
     write_labeled_mat(tmp_path / "nyu_depth_v2_labeled.mat", images, depths)
-    scipy.io.savemat(
+    scipy_io = pytest.importorskip("scipy.io")  # the mat extra
+    scipy_io.savemat(
         tmp_path / "splits.mat", {"testNdxs": np.array([[2], [4], [5]]), "trainNdxs": np.array([[1], [3]])}
     )
     return images, depths
@@ -155,6 +156,30 @@ def test_labeled_mat_needs_splits_for_test(tmp_path):
     write_labeled_mat(tmp_path / "x.mat", [_rgb(rng, 4, 4)], [np.ones((4, 4), np.float32)])
     with pytest.raises(LitedepthError, match="splits.mat"):
         NYULabeledMatDataset(tmp_path / "x.mat", split="test")
+
+
+@pytest.mark.parametrize("missing", ["h5py", "scipy"])
+def test_labeled_mat_without_the_mat_extra_is_one_line_naming_it(tmp_path, monkeypatch, missing):
+    _mat_fixture(tmp_path)
+    monkeypatch.setitem(sys.modules, missing, None)  # `import missing` now raises ImportError
+    if missing == "scipy":
+        monkeypatch.setitem(sys.modules, "scipy.io", None)
+    with pytest.raises(LitedepthError) as info:
+        NYULabeledMatDataset(tmp_path / "nyu_depth_v2_labeled.mat", split="test")
+    message = str(info.value)
+    assert "\n" not in message and f"'{missing}' package" in message and "pip install 'litedepth[mat]'" in message
+
+
+def test_unwrap_subset_finds_the_dataset_and_its_indices(tmp_path):
+    from litedepth.data.base import unwrap_subset
+
+    write_seed_nyu(tmp_path, n=6, h=6, w=8)
+    ds = NYUSeedDataset(tmp_path)
+    assert unwrap_subset(ds) == (ds, range(6))
+    inner, indices = unwrap_subset(torch.utils.data.Subset(ds, [4, 1, 5]))
+    assert inner is ds and list(indices) == [4, 1, 5]
+    inner, indices = unwrap_subset(torch.utils.data.Subset(torch.utils.data.Subset(ds, [4, 1, 5]), [2, 0]))
+    assert inner is ds and list(indices) == [5, 4]
 
 
 def test_rgbd_csv_and_folder_layouts(tmp_path):
@@ -397,14 +422,12 @@ def test_to_tensor_normalises_and_collates(tmp_path):
     assert "_depth_keys" not in ToTensor()({**s, "_depth_keys": ["depth"]})
 
 
-def test_dataset_augmentation_depends_only_on_seed_epoch_and_index(tmp_path):
+def test_dataset_augmentation_depends_only_on_seed_and_index(tmp_path):
     write_seed_nyu(tmp_path, n=3, h=30, w=40)
     ds = NYUSeedDataset(tmp_path, transform=train_transform((24, 32)), seed=5)
     first = ds[2]["image"]
     ds[0], ds[1]  # other items in between change nothing
     torch.testing.assert_close(ds[2]["image"], first, rtol=0, atol=0)
-    ds.set_epoch(1)
-    assert not torch.equal(ds[2]["image"], first)
     other_seed = NYUSeedDataset(tmp_path, transform=train_transform((24, 32)), seed=6)
     assert not torch.equal(other_seed[2]["image"], first)
 

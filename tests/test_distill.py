@@ -10,9 +10,10 @@ import litedepth
 from litedepth.cli import main
 from litedepth.config import Config
 from litedepth.synth.dataset import write_dataset
-from litedepth.training.loop import build_objective, build_training_set, train_step
 from litedepth.training.losses import DepthLoss
+from litedepth.training.mixing import build_training_set
 from litedepth.training.optim import build_optimizer
+from litedepth.training.step import build_objective, train_step
 from litedepth.training.teacher_cache import TeacherCache
 from litedepth.training.teachers import load_teacher
 

@@ -13,8 +13,9 @@ pytest.importorskip("onnxruntime")
 from litedepth.checkpoint import save_model  # noqa: E402
 from litedepth.cli import main  # noqa: E402
 from litedepth.deploy.export import export_onnx  # noqa: E402
-from litedepth.deploy.onnx_runtime import OnnxDepthModel, load_any  # noqa: E402
+from litedepth.deploy.onnx_runtime import OnnxDepthModel  # noqa: E402
 from litedepth.errors import LitedepthError  # noqa: E402
+from litedepth.hub import load  # noqa: E402
 from litedepth.inference import predict  # noqa: E402
 from litedepth.models import ARCHITECTURES, create_model  # noqa: E402
 
@@ -94,28 +95,28 @@ def test_export_cli_architecture_name_dynamic(tmp_path, capsys):
     assert OnnxDepthModel(out).dynamic
 
 
-def test_load_any_and_predict_match_torch(tmp_path):
+def test_load_by_backend_and_predict_match_torch(tmp_path):
     model = randomise_bn(create_model("fast-student", input_size=SIZE))
     save_model(model, tmp_path / "f.safetensors")
     rng = np.random.default_rng(0)
     image = Image.fromarray(rng.integers(0, 255, (90, 120, 3), dtype=np.uint8))
-    torch_model = load_any(tmp_path / "f.safetensors")
-    ort_model = load_any(tmp_path / "f.safetensors", backend="onnxruntime")
+    torch_model = load(tmp_path / "f.safetensors")
+    ort_model = load(tmp_path / "f.safetensors", backend="onnxruntime")
     assert isinstance(torch_model, torch.nn.Module) and isinstance(ort_model, OnnxDepthModel)
     ref, out = predict(torch_model, image), predict(ort_model, image)
     assert out.shape == ref.shape == (90, 120)
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * float(np.abs(ref).max()))
     export_onnx(model, tmp_path / "f.onnx")
-    from_file = load_any(tmp_path / "f.onnx", arch="fast-student")
+    from_file = load(tmp_path / "f.onnx", arch="fast-student")
     # a static export takes one input size only: predict letterboxes the photo into it
     letterboxed = predict(torch_model, image, fit="letterbox")
     np.testing.assert_allclose(
         from_file.predict(image), letterboxed, rtol=1e-4, atol=1e-4 * float(np.abs(letterboxed).max())
     )
     with pytest.raises(LitedepthError, match="not 'hu2021-student'"):
-        load_any(tmp_path / "f.onnx", arch="hu2021-student")
+        load(tmp_path / "f.onnx", arch="hu2021-student")
     with pytest.raises(LitedepthError, match="backend"):
-        load_any(tmp_path / "f.safetensors", backend="tensorrt")
+        load(tmp_path / "f.safetensors", backend="tensorrt")
 
 
 def test_int8_export(tmp_path, capsys):
@@ -145,6 +146,25 @@ def test_int8_export(tmp_path, capsys):
     assert q.arch == "hu2021-student" and q.input_size == SIZE
     assert q(torch.randn(1, 3, *SIZE)).shape == (1, 1, *SIZE)
     assert main(["export", "--model", "hu2021-student", "--onnx", str(out), "--int8"]) == 2  # no --calibration
+
+
+def test_int8_quantisation_keeps_logging_as_it_was_and_drops_the_quantizers_notes(tmp_path, capfd):
+    import logging
+
+    from litedepth.deploy.quantize import quantize_int8
+
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, SIZE + (3,), dtype=np.uint8)).save(calib / "0.png")
+    export_onnx(randomise_bn(create_model("fast-student", input_size=SIZE)), tmp_path / "m.onnx")
+    root = logging.getLogger()
+    before = (root.level, list(root.handlers), list(root.filters))
+    capfd.readouterr()
+    report = quantize_int8(tmp_path / "m.onnx", tmp_path / "m.int8.onnx", calib)
+    assert report.calibration_images == 1 and (tmp_path / "m.int8.onnx").is_file()
+    assert (root.level, list(root.handlers), list(root.filters)) == before
+    err = capfd.readouterr().err
+    assert "Expected bias" not in err and "pre-processing" not in err, err
 
 
 def test_predict_and_eval_cli_onnxruntime_backend_match_torch(tmp_path):

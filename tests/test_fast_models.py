@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from litedepth.checkpoint import load, load_state_strict, save_model
+from litedepth.checkpoint import load_state_strict, save_model
+from litedepth.hub import load
 from litedepth.models import create_model
 
 FAST = ["fast-student", "fast-student-separable", "fast-student-lite"]

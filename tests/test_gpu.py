@@ -15,8 +15,10 @@ from litedepth.config import Config
 from litedepth.data import open_dataset
 from litedepth.evaluation.loop import evaluate
 from litedepth.synth.dataset import write_dataset
-from litedepth.training.loop import Autocast, build_objective, build_training_set, run, train_step
+from litedepth.training.loop import run
+from litedepth.training.mixing import build_training_set
 from litedepth.training.optim import build_optimizer
+from litedepth.training.step import Autocast, build_objective, train_step
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 SIZE = [48, 64]

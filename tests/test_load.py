@@ -83,10 +83,13 @@ def test_load_safetensors_pt_and_onnx(net, tmp_path, onnx_file):
     assert "\n" not in str(info.value)
 
 
-def test_load_keeps_map_location(net, tmp_path):
+def test_load_takes_a_device_and_no_other_name_for_it(net, tmp_path):
     path = litedepth.save_model(net, tmp_path / "net.safetensors")
-    assert litedepth.load(path, map_location="cpu").device == torch.device("cpu")
-    assert litedepth.load(path, arch="fast-student", device="cpu", map_location="cpu").arch == "fast-student"
+    assert litedepth.load(path, device="cpu").device == torch.device("cpu")
+    with pytest.raises(TypeError, match="map_location"):
+        litedepth.load(path, map_location="cpu")
+    with pytest.raises(LitedepthError, match="device 'gpu7': not a torch device"):
+        litedepth.load(path, device="gpu7")
 
 
 def test_load_architecture_name_warns(tmp_path):
@@ -110,15 +113,17 @@ def test_load_bad_spec_is_one_line(tmp_path):
         litedepth.load(tmp_path)
 
 
-def test_load_any_threads_and_backend(net, onnx_file, tmp_path):
-    from litedepth.deploy.onnx_runtime import OnnxDepthModel, load_any
+def test_load_threads_and_backend(net, onnx_file, tmp_path):
+    from litedepth.deploy.onnx_runtime import OnnxDepthModel
 
-    assert load_any(onnx_file, threads=1).static_size == SIZE
+    assert litedepth.load(onnx_file, threads=1).static_size == SIZE
     with pytest.warns(litedepth.UntrainedWeightsWarning):
-        fresh = load_any("fast-student", backend="onnxruntime")
+        fresh = litedepth.load("fast-student", backend="onnxruntime")
     assert isinstance(fresh, OnnxDepthModel) and fresh.dynamic and fresh.arch == "fast-student"
     with pytest.raises(LitedepthError, match="CPU only"):
-        load_any(onnx_file, backend="onnxruntime", device="cuda")
+        litedepth.load(onnx_file, backend="onnxruntime", device="cuda")
+    with pytest.raises(LitedepthError, match="backend 'tensorrt'"):
+        litedepth.load(onnx_file, backend="tensorrt")
 
 
 def test_predict_info_eval_accept_an_architecture_name(tmp_path, capsys):

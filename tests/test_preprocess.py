@@ -1,3 +1,4 @@
+import ast
 import re
 from pathlib import Path
 
@@ -52,7 +53,7 @@ def test_stats_of_models_and_defaults():
     assert stats_of(object()) == IMAGENET
 
 
-def test_old_homes_still_import_the_shared_pieces():
+def test_transforms_and_inference_use_the_preprocess_functions():
     from litedepth.data.transforms import shorter_side_for as from_transforms
     from litedepth.inference import network_view as from_inference
 
@@ -139,9 +140,9 @@ def test_training_set_normalises_with_the_students_statistics(tmp_path):
 # defaults of models, teachers and transforms. Every pipeline takes the statistics from the model
 # or teacher it feeds (`litedepth.preprocess.stats_of`).
 ALLOWED = {
-    "models/depthnet.py",  # defines IMAGENET_MEAN/IMAGENET_STD; DepthNet's default
+    "preprocess.py",  # defines IMAGENET_MEAN/IMAGENET_STD and IMAGENET, the default of `stats_of`
+    "models/depthnet.py",  # DepthNet's default
     "models/__init__.py",  # re-exports them
-    "preprocess.py",  # IMAGENET, the default of `stats_of`
     "training/teachers.py",  # Teacher's default; ONNX teachers without metadata; HF preprocessor config without image_mean
     "deploy/onnx_runtime.py",  # OnnxDepthModel's default when the file's metadata has no mean/std
     "data/transforms.py",  # default arguments of ToTensor, train_transform, test_transform
@@ -155,7 +156,17 @@ def test_imagenet_constants_are_named_only_where_allowed():
         for p in root.rglob("*.py")
         if re.search(r"\bIMAGENET_(MEAN|STD)\b", p.read_text())
     }
-    assert "models/depthnet.py" in users
+    assert {"preprocess.py", "models/depthnet.py"} <= users
     assert users <= ALLOWED, (
         f"ImageNet statistics hard-coded in {sorted(users - ALLOWED)}: use the model's or teacher's (stats_of)"
     )
+
+
+def test_preprocess_and_inference_import_nothing_from_the_models():
+    # `models.depthnet` takes the ImageNet statistics from `preprocess` and runs `inference.predict`:
+    # an import the other way would close a circle
+    root = Path(litedepth.__file__).parent
+    for name in ("preprocess.py", "inference.py"):
+        tree = ast.parse((root / name).read_text())
+        imported = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level}
+        assert not {m for m in imported if m.split(".")[0] == "models"}, name

@@ -5,8 +5,9 @@ import pytest
 
 from litedepth.cli import main
 from litedepth.errors import LitedepthError
+from litedepth.study.presets import PAPER_TABLE, RUNS, STUDY_PRESETS
 from litedepth.study.report import findings, findings_markdown, summarise
-from litedepth.study.reproduce import PAPER_TABLE, PRESETS, RUNS, order_runs, reproduce, run_config
+from litedepth.study.reproduce import order_runs, reproduce, run_config
 
 ALL_RUNS = PAPER_TABLE + ("N_s_Um_unlabel", "P_s_X_U_unlabel", "S_s_X_no_KD", "S_s_X_U_unlabel")
 
@@ -30,7 +31,7 @@ def tiny(preset_name="quick", **changes):
         encoder_weights=None,
     )
     base.update(changes)
-    return dataclasses.replace(PRESETS[preset_name], **base)
+    return dataclasses.replace(STUDY_PRESETS[preset_name], **base)
 
 
 def test_every_configuration_runs_and_resume_skips(tmp_path):
@@ -130,7 +131,8 @@ def test_baselines_score_what_they_predict(tmp_path):
     import torch
 
     from litedepth.evaluation.loop import evaluate
-    from litedepth.study.reproduce import ConstantDepth, baseline_rows, prepare_data
+    from litedepth.study.baselines import ConstantDepth, baseline_rows
+    from litedepth.study.reproduce import prepare_data
 
     preset = tiny()
     sets = prepare_data(preset, tmp_path)
@@ -186,7 +188,7 @@ def test_paper_preset_wiring_on_nyu_layout(tmp_path):
     write_dataset(nyu, 3, split="test", size=(60, 80), progress=False)
     write_dataset(scannet, 6, split="train", preset="scannet", size=(60, 80), progress=False)
     preset = dataclasses.replace(
-        PRESETS["paper"],
+        STUDY_PRESETS["paper"],
         input_size=(48, 64),
         epochs=1,
         batch_size=3,

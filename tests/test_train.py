@@ -16,9 +16,11 @@ from litedepth.cli import main
 from litedepth.config import Config
 from litedepth.preprocess import stats_of
 from litedepth.synth.dataset import write_dataset
-from litedepth.training.loop import build_objective, build_training_set, precise_batchnorm, run, train_step
-from litedepth.training.mixing import EpochSampler, clean_transform
+from litedepth.training.batchnorm import precise_batchnorm
+from litedepth.training.loop import run
+from litedepth.training.mixing import EpochSampler, build_training_set, clean_transform
 from litedepth.training.optim import build_optimizer, load_checkpoint
+from litedepth.training.step import build_objective, train_step
 
 SIZE = [48, 64]
 

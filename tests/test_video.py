@@ -12,8 +12,9 @@ av = pytest.importorskip("av")
 
 import litedepth  # noqa: E402
 from conftest import one_line_error  # noqa: E402
-from litedepth.apps import video  # noqa: E402
-from litedepth.apps.video import clip_depth_range, depth_frame, probe, read_frames, require_av  # noqa: E402
+from litedepth.apps import camera_stream  # noqa: E402
+from litedepth.apps.depth_video import depth_frame, require_av  # noqa: E402
+from litedepth.apps.video import clip_depth_range, probe, read_frames  # noqa: E402
 from litedepth.cli import main  # noqa: E402
 from litedepth.errors import LitedepthError  # noqa: E402
 from litedepth.inference import predict  # noqa: E402
@@ -208,7 +209,9 @@ def test_without_pyav_the_error_says_how_to_install(monkeypatch, clip):
 def virtual_camera(monkeypatch):
     """Camera number N read through FFmpeg's lavfi device (a test pattern) instead of this system's camera device."""
     pytest.importorskip("imageio_ffmpeg")
-    monkeypatch.setitem(video.CAMERA_INPUTS, sys.platform, ("lavfi", f"testsrc=size={WIDTH}x{HEIGHT}:rate={FPS}"))
+    monkeypatch.setitem(
+        camera_stream.CAMERA_INPUTS, sys.platform, ("lavfi", f"testsrc=size={WIDTH}x{HEIGHT}:rate={FPS}")
+    )
 
 
 def test_camera_input_gives_a_depth_video(virtual_camera, model_file, tmp_path, capsys):
@@ -219,7 +222,7 @@ def test_camera_input_gives_a_depth_video(virtual_camera, model_file, tmp_path, 
     )
     assert decoded(out / "camera0_depth.mp4") == (9, Fraction(FPS), (HEIGHT, 2 * WIDTH, 3))
     assert sorted(p.name for p in out.iterdir()) == ["camera0", "camera0_depth.mp4"]
-    camera = video.open_camera(0)  # the test pattern starts again at its first frame
+    camera = camera_stream.open_camera(0)  # the test pattern starts again at its first frame
     frames = [next(camera.frames) for _ in range(9)]
     camera.close()
     model = litedepth.load(model_file)
@@ -229,7 +232,7 @@ def test_camera_input_gives_a_depth_video(virtual_camera, model_file, tmp_path, 
 
 
 def test_ctrl_c_ends_a_camera_video_and_keeps_it(virtual_camera, model_file, tmp_path):
-    camera = video.open_camera(0)
+    camera = camera_stream.open_camera(0)
     frames = camera.frames
 
     def ctrl_c_at_frame_30():  # a real SIGINT to this process while the camera is being recorded
@@ -242,7 +245,7 @@ def test_ctrl_c_ends_a_camera_video_and_keeps_it(virtual_camera, model_file, tmp
             frames.close()
 
     camera.frames = ctrl_c_at_frame_30()
-    result = video.predict_camera(litedepth.load(model_file), camera, tmp_path / "live.mp4", progress=False)
+    result = camera_stream.predict_camera(litedepth.load(model_file), camera, tmp_path / "live.mp4", progress=False)
     assert 30 <= result.frames <= 32 and decoded(tmp_path / "live.mp4")[0] == result.frames
     assert [p.name for p in tmp_path.iterdir() if p.name != "fast.safetensors"] == ["live.mp4"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C raises again afterwards
@@ -250,7 +253,7 @@ def test_ctrl_c_ends_a_camera_video_and_keeps_it(virtual_camera, model_file, tmp
 
 def test_bad_camera_inputs_exit_2_with_one_line(model_file, tmp_path, monkeypatch, capsys):
     pytest.importorskip("imageio_ffmpeg")
-    monkeypatch.setitem(video.CAMERA_INPUTS, sys.platform, ("v4l2", str(tmp_path / "video{index}")))
+    monkeypatch.setitem(camera_stream.CAMERA_INPUTS, sys.platform, ("v4l2", str(tmp_path / "video{index}")))
     base = ["--model", str(model_file), "--out", str(tmp_path / "out")]
     assert one_line_error(capsys, ["predict", "camera:3", *base]).endswith(
         f"camera:3: no such camera ({tmp_path / 'video3'} does not exist)"

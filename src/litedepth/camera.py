@@ -28,7 +28,8 @@ import numpy as np
 
 from .errors import LitedepthError
 
-NYU_INTRINSICS = (518.86, 519.47, 325.58, 253.74)  # fx, fy, cx, cy (px) of NYU-v2's Kinect at 640x480
+NYU_INTRINSICS = (518.86, 519.47, 325.58, 253.74)  # fx, fy, cx, cy (px) of NYU-v2's Kinect at NYU_SIZE
+NYU_SIZE = (640, 480)  # (width, height) of NYU-v2's images
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,8 @@ class Intrinsics:
 
     @classmethod
     def nyu(cls) -> Intrinsics:
-        return cls(*NYU_INTRINSICS, width=640, height=480)
+        """NYU-v2's Kinect: every shipped network and preset is trained for this camera."""
+        return cls(*NYU_INTRINSICS, *NYU_SIZE)
 
     @classmethod
     def centred(cls, focal_px: float, width: int, height: int) -> Intrinsics:

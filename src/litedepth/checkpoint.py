@@ -1,23 +1,25 @@
-"""Reading and writing depth networks; `load` is the one way to open a model.
+"""Checkpoint files: our ``.safetensors`` (read and written) and PyTorch state dicts (read).
 
 Our format is one ``.safetensors`` file: the state dict, and string metadata
 holding the architecture name, its builder config, input size and normalisation,
 and how it was trained (JSON). The authors' released ``.pt`` files (plain state
-dicts; teacher files with DataParallel's ``module.`` prefix) load as they are,
-through ``torch.load(..., weights_only=True)``: no arbitrary unpickling.
+dicts; teacher files with DataParallel's ``module.`` prefix) and ImageNet encoder
+files are read through ``torch.load(..., weights_only=True)``: no arbitrary unpickling.
 
-`load` also opens exported ``.onnx`` files (an `litedepth.deploy.onnx_runtime.OnnxDepthModel`)
-and architecture names (fresh weights). Whatever it returns follows `DepthModel`.
+`load_network` turns one such file into a `DepthNet`. Which file a spec names (an
+architecture name, ``hu2021:NAME``, an ``.onnx`` file) is `litedepth.hub`'s business:
+`litedepth.load` is `litedepth.hub.load`.
+
+>>> save_model(model, "student.safetensors")
+>>> net = load_network("N_s_X_U_unlabel.pt", arch="hu2021-student")   # CPU, eval mode
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
-import warnings
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from safetensors import safe_open
@@ -31,37 +33,6 @@ from .models import ARCHITECTURES, DepthNet, create_model
 
 FORMAT_NAME = "litedepth"
 FORMAT_VERSION = "1"
-TORCH_SUFFIXES = (".pt", ".pth", ".tar", ".ckpt")
-MODEL_SUFFIXES = (".safetensors", ".onnx", *TORCH_SUFFIXES)
-
-
-class DepthModel(Protocol):
-    """What inference code (`litedepth.inference.predict`, `litedepth.evaluation.loop.evaluate`, the CLI)
-    may rely on in a model from `load`: a `DepthNet` or an `litedepth.deploy.onnx_runtime.OnnxDepthModel`.
-
-    Nothing else is shared: ``parameters()`` and ``state_dict()`` are torch's, and an ONNX model
-    does not fake them (`litedepth.deploy.flops` counts its parameters and GFLOPs from its graph).
-    """
-
-    arch: str  # architecture name (a key of `litedepth.ARCHITECTURES`, or "custom")
-    input_size: tuple[int, int]  # (H, W) the network was built or exported for
-    mean: tuple[float, ...]  # per-channel RGB normalisation of the input (0-1 pixels)
-    std: tuple[float, ...]
-    metadata: dict[str, Any]  # provenance: "source", "format", "training"
-
-    @property
-    def device(self) -> torch.device:
-        """Where the model runs (an ONNX model: CPU)."""
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Normalised ``(B, 3, H, W)`` float -> ``(B, 1, H, W)`` depth in metres."""
-
-    def eval(self) -> DepthModel:
-        """Inference mode; returns the model."""
-
-
-class UntrainedWeightsWarning(UserWarning):
-    """`load` was given an architecture name: the network has fresh weights and its depth is meaningless."""
 
 
 def save_model(model: DepthNet, path: str | os.PathLike, training: dict[str, Any] | None = None) -> Path:
@@ -90,72 +61,18 @@ def save_model(model: DepthNet, path: str | os.PathLike, training: dict[str, Any
     return path
 
 
-def load(
-    spec: str | os.PathLike,
-    arch: str | None = None,
-    device: str | torch.device | None = None,
-    *,
-    map_location: str | torch.device | None = None,
-) -> DepthModel:
-    """Open a depth model in eval mode from any spec the CLI's ``--model`` takes.
+def load_network(path: str | os.PathLike, arch: str | None = None) -> DepthNet:
+    """Our ``.safetensors`` or a PyTorch state dict (an authors' ``.pt``) -> `DepthNet` on the CPU, eval mode.
 
-    - our ``.safetensors`` (architecture and input size from its metadata) -> `DepthNet`;
-    - an authors' ``.pt`` (``arch`` guessed from its keys when left out) -> `DepthNet`;
-    - an exported ``.onnx`` file -> `litedepth.deploy.onnx_runtime.OnnxDepthModel` (CPU only);
-    - an architecture name of `litedepth.ARCHITECTURES` -> a fresh `DepthNet`, with an
-      `UntrainedWeightsWarning` (random weights: the depth is meaningless).
-
-    A file wins over an architecture name of the same spelling. ``arch``, if given, must agree
-    with what the spec holds. ``device`` (``map_location`` is its older name) moves a network
-    there; default CPU. Anything else is a one-line `LitedepthError`.
-
-    >>> model = load("N_s_X_U_unlabel.pt", arch="hu2021-student")
-    >>> model = load("student.onnx")                       # ONNX Runtime, CPU
-    >>> model = load("fast-student")                       # fresh weights, for trying the tools
+    ``arch`` names the architecture of a state dict (guessed from its keys when left out) and must
+    agree with what a ``.safetensors`` file records. Keys are checked strictly; every problem is
+    one `LitedepthError` line naming the file.
     """
-    if device is not None and map_location is not None and torch.device(device) != torch.device(map_location):
-        raise LitedepthError(f"device {device!r} and map_location {map_location!r} disagree; give one")
-    device = device if device is not None else map_location
-    if not isinstance(spec, (str, os.PathLike)):
-        raise LitedepthError(
-            f"load: expected a model file or an architecture name, got a {type(spec).__name__} "
-            "(a network object needs no loading)"
-        )
-    path = Path(spec)
-    if path.is_file():
-        if path.suffix.lower() == ".onnx":
-            return _load_onnx(path, arch, device)
-        return _load_checkpoint(path, arch, device)
-    name = os.fspath(spec)
-    if isinstance(spec, str) and name in ARCHITECTURES:
-        if arch is not None and arch != name:
-            raise LitedepthError(f"{name}: an architecture name, but arch={arch!r} names another")
-        warnings.warn(
-            f"{name}: an architecture name, not a file; using fresh (untrained) weights, so the depth is meaningless",
-            UntrainedWeightsWarning,
-            stacklevel=2,
-        )
-        model = create_model(name)
-        model.metadata = {"source": name, "format": "untrained", "training": {}}
-        return model.to(device or "cpu").eval()
-    if path.exists():
-        raise LitedepthError(f"{path}: a folder, not a model file (.safetensors, .pt or .onnx)")
-    if path.suffix.lower() in MODEL_SUFFIXES or not isinstance(spec, str) or os.sep in name or "/" in name:
-        kind = "ONNX" if path.suffix.lower() == ".onnx" else "checkpoint"
-        raise LitedepthError(f"{path}: no such {kind} file")
-    close = difflib.get_close_matches(name, ARCHITECTURES, n=1, cutoff=0.5)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise LitedepthError(
-        f"{name}: neither a model file nor an architecture name{hint}; architectures: {', '.join(ARCHITECTURES)}"
-    )
-
-
-def _load_checkpoint(path: Path, arch: str | None, device: str | torch.device | None) -> DepthNet:
-    """Our ``.safetensors`` or an authors' ``.pt`` -> `DepthNet` on ``device`` (default CPU), eval mode."""
+    path = Path(path)
     if path.suffix == ".safetensors":
         state, meta = _read_safetensors(path)
     else:
-        state, meta = _read_torch(path), {}
+        state, meta = read_state_dict(path), {}
     file_arch = meta.get("arch")
     if arch is not None and file_arch is not None and arch != file_arch:
         raise LitedepthError(f"{path}: holds architecture {file_arch!r}, not {arch!r}")
@@ -174,7 +91,7 @@ def _load_checkpoint(path: Path, arch: str | None, device: str | torch.device | 
         "format": "litedepth" if meta else "authors-pt",
         "training": meta.get("training", {}),
     }
-    return model.to(device or "cpu").eval()
+    return model.eval()
 
 
 def _build(path: Path, arch: str, config: dict[str, Any]) -> DepthNet:
@@ -197,18 +114,6 @@ def _apply_metadata(model: DepthNet, meta: dict[str, Any]) -> None:
         model.camera = Intrinsics.from_dict(meta["camera"])
 
 
-def _load_onnx(path: Path, arch: str | None, device: str | torch.device | None):
-    """An exported ``.onnx`` file -> `OnnxDepthModel` (ONNX Runtime, CPU provider)."""
-    if device is not None and torch.device(device).type != "cpu":
-        raise LitedepthError(f"{path}: an ONNX model runs on CPU only (ONNX Runtime's CPU provider), not {device}")
-    from .deploy.onnx_runtime import OnnxDepthModel
-
-    model = OnnxDepthModel(path)
-    if arch is not None and model.arch != arch:
-        raise LitedepthError(f"{path}: holds architecture {model.arch!r}, not {arch!r}")
-    return model
-
-
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """State dict and checked metadata (`litedepth.metadata.read_metadata`) of one of our files."""
     try:
@@ -217,10 +122,11 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, An
             state = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:
         raise LitedepthError(f"{path}: not a readable safetensors file ({first_line(exc, 200)})") from None
-    return state, read_metadata(raw, str(path))
+    return state, read_metadata(raw, str(path), ARCHITECTURES)
 
 
-def _read_torch(path: Path) -> dict[str, torch.Tensor]:
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The tensors of a PyTorch file (``weights_only``), unwrapped from ``state_dict``/``model`` and DataParallel's ``module.``."""
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -305,7 +211,7 @@ def load_encoder_weights(model: DepthNet, weights: str | os.PathLike) -> Path:
     path = imagenet_weights_file(model) if str(weights) == "imagenet" else Path(weights)
     if not path.is_file():
         raise LitedepthError(f"{path}: no such encoder weight file")
-    state = _read_torch(path)
+    state = read_state_dict(path)
     convert = getattr(model.E, "from_torchvision_keys", None) or getattr(model.E, "from_imagenet_keys", None)
     if convert is not None and not any(k.startswith(("mv2.", "E.")) for k in state):
         state = convert(state)

@@ -11,7 +11,9 @@ on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import logging
 import sys
 
 from .errors import LitedepthError, first_line
@@ -67,6 +69,28 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def messages_on_stderr():
+    """Show the library's log messages (``litedepth.*`` loggers, INFO and up) as plain lines on stderr.
+
+    The library only logs; the command line decides that its user sees them. Scoped to one command,
+    so that a program calling `main` keeps its own logging set-up.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log = logging.getLogger("litedepth")
+    saved = log.level, log.propagate
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(saved[0])
+        log.propagate = saved[1]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = argv[0] if argv and argv[0] in COMMANDS else None
@@ -76,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0 if not argv else 2
     try:
-        return int(args._module.run(args) or 0)
+        with messages_on_stderr():
+            return int(args._module.run(args) or 0)
     except LitedepthError as exc:
         print(f"litedepth {args.command}: error: {first_line(exc)}", file=sys.stderr)
         return 2

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from .camera import Intrinsics
 from .errors import LitedepthError, first_line
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -31,18 +32,22 @@ KINDS = ("auto", "nyu", "rgbd", "images", "mat")
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 
+NYU_CAMERA = Intrinsics.nyu()  # the defaults of `CameraConfig`
+
+
 @dataclass
 class CameraConfig:
-    """The pinhole camera of the training images (what the trained network's metres are right for)."""
+    """The pinhole camera of the training images (what the trained network's metres are right for).
 
-    fx: float = (
-        518.86  # focal lengths (px) at width x height; defaults: NYU-v2's Kinect, which every shipped preset uses
-    )
-    fy: float = 519.47
-    cx: float = 325.58  # principal point (px)
-    cy: float = 253.74
-    width: int = 640
-    height: int = 480
+    Defaults: NYU-v2's Kinect (`litedepth.camera.Intrinsics.nyu`), which every shipped preset uses.
+    """
+
+    fx: float = NYU_CAMERA.fx  # focal lengths (px) at width x height
+    fy: float = NYU_CAMERA.fy
+    cx: float = NYU_CAMERA.cx  # principal point (px)
+    cy: float = NYU_CAMERA.cy
+    width: int = NYU_CAMERA.width  # image size (px) the values above are for
+    height: int = NYU_CAMERA.height
 
 
 @dataclass
@@ -313,30 +318,8 @@ def set_by_path(data: dict, key: str, value: Any, origin: str = "--set") -> None
 
 def validate(cfg: Config, origin: str = "config") -> None:
     """Check values that the types alone do not (names, ranges); raise one-line `LitedepthError`s."""
-    from .models import ARCHITECTURES
-
-    if cfg.model.arch not in ARCHITECTURES:
-        raise LitedepthError(
-            f"{origin}: model.arch {cfg.model.arch!r} unknown{_suggest(cfg.model.arch, ARCHITECTURES)}; known: {', '.join(ARCHITECTURES)}"
-        )
-    cam = cfg.model.camera
-    if not (cam.fx > 0 and cam.fy > 0 and cam.width >= 1 and cam.height >= 1):
-        raise LitedepthError(
-            f"{origin}: model.camera needs positive fx, fy (px) and a width and height of at least 1, got {cam}"
-        )
-    if min(cfg.model.input_size) < 32:
-        raise LitedepthError(f"{origin}: model.input_size {list(cfg.model.input_size)} is too small (minimum 32)")
-    for i, src in enumerate(cfg.data.sources):
-        if src.role not in ROLES:
-            raise LitedepthError(
-                f"{origin}: data.sources.{i}.role {src.role!r} unknown{_suggest(src.role, ROLES)}; use labeled or unlabeled"
-            )
-        if src.kind not in KINDS:
-            raise LitedepthError(
-                f"{origin}: data.sources.{i}.kind {src.kind!r} unknown{_suggest(src.kind, KINDS)}; known: {', '.join(KINDS)}"
-            )
-        if not src.path:
-            raise LitedepthError(f"{origin}: data.sources.{i}.path is empty")
+    _validate_model(cfg.model, origin)
+    _validate_sources(cfg.data.sources, origin)
     choices = {
         "loss.kd": (cfg.loss.kd, ("auto", "hu2019", "l1", "ssi")),
         "optim.name": (cfg.optim.name, ("adam", "adamw", "sgd")),
@@ -348,6 +331,41 @@ def validate(cfg: Config, origin: str = "config") -> None:
             raise LitedepthError(
                 f"{origin}: {name} {value!r} unknown{_suggest(value, allowed)}; known: {', '.join(allowed)}"
             )
+    _validate_training(cfg, origin)
+
+
+def _validate_model(model: ModelConfig, origin: str) -> None:
+    from .models import ARCHITECTURES
+
+    if model.arch not in ARCHITECTURES:
+        raise LitedepthError(
+            f"{origin}: model.arch {model.arch!r} unknown{_suggest(model.arch, ARCHITECTURES)}; known: {', '.join(ARCHITECTURES)}"
+        )
+    cam = model.camera
+    if not (cam.fx > 0 and cam.fy > 0 and cam.width >= 1 and cam.height >= 1):
+        raise LitedepthError(
+            f"{origin}: model.camera needs positive fx, fy (px) and a width and height of at least 1, got {cam}"
+        )
+    if min(model.input_size) < 32:
+        raise LitedepthError(f"{origin}: model.input_size {list(model.input_size)} is too small (minimum 32)")
+
+
+def _validate_sources(sources: list[SourceConfig], origin: str) -> None:
+    for i, src in enumerate(sources):
+        if src.role not in ROLES:
+            raise LitedepthError(
+                f"{origin}: data.sources.{i}.role {src.role!r} unknown{_suggest(src.role, ROLES)}; use labeled or unlabeled"
+            )
+        if src.kind not in KINDS:
+            raise LitedepthError(
+                f"{origin}: data.sources.{i}.kind {src.kind!r} unknown{_suggest(src.kind, KINDS)}; known: {', '.join(KINDS)}"
+            )
+        if not src.path:
+            raise LitedepthError(f"{origin}: data.sources.{i}.path is empty")
+
+
+def _validate_training(cfg: Config, origin: str) -> None:
+    """Counts at least 1, one step budget, a batch that splits into ``train.accumulate`` chunks, positive rates."""
     positive = {
         "train.epochs": cfg.train.epochs,
         "train.batch_size": cfg.train.batch_size,

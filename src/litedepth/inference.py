@@ -7,8 +7,11 @@ preprocess (resize to the model's input size, normalise) -> forward -> postproce
 
 from __future__ import annotations
 
+import glob
+import logging
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -16,10 +19,12 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .errors import LitedepthError
-from .fileio import read_rgb, to_rgb
+from .fileio import IMAGE_EXTENSIONS, looks_like_depth_map, read_rgb, to_rgb, unreadable_image
 from .preprocess import FITS, network_view, prepare_images, stats_of
 
-preprocess = prepare_images  # RGB PIL images -> (B, 3, H, W) at an input size, normalised (the older name)
+logger = logging.getLogger(__name__)
+
+preprocess = prepare_images  # the pipeline's first step: RGB PIL images -> (B, 3, H, W) at an input size, normalised
 
 ImageLike = str | os.PathLike | Image.Image | np.ndarray
 
@@ -112,42 +117,17 @@ def collect_images(inputs: Sequence[str], check: bool = True) -> list:
     first name.
 
     Depth maps found in folders (single-channel 16-bit or float images,
-    `fileio.looks_like_depth_map`) are left out, with one note on stderr giving their number
-    and an example; a depth map named as a file or matched by a glob is kept, and decoding
-    refuses it with one line.
+    `fileio.looks_like_depth_map`) are left out, with one warning (``note: skipped ...``) on this
+    module's logger giving their number and an example; a depth map named as a file or matched by
+    a glob is kept, and decoding refuses it with one line.
 
     ``check``: decode every image completely now (`check_image`), so that a bad or truncated file
     stops the command before any output is written.
     """
-    import glob
-    import sys
-    from pathlib import Path
-
-    from .fileio import IMAGE_EXTENSIONS, looks_like_depth_map
-
     found: dict[Path, tuple[Path, Path | None]] = {}  # resolved -> (path, name; None: a loose file)
     depth_maps: dict[Path, Path] = {}  # resolved -> path: depth maps left out of folders
     for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            entries = []
-            for p in sorted(path.rglob("*")):
-                if p.suffix.lower() not in IMAGE_EXTENSIONS or not p.is_file():
-                    continue
-                if looks_like_depth_map(p):
-                    depth_maps.setdefault(p.resolve(), p)
-                else:
-                    entries.append((p, p.relative_to(path)))
-        elif path.is_file():
-            entries = [(path, None)]
-        elif any(ch in item for ch in "*?["):
-            matches = sorted(Path(p) for p in glob.glob(item, recursive=True) if Path(p).is_file())
-            if not matches:
-                raise LitedepthError(f"{item}: pattern matches no file")
-            entries = [(p, None) for p in matches]
-        else:
-            raise LitedepthError(f"{item}: no such file or folder")
-        for p, name in entries:
+        for p, name in _expand(item, depth_maps):
             found.setdefault(p.resolve(), (p, name))
     skipped = [p for resolved, p in depth_maps.items() if resolved not in found]
     skip_note = (
@@ -158,7 +138,7 @@ def collect_images(inputs: Sequence[str], check: bool = True) -> list:
     if not found:
         raise LitedepthError(f"{', '.join(inputs)}: no images found" + (f"; skipped {skip_note}" if skipped else ""))
     if skipped:
-        print(f"note: skipped {skip_note}; predicting photos only", file=sys.stderr)
+        logger.warning("note: skipped %s; predicting photos only", skip_note)
     loose = [os.path.abspath(p) for p, name in found.values() if name is None]
     common = os.path.commonpath([os.path.dirname(p) for p in loose]) if loose else None
     images = [
@@ -171,14 +151,36 @@ def collect_images(inputs: Sequence[str], check: bool = True) -> list:
     return images
 
 
+def _expand(item: str, depth_maps: dict[Path, Path]) -> list[tuple[Path, Path | None]]:
+    """``(path, name)`` of the images one input names: a folder's images with their names in it, or
+    a file or glob's matches with name None; depth maps found in a folder go to ``depth_maps``."""
+    path = Path(item)
+    if path.is_dir():
+        entries = []
+        for p in sorted(path.rglob("*")):
+            if p.suffix.lower() not in IMAGE_EXTENSIONS or not p.is_file():
+                continue
+            if looks_like_depth_map(p):
+                depth_maps.setdefault(p.resolve(), p)
+            else:
+                entries.append((p, p.relative_to(path)))
+        return entries
+    if path.is_file():
+        return [(path, None)]
+    if any(ch in item for ch in "*?["):
+        matches = sorted(Path(p) for p in glob.glob(item, recursive=True) if Path(p).is_file())
+        if not matches:
+            raise LitedepthError(f"{item}: pattern matches no file")
+        return [(p, None) for p in matches]
+    raise LitedepthError(f"{item}: no such file or folder")
+
+
 def check_image(path: str | os.PathLike) -> None:
     """Decode the image at ``path`` completely, as `to_pil` does, or raise a one-line `LitedepthError` naming it.
 
     A header check (``Image.verify``) passes a truncated JPEG; only a full decode finds it. What
     `fileio.read_rgb` refuses (a depth map, an unsupported mode) is refused here too.
     """
-    from .fileio import unreadable_image
-
     try:
         with Image.open(path) as img:
             img.verify()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .errors import LitedepthError
@@ -29,14 +29,16 @@ CUSTOM_ARCH = "custom"  # what an export of a network outside `litedepth.ARCHITE
 Problem = tuple[str, Any, str]  # (key, its bad value, what it must be)
 
 
-def read_metadata(raw: Mapping[str, str], source: str, prefix: str = "", custom_arch: bool = False) -> dict[str, Any]:
+def read_metadata(
+    raw: Mapping[str, str], source: str, architectures: Sequence[str], prefix: str = "", custom_arch: bool = False
+) -> dict[str, Any]:
     """``raw`` string metadata -> decoded values, every known key checked (`validate_metadata`).
 
     ``raw`` holds the keys without ``prefix``; ``prefix`` (``"litedepth."`` for ONNX) is only
     shown in messages, so that they name the key as it is stored.
     """
     meta = decode_metadata(raw, source, prefix)
-    validate_metadata(meta, source, prefix, custom_arch)
+    validate_metadata(meta, source, architectures, prefix, custom_arch)
     return meta
 
 
@@ -54,22 +56,25 @@ def decode_metadata(raw: Mapping[str, str], source: str, prefix: str = "") -> di
     return meta
 
 
-def validate_metadata(meta: Mapping[str, Any], source: str, prefix: str = "", custom_arch: bool = False) -> None:
+def validate_metadata(
+    meta: Mapping[str, Any], source: str, architectures: Sequence[str], prefix: str = "", custom_arch: bool = False
+) -> None:
     """Raise a one-line `LitedepthError` naming ``source`` and the key for the first bad value in ``meta``.
 
-    Absent keys are not checked (loaders fall back to defaults). ``custom_arch``: ``arch`` may
-    also be ``"custom"`` (an ONNX export of a network outside `litedepth.ARCHITECTURES`).
+    Absent keys are not checked (loaders fall back to defaults). ``architectures``: the known
+    names (`litedepth.ARCHITECTURES`, passed in: this module sits below the models); with
+    ``custom_arch``, ``arch`` may also be ``"custom"`` (an ONNX export of another network).
     """
-    problem = find_problem(meta, custom_arch)
+    problem = find_problem(meta, architectures, custom_arch)
     if problem is not None:
         key, value, why = problem
         raise LitedepthError(f"{source}: metadata {prefix + key!r} {show(value)}: {why}")
 
 
-def find_problem(meta: Mapping[str, Any], custom_arch: bool = False) -> Problem | None:
+def find_problem(meta: Mapping[str, Any], architectures: Sequence[str], custom_arch: bool = False) -> Problem | None:
     """The first bad ``(key, value, why)`` in ``meta``, or None when every known key is sound."""
     checks: dict[str, Callable[[Any], Problem | None]] = {
-        "arch": lambda v: _check_arch(v, custom_arch),
+        "arch": lambda v: _check_arch(v, architectures, custom_arch),
         "config": _check_config,
         "input_size": lambda v: _keyed("input_size", v, input_size_problem(v)),
         "mean": lambda v: _keyed("mean", v, mean_problem(v)),
@@ -133,10 +138,8 @@ def std_problem(value: Any) -> str | None:
     return "must be 3 positive numbers (R, G, B)"
 
 
-def _check_arch(value: Any, custom_arch: bool) -> Problem | None:
-    from .models import ARCHITECTURES
-
-    known = list(ARCHITECTURES) + ([CUSTOM_ARCH] if custom_arch else [])
+def _check_arch(value: Any, architectures: Sequence[str], custom_arch: bool) -> Problem | None:
+    known = list(architectures) + ([CUSTOM_ARCH] if custom_arch else [])
     if isinstance(value, str) and value in known:
         return None
     return "arch", value, f"unknown architecture; known: {', '.join(known)}"

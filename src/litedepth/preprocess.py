@@ -5,8 +5,9 @@ teachers, INT8 calibration, training) takes its pieces from here:
 
 * `normalise`, `denormalise`, `renormalise`: pure tensor functions on ``(B, 3, H, W)`` or
   ``(3, H, W)`` float tensors, RGB in 0..1 units before normalisation;
-* `stats_of`: the ``(mean, std)`` a model or teacher expects (its ``mean``/``std`` attributes),
-  ImageNet's (`IMAGENET`) for an object without them;
+* `IMAGENET_MEAN`, `IMAGENET_STD` (together `IMAGENET`): the statistics every shipped network
+  is normalised with; `stats_of`: the ``(mean, std)`` a model or teacher expects (its
+  ``mean``/``std`` attributes), ImageNet's for an object without them;
 * the resize rules of the paper's protocol: `shorter_side_for` (resize before the crop) and
   `center_crop_box` (the centre crop), and `network_view` (the whole image, as `predict` runs it).
 
@@ -25,11 +26,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .models.depthnet import IMAGENET_MEAN, IMAGENET_STD
-
 Stats = tuple[tuple[float, ...], tuple[float, ...]]  # (mean, std), one value per RGB channel
 
-IMAGENET: Stats = (tuple(IMAGENET_MEAN), tuple(IMAGENET_STD))  # the default: every shipped network's statistics
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # ImageNet's per-channel RGB mean, 0..1 units
+IMAGENET_STD = (0.229, 0.224, 0.225)  # ImageNet's per-channel RGB std, 0..1 units
+IMAGENET: Stats = (IMAGENET_MEAN, IMAGENET_STD)  # the default: every shipped network's statistics
 
 REFERENCE_INPUT_SIZE = (228, 304)  # (H, W) the paper's networks see
 REFERENCE_SHORTER_SIDE = 240  # images are resized so the shorter side is 240 before the 228x304 crop

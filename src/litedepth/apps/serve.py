@@ -163,13 +163,15 @@ def model_names(entries: list[tuple[str | None, str]], archs: list[str]) -> list
 def load_models(specs: list[str]) -> dict:
     """Name -> model for every ``--model`` spec (``NAME=PATH`` or a plain spec), each name unique.
 
-    Repeated explicit names are refused before anything is loaded.
+    Each spec is opened by `litedepth.hub.open_model` (a file, ``hu2021:NAME``, an architecture
+    name: fresh weights, with one ``warning:`` line). Repeated explicit names are refused before
+    anything is loaded.
     """
-    from ..checkpoint import load
+    from ..hub import open_model
 
     entries = [parse_model_spec(spec) for spec in specs]
     refuse_repeated_names([name for name, _ in entries], specs)
-    models = [load(spec) for _, spec in entries]
+    models = [open_model(spec) for _, spec in entries]
     names = model_names(entries, [getattr(model, "arch", None) or "model" for model in models])
     return dict(zip(names, models))
 

@@ -51,6 +51,7 @@ NOT_AN_IMAGE = "not a readable image: upload a photo (JPEG, PNG, WebP, BMP or TI
 _DEPTH_BITS = {"F": "32-bit float", "I": "16- or 32-bit integer"}  # other depth-like modes are 16-bit
 _UPLOAD = "the uploaded file"  # what a message calls the upload, instead of its path on the server
 
+
 def gradio_installed() -> None:
     """Refuse with one line a Python without Gradio, without importing it.
 
@@ -64,6 +65,7 @@ def gradio_installed() -> None:
     if not found:
         raise LitedepthError(NEEDS_GRADIO)
 
+
 def require_gradio():
     """Gradio, imported, or a one-line `LitedepthError` saying how to install it."""
     try:
@@ -72,7 +74,9 @@ def require_gradio():
         raise LitedepthError(NEEDS_GRADIO) from None
     return gradio
 
+
 # --- models and their names ------------------------------------------------------------------
+
 
 def parse_model_spec(spec: str) -> tuple[str | None, str]:
     """``NAME=PATH`` -> ``(NAME, PATH)``; a plain spec -> ``(None, spec)``.
@@ -88,6 +92,7 @@ def parse_model_spec(spec: str) -> tuple[str | None, str]:
     if not name.strip() or not path:
         raise LitedepthError(f"--model {spec}: give NAME=PATH with both a name and a model, or just the model")
     return name.strip(), path
+
 
 def refuse_repeated_names(names: list[str | None], specs: list[str]) -> None:
     """One line for the first name that two ``--model`` share (None: not named yet, skipped).
@@ -106,6 +111,7 @@ def refuse_repeated_names(names: list[str | None], specs: list[str]) -> None:
             )
         first[name] = spec
 
+
 def refuse_repeated_files(specs: list[str], paths: list[Path]) -> None:
     """One line for an unnamed file given twice (``paths``: the ``specs`` resolved), which no label could tell apart."""
     seen = {}
@@ -115,6 +121,7 @@ def refuse_repeated_files(specs: list[str], paths: list[Path]) -> None:
                 f"--model {spec}: the same file as --model {seen[path]}; to offer it twice, name each with NAME=PATH"
             )
         seen[path] = spec
+
 
 def path_labels(paths: list[Path]) -> list[str]:
     """For each path, the shortest end of it (``runA/model.safetensors``) that ends no other path.
@@ -134,6 +141,7 @@ def path_labels(paths: list[Path]) -> list[str]:
         labels.append("/".join(own[-k:]) or str(paths[i].parent))
     return labels
 
+
 def model_names(entries: list[tuple[str | None, str]], archs: list[str]) -> list[str]:
     """The dropdown's names of ``entries`` (``parse_model_spec``'s pairs) whose models have ``archs``.
 
@@ -151,20 +159,25 @@ def model_names(entries: list[tuple[str | None, str]], archs: list[str]) -> list
     refuse_repeated_names(names, [spec for _, spec in entries])
     return names
 
+
 def load_models(specs: list[str]) -> dict:
     """Name -> model for every ``--model`` spec (``NAME=PATH`` or a plain spec), each name unique.
 
-    Repeated explicit names are refused before anything is loaded.
+    Each spec is opened by `litedepth.hub.open_model` (a file, ``hu2021:NAME``, an architecture
+    name: fresh weights, with one ``warning:`` line). Repeated explicit names are refused before
+    anything is loaded.
     """
-    from ..checkpoint import load
+    from ..hub import open_model
 
     entries = [parse_model_spec(spec) for spec in specs]
     refuse_repeated_names([name for name, _ in entries], specs)
-    models = [load(spec) for _, spec in entries]
+    models = [open_model(spec) for _, spec in entries]
     names = model_names(entries, [getattr(model, "arch", None) or "model" for model in models])
     return dict(zip(names, models))
 
+
 # --- reading an upload -----------------------------------------------------------------------
+
 
 def _header_mode(path: Path) -> str | None:
     """The PIL mode the file's header announces, or None when PIL cannot open it (not an image)."""
@@ -180,11 +193,13 @@ def _header_mode(path: Path) -> str | None:
     except Exception:  # PIL raises many types for files that are not images
         return None
 
+
 def without_path(message: str, path) -> str:
     """``message`` with the server's path of the upload replaced by "the uploaded file"."""
     for spelling in {str(path), os.path.realpath(path)}:
         message = message.replace(spelling, _UPLOAD)
     return message
+
 
 def read_upload(photo):
     """The uploaded photo as an RGB PIL image, or a one-line `LitedepthError` that names no server path.
@@ -215,7 +230,9 @@ def read_upload(photo):
     except LitedepthError as exc:  # a damaged file or an unusual mode: read_rgb's words, without the path
         raise LitedepthError(without_path(str(exc), photo)) from None
 
+
 # --- one request -----------------------------------------------------------------------------
+
 
 def write_glb_points(path: str | Path, points: np.ndarray, colors: np.ndarray) -> Path:
     """Coloured points as a binary glTF 2.0 file (one POINTS primitive): what the 3-D view shows.
@@ -266,6 +283,7 @@ def write_glb_points(path: str | Path, points: np.ndarray, colors: np.ndarray) -
         )
     return path
 
+
 def _fit(image, max_side: int):
     """``image`` scaled down to ``max_side`` on its longer side, and the note the latency line gets."""
     from PIL import Image
@@ -276,6 +294,7 @@ def _fit(image, max_side: int):
     original = image.size
     image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.BILINEAR)
     return image, f" (scaled down from {original[0]}x{original[1]})"
+
 
 def write_downloads(out: Path, depth: np.ndarray, image, camera) -> tuple[list[str], str]:
     """The request's files in ``out``, each written atomically: ``([PNG16, NPY, PLY], GLB for the 3-D view)``."""
@@ -293,6 +312,7 @@ def write_downloads(out: Path, depth: np.ndarray, image, camera) -> tuple[list[s
     )
     cloud = write_glb_points(out / "points.glb", points[keep], colors[keep])
     return [str(png), str(npy), str(ply)], str(cloud)
+
 
 def estimate(
     model, photo, max_side: int = MAX_SIDE, focal: float | None = None, cmap: str = "magma_r", *, out: str | Path
@@ -330,7 +350,9 @@ def estimate(
         "text": text,
     }
 
+
 # --- one server ------------------------------------------------------------------------------
+
 
 class Session:
     """One server's models and its temporary folder, which holds the downloads of its last ``keep`` requests.
@@ -400,17 +422,20 @@ class Session:
     def __exit__(self, *exc) -> None:
         self.close()
 
+
 # --- the app ---------------------------------------------------------------------------------
+
 
 def photo_input(gr, **kwargs):
     """A `gr.Image` that hands the handler the uploaded file's path, undecoded.
-    from gradio.events import Dependency
 
-        Why: `gr.Image` opens every upload with PIL before the handler runs, so a file that is no
-        image fails inside Gradio with a message naming the server's temporary path, and a 16-bit
-        depth map is silently squashed to 8-bit RGB. Here `read_upload` reads the file and answers
-        either with one line. Pasted data URLs still go through Gradio (it writes them to a file).
+    Why: `gr.Image` opens every upload with PIL before the handler runs, so a file that is no
+    image fails inside Gradio with a message naming the server's temporary path, and a 16-bit
+    depth map is silently squashed to 8-bit RGB. Here `read_upload` reads the file and answers
+    either with one line. Pasted data URLs still go through Gradio (it writes them to a file).
     """
+from gradio.events import Dependency
+
     class PhotoInput(gr.Image):
         is_template = True  # the browser side is gr.Image's
 
@@ -418,36 +443,9 @@ def photo_input(gr, **kwargs):
             if payload is not None and payload.path and not (payload.url or "").startswith("data:"):
                 return str(payload.path)
             return super().preprocess(payload)
-    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
-    from gradio.blocks import Block
-    if TYPE_CHECKING:
-        from gradio.components import Timer
-        from gradio.components.base import Component
-    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
-    from gradio.blocks import Block
-    if TYPE_CHECKING:
-        from gradio.components import Timer
-        from gradio.components.base import Component
-    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
-    from gradio.blocks import Block
-    if TYPE_CHECKING:
-        from gradio.components import Timer
-        from gradio.components.base import Component
-
-    from typing import TYPE_CHECKING
-
-    if TYPE_CHECKING:
-        pass
-    from typing import TYPE_CHECKING
-
-    if TYPE_CHECKING:
-        pass
-    from typing import TYPE_CHECKING
-
-    if TYPE_CHECKING:
-        pass
 
     return PhotoInput(type="filepath", image_mode=None, **kwargs)
+
 
 def build_demo(models, max_side: int = MAX_SIDE):
     """A Gradio Blocks app over ``models``: a `Session`, or a dict name -> model (`litedepth.load`).
@@ -485,6 +483,7 @@ def build_demo(models, max_side: int = MAX_SIDE):
         )
     return demo
 
+
 def check_port(host: str, port: int) -> None:
     """Refuse with one line a ``host:port`` that cannot be listened on, before anything is loaded or printed.
 
@@ -506,6 +505,7 @@ def check_port(host: str, port: int) -> None:
                 raise LitedepthError(f"--port {port}: {host}:{port} is already in use; choose another --port") from None
             raise LitedepthError(f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc})") from None
 
+
 @contextlib.contextmanager
 def gradio_cache_in(folder: Path):
     """Point Gradio's cache (uploads, the outputs it serves) at ``folder`` for the ``with`` block.
@@ -524,6 +524,7 @@ def gradio_cache_in(folder: Path):
             os.environ.pop("GRADIO_TEMP_DIR", None)
         else:
             os.environ["GRADIO_TEMP_DIR"] = previous
+
 
 @contextlib.contextmanager
 def sigterm_as_interrupt():
@@ -544,6 +545,7 @@ def sigterm_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
 
 def serve(
     specs: list[str],

@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 
 WRITES = True
-HELP = "benchmark models (checkpoints or architecture names): params, GFLOPs, latency per backend"
+HELP = "benchmark models (checkpoints, hu2021:NAME or architecture names): params, GFLOPs, latency per backend"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         required=True,
-        help="comma-separated checkpoints (.safetensors, .pt, .onnx) or architecture names (fresh weights)",
+        help="comma-separated checkpoints (.safetensors, .pt, .onnx), hu2021:NAME (the authors' networks) "
+        "or architecture names (fresh weights)",
     )
     parser.add_argument("--arch", help="architecture name (needed for some .pt files)")
     parser.add_argument(

@@ -1,4 +1,4 @@
-"""``litedepth convert``: an authors' ``.pt`` checkpoint to our ``.safetensors`` format."""
+"""``litedepth convert``: an authors' ``.pt`` checkpoint (or ``hu2021:NAME``) to our ``.safetensors`` format."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ HELP = "convert an authors' .pt checkpoint into a litedepth .safetensors file"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "input", metavar="IN.pt", help="the authors' checkpoint (plain state dict, optional module. prefix)"
+        "input",
+        metavar="IN.pt",
+        help="the authors' checkpoint (plain state dict, optional module. prefix), or hu2021:NAME (their "
+        "released networks, downloaded once)",
     )
     parser.add_argument("--arch", help="architecture name (guessed from the keys when left out)")
     parser.add_argument("--out", required=True, help="output .safetensors path")
@@ -19,13 +22,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..checkpoint import load, save_model
+    from ..checkpoint import save_model
     from ..errors import LitedepthError
+    from ..hub import HU2021_PREFIX, load
     from ..outputs import OutputGuard
 
     if not args.out.endswith(".safetensors"):
         raise LitedepthError(f"{args.out}: output must end in .safetensors")
-    if not Path(args.input).is_file():
+    named = args.input.startswith(HU2021_PREFIX)
+    if not named and not Path(args.input).is_file():
         raise LitedepthError(f"{args.input}: no such checkpoint file (convert reads the authors' .pt files)")
     guard = OutputGuard(overwrite=args.overwrite)
     guard.add_input(args.input, "IN.pt")
@@ -34,7 +39,10 @@ def run(args: argparse.Namespace) -> int:
     save_model(
         model,
         args.out,
-        training={"converted_from": Path(args.input).name, "origin": "Hu et al. 2021 released checkpoint"},
+        training={
+            "converted_from": args.input if named else Path(args.input).name,
+            "origin": "Hu et al. 2021 released checkpoint",
+        },
     )
     print(f"{args.input} ({model.arch}) -> {args.out}")
     return 0

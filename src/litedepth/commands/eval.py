@@ -10,7 +10,9 @@ HELP = "evaluate a model on a labeled RGB-D dataset (NYU-v2 CSV/.mat, or generic
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--model", help="our .safetensors, an authors' .pt, an exported .onnx, or an architecture name (fresh weights)"
+        "--model",
+        help="our .safetensors, an authors' .pt, an exported .onnx, hu2021:NAME (the authors' networks), "
+        "or an architecture name (fresh weights)",
     )
     parser.add_argument("--arch", help="architecture name (needed for some .pt files; alone: the same as --model NAME)")
     parser.add_argument(
@@ -60,8 +62,8 @@ def run(args: argparse.Namespace) -> int:
     from ..data import check_depth_scale
     from ..errors import LitedepthError
     from ..evaluation.loop import evaluate
+    from ..hub import open_model
     from ..outputs import OutputGuard, write_marker
-    from .predict import load_for_inference
 
     if args.batch_size < 1:
         raise LitedepthError(f"--batch-size {args.batch_size}: must be at least 1")
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     for path, option in ((args.json, "--json"), (args.per_image, "--per-image")):
         if path:
             guard.file(path, option)
-    model = load_for_inference(args.model, args.arch, backend=args.backend, device=args.device)
+    model = open_model(args.model, args.arch, backend=args.backend, device=args.device)
     if args.save_predictions:
         write_marker(args.save_predictions, "predictions")
     result = evaluate(

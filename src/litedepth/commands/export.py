@@ -12,7 +12,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         required=True,
-        help="checkpoint (.safetensors or authors' .pt), or an architecture name for fresh weights",
+        help="checkpoint (.safetensors or authors' .pt), hu2021:NAME (the authors' networks), "
+        "or an architecture name for fresh weights",
     )
     parser.add_argument("--arch", help="architecture name (needed for some .pt files)")
     parser.add_argument(
@@ -42,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
 
     from ..deploy.export import export_onnx, parse_size, require_onnx
     from ..errors import LitedepthError
+    from ..hub import open_model
     from ..outputs import OutputGuard
-    from .predict import load_for_inference
 
     require_onnx()
     if not args.onnx.endswith(".onnx"):
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     int8_path = str(Path(args.onnx).with_suffix("")) + ".int8.onnx"
     if args.int8:
         guard.file(int8_path, "--onnx (its INT8 file)")
-    model = load_for_inference(args.model, args.arch)
+    model = open_model(args.model, args.arch)
     report = export_onnx(model, args.onnx, size=size, dynamic=args.dynamic, opset=args.opset)
     h, w = report.size
     axes = "dynamic batch/height/width" if report.dynamic else f"fixed 1x3x{h}x{w}"

@@ -1,29 +1,63 @@
-"""``litedepth info``: what a model holds."""
+"""``litedepth info``: what a model holds; ``litedepth info hu2021:``: the authors' networks and their cache."""
 
 from __future__ import annotations
 
 import argparse
 
-HELP = "show a model's architecture, parameters, GFLOPs at its input size and provenance"
+HELP = "show a model's architecture, parameters, GFLOPs at its input size and provenance (hu2021: lists the authors' networks)"
+MODEL_HELP = (
+    "our .safetensors, an authors' .pt, an exported .onnx, hu2021:NAME (the authors' networks; "
+    "hu2021: alone lists them and what is cached), or an architecture name (fresh weights)"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model", help="our .safetensors, an authors' .pt, an exported .onnx, or an architecture name (fresh weights)"
-    )
+    parser.add_argument("spec", nargs="?", metavar="MODEL", help=f"the same as --model: {MODEL_HELP}")
+    parser.add_argument("--model", help=MODEL_HELP)
     parser.add_argument("--arch", help="architecture name (needed for some .pt files; alone: the same as --model NAME)")
     parser.add_argument("--size", help="input size HxW for the GFLOPs count (default: the model's own)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import LitedepthError
+    from ..hub import HU2021_PREFIX
+
+    if args.spec is not None and args.model is not None and args.spec != args.model:
+        raise LitedepthError(f"MODEL {args.spec} and --model {args.model}: give one model")
+    spec = args.spec if args.spec is not None else args.model
+    if spec == HU2021_PREFIX:
+        print_hu2021()
+        return 0
+    print_model(spec, args.arch, args.size)
+    return 0
+
+
+def print_hu2021() -> None:
+    """The eight released networks: name, architecture, cached or not, what each was trained on."""
+    from ..hub import HU2021_PREFIX, hu2021_folder, hu2021_networks, hu2021_url
+
+    rows = hu2021_networks()
+    print(f"the authors' released networks (Hu et al. 2021): --model {HU2021_PREFIX}NAME")
+    print(f"cache folder : {hu2021_folder()} (LITEDEPTH_CACHE moves it)")
+    print(f"downloaded   : on first use, all eight in one archive, from {hu2021_url()}")
+    print("settings     : X = NYU-v2 labeled, U = ScanNet unlabeled (teacher's predictions), U' = ScanNet labeled")
+    table = [("name", "architecture", "cached", "trained on")]
+    table += [(r["name"], r["arch"], "yes" if r["cached"] else "no", r["trained_on"]) for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(3)]
+    for row in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
+    print(f"{sum(r['cached'] for r in rows)} of {len(rows)} cached")
+
+
+def print_model(spec: str | None, arch: str | None, size_text: str | None) -> None:
     import json
 
     from ..deploy.flops import count_gflops, count_parameters, parse_size
-    from .predict import load_for_inference
+    from ..hub import open_model
 
-    model = load_for_inference(args.model, args.arch)
+    model = open_model(spec, arch)
     onnx = hasattr(model, "proto")  # an OnnxDepthModel: counted from its graph
-    size = parse_size(args.size) if args.size else (getattr(model, "static_size", None) or model.input_size)
+    size = parse_size(size_text) if size_text else (getattr(model, "static_size", None) or model.input_size)
     gflops = count_gflops(model, size)
     print(f"architecture : {model.arch}")
     print(
@@ -41,4 +75,3 @@ def run(args: argparse.Namespace) -> int:
         print(
             "provenance   : " + json.dumps(model.metadata, indent=2, sort_keys=True).replace("\n", "\n               ")
         )
-    return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 WRITES = True
 HELP = "predict depth maps for images (files, folders or globs) and depth videos for videos (.mp4, .mov, .avi, .mkv, .webm)"
@@ -17,8 +19,6 @@ ENDINGS = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..apps.video import LAYOUTS  # numpy and the standard library only: PyAV is imported when a video is read
-
     parser.add_argument(
         "inputs",
         nargs="+",
@@ -28,7 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "number N, e.g. camera:0) gives OUT/cameraN_depth.mp4",
     )
     parser.add_argument(
-        "--model", help="our .safetensors, an authors' .pt, an exported .onnx, or an architecture name (fresh weights)"
+        "--model",
+        help="our .safetensors, an authors' .pt, an exported .onnx, hu2021:NAME (the authors' networks, "
+        "downloaded once; litedepth info hu2021: lists them), or an architecture name (fresh weights)",
     )
     parser.add_argument(
         "--arch",
@@ -41,6 +43,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "color (RGB | colourised depth), ply (coloured point cloud, metres, camera frame); default png16. "
         "Videos: png16 and npy, when given, also write OUT/<stem>/000000.png/.npy per frame",
     )
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"))
+    parser.add_argument("--device", default="cpu")
+    add_output_arguments(parser)
+    add_video_arguments(parser)
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """The camera (--focal, --fov), point cloud and colour options."""
     camera = parser.add_mutually_exclusive_group()
     camera.add_argument(
         "--focal",
@@ -58,9 +69,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--colorbar", action="store_true", help="add a colour bar in metres to the color output")
     parser.add_argument("--cmap", default="magma_r", help="matplotlib colormap for the color output")
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"))
-    parser.add_argument("--device", default="cpu")
+
+
+def add_video_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of video and camera inputs."""
+    from ..apps.video import LAYOUTS  # numpy and the standard library only: PyAV is imported when a video is read
+
     video = parser.add_argument_group("video inputs (need pip install 'litedepth[video]')")
     video.add_argument(
         "--video-layout",
@@ -88,21 +102,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+@dataclass
+class Plan:
+    """What one ``litedepth predict`` reads and writes, all checked before anything is written."""
+
+    out: Path
+    images: list  # (path, name) pairs of `litedepth.inference.collect_images`
+    targets: list  # {kind: output path} per image (`output_paths`)
+    videos: list  # (VideoInfo, OUT/<stem>_depth.mp4, frames folder or None) (`check_videos`)
+    cameras: list  # (N, OUT/cameraN_depth.mp4, frames folder or None)
+    focal: float | str | None  # `parse_focal`
+    exif_focal: dict  # path -> focal in pixels, with --focal exif
+
+
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from ..hub import open_model
 
-    import numpy as np
-    from PIL import Image
-    from tqdm import tqdm
+    plan = make_plan(args, check_options(args))
+    model = open_model(args.model, args.arch, backend=args.backend, device=args.device)
+    predict_images(model, plan, args)
+    for info, target, frames_dir in plan.videos:
+        predict_video_file(model, info, target, frames_dir, plan.focal, args)
+    for index, target, frames_dir in plan.cameras:
+        predict_video_file(model, index, target, frames_dir, plan.focal, args)
+    return 0
 
-    from ..apps.video import parse_camera
-    from ..apps.visualize import check_cmap, side_by_side
-    from ..camera import back_project, focal_from_exif, focal_from_fov, for_photo, write_ply
+
+def check_options(args: argparse.Namespace) -> list[str]:
+    """The ``--save`` kinds, once every option that needs no file is checked (one line otherwise)."""
+    from ..apps.visualize import check_cmap
     from ..errors import LitedepthError
-    from ..fileio import atomic_path, check_output_folder, save_npy, write_png16_mm
-    from ..inference import check_image, collect_images, predict, to_pil
-    from ..outputs import OutputGuard
-    from ..training.distributed import check_device
+    from ..hub import check_device
 
     kinds = [k.strip() for k in (args.save or "png16").split(",") if k.strip()]
     bad = [k for k in kinds if k not in SAVE_KINDS]
@@ -116,8 +146,22 @@ def run(args: argparse.Namespace) -> int:
         raise LitedepthError(
             f"--ply-stride {args.ply_stride} / --max-depth {args.max_depth}: need a stride >= 1 and a positive depth"
         )
-    focal = parse_focal(args.focal)
+    parse_focal(args.focal)
     check_device(args.device)
+    return kinds
+
+
+def make_plan(args: argparse.Namespace, kinds: list[str]) -> Plan:
+    """Inputs found and fully decoded, outputs claimed (`litedepth.outputs.OutputGuard`), EXIF focal lengths read."""
+    from PIL import Image
+
+    from ..apps.video import parse_camera
+    from ..camera import focal_from_exif
+    from ..fileio import check_output_folder
+    from ..inference import check_image, collect_images
+    from ..outputs import OutputGuard
+
+    focal = parse_focal(args.focal)
     out = check_output_folder(Path(args.out))
     cameras = [index for index in map(parse_camera, args.inputs) if index is not None]
     videos, image_inputs = split_inputs([i for i in args.inputs if parse_camera(i) is None])
@@ -131,48 +175,58 @@ def run(args: argparse.Namespace) -> int:
         check_image(path)
     exif_focal = {}  # every photo must have the tag before anything is written
     if focal == "exif":
-        for path, _ in images:
-            with Image.open(
-                path
-            ) as header:  # the 35 mm equivalent is relative to the longer side: no decode, no EXIF turn needed
+        for path, _ in images:  # the 35 mm equivalent is relative to the longer side: no decode, no EXIF turn needed
+            with Image.open(path) as header:
                 exif_focal[path] = focal_from_exif(path, *header.size)
-    model = load_for_inference(args.model, args.arch, args.backend, args.device)
-    paths = [path for path, _ in images]
+    return Plan(out, images, targets, video_plan, camera_plan, focal, exif_focal)
+
+
+def predict_images(model, plan: Plan, args: argparse.Namespace) -> None:
+    """Predict the plan's images batch by batch and write each one's files."""
+    from tqdm import tqdm
+
+    from ..camera import focal_from_fov, for_photo
+    from ..inference import predict, to_pil
+
+    paths = [path for path, _ in plan.images]
     for start in tqdm(
         range(0, len(paths), args.batch_size), desc="predict", unit="batch", disable=len(paths) <= args.batch_size
     ):
         batch = paths[start : start + args.batch_size]
         pils = [to_pil(p) for p in batch]
         depths = predict(model, pils, batch_size=args.batch_size)
-        for path, image, depth, files in zip(batch, pils, depths, targets[start : start + args.batch_size]):
-            focal_px = exif_focal.get(path, focal if isinstance(focal, float) else None)
+        for path, image, depth, files in zip(batch, pils, depths, plan.targets[start : start + args.batch_size]):
+            focal_px = plan.exif_focal.get(path, plan.focal if isinstance(plan.focal, float) else None)
             if args.fov is not None:
                 focal_px = focal_from_fov(args.fov, image.width)
             depth, camera = for_photo(depth, model.camera, focal_px)
-            color = side_by_side(image, depth, colorbar=args.colorbar, cmap=args.cmap) if "color" in files else None
-            try:
-                if "png16" in files:
-                    write_png16_mm(files["png16"], depth)
-                if "npy" in files:
-                    save_npy(files["npy"], depth)
-                if color is not None:
-                    with atomic_path(files["color"]) as tmp:
-                        color.save(tmp, format="PNG")
-                if "ply" in files:
-                    write_ply(
-                        files["ply"], *back_project(depth, np.asarray(image), camera, args.ply_stride, args.max_depth)
-                    )
-            except OSError as exc:
-                raise LitedepthError(
-                    f"--out {out}: cannot write {exc.filename or out} ({exc.strerror or exc})"
-                ) from None
+            write_outputs(files, image, depth, camera, plan.out, args)
     if paths:
-        print(f"wrote {len(paths)} depth map(s) to {out}; {describe_camera(focal, args.fov, model.camera)}")
-    for info, target, frames_dir in video_plan:
-        predict_video_file(model, info, target, frames_dir, focal, args)
-    for index, target, frames_dir in camera_plan:
-        predict_video_file(model, index, target, frames_dir, focal, args)
-    return 0
+        print(f"wrote {len(paths)} depth map(s) to {plan.out}; {describe_camera(plan.focal, args.fov, model.camera)}")
+
+
+def write_outputs(files: dict, image, depth, camera, out: Path, args: argparse.Namespace) -> None:
+    """One image's files (``{kind: path}``); a write that fails is one line naming the file."""
+    import numpy as np
+
+    from ..apps.visualize import side_by_side
+    from ..camera import back_project, write_ply
+    from ..errors import LitedepthError
+    from ..fileio import atomic_path, save_npy, write_png16_mm
+
+    color = side_by_side(image, depth, colorbar=args.colorbar, cmap=args.cmap) if "color" in files else None
+    try:
+        if "png16" in files:
+            write_png16_mm(files["png16"], depth)
+        if "npy" in files:
+            save_npy(files["npy"], depth)
+        if color is not None:
+            with atomic_path(files["color"]) as tmp:
+                color.save(tmp, format="PNG")
+        if "ply" in files:
+            write_ply(files["ply"], *back_project(depth, np.asarray(image), camera, args.ply_stride, args.max_depth))
+    except OSError as exc:
+        raise LitedepthError(f"--out {out}: cannot write {exc.filename or out} ({exc.strerror or exc})") from None
 
 
 def split_inputs(inputs) -> tuple[list, list]:
@@ -182,7 +236,6 @@ def split_inputs(inputs) -> tuple[list, list]:
     for images only (by `collect_images`).
     """
     import glob
-    from pathlib import Path
 
     from ..apps.video import is_video
 
@@ -346,34 +399,3 @@ def output_paths(images, out, kinds, guard) -> list:
             guard.file(target, "--out", source=str(path))
         plan.append(files)
     return plan
-
-
-def load_for_inference(model_path: str | None, arch: str | None, backend: str = "torch", device: str = "cpu"):
-    """The network a command runs: `litedepth.load` of ``--model`` (a checkpoint, an ``.onnx`` file or an
-    architecture name; ``--arch`` alone: that architecture), run by ``backend`` (`litedepth.deploy.onnx_runtime.load_any`).
-
-    Warnings (fresh weights) are printed as one ``warning:`` line each on stderr.
-    """
-    import sys
-    import warnings
-
-    from ..checkpoint import UntrainedWeightsWarning
-    from ..deploy.onnx_runtime import OnnxDepthModel, load_any
-    from ..errors import LitedepthError
-    from ..training.distributed import check_device
-
-    check_device(device)
-    if model_path is None and arch is None:
-        raise LitedepthError("no model: give --model (a .safetensors, .pt or .onnx file, or an architecture name)")
-    spec, arch = (model_path, arch) if model_path is not None else (arch, None)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UntrainedWeightsWarning)
-        model = load_any(spec, arch=arch, backend=backend, device=device)
-    for w in caught:
-        if issubclass(w.category, UntrainedWeightsWarning):
-            print(f"warning: {w.message}", file=sys.stderr)
-        else:  # not ours: shown as Python would have shown it
-            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    if backend == "torch" and isinstance(model, OnnxDepthModel):
-        print(f"note: {spec} is an ONNX file; running it with ONNX Runtime", file=sys.stderr)
-    return model

@@ -53,11 +53,12 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..errors import LitedepthError
-    from ..study.reproduce import PRESETS, reproduce
+    from ..study.presets import STUDY_PRESETS
+    from ..study.reproduce import reproduce
 
-    if args.preset not in PRESETS:
-        raise LitedepthError(f"--preset {args.preset!r}: choose from {', '.join(PRESETS)}")
-    preset = PRESETS[args.preset]
+    if args.preset not in STUDY_PRESETS:
+        raise LitedepthError(f"--preset {args.preset!r}: choose from {', '.join(STUDY_PRESETS)}")
+    preset = STUDY_PRESETS[args.preset]
     changes = {}
     if args.runs:
         changes["runs"] = tuple(r.strip() for r in args.runs.split(",") if r.strip())

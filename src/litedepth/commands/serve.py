@@ -12,9 +12,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model",
         action="append",
         required=True,
-        help="a model to offer (.safetensors, .pt, .onnx or an architecture name), optionally as NAME=PATH; "
-        "repeat for several. Unnamed models are called by architecture and the end of their path "
-        "that tells them apart, e.g. 'fast-student (runA)'",
+        help="a model to offer (.safetensors, .pt, .onnx, hu2021:NAME or an architecture name), "
+        "optionally as NAME=PATH; repeat for several. Unnamed models are called by architecture and the end "
+        "of their path that tells them apart, e.g. 'fast-student (runA)'",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument(

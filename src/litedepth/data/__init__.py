@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from ..errors import LitedepthError
-from .base import SeededDataset
+from .base import SeededDataset, unwrap_subset
 from .nyu import NYULabeledMatDataset, NYUSeedDataset, nyu_csvs
 from .rgbd import RGBDDataset
 from .transforms import (
@@ -110,6 +110,7 @@ def open_dataset(
 
 __all__ = [
     "SeededDataset",
+    "unwrap_subset",
     "NYUSeedDataset",
     "NYULabeledMatDataset",
     "RGBDDataset",

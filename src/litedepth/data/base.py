@@ -1,10 +1,12 @@
-"""What every litedepth dataset shares: seeded per-item randomness and depth-file readers."""
+"""What every litedepth dataset shares: seeded per-item randomness, depth-file readers and
+`unwrap_subset`, which finds a dataset and its indices inside ``torch.utils.data.Subset`` wrappers."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,19 +20,16 @@ Transform = Callable[[dict, np.random.Generator], dict]
 class SeededDataset(torch.utils.data.Dataset):
     """Base class: ``__getitem__(i)`` = ``transform(load(i), rng)`` with a per-item generator.
 
-    ``rng = np.random.default_rng([seed, epoch, i])``, so augmentation depends only on the seed, the
-    epoch (set with `set_epoch`) and the index, never on worker processes or iteration order.
-    Subclasses implement ``__len__``, ``load(i) -> raw sample`` and ``source(i) -> str`` (the file
-    to name in error messages).
+    ``rng = np.random.default_rng([seed, 0, i])``, so augmentation depends only on the seed and the
+    index, never on worker processes or iteration order. (Training draws a new augmentation every
+    epoch from the raw samples itself: `litedepth.training.mixing`.) Subclasses implement
+    ``__len__``, ``load(i) -> raw sample`` and ``source(i) -> str`` (the file to name in error
+    messages).
     """
 
     def __init__(self, transform: Transform | None = None, seed: int = 0) -> None:
         self.transform = transform
         self.seed = int(seed)
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
 
     def load(self, index: int) -> dict:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -50,9 +49,25 @@ class SeededDataset(torch.utils.data.Dataset):
             raise IndexError(f"index {index} out of range for {len(self)} items")
         sample = self.load(index)
         if self.transform is not None:
-            rng = np.random.default_rng([self.seed, self.epoch, index])
+            rng = np.random.default_rng([self.seed, 0, index])
             sample = self.transform(sample, rng)
         return sample
+
+
+def unwrap_subset(dataset: Any) -> tuple[Any, Sequence[int]]:
+    """``(inner dataset, indices)``: the dataset inside ``torch.utils.data.Subset`` wrappers (nested
+    ones too) and, for each item ``i`` of ``dataset``, its index ``indices[i]`` in the inner one.
+
+    A dataset that is not a ``Subset`` comes back as it is, with ``range(len(dataset))``.
+
+    >>> inner, indices = unwrap_subset(Subset(nyu, [3, 5]))     # (nyu, [3, 5])
+    >>> inner.load(indices[1])                                   # nyu's raw item 5
+    """
+    indices: Sequence[int] | None = None
+    while isinstance(dataset, torch.utils.data.Subset):
+        indices = dataset.indices if indices is None else [dataset.indices[i] for i in indices]
+        dataset = dataset.dataset
+    return dataset, (range(len(dataset)) if indices is None else indices)
 
 
 def read_depth_image(path: str | os.PathLike) -> tuple[np.ndarray, int]:

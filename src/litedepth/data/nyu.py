@@ -4,7 +4,8 @@
   (paths relative to the folder holding ``data/``). Train depth is an 8-bit PNG scaled by 10/255
   to metres; test depth a 16-bit PNG in millimetres.
 * `NYULabeledMatDataset`: the official ``nyu_depth_v2_labeled.mat`` (HDF5 / MATLAB v7.3, depths in
-  metres) with ``splits.mat`` (1-based ``testNdxs`` = 654 images, ``trainNdxs`` = 795).
+  metres) with ``splits.mat`` (1-based ``testNdxs`` = 654 images, ``trainNdxs`` = 795). It reads them
+  with h5py and scipy, from the ``mat`` extra (``pip install 'litedepth[mat]'``).
 
 Both give raw samples ``{"image": PIL RGB, "depth": (H, W) float32 metres, 0 = invalid, "name": str}``.
 """
@@ -24,6 +25,19 @@ from .base import SeededDataset, Transform, check_same_size, read_depth_image
 
 NYU_SPLITS = ("train", "test")
 _DEPTH_BITS = {"train": 8, "test": 16}
+
+
+def _import_mat_reader(name: str, path: str | os.PathLike):
+    """The module ``name`` (``h5py`` or ``scipy.io``) of the ``mat`` extra, or a one-line `LitedepthError` naming the extra."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise LitedepthError(
+            f"{path}: reading NYU-v2 .mat files needs the '{(exc.name or name).split('.')[0]}' package: "
+            "pip install 'litedepth[mat]'"
+        ) from None
 
 
 def decode_nyu_depth(raw: np.ndarray, bits: int) -> np.ndarray:
@@ -135,11 +149,10 @@ class NYUSeedDataset(SeededDataset):
 
 def read_splits(splits_path: str | os.PathLike, split: str, n_images: int) -> np.ndarray:
     """0-based indices of ``split`` ("train"/"test") from an official ``splits.mat`` (1-based)."""
-    import scipy.io
-
+    scipy_io = _import_mat_reader("scipy.io", splits_path)
     key = {"train": "trainNdxs", "test": "testNdxs"}[split]
     try:
-        mat = scipy.io.loadmat(str(splits_path))
+        mat = scipy_io.loadmat(str(splits_path))
     except Exception as exc:
         raise LitedepthError(f"{splits_path}: not a readable splits.mat ({exc.__class__.__name__}: {exc})") from None
     if key not in mat:
@@ -188,11 +201,10 @@ class NYULabeledMatDataset(SeededDataset):
         self.split = split
 
     def _file(self):
-        import h5py
-
         if self._h5 is None or self._pid != os.getpid():
             if not self.mat_path.is_file():
                 raise LitedepthError(f"{self.mat_path}: no such file")
+            h5py = _import_mat_reader("h5py", self.mat_path)
             try:
                 self._h5 = h5py.File(self.mat_path, "r")
             except OSError as exc:

@@ -21,8 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..models.depthnet import IMAGENET_MEAN, IMAGENET_STD
-from ..preprocess import REFERENCE_INPUT_SIZE, center_crop_box, normalise, shorter_side_for
+from ..preprocess import IMAGENET_MEAN, IMAGENET_STD, REFERENCE_INPUT_SIZE, center_crop_box, normalise, shorter_side_for
 
 # AlexNet PCA of ImageNet RGB pixels, as used by the WACV-2019 code (values in [0, 1] units).
 IMAGENET_PCA_EIGVAL = np.array([0.2175, 0.0188, 0.0045], dtype=np.float32)

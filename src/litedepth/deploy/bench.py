@@ -24,9 +24,9 @@ from __future__ import annotations
 import os
 import platform
 import time
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -91,22 +91,6 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def resolve_model(spec: str, arch: str | None = None):
-    """``spec`` (a checkpoint, an ``.onnx`` file or an architecture name) through `litedepth.load`.
-
-    Returns ``(torch_model_or_None, onnx_model_or_None)``. Fresh weights are what a timing
-    needs, so the fresh-weights warning of an architecture name is not shown.
-    """
-    from ..checkpoint import UntrainedWeightsWarning, load
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UntrainedWeightsWarning)
-        model = load(spec, arch=arch)
-    if isinstance(model, torch.nn.Module):
-        return model, None
-    return None, model
-
-
 def model_size(model) -> tuple[int, int]:
     """The input size a model is timed at by default: a static ONNX export's fixed size, else ``input_size``."""
     return tuple(getattr(model, "static_size", None) or model.input_size)
@@ -141,8 +125,8 @@ def benchmark(
 ) -> dict[str, Any]:
     """Measure every model with every backend; returns a JSON-ready dict (``machine``, ``settings``, ``results``, ``failed``).
 
-    ``models``: anything `litedepth.load` opens: architecture names (fresh weights) or paths
-    (``.safetensors``, ``.pt``, ``.onnx``).
+    ``models``: anything `litedepth.load` opens: architecture names (fresh weights), ``hu2021:NAME``
+    or paths (``.safetensors``, ``.pt``, ``.onnx``).
     ``backends``: any of ``torch`` (plain and optimised eager rows), ``torch-optimised``, ``onnxruntime``.
     ``size``: ``(H, W)`` for every model; None: each model at its own (`model_size`), recorded per row.
     ``threads``: intra-op threads for both libraries (default: each library's own choice).
@@ -157,38 +141,10 @@ def benchmark(
             raise LitedepthError(f"backend {b!r}: expected one of {', '.join(BACKEND_CHOICES)}")
     rows = ["torch", "torch-optimised"] if "torch" in backends else []
     rows += [b for b in ("torch-optimised", "onnxruntime") if b in backends and b not in rows]
-    log = log or (lambda msg: None)
-    results: list[dict[str, Any]] = []
-    failed: list[dict[str, Any]] = []
-
-    def fail(spec: str, backend: str | None, exc: Exception) -> None:
-        message = _one_line(exc)
-        failed.append({"model": spec, "backend": backend, "error": message})
-        reason = message[len(spec) + 2 :] if message.startswith(f"{spec}: ") else message
-        log(f"{spec}{' (' + backend + ')' if backend else ''}: failed: {reason}")
-
+    bench = _Bench(rows, size, batch, threads, runs, warmup, log or (lambda msg: None))
     with torch_threads(threads):
         for spec in models:
-            try:
-                net, onnx_model = resolve_model(spec, arch)
-                model = net if net is not None else onnx_model
-                own = tuple(size or model_size(model))
-                facts = {"size": list(own), "params": count_parameters(model), "gflops": count_gflops(model, own)}
-                facts["gflops"] = round(facts["gflops"], 3) if facts["gflops"] is not None else None
-            except Exception as exc:  # one model's problem must not lose the others' rows
-                fail(spec, None, exc)
-                continue
-            x = torch.randn(batch, 3, *own, generator=torch.Generator().manual_seed(0))
-            for backend in rows:
-                if net is None and backend != "onnxruntime":
-                    continue  # an ONNX file has no torch module to time
-                log(f"{spec}: {backend} at {own[0]}x{own[1]} ...")
-                try:
-                    results.append(
-                        _time_backend(backend, net, onnx_model, spec, x, own, batch, threads, runs, warmup, facts)
-                    )
-                except Exception as exc:
-                    fail(spec, backend, exc)
+            bench.measure(spec, arch)
     settings = {
         "size": list(size) if size else None,
         "batch": batch,
@@ -197,7 +153,54 @@ def benchmark(
         "warmup": warmup,
         "backends": rows,
     }
-    return {"machine": machine_info(), "settings": settings, "results": results, "failed": failed}
+    return {"machine": machine_info(), "settings": settings, "results": bench.results, "failed": bench.failed}
+
+
+@dataclass
+class _Bench:
+    """One `benchmark`: its settings, the rows that finished and the failures."""
+
+    rows: list[str]  # backends, in row order
+    size: tuple[int, int] | None
+    batch: int
+    threads: int | None
+    runs: int
+    warmup: int
+    log: Callable[[str], None]
+    results: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+    def fail(self, spec: str, backend: str | None, exc: Exception) -> None:
+        message = _one_line(exc)
+        self.failed.append({"model": spec, "backend": backend, "error": message})
+        reason = message[len(spec) + 2 :] if message.startswith(f"{spec}: ") else message
+        self.log(f"{spec}{' (' + backend + ')' if backend else ''}: failed: {reason}")
+
+    def measure(self, spec: str, arch: str | None) -> None:
+        """Open ``spec`` (`litedepth.hub.open_model`, fresh weights without a warning) and time it per backend."""
+        from ..hub import open_model
+
+        try:
+            model = open_model(spec, arch, quiet=True)
+            net, onnx_model = (model, None) if isinstance(model, torch.nn.Module) else (None, model)
+            own = tuple(self.size or model_size(model))
+            facts = {"size": list(own), "params": count_parameters(model), "gflops": count_gflops(model, own)}
+            facts["gflops"] = round(facts["gflops"], 3) if facts["gflops"] is not None else None
+        except Exception as exc:  # one model's problem must not lose the others' rows
+            self.fail(spec, None, exc)
+            return
+        x = torch.randn(self.batch, 3, *own, generator=torch.Generator().manual_seed(0))
+        for backend in self.rows:
+            if net is None and backend != "onnxruntime":
+                continue  # an ONNX file has no torch module to time
+            self.log(f"{spec}: {backend} at {own[0]}x{own[1]} ...")
+            try:
+                row = _time_backend(
+                    backend, net, onnx_model, spec, x, own, self.batch, self.threads, self.runs, self.warmup, facts
+                )
+                self.results.append(row)
+            except Exception as exc:
+                self.fail(spec, backend, exc)
 
 
 def _one_line(exc: Exception) -> str:

@@ -300,23 +300,3 @@ def export_onnx(
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     return ExportReport(str(path), size, dynamic, opset, worst, tolerance, [f"{b}x3x{h}x{w}" for b, h, w in shapes])
-
-
-def read_metadata(proto_or_path: Any) -> dict[str, Any]:
-    """The ``litedepth.*`` metadata of an ONNX model (path or ``onnx.ModelProto``), values decoded and
-    checked as `litedepth.load` checks them (`litedepth.metadata.read_metadata`)."""
-    from ..metadata import read_metadata as read_checked
-
-    onnx, _ = require_onnx()
-    is_path = isinstance(proto_or_path, (str, os.PathLike))
-    proto = onnx.load(str(proto_or_path), load_external_data=False) if is_path else proto_or_path
-    raw = {e.key[len(META_PREFIX) :]: e.value for e in proto.metadata_props if e.key.startswith(META_PREFIX)}
-    source = str(proto_or_path) if is_path else "<ONNX model>"
-    return read_checked(raw, source, prefix=META_PREFIX, custom_arch=True)
-
-
-def decode_metadata_value(key: str, value: str) -> Any:
-    """One ``litedepth.*`` value decoded (JSON for the JSON keys), unchecked; `litedepth.metadata` checks."""
-    from ..metadata import decode_metadata
-
-    return decode_metadata({key: value}, "ONNX model", prefix=META_PREFIX)[key]

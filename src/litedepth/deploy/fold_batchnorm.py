@@ -115,8 +115,8 @@ def optimize_for_inference(
 
     ``channels_last`` converts the weights to ``torch.channels_last``; convolutions then run
     NHWC kernels whatever the input layout. Default (None): on for networks with depthwise
-    convolutions, where oneDNN's NHWC kernels measured 1.5-2.5x faster on CPU
-    (MobileNetV2 students), off otherwise (ResNet teachers: no gain, occasional slow paths).
+    convolutions, for which oneDNN's NHWC kernels are the faster ones on CPU (MobileNetV2
+    students), off otherwise (ResNet teachers gain nothing and meet occasional slow paths).
     Call the result under ``torch.inference_mode()`` (`litedepth.inference.predict` does).
     Attributes such as ``arch``, ``input_size``, ``mean``, ``std`` are kept.
     """

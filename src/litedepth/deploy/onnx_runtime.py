@@ -5,11 +5,12 @@
 torch.Size([1, 1, 228, 304])
 >>> depth = model.predict("room.jpg")              # H x W float32, as DepthNet.predict
 
-`litedepth.load` opens ``.onnx`` files as this class. `load_any` adds the backend choice:
-any spec `litedepth.load` takes, run by PyTorch or by ONNX Runtime (a checkpoint or an
-architecture name is then exported in memory).
+`litedepth.load` (`litedepth.hub`) opens ``.onnx`` files as this class, and with
+``backend="onnxruntime"`` runs a network by it (`from_network`: exported in memory, checked
+against PyTorch). `open_session` and `session_metadata` are the one place an ONNX Runtime
+session is made and its ``litedepth.*`` metadata read (ONNX teachers use them too).
 
-An `OnnxDepthModel` follows `litedepth.checkpoint.DepthModel` (``arch``, ``input_size``, ``mean``,
+An `OnnxDepthModel` follows `litedepth.hub.DepthModel` (``arch``, ``input_size``, ``mean``,
 ``std``, ``device``, ``metadata``, ``model(x)``, ``eval()``) and fakes nothing else: it has no
 ``parameters()``. `litedepth.deploy.flops` counts its parameters and GFLOPs from the graph (`proto`).
 """
@@ -17,6 +18,7 @@ An `OnnxDepthModel` follows `litedepth.checkpoint.DepthModel` (``arch``, ``input
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +28,9 @@ import torch
 from ..camera import Intrinsics
 from ..errors import LitedepthError, first_line
 from ..metadata import read_metadata
-from ..models.depthnet import IMAGENET_MEAN, IMAGENET_STD
+from ..models import ARCHITECTURES
+from ..preprocess import IMAGENET_MEAN, IMAGENET_STD
 from .export import INPUT_NAME, META_PREFIX, OUTPUT_NAME, onnx_bytes, require_onnx, verify_onnx
-
-BACKENDS = ("torch", "onnxruntime")
 
 
 class OnnxDepthModel:
@@ -37,7 +38,7 @@ class OnnxDepthModel:
 
     ``model(x)``: normalised ``(B, 3, H, W)`` float tensor -> ``(B, 1, H, W)`` tensor, metres (CPU).
     Carries ``arch``, ``input_size``, ``mean``, ``std`` and ``metadata`` from the file's
-    ``litedepth.*`` metadata, and ``device`` (always CPU): the `litedepth.checkpoint.DepthModel`
+    ``litedepth.*`` metadata, and ``device`` (always CPU): the `litedepth.hub.DepthModel`
     protocol. ``static_size`` is the one ``(H, W)`` a static export takes (None: dynamic axes).
 
     ``source`` is a path or the serialised model; ``threads`` sets ONNX Runtime's intra-op
@@ -45,28 +46,20 @@ class OnnxDepthModel:
     """
 
     def __init__(self, source: str | os.PathLike | bytes, threads: int | None = None, name: str | None = None) -> None:
-        _, ort = require_onnx()
-        options = ort.SessionOptions()
-        options.log_severity_level = 3  # errors only: quantised graphs log one warning per folded constant
-        if threads:
-            options.intra_op_num_threads = int(threads)
-            options.inter_op_num_threads = 1
         label = name or ("<in-memory ONNX model>" if isinstance(source, bytes) else str(source))
         if not isinstance(source, bytes):
-            if not Path(source).is_file():
-                raise LitedepthError(f"{source}: no such ONNX file")
             source = str(source)
-        try:
-            self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            first = first_line(exc, 200)
-            raise LitedepthError(f"{label}: not a loadable ONNX model ({first})") from None
+        self.session = open_session(source, label, threads=threads)
         names = [i.name for i in self.session.get_inputs()]
         if INPUT_NAME not in names:
             raise LitedepthError(
                 f"{label}: ONNX model has inputs {names}, expected one named {INPUT_NAME!r} (export it with litedepth export)"
             )
-        meta = _litedepth_metadata(self.session, label)
+        meta = session_metadata(self.session, label)
+        if "input_size" not in meta:
+            raise LitedepthError(
+                f"{label}: ONNX model has no litedepth metadata (input size, normalisation); export it with litedepth export"
+            )
         self.name = label
         self.source = source  # a path (str) or the serialised model (bytes), for `proto`
         self.arch: str = meta.get("arch", "custom")
@@ -139,51 +132,49 @@ class OnnxDepthModel:
         return f"OnnxDepthModel(arch={self.arch!r}, input_size={self.input_size}, source={self.name!r})"
 
 
-def _litedepth_metadata(session, label: str) -> dict[str, Any]:
+def open_session(
+    source: str | os.PathLike | bytes,
+    label: str | None = None,
+    threads: int | None = None,
+    providers: Sequence[str] | None = None,
+):
+    """An ONNX Runtime ``InferenceSession`` over a file or a serialised model, or a one-line `LitedepthError`.
+
+    ``threads`` sets ONNX Runtime's intra-op threads (default: its own choice); ``providers``
+    defaults to the CPU provider.
+    """
+    _, ort = require_onnx()
+    label = label or ("<in-memory ONNX model>" if isinstance(source, bytes) else str(source))
+    if not isinstance(source, bytes):
+        if not Path(source).is_file():
+            raise LitedepthError(f"{source}: no such ONNX file")
+        source = str(source)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: quantised graphs log one warning per folded constant
+    if threads:
+        options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(source, options, providers=list(providers or ["CPUExecutionProvider"]))
+    except Exception as exc:
+        raise LitedepthError(f"{label}: not a loadable ONNX model ({first_line(exc, 200)})") from None
+
+
+def session_metadata(session, label: str) -> dict[str, Any]:
     """The session's ``litedepth.*`` metadata, decoded and checked (`litedepth.metadata.read_metadata`).
 
-    An input size is required: without it the file was not written by ``litedepth export``.
+    Empty for an ONNX file that ``litedepth export`` did not write (a foreign teacher, say).
     """
     raw = session.get_modelmeta().custom_metadata_map
     ours = {k[len(META_PREFIX) :]: v for k, v in raw.items() if k.startswith(META_PREFIX)}
-    if "input_size" not in ours:
-        raise LitedepthError(
-            f"{label}: ONNX model has no litedepth metadata (input size, normalisation); export it with litedepth export"
-        )
-    return read_metadata(ours, label, prefix=META_PREFIX, custom_arch=True)
+    return read_metadata(ours, label, ARCHITECTURES, prefix=META_PREFIX, custom_arch=True)
 
 
-def load_any(
-    spec: str | os.PathLike,
-    arch: str | None = None,
-    backend: str = "torch",
-    threads: int | None = None,
-    device: str | torch.device | None = None,
-):
-    """Open a depth model with `litedepth.load`, run by ``backend`` ``"torch"`` or ``"onnxruntime"``.
-
-    - ``.onnx`` file: an `OnnxDepthModel` (whatever ``backend`` says).
-    - a checkpoint or an architecture name with ``backend="torch"``: `litedepth.load` (a `DepthNet`).
-    - the same with ``backend="onnxruntime"``: loaded, exported in memory with dynamic axes,
-      checked against PyTorch, and returned as an `OnnxDepthModel`.
-
-    ``threads``: ONNX Runtime's intra-op threads. ``device``: for PyTorch; ONNX Runtime runs on CPU only.
-    """
-    from ..checkpoint import load
-
-    if backend not in BACKENDS:
-        raise LitedepthError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
-    if backend == "onnxruntime" and device is not None and torch.device(device).type != "cpu":
-        raise LitedepthError(f"{spec}: the onnxruntime backend runs on CPU only, not {device}")
-    model = load(spec, arch=arch, device=device)
-    if isinstance(model, OnnxDepthModel):
-        # ONNX Runtime fixes its threads when a session opens: reopen only when they are asked for
-        return OnnxDepthModel(model.source, threads=threads, name=model.name) if threads else model
-    if backend == "torch":
-        return model
+def from_network(model: torch.nn.Module, threads: int | None = None, name: str | None = None) -> OnnxDepthModel:
+    """A network run by ONNX Runtime: exported in memory (dynamic axes, BN folded) and checked against PyTorch."""
     data = onnx_bytes(model, dynamic=True)
-    size = tuple(model.input_size)
-    worst, tolerance = verify_onnx(data, model, [(1, *size)])
+    worst, tolerance = verify_onnx(data, model, [(1, *tuple(model.input_size))])
+    label = name or str(getattr(model, "arch", "model"))
     if worst > tolerance:
-        raise LitedepthError(f"{spec}: ONNX export differs from PyTorch by {worst:.3g} (tolerance {tolerance:.3g})")
-    return OnnxDepthModel(data, threads=threads, name=str(spec))
+        raise LitedepthError(f"{label}: ONNX export differs from PyTorch by {worst:.3g} (tolerance {tolerance:.3g})")
+    return OnnxDepthModel(data, threads=threads, name=label)

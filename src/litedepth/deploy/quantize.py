@@ -10,8 +10,10 @@ as `litedepth.inference` does (resize to the model's input size, normalise).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,35 +71,62 @@ def quantize_int8(
             return None if batch is None else {INPUT_NAME: batch}
 
     out_path = Path(out_path)
-    root = logging.getLogger()
-    level = root.level
-    # The quantiser logs one line per unused constant and advice on pre-processing, and a session on
-    # its output one line per constant it drops: keep errors only while both run.
-    ort.set_default_logger_severity(3)
-    root.setLevel(logging.ERROR)
-    try:
-        with atomic_path(out_path) as tmp:
-            quantize_static(
-                str(onnx_path),
-                str(tmp),
-                Reader(),
-                quant_format=QuantFormat.QDQ,
-                per_channel=True,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-            )
-            # ORT writes the metadata of the float model through; check, then compare outputs.
-            session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-            compared = batches[: min(len(batches), 8)]
-            diffs, scale = [], 0.0
-            for batch in compared:
-                ref = float_model.session.run(None, {INPUT_NAME: batch})[0]
-                out = session.run(None, {INPUT_NAME: batch})[0]
-                diffs.append(np.abs(out - ref).ravel())
-                scale = max(scale, float(np.abs(ref).max()))
-            del session
-    finally:
-        ort.set_default_logger_severity(2)  # onnxruntime's default: warnings
-        root.setLevel(level)
+    with _quantizer_notes_dropped(ort), atomic_path(out_path) as tmp:
+        quantize_static(
+            str(onnx_path),
+            str(tmp),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+        )
+        # ORT writes the metadata of the float model through; check, then compare outputs.
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only: the session logs one line per constant it drops
+        session = ort.InferenceSession(str(tmp), options, providers=["CPUExecutionProvider"])
+        compared = batches[: min(len(batches), 8)]
+        diffs, scale = [], 0.0
+        for batch in compared:
+            ref = float_model.session.run(None, {INPUT_NAME: batch})[0]
+            out = session.run(None, {INPUT_NAME: batch})[0]
+            diffs.append(np.abs(out - ref).ravel())
+            scale = max(scale, float(np.abs(ref).max()))
+        del session
     change = np.concatenate(diffs)
     return QuantizeReport(str(out_path), len(batches), len(compared), float(change.max()), float(change.mean()), scale)
+
+
+class _DropBelowError(logging.Filter):
+    """Drops records under ERROR that the code in ``folder`` logs on the root logger."""
+
+    def __init__(self, folder: str) -> None:
+        super().__init__()
+        self.folder = os.path.join(folder, "")  # with the separator: not a sibling folder of the same prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or not record.pathname.startswith(self.folder)
+
+
+@contextlib.contextmanager
+def _quantizer_notes_dropped(ort) -> Iterator[None]:
+    """While ``quantize_static`` runs, drop the notes its quantiser logs (one line per unused constant,
+    advice on pre-processing); errors pass. Nothing global is changed for longer than that.
+
+    The quantiser logs with ``logging.warning``/``logging.info`` on the root logger, so a filter is
+    added there for those records only, and removed afterwards; a root logger without handlers gets
+    a `logging.NullHandler` meanwhile, so that those calls do not install a default one for good
+    (``logging.basicConfig``).
+    """
+    root = logging.getLogger()
+    notes = _DropBelowError(os.path.dirname(ort.__file__))
+    placeholder = logging.NullHandler() if not root.handlers else None
+    root.addFilter(notes)
+    if placeholder is not None:
+        root.addHandler(placeholder)
+    try:
+        yield
+    finally:
+        root.removeFilter(notes)
+        if placeholder is not None:
+            root.removeHandler(placeholder)

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..data.base import unwrap_subset
 from ..data.transforms import CenterCrop, ResizeShorter, ToTensor
 from ..errors import LitedepthError
 from ..fileio import atomic_path, write_png16_mm
@@ -194,6 +195,7 @@ class _ProtocolView(torch.utils.data.Dataset):
 
     def __init__(self, dataset, protocol: Protocol, input_size: tuple[int, int], mean, std) -> None:
         self.dataset = dataset
+        self.inner, self.indices = unwrap_subset(dataset)
         self.protocol = protocol
         self.input_size = input_size
         self.resize = ResizeShorter(shorter_side_for(input_size))
@@ -205,10 +207,7 @@ class _ProtocolView(torch.utils.data.Dataset):
 
     def _resolve(self, index: int) -> tuple[Any, int]:
         """(innermost dataset, its index), looking through ``torch.utils.data.Subset`` wrappers."""
-        ds = self.dataset
-        while isinstance(ds, torch.utils.data.Subset):
-            ds, index = ds.dataset, int(ds.indices[index])
-        return ds, index
+        return self.inner, int(self.indices[index])
 
     def _source(self, index: int) -> str:
         ds, i = self._resolve(index)
@@ -254,9 +253,8 @@ def _collate_list(batch: list[dict]) -> list[dict]:
 
 
 def _forward(model, x: torch.Tensor) -> torch.Tensor:
-    predict_batch = getattr(model, "predict_batch", None)
-    out = predict_batch(x) if callable(predict_batch) and not isinstance(model, torch.nn.Module) else model(x)
-    out = torch.as_tensor(out)
+    """``model(x)`` as a float32 ``(B, 1, H, W)`` tensor on ``x``'s device (a ``(B, H, W)`` output gets its channel)."""
+    out = torch.as_tensor(model(x))
     if out.dim() == 3:
         out = out[:, None]
     return out.to(x.device, torch.float32)
@@ -467,8 +465,8 @@ def evaluate(
     Args:
         model: an ``nn.Module`` mapping normalised (B, 3, h, w) to (B, 1, h, w) metres (its
             ``input_size``, ``mean``, ``std`` attributes are used when present, else 228x304 and
-            ImageNet's statistics: `litedepth.preprocess.stats_of`), or an object
-            with ``predict_batch(x)`` doing the same (e.g. an ONNX backend).
+            ImageNet's statistics: `litedepth.preprocess.stats_of`), or another callable doing the
+            same (e.g. `litedepth.deploy.onnx_runtime.OnnxDepthModel`).
         data: a dataset path (see `litedepth.data.open_dataset`) or a dataset yielding raw samples
             (``load(i)`` is used when present, else ``dataset[i]``).
         protocol: ``"hu2021"``, ``"eigen"`` or a `Protocol`.
@@ -493,27 +491,37 @@ def evaluate(
         view, batch_size=max(1, int(batch_size)), shuffle=False, num_workers=num_workers, collate_fn=_collate_list
     )
     scorer = _Scorer(proto, skip_bad, Path(save_predictions) if save_predictions is not None else None)
-    is_module = isinstance(model, torch.nn.Module)
-    was_training, run_device = is_module and model.training, _run_device(model, device)
-    if is_module:
-        model.eval()
-    from tqdm import tqdm
-
-    bar = tqdm(
-        total=len(view), desc=f"eval {proto.name}", unit="img", disable=not progress, file=sys.stderr, leave=False
-    )
-    try:
-        with torch.no_grad():
-            scorer.run(model, loader, run_device, bar)
-    finally:
-        bar.close()
-        if was_training:
-            model.train()
+    _score_all(model, loader, scorer, _run_device(model, device), progress)
     if not scorer.per_image:
         raise LitedepthError(
             f"{getattr(dataset, 'root', data) if not isinstance(data, (str, os.PathLike)) else data}: no image could be evaluated"
         )
     return _result(model, data, dataset, depth_scale, proto, input_size, scorer)
+
+
+def _score_all(model, loader, scorer: _Scorer, device: torch.device, progress: bool) -> None:
+    """Run ``scorer`` over ``loader`` with ``model`` in eval mode (its mode restored afterwards) and a progress bar."""
+    from tqdm import tqdm
+
+    is_module = isinstance(model, torch.nn.Module)
+    was_training = is_module and model.training
+    if is_module:
+        model.eval()
+    bar = tqdm(
+        total=len(loader.dataset),
+        desc=f"eval {scorer.proto.name}",
+        unit="img",
+        disable=not progress,
+        file=sys.stderr,
+        leave=False,
+    )
+    try:
+        with torch.no_grad():
+            scorer.run(model, loader, device, bar)
+    finally:
+        bar.close()
+        if was_training:
+            model.train()
 
 
 def _result(

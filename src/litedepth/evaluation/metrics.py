@@ -22,7 +22,6 @@ import math
 import torch
 
 METRIC_NAMES = ("rmse", "abs_rel", "log10", "mae", "mse", "delta1", "delta2", "delta3")
-HIGHER_IS_BETTER = {"delta1", "delta2", "delta3"}
 
 
 def _flat(x: torch.Tensor) -> torch.Tensor:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 
+from ..preprocess import IMAGENET_MEAN, IMAGENET_STD
 from .decoder import MFF, ChannelAttention, Refine, UpBranch
-from .depthnet import IMAGENET_MEAN, IMAGENET_STD, DepthNet
+from .depthnet import DepthNet
 from .efficientnet_lite import EfficientNetLiteEncoder
 from .fast import fast_decoder, fast_student, fast_student_lite, fast_student_separable
 from .mobilenetv2 import MobileNetV2Encoder

@@ -9,9 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..camera import Intrinsics
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from ..preprocess import IMAGENET_MEAN, IMAGENET_STD
 
 
 class DepthNet(nn.Module):

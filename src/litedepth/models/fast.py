@@ -1,30 +1,20 @@
 """Fast students: the paper's student with a cheaper decoder (same ``E`` -> ``MFF`` -> ``R`` layout).
 
-Why: the paper's student is light in parameters, not in compute. Of its 8.04 GFLOPs
-(4.02 GMACs) at 228x304, the MobileNetV2 encoder takes 0.74 GFLOPs; the rest is the
-decoder, mostly two dense 5x5 64->64 convolutions at half the input resolution
-(114x152), about 3.5 GFLOPs each.
+Why: the paper's student is light in parameters, not in compute; most of its FLOPs are two dense
+5x5 64->64 decoder convolutions at half the input resolution.
 
 ``fast-student`` keeps the paper's decoder, modules, channels and keys, and moves it to a
 quarter of the input resolution: the four branches are fused at stride 4 (57x76 for
 228x304) instead of 2, and the fusion (``MFF.conv``) and refinement (``R.conv0``)
 convolutions are dense 3x3 instead of 5x5, so that each still sees about the same patch of
 the input (3 x 4 = 12 pixels against 5 x 2 = 10). Branch convolutions (5x5, at each tap's
-own resolution) and the 5x5 output convolution are the paper's. 1,542,833 parameters,
-1.54 GFLOPs: 4 times fewer pixels and 25/9 times fewer taps in the two big convolutions.
+own resolution) and the 5x5 output convolution are the paper's: 4 times fewer pixels and 25/9
+times fewer weights per kernel in the two big convolutions.
 
-Depthwise-separable decoders are cheaper still but learn more slowly. Under the same KD
-recipe on the synthetic ``study`` benchmark (3 seeds, 2,400 images seen; see the README):
-
-    decoder                                                   GFLOPs  delta1 (paper student = 0.455)
-    separable 5x5, fused at 1/4, one x2 stage (-separable)      1.06  0.391
-    separable, fused at 1/2 as the paper                        1.37  0.410
-    separable, 48-ch branches, 96-ch fusion                     1.27  0.401
-    dense 5x5 branches, separable fusion and R at 1/2           1.34  0.423
-    dense, fused at 1/4, 3x3 fusion and R (fast-student)        1.54  0.449 (paper student 0.445 in that run)
-
-``fast-student-separable`` and ``fast-student-lite`` (its whole decoder at stride 4) stay for
-the fastest inference where accuracy matters less.
+``fast-student-separable`` and ``fast-student-lite`` (its whole decoder at stride 4) use
+depthwise-separable convolutions: cheaper still, but slower to learn; they are for the fastest
+inference where accuracy matters less. Parameters, GFLOPs and accuracy of each are in the
+documentation (Architectures).
 """
 
 from __future__ import annotations
@@ -120,8 +110,8 @@ class FastRefine(nn.Module):
         self.conv1 = SeparableConv(in_channels, up_channels, kernel_size) if up_channels > 0 else None
         last = up_channels if up_channels > 0 else in_channels
         self.conv2 = nn.Conv2d(last, 1, kernel_size, padding=kernel_size // 2, bias=True)
-        # Start at a typical indoor depth: from a zero output, the narrow separable decoder needs
-        # about 60 Adam steps (lr 3e-4) to grow its output to the data's scale, the paper's dense R 15.
+        # Start at a typical indoor depth: from a zero output, the narrow separable decoder takes
+        # several times as many steps as the paper's dense R to grow its output to the data's scale.
         nn.init.constant_(self.conv2.bias, initial_depth)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -78,8 +78,8 @@ class MobileNetV2Encoder(nn.Module):
 
     channels = (24, 32, 96, 160)
     reductions = (4, 8, 16, 32)
-    # Tap i is the output of mv2[TAPS[i-1]:TAPS[i]].
-    taps = (0, 4, 7, 14, 17)
+    # slice bounds: tap i is what mv2[block_bounds[i]:block_bounds[i + 1]] makes of tap i - 1 (of the input for i = 0)
+    block_bounds = (0, 4, 7, 14, 17)
 
     def __init__(self) -> None:
         super().__init__()
@@ -87,7 +87,7 @@ class MobileNetV2Encoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         features = []
-        for start, stop in zip(self.taps[:-1], self.taps[1:]):
+        for start, stop in zip(self.block_bounds[:-1], self.block_bounds[1:]):
             for block in self.mv2[start:stop]:
                 x = block(x)
             features.append(x)

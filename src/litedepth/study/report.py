@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..fileio import atomic_path
+from .presets import StudyPreset
 
 # Published NYU-v2 results (hu2021 protocol) as listed in the paper, for the accuracy-vs-parameters figure.
 LITERATURE = [
@@ -271,3 +272,28 @@ def plot_samples(
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
+
+
+def write_samples(out: Path, sets: dict[str, str], preset: StudyPreset, rows: list[dict[str, Any]], n: int = 4) -> None:
+    """``samples.png``: RGB, ground truth and a few networks' predictions on the first test images (``preset``'s first seed)."""
+    import torch
+
+    from ..data import CenterCrop, Compose, ResizeShorter, open_dataset, test_transform
+    from ..data.transforms import shorter_side_for
+    from ..hub import load
+
+    shown = ["N_t_X", "N_s_X_no_KD", "N_s_X_U_unlabel", "F_s_X_U_unlabel"]
+    seed = preset.seeds[0]
+    models = {r["name"]: r["model"] for r in rows if r["seed"] == seed and r["name"] in shown}
+    dataset = open_dataset(sets["X"], split="test", transform=test_transform(preset.input_size))
+    raw = open_dataset(sets["X"], split="test")
+    crop = Compose([ResizeShorter(shorter_side_for(preset.input_size)), CenterCrop(*preset.input_size)])
+    samples = [dataset[i] for i in range(min(n, len(dataset)))]
+    columns = {"ground truth": [s["depth"][0].numpy() for s in samples]}
+    images = [np.asarray(crop(raw.load(i), np.random.default_rng(0))["image"]) for i in range(len(samples))]
+    batch = torch.stack([s["image"] for s in samples])
+    for name in shown:
+        if name in models:
+            with torch.inference_mode():
+                columns[name] = [d[0].numpy() for d in load(models[name])(batch)]
+    plot_samples(out / "samples.png", images, columns)

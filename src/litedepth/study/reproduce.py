@@ -1,280 +1,174 @@
 """Reproduce the paper's study: every configuration of its table, trained, evaluated and plotted.
 
->>> from litedepth.study.reproduce import PRESETS, reproduce
->>> reproduce(PRESETS["quick"], "runs/quick")      # -> runs/quick/results.json, .md, para_accu.png, samples.png
+>>> from litedepth.study.presets import STUDY_PRESETS
+>>> from litedepth.study.reproduce import reproduce
+>>> reproduce(STUDY_PRESETS["quick"], "runs/quick")      # -> runs/quick/results.json, .md, para_accu.png, samples.png
 
-Names follow the paper: X = original labeled set, U = auxiliary set used unlabeled (the
-teacher's predictions are the targets), U' = the same auxiliary set used with its labels.
-On synthetic data X is a ``nyu``-scale set, U a ``scannet``-scale one and, in the ``study``
-preset, Um a deliberately mismatched ``hall``-scale one.
-
+The configurations and presets are in `litedepth.study.presets`, the baselines in
+`litedepth.study.baselines`, the tables and figures in `litedepth.study.report`.
 Each run lives in ``OUT/runs/<configuration>/seed<k>/`` (the training run folder of
 `litedepth.training.loop.run`, plus ``result.json``); a finished run is skipped on a re-run and a
-killed one resumes from its last checkpoint.
+killed one resumes from its last checkpoint. Progress messages go to the
+``litedepth.study.reproduce`` logger.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
-import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from ..errors import LitedepthError
-from ..preprocess import IMAGENET
+from .baselines import baseline_rows
+from .presets import RUNS, RunSpec, StudyPreset
+
+logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class RunSpec:
-    """One configuration of the paper's table."""
+def reproduce(
+    preset: StudyPreset,
+    out: str | Path,
+    data_root: str | None = None,
+    aux_root: str | None = None,
+    mismatch_root: str | None = None,
+    runs: tuple[str, ...] | None = None,
+    train: bool = True,
+    jobs: int = 1,
+) -> dict[str, Any]:
+    """Train and evaluate every configuration of ``preset`` into ``out``; write the tables and figures.
 
-    name: str  # the paper's checkpoint name, e.g. N_s_X_U_unlabel
-    network: str  # "teacher" | "student" | "fast"
-    sources: tuple[tuple[str, str], ...]  # (data set key, role): role labeled | unlabeled
-    teacher: str | None = None  # name of the teacher run it distils from
-    description: str = ""
-
-
-RUNS: dict[str, RunSpec] = {
-    spec.name: spec
-    for spec in (
-        RunSpec("N_t_X", "teacher", (("X", "labeled"),), None, "teacher on X"),
-        RunSpec("N_t_X_U_label", "teacher", (("X", "labeled"), ("U", "labeled")), None, "teacher on X + U'"),
-        RunSpec("N_s_X_no_KD", "student", (("X", "labeled"),), None, "student on X, no KD"),
-        RunSpec(
-            "N_s_X_U_label_no_KD", "student", (("X", "labeled"), ("U", "labeled")), None, "student on X + U', no KD"
-        ),
-        RunSpec("N_s_X", "student", (("X", "labeled"),), "N_t_X", "student, KD on X"),
-        RunSpec("N_s_U_unlabel", "student", (("U", "unlabeled"),), "N_t_X", "student, KD on U only"),
-        RunSpec("N_s_X_U_unlabel", "student", (("X", "labeled"), ("U", "unlabeled")), "N_t_X", "student, KD on X + U"),
-        RunSpec(
-            "N_s_X_U_label", "student", (("X", "labeled"), ("U", "labeled")), "N_t_X_U_label", "student, KD on X + U'"
-        ),
-        RunSpec(
-            "N_s_Um_unlabel", "student", (("Um", "unlabeled"),), "N_t_X", "student, KD on mismatched-scale Um only"
-        ),
-        RunSpec(
-            "N_s_X_Um_unlabel",
-            "student",
-            (("X", "labeled"), ("Um", "unlabeled")),
-            "N_t_X",
-            "student, KD on X + mismatched Um",
-        ),
-        RunSpec("F_s_X_no_KD", "fast", (("X", "labeled"),), None, "fast student on X, no KD"),
-        RunSpec(
-            "F_s_X_U_unlabel", "fast", (("X", "labeled"), ("U", "unlabeled")), "N_t_X", "fast student, KD on X + U"
-        ),
-        RunSpec(
-            "P_s_X_U_unlabel",
-            "paper-decoder",
-            (("X", "labeled"), ("U", "unlabeled")),
-            "N_t_X",
-            "student with the paper's decoder, KD on X + U",
-        ),
-        RunSpec("S_s_X_no_KD", "scratch", (("X", "labeled"),), None, "the paper's student from scratch on X, no KD"),
-        RunSpec(
-            "S_s_X_U_unlabel",
-            "scratch",
-            (("X", "labeled"), ("U", "unlabeled")),
-            "N_t_X",
-            "the paper's student from scratch, KD on X + U",
-        ),
-    )
-}
-
-PAPER_TABLE = (
-    "N_t_X",
-    "N_t_X_U_label",
-    "N_s_X_no_KD",
-    "N_s_X_U_label_no_KD",
-    "N_s_X",
-    "N_s_U_unlabel",
-    "N_s_X_U_unlabel",
-    "N_s_X_U_label",
-)
-
-
-@dataclass(frozen=True)
-class Preset:
-    """Everything that sets the size of a study.
-
-    Synthetic presets give every teacher and every student the same training budget in
-    images seen (``teacher_images``, ``student_images``: as many epochs as the budget needs, each
-    cut to budget / epochs images; cosine schedule), so that configurations differ in their data
-    and targets, not in compute. The ``paper`` preset trains for fixed epochs with the WACV-2019 step schedule.
+    ``train=False`` trains nothing: the tables and figures hold the finished runs only, and the
+    ones missing are listed. ``jobs`` > 1 trains that many seeds at once, each in a process of
+    its own (a GPU is used better by a few small runs side by side than by one).
     """
+    from ..outputs import OutputGuard, write_marker
 
-    name: str
-    synthetic: bool = True  # generate the data (else --data-root / --aux-root give real sets)
-    image_size: tuple[int, int] = (120, 160)  # synthetic images as written (H, W)
-    input_size: tuple[int, int] = (96, 128)  # network input (the training crop)
-    n_train: int = 600  # images in X
-    n_aux: int = 1200  # images in U (and in Um)
-    n_test: int = 100  # test images of X's distribution
-    views_per_scene: int = (
-        1  # X's training images rendered per synthetic room (1: every image a new room); U and Um have one
+    guard = OutputGuard()
+    for path, option in ((data_root, "--data-root"), (aux_root, "--aux-root"), (mismatch_root, "--mismatch-root")):
+        guard.add_input(path, option)
+    out = guard.folder(out, "--out", kind="reproduce", continues=True)
+    if runs is not None:
+        preset = dataclasses.replace(preset, runs=tuple(runs))
+    specs = order_runs(preset.runs)
+    if not train and not any(_finished(out, s, seed) for s in specs for seed in preset.seeds):
+        raise LitedepthError(
+            f"--out {out}: holds no finished run of preset {preset.name!r} to report; run without --report-only first"
+        )
+    if train:
+        write_marker(out, "reproduce")
+    sets = prepare_data(preset, out, data_root, aux_root, mismatch_root, generate=train)
+    todo = {seed: [s for s in specs if train or _finished(out, s, seed)] for seed in preset.seeds}
+    missing = [f"{s.name} seed {seed}" for seed in preset.seeds for s in specs if s not in todo[seed]]
+    rows = train_seeds([(preset, seed, todo[seed], sets, out) for seed in preset.seeds], jobs)
+    if missing:
+        logger.info("not trained (left out): %s", ", ".join(missing))
+    if preset.synthetic:
+        rows += baseline_rows(preset, sets)
+    return write_results(out, preset, sets, rows, missing, data_root)
+
+
+def _finished(out: Path, spec: RunSpec, seed: int) -> bool:
+    return (run_folder(out, spec.name, seed) / "result.json").is_file()
+
+
+def train_seeds(work: list[tuple], jobs: int = 1) -> list[dict[str, Any]]:
+    """The result rows of every seed's configurations (`_train_seed`), ``jobs`` seeds at a time."""
+    if jobs > 1 and len(work) > 1:
+        from .parallel import map_in_processes
+
+        return [row for seed_rows in map_in_processes(_train_seed, work, jobs) for row in seed_rows]
+    return [row for item in work for row in _train_seed(item)]
+
+
+def _train_seed(work: tuple) -> list[dict[str, Any]]:
+    """Every configuration of one seed, in order (teachers first)."""
+    preset, seed, specs, sets, out = work
+    rows = []
+    for i, spec in enumerate(specs, start=1):
+        logger.info("[seed %d: %d/%d] %s: %s", seed, i, len(specs), spec.name, spec.description)
+        row = train_and_evaluate(spec, seed, preset, sets, out)
+        logger.info(
+            "        %s seed %d: delta1 %.3f  rmse %.3f  abs_rel %.3f  (%.0f s)",
+            spec.name,
+            seed,
+            row["delta1"],
+            row["rmse"],
+            row["abs_rel"],
+            row["train_seconds"],
+        )
+        rows.append(row)
+    return rows
+
+
+def write_results(
+    out: Path,
+    preset: StudyPreset,
+    sets: dict[str, str],
+    rows: list[dict[str, Any]],
+    missing: list[str],
+    data_root: str | None = None,
+) -> dict[str, Any]:
+    """Summarise ``rows`` and write ``results.json``, ``results.md``, ``para_accu.png`` and ``samples.png``; the payload."""
+    from ..fileio import atomic_path
+    from .report import (
+        findings,
+        findings_markdown,
+        plot_params_vs_accuracy,
+        results_markdown,
+        summarise,
+        write_json,
+        write_samples,
     )
-    aux_preset: str = "scannet"  # synthetic scale of U
-    mismatch_preset: str | None = None  # synthetic scale of Um (None: no mismatched runs)
-    runs: tuple[str, ...] = PAPER_TABLE
-    seeds: tuple[int, ...] = (0,)
-    teacher_images: int | None = 4000  # training budget of a teacher in images seen (None: fixed epochs)
-    student_images: int | None = 2400  # training budget of a student in images seen (None: fixed epochs)
-    epochs: int = 20  # fixed epochs, where the budgets are None
-    batch_size: int = 16
-    lr: float = 3e-4
-    schedule: str = "cosine"  # cosine | step (x0.1 every 5 epochs, the WACV-2019 recipe)
-    workers: int = 1  # DataLoader workers
-    threads: int | None = None  # torch CPU threads per process (None: torch's default)
-    latency_size: tuple[int, int] = (228, 304)  # input size at which each architecture's CPU latency is measured
-    archs: dict = field(default_factory=lambda: dict(LITE_ARCHS))
-    encoder_weights: str | None = (
-        "imagenet"  # encoders that ship ImageNet weights start from them (None: all from scratch)
+
+    summary = summarise(rows)
+    latency = measure_latency(sorted({e["arch"] for e in summary if e["params"] > 0}), preset.latency_size)
+    for entry in summary:
+        entry["latency_ms"] = latency.get(entry["arch"])
+    data_label = "synthetic rooms (litedepth synth), not NYU-v2" if preset.synthetic else f"NYU-v2 ({data_root})"
+    payload = {
+        "preset": dataclasses.asdict(preset),
+        "protocol": "hu2021" + (" (scaled to the input size)" if preset.input_size != (228, 304) else ""),
+        "data": {k: str(v) for k, v in sets.items()},
+        "data_label": data_label,
+        "configurations": summary,
+        "findings": findings(summary),
+        "runs": rows,
+        "not_trained": missing,
+    }
+    write_json(out / "results.json", payload)
+    header = _results_header(preset, sets, payload["protocol"], data_label, missing)
+    with atomic_path(out / "results.md") as tmp:
+        tmp.write_text(results_markdown(summary, header) + "\n## Findings\n\n" + findings_markdown(payload["findings"]))
+    plot_params_vs_accuracy(out / "para_accu.png", summary, data_label, include_literature=not preset.synthetic)
+    write_samples(out, sets, preset, rows)
+    return payload
+
+
+def _results_header(
+    preset: StudyPreset, sets: dict[str, str], protocol: str, data_label: str, missing: list[str]
+) -> str:
+    """The opening of ``results.md``: the command, the data, the protocol, the seeds and the budgets."""
+    return (
+        f"# litedepth reproduce --preset {preset.name}\n\nData: {data_label}; X = {sets['X']}, U = {sets['U']}"
+        + (f", Um = {sets['Um']}" if "Um" in sets else "")
+        + f". Protocol: {protocol} on X's test split; input {preset.input_size[0]}x{preset.input_size[1]};"
+        f" seeds {list(preset.seeds)} (mean ± sample std)"
+        + (
+            f"; training budget in images seen: teachers {preset.teacher_images:,}, students {preset.student_images:,}."
+            if preset.teacher_images and preset.student_images
+            else f"; {preset.epochs} epochs each."
+        )
+        + (f"\n\nNot trained, left out of this table: {', '.join(missing)}." if missing else "")
     )
-    kd_loss: str = "l1"  # loss to the teacher (loss.kd)
-    teacher_cache: bool = True  # run the teacher once per image (False: live, on every augmented batch)
-    teach_labeled: bool = (
-        True  # labeled sources also get the loss to the teacher (False: teacher on unlabeled data only)
-    )
-    cache_flip: bool = False  # average the cached teacher prediction with the mirrored image's
-    data_seed: int = 0  # added to the synthetic data's seeds: another draw of the same distributions
-    precision: str = "fp32"  # train.precision of every run (bf16 pays on GPUs)
-    channels_last: bool = False  # train.channels_last of every run
-
-
-# Networks of the synthetic presets: ImageNet-initialised EfficientNet-Lite encoders, the
-# paper's student from scratch as a reference.
-LITE_ARCHS = {
-    "teacher": "lite2-teacher",
-    "student": "lite0-student",
-    "fast": "fast-student",
-    "paper-decoder": "lite0-student-paper",
-    "scratch": "hu2021-student",
-}
-PAPER_ARCHS = {
-    "teacher": "hu2021-teacher",
-    "student": "hu2021-student",
-    "fast": "fast-student",
-    "paper-decoder": "hu2021-student",
-    "scratch": "hu2021-student",
-}
-
-
-PRESETS: dict[str, Preset] = {
-    # At most 10 minutes from a fresh clone on a 2-core CPU: a demonstration of the whole pipeline, one seed.
-    "quick": Preset(
-        "quick",
-        image_size=(90, 120),
-        input_size=(72, 96),
-        n_train=160,
-        n_aux=320,
-        n_test=48,
-        views_per_scene=4,
-        aux_preset="nyu",
-        teacher_images=2000,
-        student_images=1200,
-    ),
-    # The CPU study: three seeds of every configuration, ImageNet-initialised networks, the paper's student
-    # from scratch without and with KD on X + U (S_s: a student far below its teacher, as in the paper) and
-    # the parity check of lite0-student's decoder (P_s).
-    # X is data-limited as NYU-v2 is (150 rooms, 4 views each); U is new rooms of X's scale (with the
-    # scannet preset's hand-held views even U' with its true labels cost the student 0.08-0.12 delta1);
-    # Um is the mismatched hall scale. Teachers get 2.7x a student's budget: trained once, offline.
-    # KD recipe, chosen by measurement on the earlier study's draw of the data (see the README): L1 to the
-    # teacher's depth, the teacher on X and U (ground truth too on X), cached targets from crops of the
-    # teacher's input size, no flip averaging; every network ends with precise BatchNorm statistics.
-    # data_seed 1: a new draw of every set, as the recipe was chosen on draw 0.
-    "study": Preset(
-        "study",
-        views_per_scene=4,
-        aux_preset="nyu",
-        mismatch_preset="hall",
-        seeds=(0, 1, 2),
-        teacher_images=8000,
-        student_images=3000,
-        data_seed=1,
-        runs=PAPER_TABLE + ("N_s_Um_unlabel", "P_s_X_U_unlabel", "S_s_X_no_KD", "S_s_X_U_unlabel"),
-    ),
-    # The study on one GPU with --jobs 3 (three seeds side by side), sized for about 5 minutes on a 16-core
-    # GPU machine from a measured rate: the data pipeline, not the GPU, sets the pace (about 450 images/s
-    # per process with 4 workers on an H200 machine, bf16 or fp32 alike), so 3x the study's budgets, not 10x.
-    # Batch 64 with the learning rate scaled by sqrt(4); 2 torch threads per process leave the cores to the
-    # DataLoader workers. The runs come in the order that decides most findings first.
-    "study-gpu": Preset(
-        "study-gpu",
-        views_per_scene=4,
-        aux_preset="nyu",
-        mismatch_preset="hall",
-        seeds=(0, 1, 2),
-        teacher_images=24000,
-        student_images=9000,
-        batch_size=64,
-        lr=6e-4,
-        workers=4,
-        threads=2,
-        precision="bf16",
-        data_seed=1,
-        runs=(
-            "N_s_X_no_KD",
-            "N_s_X_U_unlabel",
-            "N_s_U_unlabel",
-            "N_s_Um_unlabel",
-            "N_s_X",
-            "N_s_X_U_label_no_KD",
-            "N_s_X_U_label",
-        ),
-    ),
-    # Seconds: every step of the pipeline on tiny data (the device check's CPU dry run); its numbers mean nothing.
-    "smoke": Preset(
-        "smoke",
-        image_size=(60, 80),
-        input_size=(48, 64),
-        n_train=8,
-        n_aux=8,
-        n_test=4,
-        mismatch_preset="hall",
-        teacher_images=16,
-        student_images=16,
-        batch_size=4,
-        workers=1,
-        threads=1,
-        latency_size=(48, 64),
-        encoder_weights=None,
-        runs=PAPER_TABLE + ("N_s_Um_unlabel",),
-    ),
-    # The paper's setting on real data, for a GPU machine: NYU-v2 (seed layout) + ScanNet frames.
-    "paper": Preset(
-        "paper",
-        synthetic=False,
-        image_size=(480, 640),
-        input_size=(228, 304),
-        n_train=0,
-        n_aux=0,
-        n_test=0,
-        teacher_images=None,
-        student_images=None,
-        epochs=20,
-        batch_size=8,
-        lr=1e-4,
-        schedule="step",
-        workers=4,
-        archs=dict(PAPER_ARCHS),
-        encoder_weights=None,
-        kd_loss="hu2019",
-        teach_labeled=True,
-    ),
-}
 
 
 def prepare_data(
-    preset: Preset,
+    preset: StudyPreset,
     out: Path,
     data_root: str | None = None,
     aux_root: str | None = None,
@@ -317,7 +211,7 @@ def prepare_data(
                 raise LitedepthError(
                     f"--out {out}: {csv} is missing or incomplete; run without --report-only to make it"
                 )
-            print(f"generating {n} synthetic {scale}-scale {split} images for {key} ...", file=sys.stderr)
+            logger.info("generating %d synthetic %s-scale %s images for %s ...", n, scale, split, key)
             write_dataset(
                 root,
                 n,
@@ -334,7 +228,9 @@ def prepare_data(
     return sets
 
 
-def run_config(spec: RunSpec, seed: int, preset: Preset, sets: dict[str, str], out: Path, teacher: str | None = None):
+def run_config(
+    spec: RunSpec, seed: int, preset: StudyPreset, sets: dict[str, str], out: Path, teacher: str | None = None
+):
     """The training `Config` of one configuration and seed."""
     from ..config import Config
 
@@ -416,11 +312,13 @@ def order_runs(names: tuple[str, ...]) -> list[RunSpec]:
     return ordered
 
 
-def train_and_evaluate(spec: RunSpec, seed: int, preset: Preset, sets: dict[str, str], out: Path) -> dict[str, Any]:
+def train_and_evaluate(
+    spec: RunSpec, seed: int, preset: StudyPreset, sets: dict[str, str], out: Path
+) -> dict[str, Any]:
     """Train one configuration (or reuse its finished result) and score it on X's test set."""
-    from ..checkpoint import load
     from ..deploy.flops import count_gflops, count_parameters
     from ..evaluation.loop import evaluate
+    from ..hub import load
     from ..training.loop import run
     from .report import write_json
 
@@ -475,204 +373,10 @@ def check_same_budget(cfg, saved_config: Path) -> None:
         )
 
 
-class ConstantDepth(torch.nn.Module):
-    """A baseline: the same depth everywhere. ``(B, 3, H, W) -> (B, 1, H, W)`` metres."""
-
-    def __init__(self, value: float, input_size: tuple[int, int]) -> None:
-        super().__init__()
-        self.value, self.input_size = float(value), tuple(input_size)
-        self.mean, self.std = IMAGENET  # the input is ignored; the statistics of every shipped network
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.new_full((x.shape[0], 1, *x.shape[-2:]), self.value)
-
-
-class RowRamp(ConstantDepth):
-    """A baseline: each image row gets the training set's mean depth of that row (a vertical ramp)."""
-
-    def __init__(self, rows: torch.Tensor, input_size: tuple[int, int]) -> None:
-        super().__init__(0.0, input_size)
-        self.rows = rows  # (H,) metres
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.rows.view(1, 1, -1, 1).expand(x.shape[0], 1, -1, x.shape[-1]).to(x.dtype)
-
-
-def baseline_rows(preset: Preset, sets: dict[str, str], test_data: str | None = None) -> list[dict[str, Any]]:
-    """Scores of a constant (X's median training depth) and of a row-wise ramp on X's test set (or ``test_data``).
-
-    A trained network has to beat both by far for the data to be a meaningful benchmark.
-    """
-    from ..data import open_dataset, test_transform
-    from ..evaluation.loop import evaluate
-
-    train = open_dataset(sets["X"], split="train", transform=test_transform(preset.input_size))
-    depths = torch.stack([train[i]["depth"][0] for i in range(len(train))])  # (N, H, W)
-    valid = depths > 0
-    rows = (depths * valid).sum(dim=(0, 2)) / valid.sum(dim=(0, 2)).clamp(min=1)
-    result = []
-    for name, what, model in (
-        ("constant", "median training depth", ConstantDepth(depths[valid].median().item(), preset.input_size)),
-        ("row_ramp", "mean training depth of each row", RowRamp(rows, preset.input_size)),
-    ):
-        metrics = evaluate(model, test_data or sets["X"], protocol="hu2021", batch_size=16, progress=False).metrics
-        result.append(
-            {
-                "name": name,
-                "description": f"baseline, no learning: {what}",
-                "seed": 0,
-                "arch": "baseline",
-                "params": 0,
-                "gflops": 0.0,
-                "train_seconds": 0.0,
-                **{k: float(v) for k, v in metrics.items()},
-            }
-        )
-    return result
-
-
-def reproduce(
-    preset: Preset,
-    out: str | Path,
-    data_root: str | None = None,
-    aux_root: str | None = None,
-    mismatch_root: str | None = None,
-    runs: tuple[str, ...] | None = None,
-    train: bool = True,
-    jobs: int = 1,
-) -> dict[str, Any]:
-    """Train and evaluate every configuration of ``preset`` into ``out``; write the tables and figures.
-
-    ``train=False`` trains nothing: the tables and figures hold the finished runs only, and the
-    ones missing are listed. ``jobs`` > 1 trains that many seeds at once, each in a process of
-    its own (a GPU is used better by a few small runs side by side than by one).
-    """
-    from ..outputs import OutputGuard, write_marker
-    from .report import findings, findings_markdown, plot_params_vs_accuracy, results_markdown, summarise, write_json
-
-    guard = OutputGuard()
-    for path, option in ((data_root, "--data-root"), (aux_root, "--aux-root"), (mismatch_root, "--mismatch-root")):
-        guard.add_input(path, option)
-    out = guard.folder(out, "--out", kind="reproduce", continues=True)
-    if runs is not None:
-        preset = dataclasses.replace(preset, runs=tuple(runs))
-    specs = order_runs(preset.runs)
-    if not train and not any(
-        (run_folder(out, s.name, seed) / "result.json").is_file() for s in specs for seed in preset.seeds
-    ):
-        raise LitedepthError(
-            f"--out {out}: holds no finished run of preset {preset.name!r} to report; run without --report-only first"
-        )
-    if train:
-        write_marker(out, "reproduce")
-    sets = prepare_data(preset, out, data_root, aux_root, mismatch_root, generate=train)
-    missing = []
-    if not train:
-        todo = {
-            seed: [s for s in specs if (run_folder(out, s.name, seed) / "result.json").is_file()]
-            for seed in preset.seeds
-        }
-        missing = [f"{s.name} seed {seed}" for seed in preset.seeds for s in specs if s not in todo[seed]]
-    else:
-        todo = {seed: specs for seed in preset.seeds}
-    work = [(preset, seed, todo[seed], sets, out) for seed in preset.seeds]
-    if jobs > 1 and len(work) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        # spawn: safe with CUDA; an executor's processes (unlike a Pool's) may start DataLoader workers
-        with ProcessPoolExecutor(min(jobs, len(work)), mp_context=multiprocessing.get_context("spawn")) as pool:
-            rows = [row for seed_rows in pool.map(_train_seed, work) for row in seed_rows]
-    else:
-        rows = [row for item in work for row in _train_seed(item)]
-    if missing:
-        print(f"not trained (left out): {', '.join(missing)}", file=sys.stderr)
-    if preset.synthetic:
-        rows += baseline_rows(preset, sets)
-    summary = summarise(rows)
-    latency = measure_latency(sorted({e["arch"] for e in summary if e["params"] > 0}), preset.latency_size)
-    for entry in summary:
-        entry["latency_ms"] = latency.get(entry["arch"])
-    data_label = "synthetic rooms (litedepth synth), not NYU-v2" if preset.synthetic else f"NYU-v2 ({data_root})"
-    payload = {
-        "preset": dataclasses.asdict(preset),
-        "protocol": "hu2021" + (" (scaled to the input size)" if preset.input_size != (228, 304) else ""),
-        "data": {k: str(v) for k, v in sets.items()},
-        "data_label": data_label,
-        "configurations": summary,
-        "findings": findings(summary),
-        "runs": rows,
-        "not_trained": missing,
-    }
-    write_json(out / "results.json", payload)
-    header = (
-        f"# litedepth reproduce --preset {preset.name}\n\nData: {data_label}; X = {sets['X']}, U = {sets['U']}"
-        + (f", Um = {sets['Um']}" if "Um" in sets else "")
-        + f". Protocol: {payload['protocol']} on X's test split; input {preset.input_size[0]}x{preset.input_size[1]};"
-        f" seeds {list(preset.seeds)} (mean ± sample std)"
-        + (
-            f"; training budget in images seen: teachers {preset.teacher_images:,}, students {preset.student_images:,}."
-            if preset.teacher_images and preset.student_images
-            else f"; {preset.epochs} epochs each."
-        )
-        + (f"\n\nNot trained, left out of this table: {', '.join(missing)}." if missing else "")
-    )
-    from ..fileio import atomic_path
-
-    with atomic_path(out / "results.md") as tmp:
-        tmp.write_text(results_markdown(summary, header) + "\n## Findings\n\n" + findings_markdown(payload["findings"]))
-    plot_params_vs_accuracy(out / "para_accu.png", summary, data_label, include_literature=not preset.synthetic)
-    write_samples(out, sets, preset, rows)
-    return payload
-
-
-def _train_seed(work: tuple) -> list[dict[str, Any]]:
-    """Every configuration of one seed, in order (teachers first)."""
-    preset, seed, specs, sets, out = work
-    rows = []
-    for i, spec in enumerate(specs, start=1):
-        print(f"[seed {seed}: {i}/{len(specs)}] {spec.name}: {spec.description}", file=sys.stderr)
-        row = train_and_evaluate(spec, seed, preset, sets, out)
-        print(
-            f"        {spec.name} seed {seed}: delta1 {row['delta1']:.3f}  rmse {row['rmse']:.3f}  abs_rel {row['abs_rel']:.3f}"
-            f"  ({row['train_seconds']:.0f} s)",
-            file=sys.stderr,
-        )
-        rows.append(row)
-    return rows
-
-
 def measure_latency(archs: list[str], size: tuple[int, int]) -> dict[str, float]:
     """Median CPU latency (ms) of each architecture: batch 1, 1 thread, torch eager with BatchNorm folded."""
     from ..deploy.bench import benchmark
 
-    print(f"timing {', '.join(archs)} at {size[0]}x{size[1]} ...", file=sys.stderr)
+    logger.info("timing %s at %dx%d ...", ", ".join(archs), size[0], size[1])
     result = benchmark(archs, backends=("torch-optimised",), size=size, threads=1, runs=10, warmup=2)
     return {row["arch"]: row["latency_ms_median"] for row in result["results"]}
-
-
-def write_samples(out: Path, sets: dict[str, str], preset: Preset, rows: list[dict[str, Any]], n: int = 4) -> None:
-    """``samples.png``: RGB, ground truth and a few networks' predictions on the first test images."""
-    import numpy as np
-    import torch
-
-    from ..checkpoint import load
-    from ..data import CenterCrop, Compose, ResizeShorter, open_dataset, test_transform
-    from ..data.transforms import shorter_side_for
-    from .report import plot_samples
-
-    shown = ["N_t_X", "N_s_X_no_KD", "N_s_X_U_unlabel", "F_s_X_U_unlabel"]
-    seed = preset.seeds[0]
-    models = {r["name"]: r["model"] for r in rows if r["seed"] == seed and r["name"] in shown}
-    dataset = open_dataset(sets["X"], split="test", transform=test_transform(preset.input_size))
-    raw = open_dataset(sets["X"], split="test")
-    crop = Compose([ResizeShorter(shorter_side_for(preset.input_size)), CenterCrop(*preset.input_size)])
-    samples = [dataset[i] for i in range(min(n, len(dataset)))]
-    columns = {"ground truth": [s["depth"][0].numpy() for s in samples]}
-    images = [np.asarray(crop(raw.load(i), np.random.default_rng(0))["image"]) for i in range(len(samples))]
-    batch = torch.stack([s["image"] for s in samples])
-    for name in shown:
-        if name in models:
-            with torch.inference_mode():
-                columns[name] = [d[0].numpy() for d in load(models[name])(batch)]
-    plot_samples(out / "samples.png", images, columns)

@@ -1,7 +1,7 @@
 """Procedural synthetic indoor RGB-D data, written in the NYU-v2 layout of the seed's download.
 
-Each image is a pure function of ``(seed, preset, split, scene index, view)``: a random room with
-furniture is ray-cast (`synth_render`) through NYU-v2's pinhole camera. The files match the real
+Each image is a pure function of ``(seed, scale, split, scene index, view)``: a random room with
+furniture is ray-cast (`litedepth.synth.render`) through NYU-v2's pinhole camera. The files match the real
 download, so every loader path is exercised:
 
 * test: ``ROOT/data/nyu2_test.csv`` rows ``data/nyu2_test/00000_colors.png,data/nyu2_test/00000_depth.png``,
@@ -29,19 +29,20 @@ from ..deploy.flops import parse_size as _parse_size
 from ..errors import LitedepthError
 from ..fileio import atomic_path
 from .render import render
-from .scene import PRESETS, Preset, place_camera, sample_scene
+from .scene import SCALES, SceneScale, place_camera, sample_scene
 
 SPLITS = ("train", "test")
 TRAIN_DEPTH_MAX_M = 10.0  # 8-bit train depth: metres = value * 10 / 255
 TRAIN_VIEWS_PER_SCENE = 4  # train images share a room, like the frames of one NYU scene folder
 
 
-def _preset(preset: str | Preset) -> Preset:
-    if isinstance(preset, Preset):
+def _scale(preset: str | SceneScale) -> SceneScale:
+    """The `SceneScale` named ``preset`` (a key of `SCALES`), or ``preset`` itself."""
+    if isinstance(preset, SceneScale):
         return preset
-    if preset not in PRESETS:
-        raise LitedepthError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
-    return PRESETS[preset]
+    if preset not in SCALES:
+        raise LitedepthError(f"unknown preset {preset!r} (known: {', '.join(SCALES)})")
+    return SCALES[preset]
 
 
 def _check_split(split: str) -> int:
@@ -59,7 +60,7 @@ def render_scene(
     seed: int,
     index: int,
     size: tuple[int, int] = (480, 640),
-    preset: str | Preset = "nyu",
+    preset: str | SceneScale = "nyu",
     view: int = 0,
     split: str = "test",
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -68,16 +69,17 @@ def render_scene(
     The room (furniture, textures, lights) is drawn from ``(seed, preset, split, index)`` and the
     camera from the same key plus ``view``, so a result never depends on what else was rendered.
     ``split`` only separates the random streams: train and test rooms of one seed differ.
+    ``preset``: the scene scale, a name of `SCALES` (``nyu``, ``scannet``, ``hall``) or a `SceneScale`.
 
     Returns ``rgb`` ``(H, W, 3)`` uint8 and ``depth`` ``(H, W)`` float32, metres along the
     optical axis (z-depth), every pixel valid.
     """
-    p = _preset(preset)
+    scale = _scale(preset)
     tag = preset if isinstance(preset, str) else repr(preset)
     key = [int(seed), zlib.crc32(tag.encode()), _check_split(split), int(index)]
-    scene = sample_scene(np.random.default_rng(key), p)
+    scene = sample_scene(np.random.default_rng(key), scale)
     cam_rng = np.random.default_rng(key + [int(view)])
-    place_camera(scene, cam_rng, p)
+    place_camera(scene, cam_rng, scale)
     linear, depth = render(scene, tuple(size))
     return _develop(linear, cam_rng), depth
 
@@ -182,7 +184,7 @@ def write_dataset(
     from tqdm import tqdm
 
     _check_split(split)
-    _preset(preset)
+    _scale(preset)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise LitedepthError(f"--n {n!r}: the number of images must be a positive integer")
     if workers < 1:

@@ -1,4 +1,4 @@
-"""Vectorised numpy ray casting of a `Scene`: depth, albedo textures, Lambertian shading with shadow rays.
+"""Vectorised numpy ray casting of a `Scene`: depth, textured albedo (`litedepth.synth.textures`), shadowed Lambertian shading.
 
 Rays are kept as separate ``x, y, z`` component arrays (float32). Primary rays of each object are
 cast only inside the object's projected screen rectangle; shadow rays only for the pixels inside the
@@ -12,8 +12,9 @@ import math
 import numpy as np
 
 from ..camera import Intrinsics
-from .furniture import Box, Cylinder, Material, Sphere
-from .scene import Decal, Scene
+from .furniture import Box, Cylinder, Sphere
+from .scene import Scene
+from .textures import albedo, decal_albedo
 
 _EPS = 1e-4
 
@@ -140,86 +141,6 @@ def _surface_uv(obj, p, n):
     return np.where(cap, q[:, 0], ang * r), np.where(cap, q[:, 1], q[:, 2])
 
 
-# ---------------------------------------------------------------- textures
-
-
-def _noise(lat: np.ndarray, u, v):
-    """Smooth value noise in [0, 1] on a wrapped lattice, one lattice cell per unit of u, v."""
-    n = lat.shape[0]
-    fu, fv = np.floor(u), np.floor(v)
-    au, av = u - fu, v - fv
-    au, av = au * au * (3 - 2 * au), av * av * (3 - 2 * av)
-    i0, j0 = fu.astype(np.int64) % n, fv.astype(np.int64) % n
-    i1, j1 = (i0 + 1) % n, (j0 + 1) % n
-    top = lat[i0, j0] * (1 - av) + lat[i0, j1] * av
-    bot = lat[i1, j0] * (1 - av) + lat[i1, j1] * av
-    return top * (1 - au) + bot * au
-
-
-def _albedo(m: Material, lat: np.ndarray, u, v):
-    """(M, 3) albedo of material ``m`` at surface coordinates ``u, v`` (m)."""
-    u = u + m.offset
-    if m.kind == "plain":
-        return np.broadcast_to(m.color, (len(u), 3))
-    if m.kind == "noise":
-        k = 0.65 * _noise(lat, u / m.scale, v / m.scale) + 0.35 * _noise(lat, u / m.scale * 4.1, v / m.scale * 4.1)
-        mix = (1.0 + m.contrast * (k - 0.5) * 0.6)[:, None]
-        return np.clip(m.color * mix + m.color2 * (mix - 1.0) * 0.3, 0, 1)
-    if m.kind == "fabric":
-        w = 0.5 + 0.5 * np.sin(u / m.scale * 6.283) * np.sin(v / m.scale * 6.283)
-        w = w * 0.6 + 0.4 * _noise(lat, u * 8, v * 8)
-        return m.color + (m.color2 - m.color) * w[:, None]
-    if m.kind in ("wood", "planks"):
-        if m.kind == "planks":
-            row = np.floor(v / m.scale)
-            u = u + _noise(lat, row * 7.3, row * 1.9) * 40.0
-            v = v + row * 3.7
-            edge = (v - np.floor(v / m.scale) * m.scale) < 0.008
-        g = np.sin((v * 40.0 + 3.0 * _noise(lat, u * 2.0, v * 6.0)) * 6.283 / (m.scale * 40.0 / 2.0))
-        k = (0.5 + 0.5 * g) ** 3 * 0.8 + 0.2 * _noise(lat, u * 12.0, v * 30.0)
-        out = m.color + (m.color2 - m.color) * k[:, None]
-        if m.kind == "planks":
-            out = np.where(edge[:, None], m.color2 * 0.6, out)
-        return out
-    if m.kind == "tiles":
-        iu, iv = np.floor(u / m.scale), np.floor(v / m.scale)
-        fu, fv = u / m.scale - iu, v / m.scale - iv
-        grout = (np.minimum(fu, 1 - fu) < 0.03) | (np.minimum(fv, 1 - fv) < 0.03)
-        jitter = 0.85 + 0.25 * _noise(lat, iu * 3.1 + 0.5, iv * 5.3 + 0.5)
-        out = m.color * jitter[:, None] * (0.95 + 0.1 * _noise(lat, u * 10, v * 10))[:, None]
-        return np.where(grout[:, None], m.color2, out)
-    raise ValueError(f"unknown material kind {m.kind!r}")
-
-
-def _decal_albedo(dc: Decal, lat, u, v):
-    """(M, 3) albedo and (M,) emission of a decal at wall coordinates (m); ``u, v`` relative to its corner."""
-    w, h = dc.u[1] - dc.u[0], dc.v[1] - dc.v[0]
-    su, sv = u / w, v / h
-    border = (np.minimum(u, w - u) < 0.04) | (np.minimum(v, h - v) < 0.04)
-    emit = np.zeros(len(u), np.float32)
-    if dc.kind == "window":
-        bars = (np.abs(su - 0.5) < 0.02) | (np.abs(sv - 0.55) < 0.02) | border
-        sky = dc.colors[0] * 0.2 + 0.8 * np.array([0.85, 0.9, 1.0], np.float32)
-        out = np.where(bars[:, None], np.float32(0.9), sky * (0.9 + 0.1 * sv)[:, None])
-        emit = np.where(bars, 0.0, 1.3).astype(np.float32)
-        return out, emit
-    if dc.kind == "door":
-        handle = ((su - 0.85) ** 2 * w * w + (v - 1.0) ** 2) < 0.03**2
-        panel = (np.abs(su - 0.5) < 0.35) & (np.abs(sv - 0.5) < 0.42) & ~(np.abs(sv - 0.5) < 0.04)
-        base = dc.colors[1] * 0.5 + 0.25
-        out = np.where(panel[:, None], base * 0.85, base)
-        out = np.where(handle[:, None], np.float32(0.8), out)
-        return np.where(border[:, None], base * 0.7, out), emit
-    # picture: a painted landscape or abstract blobs in a dark frame
-    horizon = 0.35 + 0.3 * dc.colors[3, 0]
-    hills = horizon + 0.12 * np.sin(su * 9.0 + dc.colors[3, 1] * 6) + 0.1 * (_noise(lat, su * 5 + 7, 3.3) - 0.5)
-    out = np.where((sv < hills)[:, None], dc.colors[1] * (0.6 + 0.4 * sv)[:, None], dc.colors[0])
-    blob = ((su - 0.3 - 0.4 * dc.colors[2, 0]) ** 2 + (sv - 0.7) ** 2) < (0.05 + 0.1 * dc.colors[2, 1]) ** 2
-    out = np.where(blob[:, None], dc.colors[2], out)
-    frame = (np.minimum(u, w - u) < 0.03) | (np.minimum(v, h - v) < 0.03)
-    return np.where(frame[:, None], dc.colors[3] * 0.3, out), emit
-
-
 # ---------------------------------------------------------------- renderer
 
 
@@ -277,13 +198,33 @@ def render(scene: Scene, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]
 
 def _shade(scene: Scene, o, d, t, ids):
     """Albedo x (ambient + shadowed Lambertian point lights) + emission, linear, (N, 3)."""
-    n_pix = len(t)
     p = np.stack([o[i] + t * d[i] for i in range(3)], 1)  # (N, 3) hit points
+    nrm, alb, emit = _surfaces(scene, p, ids)
+    light = _ambient(scene, p, nrm)
+    origin = p + nrm * 2e-3
+    bounds = [_bounds(obj) for obj in scene.objects]
+    groups = [(g, _group_bounds([bounds[i] for i in g])) for g in scene.groups]
+    for pos, power in scene.lights:
+        pos = pos.astype(np.float32)
+        v = pos - p
+        dist2 = np.einsum("ij,ij->i", v, v)
+        lam = np.einsum("ij,ij->i", v, nrm) / np.sqrt(dist2)
+        idx = np.nonzero(lam > 0)[0]
+        if not len(idx):
+            continue
+        vis = _unshadowed(scene, pos, v[idx], origin[idx], dist2[idx], bounds, groups)
+        falloff = 1.0 / (1.0 + dist2[idx] / scene.falloff**2)
+        light[idx] += power * lam[idx] * falloff * vis
+    return alb * light[:, None] + emit[:, None]
+
+
+def _surfaces(scene: Scene, p, ids):
+    """Normals (N, 3), albedo (N, 3) and emission (N,) at hit points ``p`` of the surfaces ``ids``."""
+    n_pix = len(p)
     nrm = np.zeros((n_pix, 3), np.float32)
     alb = np.zeros((n_pix, 3), np.float32)
     emit = np.zeros(n_pix, np.float32)
-    X, Y, Z = scene.room
-    lat = scene.lattice
+    X, Y, _ = scene.room
     # room faces: (normal, u from p, v from p)
     face_frames = [
         ((0, 0, 1), lambda q: q[:, 0], lambda q: q[:, 1]),
@@ -300,17 +241,9 @@ def _shade(scene: Scene, o, d, t, ids):
         q = p[idx]
         u, v = fu(q), fv(q)
         nrm[idx] = n
-        a = _albedo(scene.faces[f], lat, u, v)
+        a = albedo(scene.faces[f], scene.lattice, u, v)
         if f >= 2:
-            a = np.array(a, np.float32)
-            e = np.zeros(len(idx), np.float32)
-            for dc in scene.decals:
-                if dc.wall != f - 2:
-                    continue
-                inside = np.nonzero((u >= dc.u[0]) & (u <= dc.u[1]) & (v >= dc.v[0]) & (v <= dc.v[1]))[0]
-                if len(inside):
-                    a[inside], e[inside] = _decal_albedo(dc, lat, u[inside] - dc.u[0], v[inside] - dc.v[0])
-            emit[idx] = e
+            a, emit[idx] = _with_decals(scene, f - 2, a, u, v)
         alb[idx] = a
     for k, obj in enumerate(scene.objects):
         idx = np.nonzero(ids == 6 + k)[0]
@@ -320,49 +253,61 @@ def _shade(scene: Scene, o, d, t, ids):
         n = _normals(obj, q)
         nrm[idx] = n
         u, v = _surface_uv(obj, q, n)
-        alb[idx] = _albedo(obj.material, lat, u, v)
+        alb[idx] = albedo(obj.material, scene.lattice, u, v)
+    return nrm, alb, emit
 
+
+def _with_decals(scene: Scene, wall: int, face_albedo, u, v):
+    """Albedo and emission of wall points at wall coordinates ``u, v`` (m), the decals of ``wall`` painted in."""
+    a = np.array(face_albedo, np.float32)
+    e = np.zeros(len(u), np.float32)
+    for dc in scene.decals:
+        if dc.wall != wall:
+            continue
+        inside = np.nonzero((u >= dc.u[0]) & (u <= dc.u[1]) & (v >= dc.v[0]) & (v <= dc.v[1]))[0]
+        if len(inside):
+            a[inside], e[inside] = decal_albedo(dc, scene.lattice, u[inside] - dc.u[0], v[inside] - dc.v[0])
+    return a, e
+
+
+def _ambient(scene: Scene, p, nrm):
+    """(N,) ambient light at hit points ``p`` with normals ``nrm``."""
+    X, Y, Z = scene.room
     # ambient plus light bounced off the floor onto surfaces that face down (the ceiling)
     light = scene.ambient * (1.0 + 0.6 * np.clip(-nrm[:, 2], 0, 1))
     # ambient occlusion-ish darkening towards the room's corners and edges
     edge = np.minimum.reduce([p[:, 0], X - p[:, 0], p[:, 1], Y - p[:, 1], p[:, 2], Z - p[:, 2]])
     light *= 0.75 + 0.25 * np.clip(edge / 0.5, 0, 1)
-    origin = p + nrm * 2e-3
-    bounds = [_bounds(obj) for obj in scene.objects]
-    groups = [(g, _group_bounds([bounds[i] for i in g])) for g in scene.groups]
-    for pos, power in scene.lights:
-        pos = pos.astype(np.float32)
-        v = pos - p
-        dist2 = np.einsum("ij,ij->i", v, v)
-        lam = np.einsum("ij,ij->i", v, nrm) / np.sqrt(dist2)
-        idx = np.nonzero(lam > 0)[0]
-        if not len(idx):
+    return light
+
+
+def _unshadowed(scene: Scene, pos, v, origin, dist2, bounds, groups):
+    """(M,) whether the light at ``pos`` reaches each point (``v``: point -> light, ``origin``: the point lifted off its surface).
+
+    Shadow rays only inside the cone each piece of furniture subtends from the light, then each part's cone.
+    """
+    vis = np.ones(len(v), bool)
+    inv_len = -1.0 / np.sqrt(dist2)
+    wn = [np.ascontiguousarray(v[:, i]) * inv_len for i in range(3)]  # unit directions light -> point
+    vi = [np.ascontiguousarray(v[:, i]) for i in range(3)]
+    oi = [np.ascontiguousarray(origin[:, i]) for i in range(3)]
+    for members, (gc, gr) in groups:
+        gcand = _in_cone(wn, gc - pos, gr)
+        if gcand is not None and not len(gcand):
             continue
-        vis = np.ones(len(idx), bool)
-        inv_len = -1.0 / np.sqrt(dist2[idx])
-        wn = [np.ascontiguousarray(v[idx, i]) * inv_len for i in range(3)]  # unit directions light -> point
-        vi = [np.ascontiguousarray(v[idx, i]) for i in range(3)]
-        oi = [np.ascontiguousarray(origin[idx, i]) for i in range(3)]
-        # Shadow rays only inside the cone each piece of furniture subtends from the light, then each part's cone.
-        for members, (gc, gr) in groups:
-            gcand = _in_cone(wn, gc - pos, gr)
-            if gcand is not None and not len(gcand):
+        sub_wn = wn if gcand is None else [w[gcand] for w in wn]
+        for k in members:
+            c, r = bounds[k]
+            cand = _in_cone(sub_wn, c - pos, r) if len(members) > 1 else None
+            if gcand is not None:
+                cand = gcand if cand is None else gcand[cand]
+            if cand is None:
+                cand = np.arange(len(v))
+            if not len(cand):
                 continue
-            sub_wn = wn if gcand is None else [w[gcand] for w in wn]
-            for k in members:
-                c, r = bounds[k]
-                cand = _in_cone(sub_wn, c - pos, r) if len(members) > 1 else None
-                if gcand is not None:
-                    cand = gcand if cand is None else gcand[cand]
-                if cand is None:
-                    cand = np.arange(len(idx))
-                if not len(cand):
-                    continue
-                th = _hit([a[cand] for a in oi], [a[cand] for a in vi], scene.objects[k])
-                vis[cand[th < 1.0]] = False
-        falloff = 1.0 / (1.0 + dist2[idx] / scene.falloff**2)
-        light[idx] += power * lam[idx] * falloff * vis
-    return alb * light[:, None] + emit[:, None]
+            th = _hit([a[cand] for a in oi], [a[cand] for a in vi], scene.objects[k])
+            vis[cand[th < 1.0]] = False
+    return vis
 
 
 def _group_bounds(spheres: list[tuple[np.ndarray, float]]) -> tuple[np.ndarray, float]:

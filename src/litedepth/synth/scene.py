@@ -1,4 +1,4 @@
-"""Random indoor scenes for the synthetic RGB-D generator: scale presets, rooms, lights and cameras.
+"""Random indoor scenes for the synthetic RGB-D generator: scene scales, rooms, lights and cameras.
 
 A scene is a box-shaped room (floor, ceiling, four walls with pictures, doors and windows)
 holding furniture built from vertical-axis primitives (boxes rotated about the vertical,
@@ -18,8 +18,8 @@ from .furniture import FURNITURE, Box, Cylinder, Material, floor_material, footp
 
 
 @dataclass(frozen=True)
-class Preset:
-    """Scene-scale settings; ranges are ``(low, high)`` drawn uniformly."""
+class SceneScale:
+    """The scale of a kind of scene (room sizes, camera, furniture); ranges are ``(low, high)`` drawn uniformly."""
 
     room_x: tuple[float, float]  # room width (m)
     room_y: tuple[float, float]  # room length (m)
@@ -36,9 +36,9 @@ class Preset:
     close_dist: tuple[float, float] = (0.6, 1.6)  # distance to the furniture in such a close-up (m)
 
 
-PRESETS: dict[str, Preset] = {
+SCALES: dict[str, SceneScale] = {
     # NYU-v2 like: living rooms, bedrooms, offices seen from a person's eye; depth ~0.5-10 m, peak 1.5-3 m.
-    "nyu": Preset(
+    "nyu": SceneScale(
         room_x=(2.8, 7.0),
         room_y=(3.0, 9.5),
         room_z=(2.4, 3.0),
@@ -51,7 +51,7 @@ PRESETS: dict[str, Preset] = {
     ),
     # ScanNet like: the same kind of indoor scenes as nyu (a similar scale, median depth ~15% lower),
     # seen differently: hand-held, lower and more tilted down, more often close to furniture.
-    "scannet": Preset(
+    "scannet": SceneScale(
         room_x=(3.0, 6.5),
         room_y=(3.0, 8.0),
         room_z=(2.4, 2.8),
@@ -64,7 +64,7 @@ PRESETS: dict[str, Preset] = {
         close_dist=(0.8, 2.2),
     ),
     # Deliberately mismatched scale: large halls; depth ~4-20 m.
-    "hall": Preset(
+    "hall": SceneScale(
         room_x=(10.0, 20.0),
         room_y=(12.0, 22.0),
         room_z=(4.5, 9.0),
@@ -161,16 +161,25 @@ def _decals(rng: np.random.Generator, room: np.ndarray) -> list[Decal]:
     return out
 
 
-def sample_scene(rng: np.random.Generator, preset: Preset) -> Scene:
+def sample_scene(rng: np.random.Generator, scale: SceneScale) -> Scene:
     """Draw a room, its furniture and lights from ``rng``; the camera is set by `place_camera`."""
-    room = np.array([rng.uniform(*preset.room_x), rng.uniform(*preset.room_y), rng.uniform(*preset.room_z)])
+    scene = _empty_room(rng, scale)
+    _add_pillars(scene, rng, scale)
+    _add_furniture(scene, rng, scale)
+    _add_lights(scene, rng, scale)
+    return scene
+
+
+def _empty_room(rng: np.random.Generator, scale: SceneScale) -> Scene:
+    """The room's size, its floor, ceiling and wall materials, the decals on its walls and its texture noise."""
+    room = np.array([rng.uniform(*scale.room_x), rng.uniform(*scale.room_y), rng.uniform(*scale.room_z)])
     wall_m = paint(rng, light=True)
     faces = [
         floor_material(rng),
         Material("plain", np.full(3, rng.uniform(0.8, 0.95), np.float32), np.zeros(3, np.float32)),
     ]
     faces += [wall_m if rng.random() < 0.8 else paint(rng, light=True) for _ in range(4)]
-    scene = Scene(
+    return Scene(
         room=room,
         faces=faces,
         decals=_decals(rng, room),
@@ -179,73 +188,91 @@ def sample_scene(rng: np.random.Generator, preset: Preset) -> Scene:
         falloff=float(max(room[0], room[1]) * 0.6),
     )
 
-    footprints: list[tuple] = []
-    s = preset.furniture_scale
-    for _ in range(rng.integers(preset.n_pillars[0], preset.n_pillars[1] + 1)):
+
+def _add_pillars(scene: Scene, rng: np.random.Generator, scale: SceneScale) -> None:
+    """Free-standing floor-to-ceiling columns (halls), where they do not overlap."""
+    room = scene.room
+    for _ in range(rng.integers(scale.n_pillars[0], scale.n_pillars[1] + 1)):
         r = rng.uniform(0.2, 0.5)
         x, y = rng.uniform(r + 1, room[0] - r - 1), rng.uniform(r + 1, room[1] - r - 1)
         fp = footprint(x, y, 2 * r, 2 * r, 0.0)
-        if not any(overlaps(fp, f) for f in footprints):
-            footprints.append(fp)
+        if not any(overlaps(fp, f) for f in scene.footprints):
+            scene.footprints.append(fp)
             scene.groups.append([len(scene.objects)])
             scene.objects.append(Cylinder(np.array([x, y, room[2] / 2]), r, room[2] / 2, paint(rng)))
 
+
+def _add_furniture(scene: Scene, rng: np.random.Generator, scale: SceneScale) -> None:
+    """Pieces of furniture, each placed at a free spot (a few tries, else left out)."""
+    room = scene.room
     weights = np.array([w for _, w, _ in FURNITURE], float)
-    targets = []
-    for _ in range(rng.integers(preset.n_furniture[0], preset.n_furniture[1] + 1)):
+    for _ in range(rng.integers(scale.n_furniture[0], scale.n_furniture[1] + 1)):
         build, _, at_wall = FURNITURE[rng.choice(len(FURNITURE), p=weights / weights.sum())]
-        w, d, parts = build(rng, s)
+        w, d, parts = build(rng, scale.furniture_scale)
         for _attempt in range(6):
-            if at_wall:
-                wall = int(rng.integers(4))
-                (ox, oy), t, n = _wall_frame(wall, room)
-                length = _wall_length(wall, room)
-                if length < w + 0.1:
-                    continue
-                u = rng.uniform(w / 2 + 0.05, length - w / 2 - 0.05)
-                off = d / 2 + rng.uniform(0.01, 0.08)
-                x, y = ox + t[0] * u + n[0] * off, oy + t[1] * u + n[1] * off
-                yaw = math.atan2(n[1], n[0]) - math.pi / 2 + math.pi  # local +y (back) towards the wall
-            else:
-                yaw = rng.uniform(0, 2 * math.pi)
-                m = max(w, d) / 2 + 0.1
-                if room[0] < 2 * m or room[1] < 2 * m:
-                    continue
-                x, y = rng.uniform(m, room[0] - m), rng.uniform(m, room[1] - m)
+            spot = _spot_at_wall(rng, room, w, d) if at_wall else _spot_in_room(rng, room, w, d)
+            if spot is None:
+                continue
+            x, y, yaw = spot
             fp = footprint(x, y, w, d, yaw)
             if fp[0] < 0 or fp[1] < 0 or fp[2] > room[0] or fp[3] > room[1]:
                 continue
-            if any(overlaps(fp, f) for f in footprints):
+            if any(overlaps(fp, f) for f in scene.footprints):
                 continue
-            footprints.append(fp)
+            scene.footprints.append(fp)
             placed = place(parts, x, y, yaw)
             scene.groups.append(list(range(len(scene.objects), len(scene.objects) + len(placed))))
             scene.objects += placed
-            targets.append((x, y, max(_top(p) for p in placed), w, d))
+            scene.targets.append((x, y, max(_top(p) for p in placed), w, d))
             break
 
-    scene.targets = targets
-    scene.footprints = footprints
-    for _ in range(rng.integers(preset.n_lights[0], preset.n_lights[1] + 1)):
+
+def _spot_at_wall(rng: np.random.Generator, room: np.ndarray, w: float, d: float):
+    """``(x, y, yaw)`` of a ``w`` x ``d`` piece with its back to a random wall; None where the wall is too short."""
+    wall = int(rng.integers(4))
+    (ox, oy), t, n = _wall_frame(wall, room)
+    length = _wall_length(wall, room)
+    if length < w + 0.1:
+        return None
+    u = rng.uniform(w / 2 + 0.05, length - w / 2 - 0.05)
+    off = d / 2 + rng.uniform(0.01, 0.08)
+    x, y = ox + t[0] * u + n[0] * off, oy + t[1] * u + n[1] * off
+    yaw = math.atan2(n[1], n[0]) - math.pi / 2 + math.pi  # local +y (back) towards the wall
+    return x, y, yaw
+
+
+def _spot_in_room(rng: np.random.Generator, room: np.ndarray, w: float, d: float):
+    """``(x, y, yaw)`` of a ``w`` x ``d`` piece anywhere, turned at random; None where the room is too small."""
+    yaw = rng.uniform(0, 2 * math.pi)
+    m = max(w, d) / 2 + 0.1
+    if room[0] < 2 * m or room[1] < 2 * m:
+        return None
+    x, y = rng.uniform(m, room[0] - m), rng.uniform(m, room[1] - m)
+    return x, y, yaw
+
+
+def _add_lights(scene: Scene, rng: np.random.Generator, scale: SceneScale) -> None:
+    """Point lights a little below the ceiling."""
+    room = scene.room
+    for _ in range(rng.integers(scale.n_lights[0], scale.n_lights[1] + 1)):
         pos = np.array(
             [rng.uniform(0.15, 0.85) * room[0], rng.uniform(0.15, 0.85) * room[1], room[2] - rng.uniform(0.1, 0.4)]
         )
         scene.lights.append((pos, float(rng.uniform(0.6, 1.2))))
-    return scene
 
 
-def place_camera(scene: Scene, rng: np.random.Generator, preset: Preset) -> None:
+def place_camera(scene: Scene, rng: np.random.Generator, scale: SceneScale) -> None:
     """Set ``scene.cam_pos`` and ``scene.cam_rot`` for one view drawn from ``rng``."""
-    cam_z = rng.uniform(*preset.cam_height)
-    close = preset.placement == "object" or rng.random() < preset.close_prob
+    cam_z = rng.uniform(*scale.cam_height)
+    close = scale.placement == "object" or rng.random() < scale.close_prob
     if close:
-        dist_range = preset.cam_dist if preset.placement == "object" else preset.close_dist
+        dist_range = scale.cam_dist if scale.placement == "object" else scale.close_dist
         cam_xy, cam_yaw, pitch = _camera_near_object(
-            rng, cam_z, dist_range, preset.pitch_deg, scene.room, scene.targets, scene.footprints
+            rng, cam_z, dist_range, scale.pitch_deg, scene.room, scene.targets, scene.footprints
         )
     else:
-        cam_xy, cam_yaw = _camera_near_wall(rng, preset, scene.room, scene.footprints)
-        pitch = math.radians(rng.uniform(*preset.pitch_deg))
+        cam_xy, cam_yaw = _camera_near_wall(rng, scale, scene.room, scene.footprints)
+        pitch = math.radians(rng.uniform(*scale.pitch_deg))
     scene.cam_pos = np.array([cam_xy[0], cam_xy[1], cam_z])
     scene.cam_rot = look_at(cam_yaw, pitch, math.radians(rng.normal(0, 2.0)))
 
@@ -254,13 +281,13 @@ def _free(x: float, y: float, footprints, r: float = 0.25) -> bool:
     return not any(overlaps((x - r, y - r, x + r, y + r), f, 0.0) for f in footprints)
 
 
-def _camera_near_wall(rng, preset, room, footprints):
+def _camera_near_wall(rng, scale, room, footprints):
     """Camera standing a little in front of a wall, looking into the room."""
     for _ in range(40):
         wall = int(rng.integers(4))
         (ox, oy), t, n = _wall_frame(wall, room)
         u = rng.uniform(0.2, 0.8) * _wall_length(wall, room)
-        dist = min(rng.uniform(*preset.cam_dist), room[1 - wall % 2] / 2)
+        dist = min(rng.uniform(*scale.cam_dist), room[1 - wall % 2] / 2)
         x, y = ox + t[0] * u + n[0] * dist, oy + t[1] * u + n[1] * dist
         yaw = math.atan2(n[1], n[0]) + rng.uniform(-0.5, 0.5)
         ahead = (x + 0.7 * math.cos(yaw), y + 0.7 * math.sin(yaw))

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ..hub import check_device
+
 
 @dataclass
 class DistEnv:
@@ -28,30 +30,6 @@ class DistEnv:
     @property
     def distributed(self) -> bool:
         return self.world_size > 1
-
-
-def check_device(device: str, option: str = "--device") -> torch.device:
-    """``torch.device(device)``, or a one-line `LitedepthError` for a bad name or a device this torch cannot use."""
-    from ..errors import LitedepthError
-
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise LitedepthError(f"{option} {device!r}: not a torch device (e.g. cpu, cuda, cuda:1)") from None
-    backend = getattr(torch, dev.type, None)
-    if callable(getattr(backend, "is_available", None)) and not backend.is_available():
-        raise LitedepthError(
-            f"{option} {device}: {dev.type} is not available to this torch ({torch.__version__}); use cpu"
-        )
-    if (
-        dev.index is not None
-        and callable(getattr(backend, "device_count", None))
-        and dev.index >= backend.device_count()
-    ):
-        raise LitedepthError(
-            f"{option} {device}: no such device; this machine has {backend.device_count()} {dev.type} device(s)"
-        )
-    return dev
 
 
 def pick_device(spec: str, local_rank: int = 0) -> torch.device:

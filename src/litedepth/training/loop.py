@@ -18,13 +18,16 @@ Each sample is trained on the targets its source allows: ground truth (labeled s
 ``use_labels``) weighted by ``loss.gt_weight``, and the teacher's prediction (every source when a
 teacher is given, labeled ones only with ``distill.teach_labeled``) weighted by
 ``loss.teacher_weight``. Under ``torchrun`` the batch size is per process and only rank 0 writes.
+
+The loop reads top to bottom (`_run`): a `Trainer` is built (run folder, teacher, network, data,
+optimiser; ``last.pt`` when resuming), trains one epoch at a time and finishes the run. Progress
+messages go to the ``litedepth.training.loop`` logger (rank 0 only), the progress bar to stderr.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import json
+import logging
 import math
 import sys
 import time
@@ -38,12 +41,11 @@ import torch
 from ..camera import Intrinsics
 from ..config import Config, save_config
 from ..errors import LitedepthError
-from ..fileio import atomic_path
 from ..outputs import write_marker
 from ..preprocess import renormalise, stats_of
+from .batchnorm import precise_batchnorm
 from .distributed import DistEnv, all_sum, barrier, setup, teardown
-from .losses import DepthLoss, DistillationLoss, kd_loss
-from .mixing import EpochSampler, Part, TrainingSet, build_transform, clean_transform, open_source, shorter_side
+from .mixing import EpochSampler, build_training_set, clean_transform, open_parts
 from .optim import (
     build_optimizer,
     config_differences,
@@ -53,6 +55,10 @@ from .optim import (
     save_checkpoint,
     set_rng_state,
 )
+from .run_folder import claim_run_folder, provenance, write_metrics
+from .step import Autocast, build_objective, train_step
+
+logger = logging.getLogger(__name__)
 
 
 def run(config: Config, teacher=None, resume: bool = False, overwrite: bool = False) -> Path:
@@ -75,9 +81,11 @@ def run(config: Config, teacher=None, resume: bool = False, overwrite: bool = Fa
         torch.set_num_threads(threads)
 
 
-def _say(env: DistEnv, msg: str) -> None:
-    if env.is_main:
-        print(msg, file=sys.stderr)
+def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv, overwrite: bool = False) -> Path:
+    trainer = Trainer(cfg, teacher_spec, env, resume, overwrite)  # network, data, optimiser; last.pt when resuming
+    while trainer.state.step < trainer.total_steps:
+        trainer.one_epoch()  # train, write the epoch's metrics row, checkpoint when due
+    return trainer.finish()  # precise BatchNorm statistics, model.safetensors, the run marked finished
 
 
 @dataclass
@@ -98,218 +106,228 @@ class TrainState:
         self.loss_sums, self.images, self.seconds = [0.0, 0.0, 0.0], 0, 0.0
 
 
-def claim_run_folder(cfg: Config, teacher_spec, resume: bool, overwrite: bool) -> Path:
-    """The run folder, or a one-line refusal (`litedepth.outputs.OutputGuard`) before any work.
+class Trainer:
+    """One run: its network, data, optimiser and `TrainState`, trained epoch by epoch into ``out``.
 
-    Inputs of the run (data sources, teachers, an encoder weights file) are never written into; a
-    finished or unfinished run is continued only with ``resume`` and replaced only with ``overwrite``.
+    Everything that can fail on a bad input (the run folder, the teacher, the sources) is checked
+    before anything is written; ``resume`` continues from ``out/last.pt`` where there is one.
     """
-    from ..outputs import OutputGuard, folder_kind
 
-    out = cfg.run_dir()
-    guard = OutputGuard(overwrite)
-    for i, src in enumerate(cfg.data.sources):
-        guard.add_input(src.path, f"data.sources.{i}")
-    for spec in teacher_spec if isinstance(teacher_spec, (list, tuple)) else [teacher_spec]:
-        if isinstance(spec, (str, Path)):
-            guard.add_input(spec, "the teacher")
-    if cfg.model.encoder_weights and cfg.model.encoder_weights != "imagenet":
-        guard.add_input(cfg.model.encoder_weights, "model.encoder_weights")
-    kind = folder_kind(out) if out.is_dir() else None
-    if kind is not None and kind.get("kind") == "run" and not (resume or overwrite):
-        if kind.get("state") == "finished":
-            raise LitedepthError(
-                f"train.out_dir {out}: finished: use --resume to continue or another --out "
-                "(--set train.out_dir=...), or --overwrite to train it again"
-            )
-        raise LitedepthError(
-            f"train.out_dir {out}: holds an unfinished run: use --resume to continue it, "
-            "--overwrite to start again, or another --out (--set train.out_dir=...)"
+    def __init__(self, cfg: Config, teacher_spec, env: DistEnv, resume: bool = False, overwrite: bool = False) -> None:
+        from .teachers import load_teacher
+
+        if not cfg.data.sources:
+            raise LitedepthError("config: data.sources is empty; add at least one training source")
+        self.cfg, self.env = cfg, env
+        teacher_spec = teacher_spec if teacher_spec is not None else cfg.distill.teacher
+        self.out = claim_run_folder(cfg, teacher_spec, resume, overwrite) if env.is_main else cfg.run_dir()
+        self.teacher = (
+            load_teacher(teacher_spec, arch=cfg.distill.teacher_arch, device=env.device)
+            if teacher_spec is not None
+            else None
         )
-    return guard.folder(out, "train.out_dir", kind="run", continues=True)
-
-
-def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv, overwrite: bool = False) -> Path:
-    from tqdm import tqdm
-
-    from ..checkpoint import load_encoder_weights, save_model
-    from ..models import create_model
-    from .teachers import load_teacher
-
-    t = cfg.train
-    if not cfg.data.sources:
-        raise LitedepthError("config: data.sources is empty; add at least one training source")
-    teacher_spec = teacher_spec if teacher_spec is not None else cfg.distill.teacher
-    out = claim_run_folder(cfg, teacher_spec, resume, overwrite) if env.is_main else cfg.run_dir()
-    teacher = (
-        load_teacher(teacher_spec, arch=cfg.distill.teacher_arch, device=env.device)
-        if teacher_spec is not None
-        else None
-    )
-    objective, kd_name = build_objective(cfg, teacher)
-
-    # the network, its training data, its optimiser and the mixed-precision context
-    torch.manual_seed(t.seed)
-    model = create_model(cfg.model.arch, input_size=tuple(cfg.model.input_size))
-    encoder_init = "scratch"
-    if cfg.model.encoder_weights:
-        encoder_init = f"imagenet:{load_encoder_weights(model, cfg.model.encoder_weights).name}"
-    model.camera = Intrinsics(**dataclasses.asdict(cfg.model.camera))  # recorded in model.safetensors
-    parts = open_parts(cfg, teacher)  # the last check that can fail on a bad input: nothing is written before it
-    if env.is_main:
-        write_marker(out, "run", state="training")
-        save_config(cfg, out / "config.yaml")
-    trainset = build_training_set(cfg, teacher, env, out, student=model, parts=parts)
-    teacher_input = None
-    if teacher is not None and stats_of(teacher) != stats_of(model):  # a live teacher sees its own normalisation
-        teacher_input = partial(renormalise, from_stats=stats_of(model), to_stats=stats_of(teacher))
-    memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
-    model.to(env.device, memory_format=memory_format)
-    optimizer = build_optimizer(cfg, model.parameters())
-    scaler = torch.amp.GradScaler(env.device.type, enabled=t.precision == "fp16")
-    autocast = Autocast(env.device, t.precision)
-    net = torch.compile(model) if t.compile else model
-    if env.distributed:
-        net = torch.nn.parallel.DistributedDataParallel(
-            net, device_ids=[env.device.index] if env.device.type == "cuda" else None
-        )
-
-    # the data: a fixed number of optimiser steps per epoch
-    sampler = EpochSampler(len(trainset), t.seed, env.rank, env.world_size)
-    loader = torch.utils.data.DataLoader(
-        trainset,
-        batch_size=t.batch_size,
-        sampler=sampler,
-        num_workers=cfg.data.workers,
-        persistent_workers=cfg.data.workers > 0,
-        prefetch_factor=4 if cfg.data.workers else None,
-        pin_memory=env.device.type == "cuda",
-    )
-    steps_per_epoch = math.ceil(len(sampler.indices()) / t.batch_size)
-    if t.steps_per_epoch is not None:
-        steps_per_epoch = min(steps_per_epoch, t.steps_per_epoch)
-    total_steps = t.epochs * steps_per_epoch
-    if t.max_steps is not None:
-        if t.max_steps > total_steps:
-            raise LitedepthError(
-                f"config: train.max_steps {t.max_steps} is more than the {total_steps} steps of train.epochs={t.epochs} "
-                f"(x {steps_per_epoch} steps each); raise train.epochs or lower train.max_steps"
-            )
-        total_steps = t.max_steps
-
-    state = TrainState()
-    ckpt_path = out / "last.pt"
-    if resume and ckpt_path.is_file():
-        state = _restore(ckpt_path, cfg, env, model, optimizer, scaler)
-        _say(env, f"resuming {ckpt_path} at epoch {state.epoch + 1}, step {state.batch}")
-    elif resume:
-        _say(env, f"{ckpt_path}: no checkpoint yet, starting from scratch")
-
-    last_saved = time.monotonic()
-
-    def checkpoint() -> None:
-        nonlocal last_saved
-        last_saved = time.monotonic()
+        self.objective, self.kd_name = build_objective(cfg, self.teacher)
+        self.model, self.encoder_init = _create_model(cfg)
+        # the last check that can fail on a bad input: nothing is written before it
+        parts = open_parts(cfg, self.teacher)
         if env.is_main:
+            write_marker(self.out, "run", state="training")
+            save_config(cfg, self.out / "config.yaml")
+        self.trainset = build_training_set(cfg, self.teacher, env, self.out, student=self.model, parts=parts)
+        self._prepare_optimisation()
+        self._prepare_data()
+        self.ckpt_path = self.out / "last.pt"
+        self.state = self._resumed() if resume else TrainState()
+        self.last_saved = time.monotonic()
+
+    def _prepare_optimisation(self) -> None:
+        """The model on its device, its optimiser, the mixed-precision context and the network that trains."""
+        t, env, model = self.cfg.train, self.env, self.model
+        self.teacher_input = None
+        if self.teacher is not None and stats_of(self.teacher) != stats_of(model):  # a live teacher: its normalisation
+            self.teacher_input = partial(renormalise, from_stats=stats_of(model), to_stats=stats_of(self.teacher))
+        self.memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
+        model.to(env.device, memory_format=self.memory_format)
+        self.optimizer = build_optimizer(self.cfg, model.parameters())
+        self.scaler = torch.amp.GradScaler(env.device.type, enabled=t.precision == "fp16")
+        self.autocast = Autocast(env.device, t.precision)
+        self.net = torch.compile(model) if t.compile else model
+        if env.distributed:
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.net, device_ids=[env.device.index] if env.device.type == "cuda" else None
+            )
+
+    def _prepare_data(self) -> None:
+        """The sampler and the loader; the run's length, a fixed number of optimiser steps per epoch."""
+        t, env = self.cfg.train, self.env
+        workers = self.cfg.data.workers
+        self.sampler = EpochSampler(len(self.trainset), t.seed, env.rank, env.world_size)
+        self.loader = torch.utils.data.DataLoader(
+            self.trainset,
+            batch_size=t.batch_size,
+            sampler=self.sampler,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            prefetch_factor=4 if workers else None,
+            pin_memory=env.device.type == "cuda",
+        )
+        self.steps_per_epoch = math.ceil(len(self.sampler.indices()) / t.batch_size)
+        if t.steps_per_epoch is not None:
+            self.steps_per_epoch = min(self.steps_per_epoch, t.steps_per_epoch)
+        self.total_steps = t.epochs * self.steps_per_epoch
+        if t.max_steps is not None:
+            if t.max_steps > self.total_steps:
+                raise LitedepthError(
+                    f"config: train.max_steps {t.max_steps} is more than the {self.total_steps} steps of "
+                    f"train.epochs={t.epochs} (x {self.steps_per_epoch} steps each); raise train.epochs or lower "
+                    "train.max_steps"
+                )
+            self.total_steps = t.max_steps
+
+    def _resumed(self) -> TrainState:
+        """The `TrainState` of ``last.pt``, loaded with everything else it holds; a new one where there is none."""
+        if not self.ckpt_path.is_file():
+            self._log(f"{self.ckpt_path}: no checkpoint yet, starting from scratch")
+            return TrainState()
+        state = _restore(self.ckpt_path, self.cfg, self.env, self.model, self.optimizer, self.scaler)
+        self._log(f"resuming {self.ckpt_path} at epoch {state.epoch + 1}, step {state.batch}")
+        return state
+
+    def _log(self, msg: str) -> None:
+        """Log ``msg`` from rank 0 only."""
+        if self.env.is_main:
+            logger.info(msg)
+
+    def checkpoint(self) -> None:
+        """Write ``last.pt`` (rank 0): weights, optimiser, scaler, RNG states, config and `TrainState`."""
+        self.last_saved = time.monotonic()
+        if self.env.is_main:
             save_checkpoint(
-                ckpt_path,
+                self.ckpt_path,
                 {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scaler": scaler.state_dict(),
+                    "model": self.model.state_dict(),
+                    "optimizer": self.optimizer.state_dict(),
+                    "scaler": self.scaler.state_dict(),
                     "rng": rng_state(),
-                    "config": cfg.to_dict(),
-                    "world_size": env.world_size,
-                    "state": dataclasses.asdict(state),
+                    "config": self.cfg.to_dict(),
+                    "world_size": self.env.world_size,
+                    "state": dataclasses.asdict(self.state),
                 },
             )
 
-    while state.step < total_steps:
-        epoch = state.epoch
-        steps = min(steps_per_epoch, total_steps - epoch * steps_per_epoch)
-        sampler.set_epoch(epoch, state.batch * t.batch_size, steps * t.batch_size)
-        net.train()
-        sums = torch.tensor(
-            state.loss_sums, dtype=torch.float64, device=env.device
-        )  # read back every log_every steps only
-        bar = tqdm(
-            total=steps,
-            initial=state.batch,
-            desc=f"epoch {epoch + 1}/{math.ceil(total_steps / steps_per_epoch)}",
-            unit="step",
-            disable=not (t.progress and env.is_main),
-            file=sys.stderr,
-            leave=False,
-        )
+    def one_epoch(self) -> None:
+        """Train the current epoch (the rest of it, when resumed), write its metrics row, checkpoint when due."""
+        self._train_epoch()
+        row = _epoch_row(self.cfg, self.env, self.state, self.optimizer, self.model)
+        self.state.new_epoch()
+        if self.env.is_main:
+            write_metrics(self.out / "metrics.jsonl", row)
+            logger.info(_epoch_message(row))
+        due = time.monotonic() - self.last_saved >= self.cfg.train.checkpoint_seconds
+        if self.state.step >= self.total_steps or due:
+            self.checkpoint()
+        barrier(self.env)
+
+    def _train_epoch(self) -> None:
+        """The optimiser steps of the current epoch (from ``state.batch``), with a mid-epoch checkpoint when due."""
+        t, state = self.cfg.train, self.state
+        steps = min(self.steps_per_epoch, self.total_steps - state.epoch * self.steps_per_epoch)
+        self.sampler.set_epoch(state.epoch, state.batch * t.batch_size, steps * t.batch_size)
+        self.net.train()
+        # (loss, gt term, teacher term) x images, on the device: read back every log_every steps only
+        sums = torch.tensor(state.loss_sums, dtype=torch.float64, device=self.env.device)
+        bar = self._progress_bar(steps)
         t0 = time.perf_counter()
-        for batch in loader:
-            lr = learning_rate(cfg, state.step, total_steps, epoch)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            terms = train_step(
-                net,
-                optimizer,
-                objective,
-                batch,
-                teacher,
-                env.device,
-                autocast=autocast,
-                scaler=scaler,
-                accumulate=t.accumulate,
-                clip_grad_norm=t.clip_grad_norm,
-                memory_format=memory_format,
-                teacher_input=teacher_input,
-            )
+        for batch in self.loader:
             n = int(batch["image"].shape[0])
-            sums += terms.double() * n
+            sums += self._step(batch).double() * n
             state.images += n
             state.batch += 1
             state.step += 1
             bar.update(1)
             if state.batch % t.log_every == 0 or state.batch == steps:
+                seconds = state.seconds + time.perf_counter() - t0
                 bar.set_postfix(
-                    loss=f"{sums[0].item() / state.images:.4f}",
-                    img_s=f"{state.images / max(state.seconds + time.perf_counter() - t0, 1e-9):.1f}",
+                    loss=f"{sums[0].item() / state.images:.4f}", img_s=f"{state.images / max(seconds, 1e-9):.1f}"
                 )
             if t.checkpoint_every and state.step % t.checkpoint_every == 0 and state.batch < steps:
                 state.loss_sums, state.seconds = sums.tolist(), state.seconds + time.perf_counter() - t0
-                checkpoint()
+                self.checkpoint()
                 t0 = time.perf_counter()
         state.loss_sums = sums.tolist()  # waits for the device: the epoch's time includes its last step
         state.seconds += time.perf_counter() - t0
         bar.close()
-        row = _epoch_row(cfg, env, state, optimizer, model)
-        state.new_epoch()
-        if env.is_main:
-            _write_metrics(out / "metrics.jsonl", row)
-            _say(
-                env,
-                "epoch {epoch}: loss {loss:.4f}, {images_per_s:.1f} img/s".format(**row)
-                + "".join(
-                    f", {k} {v:.4f}" for k, v in row.get("val", {}).items() if k in ("rmse", "abs_rel", "delta1")
-                ),
-            )
-        if state.step >= total_steps or time.monotonic() - last_saved >= t.checkpoint_seconds:
-            checkpoint()
-        barrier(env)
 
-    final = out / "model.safetensors"
-    if env.is_main:
-        if t.precise_bn_images:
-            precise_batchnorm(
-                model,
-                trainset,
-                clean_transform(cfg, *stats_of(model)),
-                t.precise_bn_images,
-                seed=t.seed,
-                batch_size=t.batch_size,
-                workers=cfg.data.workers,
-                device=env.device,
-            )
-        save_model(model, final, training=_provenance(cfg, teacher, kd_name, encoder_init))
-        write_marker(out, "run", state="finished")
-    barrier(env)
-    return final
+    def _progress_bar(self, steps: int):
+        from tqdm import tqdm
+
+        epochs = math.ceil(self.total_steps / self.steps_per_epoch)
+        return tqdm(
+            total=steps,
+            initial=self.state.batch,
+            desc=f"epoch {self.state.epoch + 1}/{epochs}",
+            unit="step",
+            disable=not (self.cfg.train.progress and self.env.is_main),
+            file=sys.stderr,
+            leave=False,
+        )
+
+    def _step(self, batch: dict) -> torch.Tensor:
+        """One optimiser step at the scheduled learning rate: ``(loss, gt term, teacher term)``, unread."""
+        t = self.cfg.train
+        lr = learning_rate(self.cfg, self.state.step, self.total_steps, self.state.epoch)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return train_step(
+            self.net,
+            self.optimizer,
+            self.objective,
+            batch,
+            self.teacher,
+            self.env.device,
+            autocast=self.autocast,
+            scaler=self.scaler,
+            accumulate=t.accumulate,
+            clip_grad_norm=t.clip_grad_norm,
+            memory_format=self.memory_format,
+            teacher_input=self.teacher_input,
+        )
+
+    def finish(self) -> Path:
+        """Rank 0: precise BatchNorm statistics, then ``model.safetensors`` with the run's provenance."""
+        from ..checkpoint import save_model
+
+        cfg, t, final = self.cfg, self.cfg.train, self.out / "model.safetensors"
+        if self.env.is_main:
+            if t.precise_bn_images:
+                precise_batchnorm(
+                    self.model,
+                    self.trainset,
+                    clean_transform(cfg, *stats_of(self.model)),
+                    t.precise_bn_images,
+                    seed=t.seed,
+                    batch_size=t.batch_size,
+                    workers=cfg.data.workers,
+                    device=self.env.device,
+                )
+            save_model(self.model, final, training=provenance(cfg, self.teacher, self.kd_name, self.encoder_init))
+            write_marker(self.out, "run", state="finished")
+        barrier(self.env)
+        return final
+
+
+def _create_model(cfg: Config) -> tuple[torch.nn.Module, str]:
+    """The network, initialised from ``train.seed`` (and its encoder's weights), and how its encoder began."""
+    from ..checkpoint import load_encoder_weights
+    from ..models import create_model
+
+    torch.manual_seed(cfg.train.seed)
+    model = create_model(cfg.model.arch, input_size=tuple(cfg.model.input_size))
+    encoder_init = "scratch"
+    if cfg.model.encoder_weights:
+        encoder_init = f"imagenet:{load_encoder_weights(model, cfg.model.encoder_weights).name}"
+    model.camera = Intrinsics(**dataclasses.asdict(cfg.model.camera))  # recorded in model.safetensors
+    return model, encoder_init
 
 
 def _restore(path: Path, cfg: Config, env: DistEnv, model, optimizer, scaler) -> TrainState:
@@ -333,247 +351,6 @@ def _restore(path: Path, cfg: Config, env: DistEnv, model, optimizer, scaler) ->
     return state
 
 
-class Autocast:
-    """The autocast context of ``precision`` on ``device`` (fp32: none)."""
-
-    DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-    def __init__(self, device: torch.device, precision: str = "fp32") -> None:
-        self.device_type, self.dtype = torch.device(device).type, self.DTYPES.get(precision)
-
-    def __call__(self):
-        if self.dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device_type, dtype=self.dtype)
-
-
-def build_objective(cfg: Config, teacher=None) -> tuple[DistillationLoss, str | None]:
-    """The training loss for ``cfg`` and the name of the loss to the teacher (None without one).
-
-    ``loss.kd: auto`` picks ``ssi`` for relative-depth teachers and ``hu2019`` for metric ones.
-    """
-    kd_name = None
-    if teacher is not None:
-        kd_name = cfg.loss.kd
-        if kd_name == "auto":
-            kd_name = "ssi" if teacher.relative else "hu2019"
-        if teacher.relative and kd_name != "ssi":
-            raise LitedepthError(
-                f"{teacher.source}: this teacher predicts relative depth; use loss.kd=ssi (or auto), not {kd_name!r}"
-            )
-    gt = DepthLoss(cfg.loss.depth, cfg.loss.gradient, cfg.loss.normal)
-    kd = kd_loss(kd_name, cfg.loss.depth, cfg.loss.gradient, cfg.loss.normal, teacher.output) if kd_name else None
-    return DistillationLoss(gt, kd, cfg.loss.gt_weight, cfg.loss.teacher_weight), kd_name
-
-
-def open_parts(cfg: Config, teacher=None) -> list[Part]:
-    """The configured sources, opened (and so checked), with the targets each is trained on."""
-    parts = []
-    for i, src in enumerate(cfg.data.sources):
-        use_labels = src.role == "labeled" and src.use_labels
-        teach = teacher is not None and (not use_labels or cfg.distill.teach_labeled)
-        if not use_labels and teacher is None:
-            raise LitedepthError(
-                f"data.sources.{i} ({src.path}): used without labels, so it needs a teacher (litedepth distill --teacher ...)"
-            )
-        parts.append(Part(open_source(src, f"data.sources.{i}"), use_labels, teach, src.path))
-    if cfg.data.val:
-        from ..data import open_dataset
-
-        try:
-            open_dataset(cfg.data.val, split=cfg.data.val_split)
-        except LitedepthError as exc:
-            reason = str(exc).split("; use --split")[0]
-            raise LitedepthError(
-                f"data.val: {reason}; write that split (e.g. litedepth synth --split {cfg.data.val_split}) "
-                "or --set data.val=null"
-            ) from None
-    return parts
-
-
-def build_training_set(
-    cfg: Config,
-    teacher=None,
-    env: DistEnv | None = None,
-    out: Path | None = None,
-    student=None,
-    parts: list[Part] | None = None,
-) -> TrainingSet:
-    """The configured sources as one `TrainingSet`, with the teacher's cache filled when distilling.
-
-    Images are normalised with the student's statistics (``student.mean``/``student.std``; without
-    a ``student``, ImageNet's, those of every shipped architecture), the teacher's cached inputs
-    with the teacher's own (`TeacherCache`). Each process of a distributed run fills its share of
-    the cache, then all wait for each other.
-    """
-
-    env = env or DistEnv()
-    out = out or cfg.run_dir()
-    parts = parts if parts is not None else open_parts(cfg, teacher)
-    cache = None
-    if teacher is not None and cfg.distill.cache:
-        from .teacher_cache import TeacherCache
-
-        cache = TeacherCache(
-            cfg.distill.cache_dir or out / "teacher-cache", teacher, shorter_side(cfg), flip=cfg.distill.cache_flip
-        )
-        for k, part in enumerate(parts):
-            if part.teach:
-                ds, idx = part.dataset, range(len(part.dataset))
-                if isinstance(ds, torch.utils.data.Subset):
-                    ds, idx = ds.dataset, ds.indices
-                n = cache.fill(
-                    ds,
-                    list(idx)[env.rank :: env.world_size],
-                    progress=cfg.train.progress and env.is_main,
-                    desc=f"teacher cache {k}",
-                )
-                if n:
-                    _say(env, f"teacher cache: {n} predictions for {part.name}")
-        barrier(env)
-    return TrainingSet(parts, build_transform(cfg, *stats_of(student)), cfg.train.seed, cache)
-
-
-def train_step(
-    net,
-    optimizer,
-    objective: DistillationLoss,
-    batch: dict,
-    teacher,
-    device,
-    autocast: Autocast | None = None,
-    scaler: torch.amp.GradScaler | None = None,
-    accumulate: int = 1,
-    clip_grad_norm: float | None = None,
-    memory_format=torch.contiguous_format,
-    teacher_input=None,
-) -> torch.Tensor:
-    """One optimiser step on a collated batch from `TrainingSet`.
-
-    Returns ``(loss, gt term, teacher term)`` as a float32 tensor on ``device``, unread: nothing
-    here waits for the device. What depends on the batch's make-up (which samples have labels,
-    which need the live teacher) is decided from its CPU tensors. ``accumulate``: the batch runs
-    as that many chunks, whose gradients add up to one step. ``teacher_input``: turns the student's
-    input into the live teacher's (its normalisation), where the two differ.
-    """
-    device = torch.device(device)
-    autocast = autocast or Autocast(device)
-    chunks = [{k: v[i::accumulate] if torch.is_tensor(v) else v for k, v in batch.items()} for i in range(accumulate)]
-    terms = torch.zeros(3, device=device)
-    optimizer.zero_grad(set_to_none=True)
-    for i, chunk in enumerate(chunks):
-        sync = contextlib.nullcontext() if i == accumulate - 1 or not hasattr(net, "no_sync") else net.no_sync()
-        with sync:
-            loss, parts = _forward_loss(net, objective, chunk, teacher, device, autocast, memory_format, teacher_input)
-            if scaler is not None and scaler.is_enabled():
-                scaler.scale(loss / accumulate).backward()
-            else:
-                (loss / accumulate).backward()
-        zero = torch.zeros((), device=device)
-        terms += torch.stack([loss.detach(), parts.get("gt", zero), parts.get("teacher", zero)]) / accumulate
-    if scaler is not None and scaler.is_enabled():
-        if clip_grad_norm is not None:
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(_parameters(optimizer), clip_grad_norm)
-        scaler.step(optimizer)
-        scaler.update()
-    else:
-        if clip_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(_parameters(optimizer), clip_grad_norm)
-        optimizer.step()
-    return terms
-
-
-def _forward_loss(
-    net,
-    objective: DistillationLoss,
-    batch: dict,
-    teacher,
-    device,
-    autocast: Autocast,
-    memory_format,
-    teacher_input=None,
-):
-    """The student's loss on one (chunk of a) batch: ``(loss, parts)``, computed in fp32."""
-    has_depth, teach, cached = (
-        batch["has_depth"] > 0,
-        batch["teach"] > 0,
-        batch["cached"] > 0,
-    )  # CPU tensors: free to read
-    x = batch["image"].to(device, non_blocking=True).contiguous(memory_format=memory_format)
-    depth = batch["depth"].to(device, non_blocking=True)
-    target = batch["target"].to(device, non_blocking=True)
-    # live targets are valid everywhere, cached ones where the transform kept them
-    target_mask = (teach & ~cached).view(-1, 1, 1, 1) | (teach.view(-1, 1, 1, 1) & (batch["target_mask"] > 0.5))
-    target_mask = target_mask.to(device, non_blocking=True)
-    live = torch.nonzero(teach & ~cached).flatten()
-    if teacher is not None and len(live):  # no cache: run the teacher on the augmented images
-        live = live.to(device, non_blocking=True)
-        with torch.no_grad(), autocast():
-            taught = x.index_select(0, live)
-            predicted = teacher.predict_tensor(teacher_input(taught) if teacher_input else taught)
-        target = target.index_copy(0, live, predicted.to(target.dtype))
-    with autocast():
-        pred = net(x)
-    gt_mask = has_depth.view(-1, 1, 1, 1).to(device, non_blocking=True) & (depth > 0)
-    return objective(
-        student=pred.float(),
-        gt=depth if bool(has_depth.any()) else None,
-        gt_mask=gt_mask,
-        teacher=target if bool(teach.any()) else None,
-        teacher_mask=target_mask,
-    )
-
-
-class CleanImages(torch.utils.data.Dataset):
-    """Items ``indices`` of a `TrainingSet` as un-augmented ``(3, H, W)`` images (no depth, no teacher)."""
-
-    def __init__(self, trainset: TrainingSet, transform, indices: list[int]) -> None:
-        self.trainset, self.transform, self.indices = trainset, transform, indices
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, i: int) -> torch.Tensor:
-        image = self.trainset.raw(*self.trainset.locate(self.indices[i]))["image"]
-        return self.transform({"image": image, "_depth_keys": []}, None)["image"]
-
-
-def precise_batchnorm(
-    model,
-    trainset: TrainingSet,
-    transform,
-    images: int,
-    seed: int = 0,
-    batch_size: int = 16,
-    workers: int = 0,
-    device="cpu",
-) -> int:
-    """Replace every BatchNorm's running statistics by their average over ``images`` training images.
-
-    During training they are a moving average over the last few augmented batches, which left the
-    output scale of the same network a few percent off, differently for each seed and data order
-    (in the study: delta1 0.59 to 0.69 for one configuration, the per-image median-scaled delta1
-    within 0.01). Statistics of un-augmented images match what the network sees at inference
-    ("precise BN"). The images are a random subset drawn from ``seed`` (all, where there are fewer);
-    returns how many were used.
-    """
-    from torch.optim.swa_utils import update_bn
-
-    n = len(trainset)
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed))).tolist()[: min(images, n)]
-    loader = torch.utils.data.DataLoader(
-        CleanImages(trainset, transform, sorted(order)), batch_size=batch_size, num_workers=workers
-    )
-    with torch.no_grad():
-        update_bn(loader, model, device=torch.device(device))
-    return len(order)
-
-
-def _parameters(optimizer) -> list[torch.Tensor]:
-    return [p for group in optimizer.param_groups for p in group["params"]]
-
-
 def _epoch_row(cfg: Config, env: DistEnv, state: TrainState, optimizer, model) -> dict[str, Any]:
     loss, gt, tch, images = all_sum(env, [*state.loss_sums, float(state.images)])
     row: dict[str, Any] = {
@@ -592,6 +369,14 @@ def _epoch_row(cfg: Config, env: DistEnv, state: TrainState, optimizer, model) -
     return row
 
 
+def _epoch_message(row: dict[str, Any]) -> str:
+    """One line per epoch: loss, speed and the headline validation metrics."""
+    shown = ("rmse", "abs_rel", "delta1")
+    return "epoch {epoch}: loss {loss:.4f}, {images_per_s:.1f} img/s".format(**row) + "".join(
+        f", {k} {v:.4f}" for k, v in row.get("val", {}).items() if k in shown
+    )
+
+
 def validate(model, cfg: Config, device) -> dict[str, float]:
     """Metrics of ``model`` on ``cfg.data.val`` under the paper's protocol (`litedepth.evaluation.loop`)."""
     from ..data import open_dataset
@@ -604,29 +389,3 @@ def validate(model, cfg: Config, device) -> dict[str, float]:
     result = evaluate(model, data, protocol="hu2021", device=device, progress=False)
     model.train(was_training)
     return {k: float(v) for k, v in result.metrics.items()}
-
-
-def _write_metrics(path: Path, row: dict[str, Any]) -> None:
-    """Append ``row``, dropping rows of this or later epochs left by a run that was killed and resumed."""
-    rows = []
-    if path.is_file():
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        rows = [r for r in rows if r.get("epoch", 0) < row["epoch"]]
-    rows.append(row)
-    with atomic_path(path) as tmp:
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-
-
-def _provenance(cfg: Config, teacher, kd_name: str, encoder_init: str) -> dict[str, Any]:
-    return {
-        "config": cfg.name,
-        "dataset": [
-            {"path": s.path, "role": s.role, "use_labels": s.use_labels, "limit": s.limit} for s in cfg.data.sources
-        ],
-        "teacher": teacher.describe() if teacher is not None else None,
-        "kd_loss": kd_name if teacher is not None else None,
-        "epochs": cfg.train.epochs,
-        "seed": cfg.train.seed,
-        "input_size": list(cfg.model.input_size),
-        "encoder_init": encoder_init,
-    }

@@ -1,5 +1,7 @@
 """The training data of a run: its sources opened, mixed into one dataset, transformed and sampled.
 
+>>> trainset = build_training_set(cfg, teacher)      # a TrainingSet of every source in cfg.data.sources
+
 Randomness contract (what makes ``--resume`` exact): the data order of epoch ``e`` is a
 permutation drawn from ``(seed, e)``; the augmentation of item ``i`` of source ``k`` uses
 ``np.random.default_rng([seed, k, e, i])``. So a run that is stopped and resumed sees exactly the
@@ -8,6 +10,7 @@ batches an uninterrupted run sees.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +33,10 @@ from ..data.transforms import (
     test_transform,
 )
 from ..errors import LitedepthError
+from ..preprocess import stats_of
+from .distributed import DistEnv, barrier
+
+logger = logging.getLogger(__name__)
 
 
 def shorter_side(cfg: Config) -> int:
@@ -205,3 +212,75 @@ class EpochSampler(torch.utils.data.Sampler):
     def __len__(self) -> int:
         per_rank = math.ceil(self.n / self.world_size)
         return max(0, min(per_rank, per_rank if self.stop is None else self.stop) - self.start)
+
+
+def open_parts(cfg: Config, teacher=None) -> list[Part]:
+    """The configured sources, opened (and so checked), with the targets each is trained on."""
+    parts = []
+    for i, src in enumerate(cfg.data.sources):
+        use_labels = src.role == "labeled" and src.use_labels
+        teach = teacher is not None and (not use_labels or cfg.distill.teach_labeled)
+        if not use_labels and teacher is None:
+            raise LitedepthError(
+                f"data.sources.{i} ({src.path}): used without labels, so it needs a teacher (litedepth distill --teacher ...)"
+            )
+        parts.append(Part(open_source(src, f"data.sources.{i}"), use_labels, teach, src.path))
+    if cfg.data.val:
+        from ..data import open_dataset
+
+        try:
+            open_dataset(cfg.data.val, split=cfg.data.val_split)
+        except LitedepthError as exc:
+            reason = str(exc).split("; use --split")[0]
+            raise LitedepthError(
+                f"data.val: {reason}; write that split (e.g. litedepth synth --split {cfg.data.val_split}) "
+                "or --set data.val=null"
+            ) from None
+    return parts
+
+
+def build_training_set(
+    cfg: Config,
+    teacher=None,
+    env: DistEnv | None = None,
+    out: Path | None = None,
+    student=None,
+    parts: list[Part] | None = None,
+) -> TrainingSet:
+    """The configured sources as one `TrainingSet`, with the teacher's cache filled when distilling.
+
+    Images are normalised with the student's statistics (``student.mean``/``student.std``; without
+    a ``student``, ImageNet's, those of every shipped architecture), the teacher's cached inputs
+    with the teacher's own (`TeacherCache`). Each process of a distributed run fills its share of
+    the cache, then all wait for each other.
+    """
+    env = env or DistEnv()
+    out = out or cfg.run_dir()
+    parts = parts if parts is not None else open_parts(cfg, teacher)
+    cache = None
+    if teacher is not None and cfg.distill.cache:
+        from .teacher_cache import TeacherCache
+
+        cache = TeacherCache(
+            cfg.distill.cache_dir or out / "teacher-cache", teacher, shorter_side(cfg), flip=cfg.distill.cache_flip
+        )
+        for k, part in enumerate(parts):
+            if part.teach:
+                _fill_cache(cache, part, k, cfg, env)
+        barrier(env)
+    return TrainingSet(parts, build_transform(cfg, *stats_of(student)), cfg.train.seed, cache)
+
+
+def _fill_cache(cache, part: Part, k: int, cfg: Config, env: DistEnv) -> None:
+    """This process's share of the teacher's predictions for source ``k``."""
+    ds, idx = part.dataset, range(len(part.dataset))
+    if isinstance(ds, torch.utils.data.Subset):
+        ds, idx = ds.dataset, ds.indices
+    n = cache.fill(
+        ds,
+        list(idx)[env.rank :: env.world_size],
+        progress=cfg.train.progress and env.is_main,
+        desc=f"teacher cache {k}",
+    )
+    if n and env.is_main:
+        logger.info("teacher cache: %d predictions for %s", n, part.name)

@@ -6,10 +6,9 @@ size, so it can ride along with the image through the geometric augmentation as 
 depth-like key (``sample["target"]``, listed in ``sample["_depth_keys"]``).
 
 A teacher with a fixed input size (a litedepth network) sees the resized image as crops of
-that size, the crops it was trained on, tiling the image and averaged where they overlap:
-run once on the whole 101x135 image, a Lite2 teacher trained on 96x128 crops gave targets
-with abs rel 0.131 against ground truth where the same teacher on the training crops gave
-0.107. ``flip=True`` also averages each crop's prediction with that of its mirror image.
+that size, tiling the image and averaged where they overlap: the crops it was trained on give
+better targets than the whole image at a size it never saw. ``flip=True`` also averages each
+crop's prediction with that of its mirror image.
 
 Layout: ``ROOT/<teacher key>/<item key>.npy``, one float16 ``(H, W)`` array per image, where
 the teacher key hashes the teacher's identity and the resize, and the item key hashes the

@@ -11,7 +11,8 @@ torch.Size([2, 1, 228, 304])
 
 Kinds (chosen from the path):
 
-* a litedepth ``.safetensors`` or an authors' ``.pt`` -> `TorchTeacher` (metric depth);
+* a litedepth ``.safetensors``, an authors' ``.pt`` or ``hu2021:NAME`` (the authors' released
+  networks, e.g. ``hu2021:N_t_X``; `litedepth.hub`) -> `TorchTeacher` (metric depth);
 * an ``.onnx`` file -> `OnnxTeacher` (needs ``pip install litedepth[onnx]``); a file exported from
   a litedepth network is metric; pass ``relative=True`` for others;
 * a folder with a Hugging Face ``config.json`` -> `HFTeacher` (needs ``litedepth[hf]``): metric when
@@ -31,8 +32,8 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import LitedepthError
-from ..models.depthnet import IMAGENET_MEAN, IMAGENET_STD
-from ..preprocess import renormalise, stats_of
+from ..hub import HU2021_PREFIX, hu2021_file, load
+from ..preprocess import IMAGENET_MEAN, IMAGENET_STD, renormalise, stats_of
 
 
 def file_identity(path: Path) -> str:
@@ -115,15 +116,11 @@ class OnnxTeacher(Teacher):
     def __init__(
         self, path: str | os.PathLike, relative: bool = False, output: str = "depth", providers: list[str] | None = None
     ) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise LitedepthError(f"{path}: ONNX teachers need onnxruntime (pip install 'litedepth[onnx]')") from None
+        from ..deploy.onnx_runtime import open_session, session_metadata
+
         self.path = Path(path)
-        try:
-            self.session = ort.InferenceSession(str(self.path), providers=providers or ["CPUExecutionProvider"])
-        except Exception as exc:
-            raise LitedepthError(f"{self.path}: not a loadable ONNX model ({str(exc).splitlines()[0]})") from None
+        label = str(self.path)
+        self.session = open_session(self.path, label, providers=providers)  # one line without onnxruntime
         inputs = self.session.get_inputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
             raise LitedepthError(
@@ -134,7 +131,9 @@ class OnnxTeacher(Teacher):
         self.fixed_size = (shape[2], shape[3]) if all(isinstance(s, int) for s in shape[2:]) else None
         self.fixed_batch = shape[0] if isinstance(shape[0], int) else None
         self.relative, self.output = bool(relative), output
-        self.mean, self.std = _onnx_stats(self.session, self.path)
+        meta = session_metadata(self.session, label)  # a litedepth export's normalisation, else ImageNet's
+        self.mean = tuple(meta.get("mean", IMAGENET_MEAN))
+        self.std = tuple(meta.get("std", IMAGENET_STD))
         self.source = str(self.path)
         self.identity = f"onnx-{file_identity(self.path)}-{int(relative)}{output}"
 
@@ -156,26 +155,6 @@ class OnnxTeacher(Teacher):
         if tuple(out.shape[-2:]) != size:
             out = F.interpolate(out, size=size, mode="bilinear", align_corners=False)
         return out.to(x.device)
-
-
-def _onnx_stats(session, path: Path) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """``(mean, std)`` from an ONNX file's ``litedepth.*`` metadata; ImageNet's for what is absent."""
-    from ..deploy.export import META_PREFIX
-
-    meta = session.get_modelmeta().custom_metadata_map
-    stats = []
-    for key, default in (("mean", IMAGENET_MEAN), ("std", IMAGENET_STD)):
-        raw = meta.get(META_PREFIX + key)
-        try:
-            value = tuple(float(v) for v in json.loads(raw)) if raw is not None else tuple(default)
-        except (json.JSONDecodeError, TypeError, ValueError):
-            raise LitedepthError(
-                f"{path}: metadata {META_PREFIX}{key} is not a list of numbers: {raw[:60]!r}"
-            ) from None
-        if len(value) != 3:
-            raise LitedepthError(f"{path}: metadata {META_PREFIX}{key} has {len(value)} values, expected 3 (R, G, B)")
-        stats.append(value)
-    return stats[0], stats[1]
 
 
 class HFTeacher(Teacher):
@@ -305,6 +284,10 @@ def load_teacher(
         return members[0] if len(members) == 1 else EnsembleTeacher(members)
     if isinstance(spec, torch.nn.Module):
         return TorchTeacher(spec, device=device)
+    if isinstance(spec, str) and spec.startswith(HU2021_PREFIX):  # the authors' teacher, downloaded once
+        model = load(spec, arch=arch, device=device)
+        identity = f"{model.arch}-{file_identity(hu2021_file(spec))}"
+        return TorchTeacher(model, device=device, identity=identity, source=spec)
     path = Path(spec)
     if not path.exists():
         raise LitedepthError(f"{path}: no such teacher file or folder")
@@ -314,7 +297,5 @@ def load_teacher(
         return HFTeacher(path, device=device)
     if path.suffix.lower() == ".onnx":
         return OnnxTeacher(path, relative=bool(relative))
-    from ..checkpoint import load
-
-    model = load(path, arch=arch, map_location=device)
+    model = load(path, arch=arch, device=device)
     return TorchTeacher(model, device=device, identity=f"{model.arch}-{file_identity(path)}", source=str(path))

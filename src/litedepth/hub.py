@@ -1,0 +1,466 @@
+"""The one way to open a depth model: any spec the CLI's ``--model`` takes -> a model in eval mode.
+
+>>> model = load("student.safetensors")           # ours: architecture and input size from its metadata
+>>> model = load("N_s_X_U_unlabel.pt")            # an authors' file (architecture guessed from its keys)
+>>> model = load("hu2021:N_s_X_U_unlabel")        # the authors' network by name, downloaded once into the cache
+>>> model = load("student.onnx")                  # ONNX Runtime, CPU
+>>> model = load("fast-student")                  # fresh weights, for trying the tools (UntrainedWeightsWarning)
+>>> depth = model.predict("room.jpg")             # H x W float32, metres
+
+``hu2021:NAME`` names one of the eight networks the authors of Hu et al. 2021 released (`HU2021`;
+``litedepth info hu2021:`` lists them). They are looked up in ``<cache>/hu2021/NAME.pt``, where
+``<cache>`` is ``$LITEDEPTH_CACHE``, else the user cache folder (``$XDG_CACHE_HOME/litedepth``,
+by default ``~/.cache/litedepth``). When absent, the authors' archive (`HU2021_URL`, or
+``$LITEDEPTH_HU2021_URL``) is downloaded into a temporary folder inside the cache folder and
+unpacked (a zip; the ``NAME.pt`` files in whatever folder); every network in it is checked by
+loading it strictly with its architecture, and only then moved into place: a failed download
+leaves nothing behind. Google Drive links need ``gdown`` (``pip install 'litedepth[hub]'``);
+other URLs (``https://``, ``http://``, ``file://``) are read by the standard library.
+
+`load` never imports the deployment code above it, except `litedepth.deploy.onnx_runtime`,
+lazily, when ONNX Runtime runs a model (an ``.onnx`` file, or ``backend="onnxruntime"``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import shutil
+import sys
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+import warnings
+import zipfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import IO, Any, NamedTuple, Protocol
+
+import torch
+
+from .checkpoint import load_network
+from .errors import LitedepthError, first_line
+from .models import ARCHITECTURES, DepthNet, create_model
+
+MODEL_SUFFIXES = (".safetensors", ".onnx", ".pt", ".pth", ".tar", ".ckpt")
+BACKENDS = ("torch", "onnxruntime")
+
+
+class DepthModel(Protocol):
+    """What inference code (`litedepth.inference.predict`, `litedepth.evaluation.loop.evaluate`, the CLI)
+    may rely on in a model from `load`: a `DepthNet` or an `litedepth.deploy.onnx_runtime.OnnxDepthModel`.
+
+    Nothing else is shared: ``parameters()`` and ``state_dict()`` are torch's, and an ONNX model
+    does not fake them (`litedepth.deploy.flops` counts its parameters and GFLOPs from its graph).
+    """
+
+    arch: str  # architecture name (a key of `litedepth.ARCHITECTURES`, or "custom")
+    input_size: tuple[int, int]  # (H, W) the network was built or exported for
+    mean: tuple[float, ...]  # per-channel RGB normalisation of the input (0-1 pixels)
+    std: tuple[float, ...]
+    metadata: dict[str, Any]  # provenance: "source", "format", "training"
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model runs (an ONNX model: CPU)."""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised ``(B, 3, H, W)`` float -> ``(B, 1, H, W)`` depth in metres."""
+
+    def eval(self) -> DepthModel:
+        """Inference mode; returns the model."""
+
+
+class UntrainedWeightsWarning(UserWarning):
+    """`load` was given an architecture name: the network has fresh weights and its depth is meaningless."""
+
+
+# --- the authors' released networks ---------------------------------------------------------
+
+
+class Hu2021Network(NamedTuple):
+    arch: str  # the architecture of `litedepth.ARCHITECTURES` the file loads into, strictly
+    trained_on: str  # the paper's setting (X: NYU-v2 labeled; U: ScanNet unlabeled; U': ScanNet labeled)
+
+
+HU2021_PREFIX = "hu2021:"
+HU2021_URL = "https://drive.google.com/file/d/1yr5S5FIheL1mUfBzVJ8KqcIq9JP-jd4z/view"  # the authors' README
+HU2021: dict[str, Hu2021Network] = {  # name -> network; the archive holds NAME.pt (teachers: DataParallel keys)
+    "N_t_X": Hu2021Network("hu2021-teacher", "X"),
+    "N_t_X_U_label": Hu2021Network("hu2021-teacher", "X + U'"),
+    "N_s_X_no_KD": Hu2021Network("hu2021-student", "X, no distillation"),
+    "N_s_X_U_label_no_KD": Hu2021Network("hu2021-student", "X + U', no distillation"),
+    "N_s_X": Hu2021Network("hu2021-student", "KD on X"),
+    "N_s_U_unlabel": Hu2021Network("hu2021-student", "KD on U only"),
+    "N_s_X_U_unlabel": Hu2021Network("hu2021-student", "KD on X + U (the paper's main result)"),
+    "N_s_X_U_label": Hu2021Network("hu2021-student", "KD on X + U'"),
+}
+
+
+def cache_dir() -> Path:
+    """litedepth's cache folder: ``$LITEDEPTH_CACHE``, else the platform's user cache folder + ``litedepth``.
+
+    Linux and other Unixes: ``$XDG_CACHE_HOME/litedepth`` (an absolute ``XDG_CACHE_HOME`` only, as the
+    XDG specification says), else ``~/.cache/litedepth``; macOS: ``~/Library/Caches/litedepth``;
+    Windows: ``%LOCALAPPDATA%\\litedepth\\Cache``. Nothing is created here.
+    """
+    own = os.environ.get("LITEDEPTH_CACHE")
+    if own:
+        return Path(own).expanduser()
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(base) / "litedepth" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "litedepth"
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    return (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "litedepth"
+
+
+def hu2021_folder() -> Path:
+    """Where the authors' networks are kept: ``<cache_dir()>/hu2021``."""
+    return cache_dir() / "hu2021"
+
+
+def hu2021_url() -> str:
+    """The authors' archive: ``$LITEDEPTH_HU2021_URL`` when set (a mirror, a ``file://`` copy), else `HU2021_URL`."""
+    return os.environ.get("LITEDEPTH_HU2021_URL") or HU2021_URL
+
+
+def hu2021_name(spec: str) -> str:
+    """``hu2021:NAME`` (or ``NAME``) -> ``NAME`` of `HU2021`; anything else is one line listing the names."""
+    name = spec[len(HU2021_PREFIX) :] if spec.startswith(HU2021_PREFIX) else spec
+    if name in HU2021:
+        return name
+    close = difflib.get_close_matches(name, HU2021, n=1, cutoff=0.6)
+    hint = f" (did you mean {HU2021_PREFIX}{close[0]}?)" if close else ""
+    what = f"no network named {name!r}" if name else "give a network's name"
+    raise LitedepthError(f"{HU2021_PREFIX}{name}: {what}{hint}; the authors released: {', '.join(HU2021)}")
+
+
+def hu2021_networks() -> list[dict[str, Any]]:
+    """The eight networks as rows: ``name``, ``arch``, ``trained_on``, ``file`` and whether it is ``cached``."""
+    folder = hu2021_folder()
+    rows = []
+    for name, network in HU2021.items():
+        path = folder / f"{name}.pt"
+        rows.append({"name": name, **network._asdict(), "file": str(path), "cached": path.is_file()})
+    return rows
+
+
+def hu2021_file(spec: str) -> Path:
+    """The cached ``.pt`` file of ``hu2021:NAME`` (or ``NAME``), downloading the authors' archive first when absent."""
+    name = hu2021_name(spec)
+    path = hu2021_folder() / f"{name}.pt"
+    if not path.is_file():
+        fetch_hu2021(name)
+    return path
+
+
+def fetch_hu2021(name: str) -> list[str]:
+    """Download the authors' archive and cache every network it holds; return the names cached.
+
+    The archive goes to a temporary folder inside the cache folder; every ``NAME.pt`` in it (in
+    whatever folder) is loaded strictly with its architecture, and only when all load are they
+    moved into the cache. Any failure is one `LitedepthError` line and leaves nothing behind.
+    """
+    folder, url = hu2021_folder(), hu2021_url()
+    label = f"{HU2021_PREFIX}{name}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".download-", dir=folder))
+    except OSError as exc:
+        raise LitedepthError(
+            f"{label}: cannot write the cache folder {folder} ({exc.strerror or exc}); set LITEDEPTH_CACHE"
+        ) from None
+    try:
+        if sys.stderr.isatty():
+            print(f"{label}: downloading the authors' networks from {url} into {folder}", file=sys.stderr)
+        archive = _download(url, work / "archive", label)
+        found = _unpack(archive, work / "networks", label, url)
+        for member, path in found.items():
+            _verify(path, member, label, url)
+        for member, path in found.items():
+            target = folder / f"{member}.pt"
+            if not target.is_file():
+                os.replace(path, target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if name not in found:
+        held = ", ".join(f"{n}.pt" for n in found) or "none of the authors' files"
+        raise LitedepthError(
+            f"{label}: the download from {url} holds no {name}.pt (it holds {held}); put the file in {folder} by hand"
+        )
+    return list(found)
+
+
+def _download(url: str, target: Path, label: str) -> Path:
+    """``url`` -> ``target``: Google Drive through gdown, anything else (http, https, file) through urllib."""
+    host = urllib.parse.urlparse(url).hostname or ""
+    if host in ("drive.google.com", "docs.google.com"):
+        return _download_drive(url, target, label)
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(target, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            _copy(response, out, total)
+    except urllib.error.HTTPError as exc:
+        raise LitedepthError(f"{label}: download from {url} failed (HTTP {exc.code} {exc.reason})") from None
+    except (OSError, ValueError) as exc:  # no network, a refused connection, a timeout, a bad URL
+        reason = getattr(exc, "reason", None) or exc.strerror or first_line(exc, 200)
+        raise LitedepthError(f"{label}: download from {url} failed ({reason})") from None
+    return target
+
+
+def _download_drive(url: str, target: Path, label: str) -> Path:
+    match = re.search(r"/file/d/([-\w]+)|[?&]id=([-\w]+)", url)
+    if match is None:
+        raise LitedepthError(f"{label}: {url} names no Google Drive file (expected .../file/d/ID/...)")
+    try:
+        import gdown
+    except ImportError:
+        raise LitedepthError(
+            f"{label}: not in {hu2021_folder()}; downloading it from Google Drive needs gdown: "
+            f"pip install 'litedepth[hub]' (or put the authors' {label[len(HU2021_PREFIX) :]}.pt there by hand)"
+        ) from None
+    try:
+        result = gdown.download(id=match.group(1) or match.group(2), output=str(target), quiet=not sys.stderr.isatty())
+    except Exception as exc:  # gdown's own errors (quota, permissions), requests' network errors
+        raise LitedepthError(f"{label}: download from {url} failed ({first_line(exc, 200)})") from None
+    if result is None or not target.is_file():  # older gdown versions return None instead of raising
+        raise LitedepthError(f"{label}: download from {url} failed (Google Drive gave no file)")
+    return target
+
+
+def _copy(source: IO[bytes], out: IO[bytes], total: int | None) -> None:
+    from tqdm import tqdm
+
+    with tqdm(total=total, unit="B", unit_scale=True, desc="hu2021", disable=not sys.stderr.isatty()) as bar:
+        while chunk := source.read(1 << 20):
+            out.write(chunk)
+            bar.update(len(chunk))
+
+
+def _members(archive: Path, label: str, url: str) -> Iterator[tuple[str, IO[bytes]]]:
+    """``(path inside, open file)`` for every file of a zip archive."""
+    if not zipfile.is_zipfile(archive):
+        raise LitedepthError(f"{label}: the download from {url} is not a zip archive")
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            if not info.is_dir():
+                with zf.open(info) as f:
+                    yield info.filename, f
+
+
+def _unpack(archive: Path, folder: Path, label: str, url: str) -> dict[str, Path]:
+    """Name -> extracted file for every ``NAME.pt`` of `HU2021` in ``archive`` (macOS ``._`` copies skipped)."""
+    folder.mkdir()
+    found: dict[str, Path] = {}
+    try:
+        for inside, f in _members(archive, label, url):
+            path = PurePosixPath(inside.replace("\\", "/"))
+            name = path.stem
+            if path.suffix != ".pt" or name not in HU2021 or name in found or "__MACOSX" in path.parts:
+                continue
+            found[name] = folder / f"{name}.pt"
+            with open(found[name], "wb") as out:
+                shutil.copyfileobj(f, out, 1 << 20)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise LitedepthError(
+            f"{label}: the download from {url} is a damaged archive ({first_line(exc, 200)})"
+        ) from None
+    return found
+
+
+def _verify(path: Path, name: str, label: str, url: str) -> None:
+    """``path`` loads strictly as ``name``'s architecture, or one line naming the file in the archive."""
+    arch = HU2021[name].arch
+    try:
+        load_network(path, arch=arch)
+    except LitedepthError as exc:
+        reason = str(exc).removeprefix(f"{path}: ")
+        raise LitedepthError(
+            f"{label}: {name}.pt in the download from {url} is not the authors' {arch}: {reason}"
+        ) from None
+
+
+def _load_hu2021(spec: str, arch: str | None) -> DepthNet:
+    name = hu2021_name(spec)
+    network = HU2021[name]
+    if arch is not None and arch != network.arch:
+        raise LitedepthError(f"{HU2021_PREFIX}{name}: a {network.arch}, not {arch!r}")
+    path = hu2021_file(name)
+    try:
+        model = load_network(path, arch=network.arch)
+    except LitedepthError as exc:
+        raise LitedepthError(f"{exc} (a damaged cache file: delete it to download it again)") from None
+    model.metadata = {
+        "source": f"{HU2021_PREFIX}{name}",
+        "format": "authors-pt",
+        "file": str(path),
+        "training": {"origin": "Hu et al. 2021 released checkpoint", "trained_on": network.trained_on},
+    }
+    return model
+
+
+# --- any spec -> a model ----------------------------------------------------------------------
+
+
+def check_device(device: str | torch.device, option: str = "--device") -> torch.device:
+    """``torch.device(device)``, or a one-line `LitedepthError` for a bad name or a device this torch cannot use."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise LitedepthError(f"{option} {device!r}: not a torch device (e.g. cpu, cuda, cuda:1)") from None
+    backend = getattr(torch, dev.type, None)
+    if callable(getattr(backend, "is_available", None)) and not backend.is_available():
+        raise LitedepthError(
+            f"{option} {device}: {dev.type} is not available to this torch ({torch.__version__}); use cpu"
+        )
+    if (
+        dev.index is not None
+        and callable(getattr(backend, "device_count", None))
+        and dev.index >= backend.device_count()
+    ):
+        raise LitedepthError(
+            f"{option} {device}: no such device; this machine has {backend.device_count()} {dev.type} device(s)"
+        )
+    return dev
+
+
+def load(
+    spec: str | os.PathLike,
+    arch: str | None = None,
+    device: str | torch.device | None = None,
+    *,
+    backend: str = "torch",
+    threads: int | None = None,
+) -> DepthModel:
+    """Open a depth model in eval mode from any spec the CLI's ``--model`` takes.
+
+    - our ``.safetensors`` (architecture and input size from its metadata) -> `DepthNet`;
+    - an authors' ``.pt`` (``arch`` guessed from its keys when left out) -> `DepthNet`;
+    - ``hu2021:NAME``, one of the authors' released networks (`HU2021`), from the cache or
+      downloaded once -> `DepthNet`;
+    - an exported ``.onnx`` file -> `litedepth.deploy.onnx_runtime.OnnxDepthModel` (CPU only);
+    - an architecture name of `litedepth.ARCHITECTURES` -> a fresh `DepthNet`, with an
+      `UntrainedWeightsWarning` (random weights: the depth is meaningless).
+
+    A file wins over an architecture name of the same spelling. ``arch``, if given, must agree
+    with what the spec holds. ``device`` moves a network there; default CPU. ``backend="onnxruntime"``
+    runs a network by ONNX Runtime (exported in memory, checked against PyTorch); ``threads``
+    sets ONNX Runtime's intra-op threads. Anything else is a one-line `LitedepthError`.
+
+    >>> model = load("hu2021:N_s_X_U_unlabel")
+    >>> model = load("student.safetensors", backend="onnxruntime", threads=2)
+    """
+    if backend not in BACKENDS:
+        raise LitedepthError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    if backend == "onnxruntime" and device is not None and torch.device(device).type != "cpu":
+        raise LitedepthError(f"{spec}: the onnxruntime backend runs on CPU only, not {device}")
+    model = _open(spec, arch, device, threads)
+    if backend == "torch" or not isinstance(model, torch.nn.Module):
+        return model
+    from .deploy.onnx_runtime import from_network
+
+    return from_network(model, threads=threads, name=os.fspath(spec))
+
+
+def _open(spec: str | os.PathLike, arch: str | None, device: str | torch.device | None, threads: int | None):
+    """`load` before the backend: the spec resolved into a network on ``device`` or an ONNX model."""
+    if not isinstance(spec, (str, os.PathLike)):
+        raise LitedepthError(
+            f"load: expected a model file or an architecture name, got a {type(spec).__name__} "
+            "(a network object needs no loading)"
+        )
+    if isinstance(spec, str) and spec.startswith(HU2021_PREFIX):
+        return _load_hu2021(spec, arch).to(_torch_device(device)).eval()
+    path = Path(spec)
+    if path.is_file():
+        if path.suffix.lower() == ".onnx":
+            return _load_onnx(path, arch, device, threads)
+        return load_network(path, arch).to(_torch_device(device)).eval()
+    name = os.fspath(spec)
+    if isinstance(spec, str) and name in ARCHITECTURES:
+        return _fresh(name, arch).to(_torch_device(device)).eval()
+    raise _not_found(spec, path)
+
+
+def _torch_device(device: str | torch.device | None) -> torch.device:
+    return check_device(device, "device") if device is not None else torch.device("cpu")
+
+
+def _fresh(name: str, arch: str | None) -> DepthNet:
+    if arch is not None and arch != name:
+        raise LitedepthError(f"{name}: an architecture name, but arch={arch!r} names another")
+    warnings.warn(
+        f"{name}: an architecture name, not a file; using fresh (untrained) weights, so the depth is meaningless",
+        UntrainedWeightsWarning,
+        stacklevel=4,
+    )
+    model = create_model(name)
+    model.metadata = {"source": name, "format": "untrained", "training": {}}
+    return model
+
+
+def _not_found(spec: str | os.PathLike, path: Path) -> LitedepthError:
+    """The one line for a spec that is neither a file nor a name."""
+    name = os.fspath(spec)
+    if path.exists():
+        return LitedepthError(f"{path}: a folder, not a model file (.safetensors, .pt or .onnx)")
+    if path.suffix.lower() in MODEL_SUFFIXES or not isinstance(spec, str) or os.sep in name or "/" in name:
+        kind = "ONNX" if path.suffix.lower() == ".onnx" else "checkpoint"
+        return LitedepthError(f"{path}: no such {kind} file")
+    close = difflib.get_close_matches(name, ARCHITECTURES, n=1, cutoff=0.5)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return LitedepthError(
+        f"{name}: neither a model file nor an architecture name{hint}; architectures: {', '.join(ARCHITECTURES)}"
+        f"; the authors' networks: {HU2021_PREFIX}NAME"
+    )
+
+
+def _load_onnx(path: Path, arch: str | None, device: str | torch.device | None, threads: int | None):
+    """An exported ``.onnx`` file -> `OnnxDepthModel` (ONNX Runtime, CPU provider)."""
+    if device is not None and torch.device(device).type != "cpu":
+        raise LitedepthError(f"{path}: an ONNX model runs on CPU only (ONNX Runtime's CPU provider), not {device}")
+    from .deploy.onnx_runtime import OnnxDepthModel
+
+    model = OnnxDepthModel(path, threads=threads)
+    if arch is not None and model.arch != arch:
+        raise LitedepthError(f"{path}: holds architecture {model.arch!r}, not {arch!r}")
+    return model
+
+
+def open_model(
+    spec: str | os.PathLike | None,
+    arch: str | None = None,
+    *,
+    backend: str = "torch",
+    device: str = "cpu",
+    threads: int | None = None,
+    quiet: bool = False,
+) -> DepthModel:
+    """The model a command runs: `load` of ``--model`` (``--arch`` alone: that architecture).
+
+    The fresh-weights warning of an architecture name becomes one ``warning:`` line on stderr,
+    and an ``.onnx`` file asked to run by torch gets a ``note:`` line (ONNX Runtime runs it);
+    ``quiet`` shows neither (a timing needs no trained weights).
+    """
+    check_device(device)
+    if spec is None and arch is None:
+        raise LitedepthError(
+            "no model: give --model (a .safetensors, .pt or .onnx file, hu2021:NAME, or an architecture name)"
+        )
+    spec, arch = (spec, arch) if spec is not None else (arch, None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UntrainedWeightsWarning)
+        model = load(spec, arch=arch, device=device, backend=backend, threads=threads)
+    for w in caught:
+        if not issubclass(w.category, UntrainedWeightsWarning):  # not ours: shown as Python would have shown it
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+        elif not quiet:
+            print(f"warning: {w.message}", file=sys.stderr)
+    if backend == "torch" and not isinstance(model, torch.nn.Module) and not quiet:
+        print(f"note: {spec} is an ONNX file; running it with ONNX Runtime", file=sys.stderr)
+    return model

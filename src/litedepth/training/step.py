@@ -1,0 +1,143 @@
+"""One optimiser step: the objective of a run and the step that lowers it on one batch.
+
+>>> objective, kd_name = build_objective(cfg, teacher)     # DistillationLoss, "l1" (None without a teacher)
+>>> terms = train_step(net, optimizer, objective, batch, teacher, "cpu")   # (loss, gt term, teacher term)
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from ..config import Config
+from ..errors import LitedepthError
+from .losses import DepthLoss, DistillationLoss, kd_loss
+
+
+class Autocast:
+    """The autocast context of ``precision`` on ``device`` (fp32: none)."""
+
+    DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+    def __init__(self, device: torch.device, precision: str = "fp32") -> None:
+        self.device_type, self.dtype = torch.device(device).type, self.DTYPES.get(precision)
+
+    def __call__(self):
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+
+def build_objective(cfg: Config, teacher=None) -> tuple[DistillationLoss, str | None]:
+    """The training loss for ``cfg`` and the name of the loss to the teacher (None without one).
+
+    ``loss.kd: auto`` picks ``ssi`` for relative-depth teachers and ``hu2019`` for metric ones.
+    """
+    kd_name = None
+    if teacher is not None:
+        kd_name = cfg.loss.kd
+        if kd_name == "auto":
+            kd_name = "ssi" if teacher.relative else "hu2019"
+        if teacher.relative and kd_name != "ssi":
+            raise LitedepthError(
+                f"{teacher.source}: this teacher predicts relative depth; use loss.kd=ssi (or auto), not {kd_name!r}"
+            )
+    gt = DepthLoss(cfg.loss.depth, cfg.loss.gradient, cfg.loss.normal)
+    kd = kd_loss(kd_name, cfg.loss.depth, cfg.loss.gradient, cfg.loss.normal, teacher.output) if kd_name else None
+    return DistillationLoss(gt, kd, cfg.loss.gt_weight, cfg.loss.teacher_weight), kd_name
+
+
+def train_step(
+    net,
+    optimizer,
+    objective: DistillationLoss,
+    batch: dict,
+    teacher,
+    device,
+    autocast: Autocast | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+    accumulate: int = 1,
+    clip_grad_norm: float | None = None,
+    memory_format=torch.contiguous_format,
+    teacher_input=None,
+) -> torch.Tensor:
+    """One optimiser step on a collated batch from `TrainingSet`.
+
+    Returns ``(loss, gt term, teacher term)`` as a float32 tensor on ``device``, unread: nothing
+    here waits for the device. What depends on the batch's make-up (which samples have labels,
+    which need the live teacher) is decided from its CPU tensors. ``accumulate``: the batch runs
+    as that many chunks, whose gradients add up to one step. ``teacher_input``: turns the student's
+    input into the live teacher's (its normalisation), where the two differ.
+    """
+    device = torch.device(device)
+    autocast = autocast or Autocast(device)
+    chunks = [{k: v[i::accumulate] if torch.is_tensor(v) else v for k, v in batch.items()} for i in range(accumulate)]
+    terms = torch.zeros(3, device=device)
+    optimizer.zero_grad(set_to_none=True)
+    for i, chunk in enumerate(chunks):
+        sync = contextlib.nullcontext() if i == accumulate - 1 or not hasattr(net, "no_sync") else net.no_sync()
+        with sync:
+            loss, parts = _forward_loss(net, objective, chunk, teacher, device, autocast, memory_format, teacher_input)
+            if scaler is not None and scaler.is_enabled():
+                scaler.scale(loss / accumulate).backward()
+            else:
+                (loss / accumulate).backward()
+        zero = torch.zeros((), device=device)
+        terms += torch.stack([loss.detach(), parts.get("gt", zero), parts.get("teacher", zero)]) / accumulate
+    if scaler is not None and scaler.is_enabled():
+        if clip_grad_norm is not None:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(_parameters(optimizer), clip_grad_norm)
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        if clip_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(_parameters(optimizer), clip_grad_norm)
+        optimizer.step()
+    return terms
+
+
+def _forward_loss(
+    net,
+    objective: DistillationLoss,
+    batch: dict,
+    teacher,
+    device,
+    autocast: Autocast,
+    memory_format,
+    teacher_input=None,
+):
+    """The student's loss on one (chunk of a) batch: ``(loss, parts)``, computed in fp32."""
+    has_depth, teach, cached = (
+        batch["has_depth"] > 0,
+        batch["teach"] > 0,
+        batch["cached"] > 0,
+    )  # CPU tensors: free to read
+    x = batch["image"].to(device, non_blocking=True).contiguous(memory_format=memory_format)
+    depth = batch["depth"].to(device, non_blocking=True)
+    target = batch["target"].to(device, non_blocking=True)
+    # live targets are valid everywhere, cached ones where the transform kept them
+    target_mask = (teach & ~cached).view(-1, 1, 1, 1) | (teach.view(-1, 1, 1, 1) & (batch["target_mask"] > 0.5))
+    target_mask = target_mask.to(device, non_blocking=True)
+    live = torch.nonzero(teach & ~cached).flatten()
+    if teacher is not None and len(live):  # no cache: run the teacher on the augmented images
+        live = live.to(device, non_blocking=True)
+        with torch.no_grad(), autocast():
+            taught = x.index_select(0, live)
+            predicted = teacher.predict_tensor(teacher_input(taught) if teacher_input else taught)
+        target = target.index_copy(0, live, predicted.to(target.dtype))
+    with autocast():
+        pred = net(x)
+    gt_mask = has_depth.view(-1, 1, 1, 1).to(device, non_blocking=True) & (depth > 0)
+    return objective(
+        student=pred.float(),
+        gt=depth if bool(has_depth.any()) else None,
+        gt_mask=gt_mask,
+        teacher=target if bool(teach.any()) else None,
+        teacher_mask=target_mask,
+    )
+
+
+def _parameters(optimizer) -> list[torch.Tensor]:
+    return [p for group in optimizer.param_groups for p in group["params"]]
