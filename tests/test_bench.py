@@ -9,8 +9,8 @@ from conftest import randomise_bn
 from litedepth.cli import main
 from litedepth.deploy.bench import machine_info
 from litedepth.deploy.flops import count_gflops, count_parameters
-from litedepth.deploy.fold_batchnorm import find_conv_bn_pairs, fold_batchnorm, optimize_for_inference
 from litedepth.models import create_model
+from litedepth.runtimes.fold_batchnorm import find_conv_bn_pairs, fold_batchnorm, optimize_for_inference
 
 
 @pytest.mark.parametrize("arch", ["hu2021-student", "hu2021-teacher-r18", "fast-student"])

@@ -13,11 +13,11 @@ pytest.importorskip("onnxruntime")
 from litedepth.checkpoint import save_model  # noqa: E402
 from litedepth.cli import main  # noqa: E402
 from litedepth.deploy.export import export_onnx  # noqa: E402
-from litedepth.deploy.onnx_runtime import OnnxDepthModel  # noqa: E402
 from litedepth.errors import LitedepthError  # noqa: E402
 from litedepth.hub import load  # noqa: E402
 from litedepth.inference import predict  # noqa: E402
 from litedepth.models import ARCHITECTURES, create_model  # noqa: E402
+from litedepth.runtimes.onnx import OnnxDepthModel  # noqa: E402
 
 SIZE = (64, 96)
 
@@ -213,7 +213,7 @@ def test_predict_and_eval_cli_onnxruntime_backend_match_torch(tmp_path):
     ids=["3", "99", "9"],
 )
 def test_export_cli_unsupported_opset_is_one_line(fast_model, tmp_path, capfd, opset, expected):
-    from litedepth.deploy.export import opset_range
+    from litedepth.runtimes.onnx_convert import opset_range
 
     out = tmp_path / "m.onnx"
     capfd.readouterr()
@@ -227,7 +227,7 @@ def test_export_cli_unsupported_opset_is_one_line(fast_model, tmp_path, capfd, o
 
 def test_exporter_failure_is_one_line_and_its_graph_dump_is_dropped(capfd):
     """An operator the exporter cannot write: one line with the exporter's first line, no graph on stdout/stderr."""
-    from litedepth.deploy.export import onnx_bytes
+    from litedepth.runtimes.onnx_convert import onnx_bytes
 
     class Inverts(torch.nn.Module):
         arch, input_size, mean, std = "inverts", (32, 32), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)

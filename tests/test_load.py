@@ -68,7 +68,7 @@ def test_load_safetensors_pt_and_onnx(net, tmp_path, onnx_file):
     assert loaded.arch == "fast-student" and loaded.input_size == (228, 304)  # a plain state dict holds no size
     _same_output(net, loaded)
 
-    from litedepth.deploy.onnx_runtime import OnnxDepthModel
+    from litedepth.runtimes.onnx import OnnxDepthModel
 
     loaded = litedepth.load(str(onnx_file))
     assert isinstance(loaded, OnnxDepthModel) and not hasattr(loaded, "parameters")
@@ -114,7 +114,7 @@ def test_load_bad_spec_is_one_line(tmp_path):
 
 
 def test_load_threads_and_backend(net, onnx_file, tmp_path):
-    from litedepth.deploy.onnx_runtime import OnnxDepthModel
+    from litedepth.runtimes.onnx import OnnxDepthModel
 
     assert litedepth.load(onnx_file, threads=1).static_size == SIZE
     with pytest.warns(litedepth.UntrainedWeightsWarning):
@@ -155,7 +155,7 @@ def test_predict_info_eval_accept_an_architecture_name(tmp_path, capsys):
 
 
 def test_info_on_onnx_counts_the_graph(net, onnx_file, capsys):
-    from litedepth.deploy.fold_batchnorm import fold_batchnorm
+    from litedepth.runtimes.fold_batchnorm import fold_batchnorm
 
     assert main(["info", "--model", str(onnx_file)]) == 0
     out = capsys.readouterr().out

@@ -30,9 +30,6 @@ LAYERS = {
 CORE_HELPERS = 0
 PACKAGE = 2  # litedepth/__init__.py: the public API (load, save_model, create_model)
 MAX_FUNCTION_LINES = 60
-# The one upward import left: `load` opens an .onnx file (or runs a network) with ONNX Runtime,
-# whose wrapper still lives beside the exporter it shares names with. Nothing else may be added.
-KNOWN_UPWARD = {"litedepth.hub imports litedepth.deploy.onnx_runtime"}
 
 
 def module_name(path: Path) -> str:
@@ -126,7 +123,7 @@ def test_imports_run_one_way():
         for target in targets
         if layer(target) > layer(source) and not target.endswith(".__init__")
     )
-    assert sorted(set(upward) - KNOWN_UPWARD) == [], "\n".join(upward)
+    assert upward == [], "\n".join(upward)
 
 
 def test_the_checker_sees_circles_and_upward_imports():

@@ -17,13 +17,14 @@ loading it strictly with its architecture, and only then moved into place: a fai
 leaves nothing behind. Google Drive links need ``gdown`` (``pip install 'litedepth[hub]'``);
 other URLs (``https://``, ``http://``, ``file://``) are read by the standard library.
 
-`load` never imports the deployment code above it, except `litedepth.deploy.onnx_runtime`,
-lazily, when ONNX Runtime runs a model (an ``.onnx`` file, or ``backend="onnxruntime"``).
+`load` never imports the deployment code above it. ONNX Runtime (`litedepth.runtimes.onnx`)
+is imported lazily, when it runs a model (an ``.onnx`` file, or ``backend="onnxruntime"``).
 """
 
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
 import shutil
@@ -45,13 +46,15 @@ from .checkpoint import load_network
 from .errors import LitedepthError, first_line
 from .models import ARCHITECTURES, DepthNet, create_model
 
+logger = logging.getLogger(__name__)
+
 MODEL_SUFFIXES = (".safetensors", ".onnx", ".pt", ".pth", ".tar", ".ckpt")
 BACKENDS = ("torch", "onnxruntime")
 
 
 class DepthModel(Protocol):
     """What inference code (`litedepth.inference.predict`, `litedepth.evaluation.loop.evaluate`, the CLI)
-    may rely on in a model from `load`: a `DepthNet` or an `litedepth.deploy.onnx_runtime.OnnxDepthModel`.
+    may rely on in a model from `load`: a `DepthNet` or an `litedepth.runtimes.onnx.OnnxDepthModel`.
 
     Nothing else is shared: ``parameters()`` and ``state_dict()`` are torch's, and an ONNX model
     does not fake them (`litedepth.deploy.flops` counts its parameters and GFLOPs from its graph).
@@ -177,7 +180,7 @@ def fetch_hu2021(name: str) -> list[str]:
         ) from None
     try:
         if sys.stderr.isatty():
-            print(f"{label}: downloading the authors' networks from {url} into {folder}", file=sys.stderr)
+            logger.info("%s: downloading the authors' networks from %s into %s", label, url, folder)
         archive = _download(url, work / "archive", label)
         found = _unpack(archive, work / "networks", label, url)
         for member, path in found.items():
@@ -343,7 +346,7 @@ def load(
     - an authors' ``.pt`` (``arch`` guessed from its keys when left out) -> `DepthNet`;
     - ``hu2021:NAME``, one of the authors' released networks (`HU2021`), from the cache or
       downloaded once -> `DepthNet`;
-    - an exported ``.onnx`` file -> `litedepth.deploy.onnx_runtime.OnnxDepthModel` (CPU only);
+    - an exported ``.onnx`` file -> `litedepth.runtimes.onnx.OnnxDepthModel` (CPU only);
     - an architecture name of `litedepth.ARCHITECTURES` -> a fresh `DepthNet`, with an
       `UntrainedWeightsWarning` (random weights: the depth is meaningless).
 
@@ -362,7 +365,7 @@ def load(
     model = _open(spec, arch, device, threads)
     if backend == "torch" or not isinstance(model, torch.nn.Module):
         return model
-    from .deploy.onnx_runtime import from_network
+    from .runtimes.onnx import from_network
 
     return from_network(model, threads=threads, name=os.fspath(spec))
 
@@ -424,7 +427,7 @@ def _load_onnx(path: Path, arch: str | None, device: str | torch.device | None, 
     """An exported ``.onnx`` file -> `OnnxDepthModel` (ONNX Runtime, CPU provider)."""
     if device is not None and torch.device(device).type != "cpu":
         raise LitedepthError(f"{path}: an ONNX model runs on CPU only (ONNX Runtime's CPU provider), not {device}")
-    from .deploy.onnx_runtime import OnnxDepthModel
+    from .runtimes.onnx import OnnxDepthModel
 
     model = OnnxDepthModel(path, threads=threads)
     if arch is not None and model.arch != arch:
@@ -460,7 +463,7 @@ def open_model(
         if not issubclass(w.category, UntrainedWeightsWarning):  # not ours: shown as Python would have shown it
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
         elif not quiet:
-            print(f"warning: {w.message}", file=sys.stderr)
+            logger.warning("warning: %s", w.message)
     if backend == "torch" and not isinstance(model, torch.nn.Module) and not quiet:
-        print(f"note: {spec} is an ONNX file; running it with ONNX Runtime", file=sys.stderr)
+        logger.warning("note: %s is an ONNX file; running it with ONNX Runtime", spec)
     return model

@@ -1,7 +1,7 @@
 """The metadata a model file carries, decoded and checked the same way by every loader.
 
 Our ``.safetensors`` checkpoints (`litedepth.checkpoint`) and exported ``.onnx`` files
-(`litedepth.deploy.onnx_runtime`, keys prefixed ``litedepth.``) store string metadata: the architecture,
+(`litedepth.runtimes.onnx`, keys prefixed ``litedepth.``) store string metadata: the architecture,
 its builder config, the input size, the normalisation (mean, std), the training camera
 (`litedepth.camera.Intrinsics`) and provenance. A file with a broken value would otherwise
 fail far from its cause (a traceback inside a network) or, worse, run: a std of 0 divides by

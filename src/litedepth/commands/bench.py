@@ -40,10 +40,11 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from ..deploy.bench import benchmark, format_table
-    from ..deploy.export import parse_size, require_onnx
+    from ..deploy.export import parse_size
     from ..errors import LitedepthError
     from ..fileio import atomic_path
     from ..outputs import OutputGuard
+    from ..runtimes.onnx_convert import require_onnx
 
     if args.threads is not None and args.threads < 1:
         raise LitedepthError(

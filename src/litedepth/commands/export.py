@@ -41,10 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..deploy.export import export_onnx, parse_size, require_onnx
+    from ..deploy.export import export_onnx, parse_size
     from ..errors import LitedepthError
     from ..hub import open_model
     from ..outputs import OutputGuard
+    from ..runtimes.onnx_convert import require_onnx
 
     require_onnx()
     if not args.onnx.endswith(".onnx"):

@@ -6,7 +6,7 @@
 Backends (one row each):
 
 - ``torch``: PyTorch eager, the module as built, under ``torch.no_grad()``;
-- ``torch-optimised``: `litedepth.deploy.fold_batchnorm.optimize_for_inference` (BN folded,
+- ``torch-optimised``: `litedepth.runtimes.fold_batchnorm.optimize_for_inference` (BN folded,
   channels-last for depthwise networks) under ``torch.inference_mode()``;
 - ``onnxruntime``: exported in memory (BN folded, static shape), CPU provider, all
   graph optimisations.
@@ -218,7 +218,7 @@ def _time_backend(backend, net, onnx_model, label, x, size, batch, threads, runs
             times = time_callable(lambda: net(x), runs, warmup)
         return _row(label, arch, backend, times, batch, **facts)
     if backend == "torch-optimised":
-        from .fold_batchnorm import has_depthwise, optimize_for_inference
+        from ..runtimes.fold_batchnorm import has_depthwise, optimize_for_inference
 
         channels_last = has_depthwise(net)
         fast = optimize_for_inference(net, channels_last=channels_last, example=x[:1])
@@ -237,10 +237,10 @@ def _time_backend(backend, net, onnx_model, label, x, size, batch, threads, runs
 
 
 def _onnx_row(net, onnx_model, label, net_arch, x, size, batch, threads, runs, warmup, facts) -> dict[str, Any]:
-    from .onnx_runtime import OnnxDepthModel
+    from ..runtimes.onnx import OnnxDepthModel
 
     if onnx_model is None:
-        from .export import onnx_bytes
+        from ..runtimes.onnx_convert import onnx_bytes
 
         onnx_model = OnnxDepthModel(onnx_bytes(net, size=size, dynamic=batch != 1), threads=threads, name=label)
     elif threads:

@@ -1,6 +1,6 @@
 """Sizes: parsing ``HxW`` input sizes, counting a model's parameters and compute.
 
-Torch networks are counted from their modules; ONNX models (`litedepth.deploy.onnx_runtime.OnnxDepthModel`)
+Torch networks are counted from their modules; ONNX models (`litedepth.runtimes.onnx.OnnxDepthModel`)
 from their graph: parameters are the element count of the initializers (after BatchNorm folding and
 the exporter's merging of identical tensors, so a little below the torch count), and GFLOPs come from
 the Conv, ConvTranspose, Gemm and MatMul nodes at shapes from ``onnx.shape_inference`` (None when

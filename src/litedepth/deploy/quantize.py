@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import LitedepthError
 from ..fileio import IMAGE_EXTENSIONS, atomic_path, read_rgb
-from .export import INPUT_NAME, require_onnx
+from ..runtimes.onnx_convert import INPUT_NAME, require_onnx
 
 
 @dataclass
@@ -55,7 +55,7 @@ def quantize_int8(
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     from ..preprocess import stats_of
-    from .onnx_runtime import OnnxDepthModel
+    from ..runtimes.onnx import OnnxDepthModel
 
     float_model = OnnxDepthModel(onnx_path)
     batches = calibration_batches(

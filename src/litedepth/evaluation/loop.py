@@ -466,7 +466,7 @@ def evaluate(
         model: an ``nn.Module`` mapping normalised (B, 3, h, w) to (B, 1, h, w) metres (its
             ``input_size``, ``mean``, ``std`` attributes are used when present, else 228x304 and
             ImageNet's statistics: `litedepth.preprocess.stats_of`), or another callable doing the
-            same (e.g. `litedepth.deploy.onnx_runtime.OnnxDepthModel`).
+            same (e.g. `litedepth.runtimes.onnx.OnnxDepthModel`).
         data: a dataset path (see `litedepth.data.open_dataset`) or a dataset yielding raw samples
             (``load(i)`` is used when present, else ``dataset[i]``).
         protocol: ``"hu2021"``, ``"eigen"`` or a `Protocol`.

@@ -116,7 +116,7 @@ class OnnxTeacher(Teacher):
     def __init__(
         self, path: str | os.PathLike, relative: bool = False, output: str = "depth", providers: list[str] | None = None
     ) -> None:
-        from ..deploy.onnx_runtime import open_session, session_metadata
+        from ..runtimes.onnx import open_session, session_metadata
 
         self.path = Path(path)
         label = str(self.path)

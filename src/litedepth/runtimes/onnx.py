@@ -30,7 +30,7 @@ from ..errors import LitedepthError, first_line
 from ..metadata import read_metadata
 from ..models import ARCHITECTURES
 from ..preprocess import IMAGENET_MEAN, IMAGENET_STD
-from .export import INPUT_NAME, META_PREFIX, OUTPUT_NAME, onnx_bytes, require_onnx, verify_onnx
+from .onnx_convert import INPUT_NAME, META_PREFIX, OUTPUT_NAME, onnx_bytes, require_onnx, verify_onnx
 
 
 class OnnxDepthModel:
