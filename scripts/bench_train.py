@@ -1,14 +1,19 @@
-"""Training throughput (images/s) of a few architectures in a few precisions, data loading included.
+"""Training throughput (images/s) of a few architectures in a few precisions, data loading included,
+and of the input pipeline alone.
 
 Generates synthetic 480x640 rooms once (``--data``), then trains each architecture for two epochs
 with `litedepth.training.loop.run` (the real loop: DataLoader workers, augmentation, optimiser) and
-reports the second epoch's images/s (the first warms up workers, allocator and kernels).
+reports the second epoch's images/s (the first warms up workers, allocator and kernels). Before
+that, the input pipeline alone: the training set's items through a DataLoader with one worker
+(images/s per worker), and with the tensor pipeline the batched augmentation on the device
+(images/s), at ``--size`` and at ``--pipeline-size``; no network.
 
     python scripts/bench_train.py --archs hu2021-student,hu2021-teacher --precisions fp32,bf16 \
         --size 228x304 --batch 32 --images 512 --workers 12 --json out.json
 
 Prints the machine (CPU model and flags, GPU name, torch) with the table. Works with the
-litedepth found on ``PYTHONPATH`` (older versions without ``train.precision`` run fp32 only).
+litedepth found on ``PYTHONPATH`` (older versions without ``train.precision`` run fp32 only;
+versions without ``augment.pipeline`` have the PIL pipeline only).
 """
 
 from __future__ import annotations
@@ -52,7 +57,14 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=min(12, max(0, (os.cpu_count() or 1) - 2)), help="DataLoader workers")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--device", default="auto")
-    p.add_argument("--channels-last", action="store_true", help="also set train.channels_last for bf16/fp16")
+    p.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        help="set train.channels_last (default: the config's default)",
+    )
+    p.add_argument("--pipeline", choices=("tensor", "pil"), help="augment.pipeline (default: the config's default)")
+    p.add_argument("--pipeline-size", default="228x304", help="also time the input pipeline alone at this HxW")
+    p.add_argument("--no-pipeline", action="store_true", help="skip the input pipeline's timing")
     p.add_argument("--data", help="folder of generated images (made if missing; default: a temporary folder)")
     p.add_argument("--json", help="write the rows here")
     return p.parse_args()
@@ -66,7 +78,11 @@ def main() -> int:
     data = make_data(Path(args.data) if args.data else work / "data", args.images)
     print(machine())
     rows = []
-    for arch in args.archs.split(","):
+    if not args.no_pipeline:
+        sizes = dict.fromkeys([(h, w), tuple(int(v) for v in args.pipeline_size.lower().split("x"))])
+        for size in sizes:
+            rows.append(bench_pipeline(size, args, data, work / "pipeline"))
+    for arch in filter(None, args.archs.split(",")):
         for precision in args.precisions.split(","):
             row = bench(arch, precision, (h, w), args, data, work / f"{arch}-{precision}")
             if row is not None:
@@ -93,9 +109,88 @@ def make_data(data: Path, images: int) -> Path:
     return data
 
 
+def config(arch: str, size: tuple[int, int], args: argparse.Namespace, data: Path, train: dict):
+    """The benchmark's training config; ``augment.pipeline`` and ``data.store_dir`` where this litedepth has them."""
+    from litedepth.config import AugmentConfig, Config, DataConfig
+
+    data_section = {"sources": [{"path": str(data), "kind": "nyu"}], "workers": args.workers}
+    if "store_dir" in {f.name for f in dataclasses.fields(DataConfig)}:
+        data_section["store_dir"] = str(data.parent / "sample-stores")  # built once, kept with the images
+    augment = {"pipeline": args.pipeline} if args.pipeline else {}
+    if augment and "pipeline" not in {f.name for f in dataclasses.fields(AugmentConfig)}:
+        raise SystemExit(f"--pipeline {args.pipeline}: this litedepth has the PIL pipeline only")
+    return Config.from_dict(
+        {
+            "name": "bench",
+            "model": {"arch": arch, "input_size": list(size)},
+            "data": data_section,
+            "augment": augment,
+            "train": train,
+        }
+    )
+
+
+def bench_pipeline(size: tuple[int, int], args: argparse.Namespace, data: Path, out: Path) -> dict:
+    """The input pipeline alone at ``size``: items/s of one DataLoader worker, and of the device augmentation."""
+    from litedepth.training import mixing
+
+    cfg = config("lite0-student", size, args, data, {"device": args.device, "progress": False, "out_dir": str(out)})
+    t0 = time.perf_counter()
+    trainset = mixing.build_training_set(cfg)
+    prepared = time.perf_counter() - t0
+    sampler = mixing.EpochSampler(len(trainset), seed=0)
+    loader = torch.utils.data.DataLoader(trainset, batch_size=args.batch, sampler=sampler, num_workers=1)
+    batches, seconds = [], 0.0
+    for epoch in range(2):  # the first warms the worker up
+        sampler.set_epoch(epoch)
+        t0 = time.perf_counter()
+        batches = list(loader)
+        seconds = time.perf_counter() - t0
+    recipe = getattr(trainset, "recipe", None)
+    row = {"pipeline": "pil" if recipe is None else "tensor", "size": f"{size[0]}x{size[1]}", "images": len(trainset)}
+    row.update(worker_images_per_s=round(len(trainset) / seconds, 1), prepare_s=round(prepared, 1))
+    if recipe is not None:
+        from litedepth.data.batch_augment import BatchAugment
+
+        augment, device = BatchAugment(recipe, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)), _device(args.device)
+        with torch_threads(args.threads):
+            mixing.prepare_batch(batches[0], augment, device)
+            t0 = time.perf_counter()
+            for batch in batches:
+                mixing.prepare_batch(batch, augment, device)["image"].sum().item()
+            row["device_augment_images_per_s"] = round(len(trainset) / (time.perf_counter() - t0), 1)
+    extra = f", device augmentation {row['device_augment_images_per_s']:.0f} img/s" if recipe is not None else ""
+    print(
+        f"input pipeline ({row['pipeline']}, {row['size']}): {row['worker_images_per_s']:.1f} img/s per worker{extra}"
+        f" (set-up {prepared:.1f} s)",
+        flush=True,
+    )
+    return row
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class torch_threads:
+    """``torch.set_num_threads(n)`` inside the block (n None: unchanged)."""
+
+    def __init__(self, n: int | None) -> None:
+        self.n, self.saved = n, torch.get_num_threads()
+
+    def __enter__(self) -> None:
+        if self.n:
+            torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc) -> None:
+        torch.set_num_threads(self.saved)
+
+
 def bench(arch: str, precision: str, size: tuple[int, int], args: argparse.Namespace, data: Path, out: Path):
     """Two epochs of ``arch`` in ``precision``: the row of its images/s, or None (not supported, or failed)."""
-    from litedepth.config import Config, TrainConfig
+    from litedepth.config import TrainConfig
     from litedepth.training.loop import run
 
     has_precision = "precision" in {f.name for f in dataclasses.fields(TrainConfig)}
@@ -110,15 +205,10 @@ def bench(arch: str, precision: str, size: tuple[int, int], args: argparse.Names
         "out_dir": str(out),
     }
     if has_precision:
-        train.update(precision=precision, channels_last=args.channels_last and precision != "fp32")
-    cfg = Config.from_dict(
-        {
-            "name": "bench",
-            "model": {"arch": arch, "input_size": list(size)},
-            "data": {"sources": [{"path": str(data), "kind": "nyu"}], "workers": args.workers},
-            "train": train,
-        }
-    )
+        train.update(precision=precision)
+    if args.channels_last is not None:
+        train.update(channels_last=args.channels_last)
+    cfg = config(arch, size, args, data, train)
     try:
         run(cfg)
     except Exception as exc:  # keep the rows that finished

@@ -8,6 +8,20 @@ from PIL import Image
 torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_cache(tmp_path_factory):
+    """The suite's own litedepth cache (sample stores, downloads), never the user's: subprocesses inherit it."""
+    import os
+
+    saved = os.environ.get("LITEDEPTH_CACHE")
+    os.environ["LITEDEPTH_CACHE"] = str(tmp_path_factory.mktemp("litedepth-cache"))
+    yield
+    if saved is None:
+        os.environ.pop("LITEDEPTH_CACHE", None)
+    else:
+        os.environ["LITEDEPTH_CACHE"] = saved
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

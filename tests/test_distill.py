@@ -59,8 +59,7 @@ def kd_config(sources, out: Path, **extra) -> Config:
 
 
 def _first_batch(cfg, teacher, indices):
-    data = build_training_set(cfg, teacher)
-    return torch.utils.data.default_collate([data[i] for i in indices])
+    return build_training_set(cfg, teacher).batch(indices)
 
 
 def _step_and_expect(cfg, teacher, batch):
@@ -128,7 +127,7 @@ def test_auxiliary_sources_with_and_without_labels(synth, constant_teacher, tmp_
     assert (first["has_depth"], first["teach"]) == (1.0, 0.0)
     assert (aux["has_depth"], aux["teach"]) == (1.0, 0.0)
     assert (aux_unlabeled["has_depth"], aux_unlabeled["teach"]) == (0.0, 1.0)
-    batch = torch.utils.data.default_collate([first, aux_unlabeled])
+    batch = data.prepare(torch.utils.data.default_collate([first, aux_unlabeled]), "cpu")
     pred, loss, parts = _step_and_expect(cfg, teacher, batch)
     d = batch["depth"][:1]
     assert parts["gt"] == pytest.approx(DepthLoss()(pred[:1], d, d > 0).item(), rel=1e-5)
@@ -253,7 +252,7 @@ def test_cached_target_moves_with_the_image(synth, tmp_path):
     flipped = 0
     for epoch in range(2):
         for i in range(len(data)):
-            item = data[epoch, i]
+            item = {k: v[0] for k, v in data.batch([(epoch, i)]).items()}
             assert item["cached"] == 1.0 and item["target"].shape == (1, *SIZE)
             np.testing.assert_allclose(item["target"].numpy(), item["image"].mean(0, keepdim=True).numpy(), atol=4e-3)
             flipped += int(np.random.default_rng([0, 0, epoch, i]).random() < 0.5)

@@ -58,10 +58,11 @@ def test_a_cuda_training_step_never_synchronises(synth, tmp_path, precision):
     """torch raises on any host synchronisation (.item(), bool(), nonzero on the GPU) in the step."""
     cfg = _config(synth, tmp_path)
     data = build_training_set(cfg)
-    batch = {
+    collated = {  # what the DataLoader hands over (pinned); augmented on the GPU inside the checked steps
         k: v.pin_memory() if torch.is_tensor(v) else v
         for k, v in torch.utils.data.default_collate([data[i] for i in range(8)]).items()
     }
+    batch = data.prepare(collated, "cuda")
     model = litedepth.create_model("lite0-student", input_size=tuple(SIZE)).cuda()
     objective, _ = build_objective(cfg)
     optimizer = build_optimizer(cfg, model.parameters())
@@ -76,7 +77,7 @@ def test_a_cuda_training_step_never_synchronises(synth, tmp_path, precision):
                 model,
                 optimizer,
                 objective,
-                batch,
+                data.prepare(collated, "cuda"),
                 None,
                 "cuda",
                 autocast=Autocast("cuda", precision),

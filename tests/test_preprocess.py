@@ -114,6 +114,7 @@ def test_onnx_teacher_takes_its_statistics_from_the_files_metadata(tmp_path):
 
 
 def test_training_set_normalises_with_the_students_statistics(tmp_path):
+    """Both pipelines: the PIL one's ToTensor, and the tensor one's images, equal to the PIL ones."""
     from litedepth.config import Config
     from litedepth.synth.dataset import write_dataset
     from litedepth.training.loop import build_training_set
@@ -129,11 +130,15 @@ def test_training_set_normalises_with_the_students_statistics(tmp_path):
     )
     cfg.augment.enabled = False
     student = litedepth.create_model("fast-student", input_size=SIZE)
-    to_tensor = build_training_set(cfg).transform.transforms[-1]
-    assert (to_tensor.mean, to_tensor.std) == IMAGENET  # no student: the statistics of every shipped network
-    student.mean, student.std = OTHER
-    to_tensor = build_training_set(cfg, student=student).transform.transforms[-1]
-    assert (to_tensor.mean, to_tensor.std) == OTHER
+    for stats, given in ((IMAGENET, None), (OTHER, student)):  # no student: the statistics of every shipped network
+        student.mean, student.std = OTHER
+        cfg.augment.pipeline = "pil"
+        pil = build_training_set(cfg, student=given)
+        to_tensor = pil.transform.transforms[-1]
+        assert (to_tensor.mean, to_tensor.std) == stats
+        cfg.augment.pipeline = "tensor"
+        tensor = build_training_set(cfg, student=given)
+        torch.testing.assert_close(tensor.batch([1])["image"][0], pil[1]["image"], atol=1e-5, rtol=0)
 
 
 # Where the ImageNet constants may be named: the module that defines them, this module, and the

@@ -62,7 +62,7 @@ def test_a_few_steps_lower_the_loss(synth, tmp_path):
     cfg = tiny_config(synth, tmp_path, batch_size=8)
     cfg.augment.enabled = False
     data = build_training_set(cfg)
-    batch = torch.utils.data.default_collate([data[i] for i in range(8)])
+    batch = data.batch(range(8))
     assert batch["image"].shape == (8, 3, *SIZE) and batch["depth"].shape == (8, 1, *SIZE)
     assert batch["has_depth"].tolist() == [1.0] * 8 and batch["teach"].tolist() == [0.0] * 8
     torch.manual_seed(0)

@@ -80,11 +80,15 @@ class DataConfig:
     val_split: str = "test"  # split of the evaluation set for NYU layouts
     val_limit: int | None = None  # evaluate on the first N images only; null = all
     workers: int = 0  # DataLoader worker processes (0 = load in the training process)
+    store_dir: str | None = (
+        None  # decoded-sample stores of the sources (augment.pipeline: tensor); null = the user cache folder
+    )
 
 
 @dataclass
 class AugmentConfig:
     enabled: bool = True  # false = resize + centre crop only (the test transform)
+    pipeline: str = "tensor"  # tensor: decoded once into a sample store, augmented as batches on the training device; pil: decoded and augmented per image with PIL in the loader
     shorter_side: int | None = None  # resize the shorter side to this first; null = 240 scaled by input H / 228
     hflip: float = 0.5  # probability of a horizontal flip
     rotate: float = 5.0  # rotation angle range in degrees (+-)
@@ -136,7 +140,7 @@ class TrainConfig:
     )
     accumulate: int = 1  # split each batch into this many chunks run one after another (same step, less memory)
     clip_grad_norm: float | None = None  # clip the gradients' global L2 norm to this; null = no clipping
-    channels_last: bool = False  # NHWC memory layout for network and images (can be faster on GPUs with bf16/fp16)
+    channels_last: bool = True  # NHWC memory layout for network and images (measured faster on CPU for every architecture here, and on GPUs with bf16)
     compile: bool = False  # torch.compile the network (pays on long GPU runs; minutes of compile time)
     log_every: int = 50  # read the running loss back from the device every N steps (progress bar)
     progress: bool = True  # show a tqdm progress bar
@@ -325,6 +329,7 @@ def validate(cfg: Config, origin: str = "config") -> None:
         "optim.name": (cfg.optim.name, ("adam", "adamw", "sgd")),
         "schedule.kind": (cfg.schedule.kind, ("step", "cosine", "constant")),
         "train.precision": (cfg.train.precision, PRECISIONS),
+        "augment.pipeline": (cfg.augment.pipeline, ("tensor", "pil")),
     }
     for name, (value, allowed) in choices.items():
         if value not in allowed:

@@ -239,7 +239,7 @@ class Trainer:
         bar = self._progress_bar(steps)
         t0 = time.perf_counter()
         for batch in self.loader:
-            n = int(batch["image"].shape[0])
+            n = len(batch["teach"])
             sums += self._step(batch).double() * n
             state.images += n
             state.batch += 1
@@ -282,7 +282,7 @@ class Trainer:
             self.net,
             self.optimizer,
             self.objective,
-            batch,
+            self.trainset.prepare(batch, self.env.device),
             self.teacher,
             self.env.device,
             autocast=self.autocast,

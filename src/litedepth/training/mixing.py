@@ -6,6 +6,12 @@ Randomness contract (what makes ``--resume`` exact): the data order of epoch ``e
 permutation drawn from ``(seed, e)``; the augmentation of item ``i`` of source ``k`` uses
 ``np.random.default_rng([seed, k, e, i])``. So a run that is stopped and resumed sees exactly the
 batches an uninterrupted run sees.
+
+Two pipelines (``augment.pipeline``): ``tensor`` (the default) reads each source from its
+decode-once sample store (`litedepth.data.store`) and leaves the augmentation to the training
+device (`litedepth.data.batch_augment`: items are windows around the crop with their random
+draws, `prepare_batch` turns a collated batch into the training batch); ``pil`` decodes and
+augments every item with PIL in the loader (`build_transform`).
 """
 
 from __future__ import annotations
@@ -18,8 +24,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
 from ..config import Config, SourceConfig
+from ..data.base import unwrap_subset
+from ..data.batch_augment import AugmentRecipe, BatchAugment, cut_window, draw_params, no_params
 from ..data.transforms import (
     CenterCrop,
     ColorJitter,
@@ -62,6 +71,14 @@ def build_transform(cfg: Config, mean, std) -> Compose:
         steps.append(ColorJitter(a.jitter, a.jitter, a.jitter))
     steps.append(ToTensor(mean, std))
     return Compose(steps)
+
+
+def augment_recipe(cfg: Config) -> AugmentRecipe:
+    """The tensor pipeline's recipe: ``cfg.augment``'s strengths (all 0 with ``augment.enabled: false``)."""
+    a, size = cfg.augment, tuple(cfg.model.input_size)
+    if not a.enabled:
+        return AugmentRecipe(size, shorter_side(cfg), hflip=0.0, rotate=0.0, lighting=0.0, jitter=0.0)
+    return AugmentRecipe(size, shorter_side(cfg), hflip=a.hflip, rotate=a.rotate, lighting=a.lighting, jitter=a.jitter)
 
 
 def clean_transform(cfg: Config, mean, std) -> Compose:
@@ -118,22 +135,36 @@ class Part:
 
 
 class TrainingSet(torch.utils.data.Dataset):
-    """The training sources as one dataset of transformed samples.
+    """The training sources as one dataset.
 
-    Item ``(epoch, i)`` (what `EpochSampler` yields; a plain ``i`` means epoch 0) -> ``{"image": (3, H, W), "depth": (1, H, W) metres or zeros, "target": (1, H, W)
-    cached teacher prediction or zeros, "target_mask": (1, H, W), "has_depth": 0/1, "teach": 0/1,
-    "cached": 0/1, "source": k}``. With a ``cache``, sources that are taught get their cached
-    teacher prediction under ``"target"`` before the transform, so crops, flips and rotations
-    move it with the image. The epoch travels with the index, so DataLoader workers that persist
-    across epochs still draw each epoch's augmentation.
+    Item ``(epoch, i)`` (what `EpochSampler` yields; a plain ``i`` means epoch 0). With the PIL
+    pipeline (no ``stores``): the transformed sample ``{"image": (3, H, W), "depth": (1, H, W)
+    metres or zeros, "target": (1, H, W) cached teacher prediction or zeros, "target_mask": (1, H, W),
+    "has_depth": 0/1, "teach": 0/1, "cached": 0/1, "source": k}``. With the tensor pipeline
+    (``stores``, one `SampleStore` per part, and a ``recipe``): the same flags, and in place of the
+    images the window around the crop with the item's random draws (`cut_window`; its ``maps`` are
+    depth, target and target mask), which `prepare_batch` augments on the device. With a ``cache``,
+    sources that are taught get their cached teacher prediction as a target before any geometric
+    step, so crops, flips and rotations move it with the image. The epoch travels with the index,
+    so DataLoader workers that persist across epochs still draw each epoch's augmentation.
     """
 
-    def __init__(self, parts: list[Part], transform, seed: int, cache=None) -> None:
+    def __init__(self, parts: list[Part], transform, seed: int, cache=None, stores=None, augment=None) -> None:
         self.parts = parts
         self.transform = transform
         self.seed = int(seed)
         self.cache = cache
+        self.stores, self.augment = stores, augment
+        self.recipe = augment.recipe if augment is not None else None
         self.offsets = np.cumsum([0] + [len(p.dataset) for p in parts])
+
+    def prepare(self, batch: dict, device) -> dict:
+        """A collated batch of this set's items -> the training batch on ``device`` (`prepare_batch`)."""
+        return prepare_batch(batch, self.augment, device) if self.augment is not None else batch
+
+    def batch(self, items, device="cpu") -> dict:
+        """``items`` (indices or ``(epoch, index)`` pairs) collated and prepared: what a training step takes."""
+        return self.prepare(torch.utils.data.default_collate([self[i] for i in items]), device)
 
     def __len__(self) -> int:
         return int(self.offsets[-1])
@@ -143,31 +174,39 @@ class TrainingSet(torch.utils.data.Dataset):
         return k, index - int(self.offsets[k])
 
     def raw(self, k: int, j: int) -> dict:
-        ds = self.parts[k].dataset
-        if isinstance(ds, torch.utils.data.Subset):
-            return ds.dataset.load(ds.indices[j])
-        return ds.load(j)
+        """Item ``j`` of part ``k`` as its dataset loads it (from the sample store when there is one:
+        already at the shorter side)."""
+        if self.stores is not None:
+            rgb, depth = self.stores[k].item(j)
+            return {"image": Image.fromarray(np.array(rgb))} | ({} if depth is None else {"depth": np.array(depth)})
+        ds, indices = unwrap_subset(self.parts[k].dataset)
+        return ds.load(indices[j])
 
     def cache_ref(self, k: int, j: int) -> tuple[Any, int]:
-        ds = self.parts[k].dataset
-        if isinstance(ds, torch.utils.data.Subset):
-            return ds.dataset, int(ds.indices[j])
-        return ds, j
+        ds, indices = unwrap_subset(self.parts[k].dataset)
+        return ds, int(indices[j])
 
     def __getitem__(self, item: int | tuple[int, int]) -> dict:
         epoch, index = item if isinstance(item, tuple) else (0, item)
         k, j = self.locate(index)
         part = self.parts[k]
+        rng = np.random.default_rng([self.seed, k, epoch, j])
+        cached = part.teach and self.cache is not None
+        flags = {
+            "teach": torch.tensor(float(part.teach)),
+            "cached": torch.tensor(float(cached)),
+            "source": k,
+        }
+        if self.stores is not None:
+            return self._window(k, j, rng, cached) | flags
         sample = self.raw(k, j)
         if not part.use_labels:
             sample.pop("depth", None)
-        cached = part.teach and self.cache is not None
         if cached:
-            target = self.cache.get(*self.cache_ref(k, j))
-            sample["target"] = target
-            sample["target_mask"] = np.ones_like(target)
+            sample["target"] = self.cache.get(*self.cache_ref(k, j))
+            sample["target_mask"] = np.ones_like(sample["target"])
         sample["_depth_keys"] = [key for key in ("depth", "target", "target_mask") if key in sample]
-        out = self.transform(sample, np.random.default_rng([self.seed, k, epoch, j]))
+        out = self.transform(sample, rng)
         zeros = torch.zeros((1,) + tuple(out["image"].shape[-2:]))
         return {
             "image": out["image"],
@@ -175,10 +214,37 @@ class TrainingSet(torch.utils.data.Dataset):
             "target": out.get("target", zeros),
             "target_mask": out.get("target_mask", zeros),
             "has_depth": torch.tensor(float("depth" in out)),
-            "teach": torch.tensor(float(part.teach)),
-            "cached": torch.tensor(float(cached)),
-            "source": k,
+        } | flags
+
+    def _window(self, k: int, j: int, rng: np.random.Generator, cached: bool) -> dict:
+        """The tensor pipeline's item: the window around the crop, its depth (and cached target), the draws."""
+        rgb, depth = self.stores[k].item(j)
+        has_depth = self.parts[k].use_labels and depth is not None
+        maps = [depth if has_depth else np.zeros(rgb.shape[:2], np.float32)]
+        if self.cache is not None and any(p.teach for p in self.parts):  # every item has the same maps
+            maps.append(self.cache.get(*self.cache_ref(k, j)) if cached else np.zeros(rgb.shape[:2], np.float32))
+        recipe = self.recipe
+        augmented = recipe.hflip or recipe.rotate or recipe.lighting or recipe.jitter
+        return cut_window(recipe, rgb, maps, draw_params(recipe, rng) if augmented else no_params()) | {
+            "has_depth": torch.tensor(float(has_depth))
         }
+
+
+def prepare_batch(batch: dict, augment: BatchAugment, device) -> dict:
+    """A collated tensor-pipeline batch -> the training batch (`TrainingSet`'s PIL-pipeline keys) on ``device``.
+
+    Image, depth, target and target mask are augmented on ``device``; the flags stay where they
+    are (on the CPU: `litedepth.training.step` reads them without waiting for the device).
+    """
+    if "window" not in batch:
+        return batch
+    image, maps, inside = augment(batch, device)
+    cached = batch["cached"].to(device, non_blocking=True).view(-1, 1, 1, 1)
+    target = maps[:, 1:2] if maps.shape[1] > 1 else torch.zeros_like(inside)
+    keys = ("has_depth", "teach", "cached", "source")
+    return {"image": image, "depth": maps[:, :1], "target": target, "target_mask": inside * cached} | {
+        k: batch[k] for k in keys
+    }
 
 
 class EpochSampler(torch.utils.data.Sampler):
@@ -268,7 +334,31 @@ def build_training_set(
             if part.teach:
                 _fill_cache(cache, part, k, cfg, env)
         barrier(env)
-    return TrainingSet(parts, build_transform(cfg, *stats_of(student)), cfg.train.seed, cache)
+    mean, std = stats_of(student)
+    if cfg.augment.pipeline == "pil":
+        return TrainingSet(parts, build_transform(cfg, mean, std), cfg.train.seed, cache)
+    stores = open_stores(cfg, parts, env)
+    augment = BatchAugment(augment_recipe(cfg), mean, std)
+    return TrainingSet(parts, None, cfg.train.seed, cache, stores=stores, augment=augment)
+
+
+def store_root(cfg: Config) -> Path:
+    """Where the sources' sample stores live: ``data.store_dir``, else ``samples/`` in the user cache folder."""
+    from ..hub import cache_dir
+
+    return Path(cfg.data.store_dir).expanduser() if cfg.data.store_dir else cache_dir() / "samples"
+
+
+def open_stores(cfg: Config, parts: list[Part], env: DistEnv) -> list:
+    """One `SampleStore` per part at the run's shorter side: found, or built by rank 0 while the others wait."""
+    from ..data.store import open_store
+
+    def opened(progress: bool) -> list:
+        return [open_store(p.dataset, shorter_side(cfg), store_root(cfg), progress=progress) for p in parts]
+
+    stores = opened(cfg.train.progress) if env.is_main else None
+    barrier(env)
+    return stores if stores is not None else opened(False)
 
 
 def _fill_cache(cache, part: Part, k: int, cfg: Config, env: DistEnv) -> None:
