@@ -5,8 +5,9 @@
 #   scripts/device-check.sh --cpu OUT    a dry run on the CPU with tiny sizes (the test suite runs it)
 #
 # Writes to OUT: env.txt (machine, GPU, torch), gpu-tests.txt (the tests marked gpu), throughput.txt
-# and throughput.json (training images/s of hu2021-student and hu2021-teacher at 228x304, batch 32,
-# fp32 against bf16, data loading from generated images included), study-gpu.md and study-gpu.json
+# and throughput.json (the input pipeline alone, then training images/s of hu2021-student,
+# lite0-student and lite2-teacher at 228x304, batch 64, fp32 against bf16, data loading from
+# generated 480x640 images included), study-gpu.md and study-gpu.json
 # (the study-gpu preset: the CPU study with 3x its budgets, 3 seeds side by side), log.txt (every
 # stage's output) and check.txt (each stage: ok or failed, seconds).
 #
@@ -67,13 +68,13 @@ cd "$root"
   "$py" -c "import sys; sys.path.insert(0, 'scripts'); from bench_train import machine; print(machine())"; } >"$out/env.txt" 2>&1
 
 if [ $cpu = 1 ]; then
-  bench=(--archs hu2021-student --size 48x64 --batch 4 --images 8 --workers 0 --threads 1 --device cpu)
+  bench=(--archs hu2021-student,lite0-student --size 48x64 --pipeline-size 96x128 --batch 4 --images 8 --workers 0 --threads 1 --device cpu)
   study=(--preset smoke --seeds 0,1 --jobs 2)
   limits=(120 120 240)  # gpu tests, throughput, study
 else
-  bench=(--size 228x304 --batch 32 --images 512)
+  bench=(--archs hu2021-student,lite0-student,lite2-teacher --size 228x304 --batch 64 --images 1024)
   study=(--preset study-gpu --jobs 3)
-  limits=(80 70 300)
+  limits=(80 150 300)
 fi
 
 stage study "${limits[2]}" "$py" -m litedepth reproduce "${study[@]}" --out "$work/study"

@@ -28,7 +28,13 @@ def test_device_check_dry_run_on_the_cpu(tmp_path):
         ["throughput", "ok"],
     ]
     rows = json.loads((out / "throughput.json").read_text())["rows"]
-    assert {r["precision"] for r in rows} == {"fp32", "bf16"} and all(r["images_per_s"] > 0 for r in rows)
+    training = [r for r in rows if "arch" in r]
+    assert {(r["arch"], r["precision"]) for r in training} == {
+        (arch, precision) for arch in ("hu2021-student", "lite0-student") for precision in ("fp32", "bf16")
+    }
+    assert all(r["images_per_s"] > 0 for r in training)
+    pipeline = [r for r in rows if "pipeline" in r]
+    assert [r["size"] for r in pipeline] == ["48x64", "96x128"] and all(r["worker_images_per_s"] > 0 for r in pipeline)
     study = json.loads((out / "study-gpu.json").read_text())
     assert (
         study["preset"]["name"] == "smoke"

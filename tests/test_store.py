@@ -89,3 +89,14 @@ def test_a_build_cut_short_is_never_used(rooms, tmp_path):
         open_store(Failing(rooms, split="train"), 48, root, progress=False)
     assert list(root.iterdir()) == []  # the temporary folder is gone, nothing named by a key
     assert isinstance(open_store(data, 48, root, progress=False), SampleStore)
+
+
+def test_an_opened_store_travels_to_other_processes(rooms, tmp_path):
+    """Process pools and DataLoader workers get the store pickled: each maps the files again."""
+    import pickle
+
+    store = open_store(NYUSeedDataset(rooms, split="train"), 48, tmp_path / "stores", progress=False)
+    rgb, depth = store.item(4)  # files mapped here
+    copy = pickle.loads(pickle.dumps(store))
+    np.testing.assert_array_equal(copy.item(4)[0], rgb)
+    np.testing.assert_array_equal(copy.item(4)[1], depth)

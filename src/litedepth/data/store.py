@@ -29,7 +29,6 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,27 +45,39 @@ FORMAT = "litedepth-sample-store/1"
 
 @dataclass(frozen=True)
 class DepthCodec:
-    """An exact depth encoding: ``decode(encode(d)) == d`` bit for bit, checked for every item."""
+    """An exact depth encoding: ``decode(encode(d)) == d`` bit for bit, checked for every item.
+
+    Integer codes are uint16 ``v`` read as ``v / divide * multiply`` in float32, the arithmetic of
+    the readers (`litedepth.data.nyu.decode_nyu_depth`, `litedepth.data.base.read_depth_file`);
+    ``divide`` None keeps float32 as it is.
+    """
 
     name: str
-    dtype: str
-    encode: Callable[[np.ndarray], np.ndarray]
-    decode: Callable[[np.ndarray], np.ndarray]
+    divide: float | None = None
+    multiply: float = 1.0
+
+    @property
+    def dtype(self) -> str:
+        return "float32" if self.divide is None else "uint16"
+
+    def encode(self, depth: np.ndarray) -> np.ndarray:
+        if self.divide is None:
+            return np.asarray(depth, np.float32)
+        return np.round(depth * np.float64(self.divide / self.multiply)).clip(0, 65535).astype(np.uint16)
+
+    def decode(self, raw: np.ndarray) -> np.ndarray:
+        if self.divide is None:
+            return np.asarray(raw, np.float32)
+        out = raw.astype(np.float32) / np.float32(self.divide)
+        return out * np.float32(self.multiply) if self.multiply != 1.0 else out
 
 
-def _integer_codec(name: str, to_raw: float, from_raw: Callable[[np.ndarray], np.ndarray]) -> DepthCodec:
-    return DepthCodec(
-        name, "uint16", lambda d: np.round(d * np.float64(to_raw)).clip(0, 65535).astype(np.uint16), from_raw
-    )
-
-
-# The float32 arithmetic of the readers (`litedepth.data.nyu.decode_nyu_depth`, `read_depth_file`):
 # NYU's 8-bit train PNGs (v / 255 * 10), millimetre PNGs (v / 1000), TUM's (v / 5000); float32 otherwise.
 DEPTH_CODECS = (
-    _integer_codec("nyu8", 25.5, lambda q: q.astype(np.float32) / np.float32(255) * np.float32(10)),
-    _integer_codec("mm", 1000.0, lambda q: q.astype(np.float32) / np.float32(1000)),
-    _integer_codec("tum", 5000.0, lambda q: q.astype(np.float32) / np.float32(5000)),
-    DepthCodec("float32", "float32", lambda d: np.asarray(d, np.float32), lambda q: np.asarray(q, np.float32)),
+    DepthCodec("nyu8", 255.0, 10.0),
+    DepthCodec("mm", 1000.0),
+    DepthCodec("tum", 5000.0),
+    DepthCodec("float32"),
 )
 CODECS = {c.name: c for c in DEPTH_CODECS}
 
@@ -84,6 +95,9 @@ class SampleStore:
 
     def __len__(self) -> int:
         return len(self.shapes)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_rgb": None, "_depth": None}  # each process maps the files itself
 
     @property
     def has_depth(self) -> bool:

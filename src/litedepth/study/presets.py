@@ -129,8 +129,8 @@ class StudyPreset:
     )
     cache_flip: bool = False  # average the cached teacher prediction with the mirrored image's
     data_seed: int = 0  # added to the synthetic data's seeds: another draw of the same distributions
-    precision: str = "fp32"  # train.precision of every run (bf16 pays on GPUs)
-    channels_last: bool = False  # train.channels_last of every run
+    precision: str = "auto"  # train.precision of every run (auto: bf16 on GPUs, fp32 on CPUs)
+    channels_last: bool = True  # train.channels_last of every run
 
 
 # Networks of the synthetic presets: ImageNet-initialised EfficientNet-Lite encoders, the
@@ -199,7 +199,6 @@ STUDY_PRESETS: dict[str, StudyPreset] = {
         lr=6e-4,
         workers=4,
         threads=2,
-        precision="bf16",
         data_seed=1,
         runs=(
             "N_s_X_no_KD",

@@ -16,12 +16,20 @@ from .losses import DepthLoss, DistillationLoss, kd_loss
 
 
 class Autocast:
-    """The autocast context of ``precision`` on ``device`` (fp32: none)."""
+    """The autocast context of ``precision`` on ``device`` (fp32: none).
+
+    ``auto`` is bf16 on a CUDA GPU that supports it and fp32 elsewhere: on CPUs, even with AMX,
+    bf16 autocast trains these networks no faster (the depthwise convolutions run slower in bf16;
+    docs/benchmarks.md).
+    """
 
     DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
     def __init__(self, device: torch.device, precision: str = "fp32") -> None:
-        self.device_type, self.dtype = torch.device(device).type, self.DTYPES.get(precision)
+        self.device_type = torch.device(device).type
+        if precision == "auto":
+            precision = "bf16" if self.device_type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+        self.precision, self.dtype = precision, self.DTYPES.get(precision)
 
     def __call__(self):
         if self.dtype is None:
