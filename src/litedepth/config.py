@@ -139,7 +139,7 @@ class TrainConfig:
     accumulate: int = 1  # split each batch into this many chunks run one after another (same step, less memory)
     clip_grad_norm: float | None = None  # clip the gradients' global L2 norm to this; null = no clipping
     channels_last: bool = True  # NHWC memory layout for network and images (measured faster on CPU for every architecture here, and on GPUs with bf16)
-    compile: bool = False  # torch.compile the network (minutes of compiling; on CPU measured slower, 0.9x for lite0-student)
+    compile: bool = False  # torch.compile the network (minutes of compiling; measured slower on CPU)
     log_every: int = 50  # read the running loss back from the device every N steps (progress bar)
     progress: bool = True  # show a tqdm progress bar
     threads: int | None = None  # torch CPU threads; null = torch's default (1 can be faster on a busy shared CPU)

@@ -18,9 +18,10 @@ from .losses import DepthLoss, DistillationLoss, kd_loss
 class Autocast:
     """The autocast context of ``precision`` on ``device`` (fp32: none).
 
-    ``auto`` is bf16 on a CUDA GPU that supports it and fp32 elsewhere: on CPUs, even with AMX,
-    bf16 autocast trains these networks no faster (the depthwise convolutions run slower in bf16;
-    docs/benchmarks.md).
+    ``auto`` is bf16 on a CUDA GPU that supports it and fp32 elsewhere. On a CPU with AMX, bf16
+    pays for some networks and not others (measured at 228x304: ``hu2021-student`` 2.1x,
+    ``lite2-teacher`` 1.3x, ``lite0-student`` 0.87x, whose depthwise convolutions are slower in
+    bf16; docs/benchmarks.md), so there it is asked for by name.
     """
 
     DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
