@@ -132,3 +132,28 @@ def test_bench_cli_threads_must_be_positive(threads, capsys):
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in captured.err and not captured.out
     assert lines[0].startswith(f"litedepth bench: error: --threads {threads}: must be at least 1")
+
+
+def test_cpu_isa_names_the_int8_extensions():
+    from litedepth.deploy.bench import cpu_isa
+
+    sample = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni amx_bf16 amx_int8\nbugs\t\t: none\n"
+    assert cpu_isa(sample) == ["AVX2", "AVX-512", "AVX-512 VNNI", "AMX-BF16", "AMX-INT8"]
+    assert cpu_isa("flags\t: fpu sse2\n") == []
+    assert "isa" in machine_info()
+
+
+def test_bench_at_one_and_all_threads_side_by_side(tmp_path, capsys):
+    import os
+
+    out = tmp_path / "b.json"
+    argv = ["bench", "--model", "fast-student", "--backend", "torch-optimised", "--size", "32x32", "--runs", "1"]
+    assert main([*argv, "--warmup", "0", "--threads", "1,all", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = [r["threads"] for r in result["results"]]
+    assert threads == list(dict.fromkeys([1, usable])) and all(r["precision"] == "fp32" for r in result["results"])
+    header = capsys.readouterr().out.splitlines()[0]
+    assert header.startswith("machine: ") and "usable cores" in header
+    assert main([*argv, "--threads", "1,many"]) == 2
+    assert "--threads 1,many: must be at least 1, or all" in capsys.readouterr().err

@@ -149,7 +149,7 @@ ALLOWED = {
     "models/depthnet.py",  # DepthNet's default
     "models/__init__.py",  # re-exports them
     "training/teachers.py",  # Teacher's default; ONNX teachers without metadata; HF preprocessor config without image_mean
-    "runtimes/onnx.py",  # OnnxDepthModel's default when the file's metadata has no mean/std
+    "runtimes/base.py",  # an exported model's default when the file's metadata has no mean/std
     "data/transforms.py",  # default arguments of ToTensor, train_transform, test_transform
 }
 

@@ -48,8 +48,14 @@ from .models import ARCHITECTURES, DepthNet, create_model
 
 logger = logging.getLogger(__name__)
 
-MODEL_SUFFIXES = (".safetensors", ".onnx", ".pt", ".pth", ".tar", ".ckpt")
-BACKENDS = ("torch", "onnxruntime")
+MODEL_SUFFIXES = (".safetensors", ".onnx", ".pt", ".pth", ".tar", ".ckpt", ".xml", ".tflite", ".param", ".mlpackage")
+BACKENDS = ("torch", "onnxruntime", "openvino")  # a network or an .onnx file may run in any; other files in their own
+EXPORTED_KINDS = {  # suffix -> (what the file is, with its article; the runtime that runs it)
+    ".onnx": ("an ONNX", "ONNX Runtime"),
+    ".xml": ("an OpenVINO IR", "OpenVINO"),
+    ".tflite": ("a LiteRT", "LiteRT"),
+    ".param": ("an NCNN", "ncnn"),
+}
 
 
 class DepthModel(Protocol):
@@ -346,7 +352,11 @@ def load(
     - an authors' ``.pt`` (``arch`` guessed from its keys when left out) -> `DepthNet`;
     - ``hu2021:NAME``, one of the authors' released networks (`HU2021`), from the cache or
       downloaded once -> `DepthNet`;
-    - an exported ``.onnx`` file -> `litedepth.runtimes.onnx.OnnxDepthModel` (CPU only);
+    - an exported ``.onnx`` file -> `litedepth.runtimes.onnx.OnnxDepthModel` (CPU only; ``backend="openvino"``:
+      `litedepth.runtimes.openvino.OpenVinoDepthModel`);
+    - an OpenVINO IR ``.xml`` -> `OpenVinoDepthModel`; a ``.tflite`` -> `litedepth.runtimes.litert.LiteRTDepthModel`;
+      an NCNN model (its folder, or ``X.ncnn.param`` with ``X.ncnn.bin`` and ``X.ncnn.json``) ->
+      `litedepth.runtimes.ncnn.NcnnDepthModel` (CPU only);
     - an architecture name of `litedepth.ARCHITECTURES` -> a fresh `DepthNet`, with an
       `UntrainedWeightsWarning` (random weights: the depth is meaningless).
 
@@ -360,18 +370,24 @@ def load(
     """
     if backend not in BACKENDS:
         raise LitedepthError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
-    if backend == "onnxruntime" and device is not None and torch.device(device).type != "cpu":
-        raise LitedepthError(f"{spec}: the onnxruntime backend runs on CPU only, not {device}")
-    model = _open(spec, arch, device, threads)
+    if backend != "torch" and device is not None and torch.device(device).type != "cpu":
+        raise LitedepthError(f"{spec}: the {backend} backend runs on CPU only, not {device}")
+    model = _open(spec, arch, device, threads, backend)
     if backend == "torch" or not isinstance(model, torch.nn.Module):
         return model
+    if backend == "openvino":
+        from .runtimes.openvino import from_network as openvino_network
+
+        return openvino_network(model, threads=threads, name=os.fspath(spec))
     from .runtimes.onnx import from_network
 
     return from_network(model, threads=threads, name=os.fspath(spec))
 
 
-def _open(spec: str | os.PathLike, arch: str | None, device: str | torch.device | None, threads: int | None):
-    """`load` before the backend: the spec resolved into a network on ``device`` or an ONNX model."""
+def _open(
+    spec: str | os.PathLike, arch: str | None, device: str | torch.device | None, threads: int | None, backend: str
+):
+    """`load` before the backend: the spec resolved into a network on ``device`` or an exported model."""
     if not isinstance(spec, (str, os.PathLike)):
         raise LitedepthError(
             f"load: expected a model file or an architecture name, got a {type(spec).__name__} "
@@ -380,14 +396,30 @@ def _open(spec: str | os.PathLike, arch: str | None, device: str | torch.device 
     if isinstance(spec, str) and spec.startswith(HU2021_PREFIX):
         return _load_hu2021(spec, arch).to(_torch_device(device)).eval()
     path = Path(spec)
+    if _exported_kind(path) is not None:
+        return _load_exported(path, arch, device, threads, backend)
     if path.is_file():
-        if path.suffix.lower() == ".onnx":
-            return _load_onnx(path, arch, device, threads)
         return load_network(path, arch).to(_torch_device(device)).eval()
     name = os.fspath(spec)
     if isinstance(spec, str) and name in ARCHITECTURES:
         return _fresh(name, arch).to(_torch_device(device)).eval()
     raise _not_found(spec, path)
+
+
+def _exported_kind(path: Path) -> str | None:
+    """The suffix of `EXPORTED_KINDS` an existing exported model answers to (an NCNN folder: ``.param``), else None."""
+    from .runtimes.ncnn import is_ncnn
+
+    if path.is_dir():
+        if path.suffix.lower() == ".mlpackage":
+            return ".mlpackage"
+        return ".param" if is_ncnn(path) else None
+    if not path.is_file():
+        return None
+    if is_ncnn(path):
+        return ".param"
+    suffix = path.suffix.lower()
+    return suffix if suffix in EXPORTED_KINDS else None
 
 
 def _torch_device(device: str | torch.device | None) -> torch.device:
@@ -411,9 +443,11 @@ def _not_found(spec: str | os.PathLike, path: Path) -> LitedepthError:
     """The one line for a spec that is neither a file nor a name."""
     name = os.fspath(spec)
     if path.exists():
-        return LitedepthError(f"{path}: a folder, not a model file (.safetensors, .pt or .onnx)")
+        return LitedepthError(
+            f"{path}: a folder, not a model file (.safetensors, .pt, .onnx, .xml, .tflite, or an NCNN export folder)"
+        )
     if path.suffix.lower() in MODEL_SUFFIXES or not isinstance(spec, str) or os.sep in name or "/" in name:
-        kind = "ONNX" if path.suffix.lower() == ".onnx" else "checkpoint"
+        kind = EXPORTED_KINDS.get(path.suffix.lower(), ("a checkpoint",))[0].split(" ", 1)[1]
         return LitedepthError(f"{path}: no such {kind} file")
     close = difflib.get_close_matches(name, ARCHITECTURES, n=1, cutoff=0.5)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -423,16 +457,40 @@ def _not_found(spec: str | os.PathLike, path: Path) -> LitedepthError:
     )
 
 
-def _load_onnx(path: Path, arch: str | None, device: str | torch.device | None, threads: int | None):
-    """An exported ``.onnx`` file -> `OnnxDepthModel` (ONNX Runtime, CPU provider)."""
+def _load_exported(path: Path, arch: str | None, device, threads: int | None, backend: str):
+    """An exported file -> the runtime's model (CPU only); ``backend`` picks OpenVINO or ONNX Runtime for ``.onnx``."""
+    kind = _exported_kind(path)
+    if kind == ".mlpackage":
+        raise LitedepthError(f"{path}: a Core ML package; Core ML runs on Apple platforms only, not here")
+    what, runtime = EXPORTED_KINDS[kind]
     if device is not None and torch.device(device).type != "cpu":
-        raise LitedepthError(f"{path}: an ONNX model runs on CPU only (ONNX Runtime's CPU provider), not {device}")
-    from .runtimes.onnx import OnnxDepthModel
-
-    model = OnnxDepthModel(path, threads=threads)
+        raise LitedepthError(f"{path}: {what} model runs on CPU only ({runtime}), not {device}")
+    allowed = (
+        ("torch", "onnxruntime", "openvino")
+        if kind == ".onnx"
+        else ("torch", "openvino")
+        if kind == ".xml"
+        else ("torch",)
+    )
+    if backend not in allowed:
+        raise LitedepthError(f"{path}: {what} model runs in {runtime}, not with backend {backend!r}")
+    if kind == ".xml" or (kind == ".onnx" and backend == "openvino"):
+        from .runtimes.openvino import OpenVinoDepthModel as Model
+    elif kind == ".onnx":
+        from .runtimes.onnx import OnnxDepthModel as Model
+    elif kind == ".tflite":
+        from .runtimes.litert import LiteRTDepthModel as Model
+    else:
+        from .runtimes.ncnn import NcnnDepthModel as Model
+    model = Model(path, threads=threads)
     if arch is not None and model.arch != arch:
         raise LitedepthError(f"{path}: holds architecture {model.arch!r}, not {arch!r}")
     return model
+
+
+def _load_onnx(path: Path, arch: str | None, device: str | torch.device | None, threads: int | None):
+    """An exported ``.onnx`` file -> `OnnxDepthModel` (ONNX Runtime, CPU provider)."""
+    return _load_exported(path, arch, device, threads, "onnxruntime")
 
 
 def open_model(
@@ -465,5 +523,6 @@ def open_model(
         elif not quiet:
             logger.warning("warning: %s", w.message)
     if backend == "torch" and not isinstance(model, torch.nn.Module) and not quiet:
-        logger.warning("note: %s is an ONNX file; running it with ONNX Runtime", spec)
+        what, runtime = EXPORTED_KINDS.get(_exported_kind(Path(spec)), ("an exported", "its runtime"))
+        logger.warning("note: %s is %s file; running it with %s", spec, what, runtime)
     return model

@@ -11,7 +11,8 @@ HELP = "evaluate a model on a labeled RGB-D dataset (NYU-v2 CSV/.mat, or generic
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
-        help="our .safetensors, an authors' .pt, an exported .onnx, hu2021:NAME (the authors' networks), "
+        help="our .safetensors, an authors' .pt, an exported .onnx, .xml (OpenVINO), .tflite or NCNN folder, "
+        "hu2021:NAME (the authors' networks), "
         "or an architecture name (fresh weights)",
     )
     parser.add_argument("--arch", help="architecture name (needed for some .pt files; alone: the same as --model NAME)")
@@ -37,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="OUT.json", help="write metrics and provenance as JSON")
     parser.add_argument("--per-image", metavar="OUT.csv", help="write per-image metrics as CSV")
     parser.add_argument("--save-predictions", metavar="DIR", help="write predictions as 16-bit PNGs in millimetres")
+    add_align_arguments(parser)
     parser.add_argument(
         "--batch-size", type=int, default=1, help="images per forward pass (default: 1; results do not change)"
     )
@@ -50,10 +52,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backend",
         default="torch",
-        choices=("torch", "onnxruntime"),
-        help="run the network in PyTorch or ONNX Runtime (a .onnx --model always uses ONNX Runtime)",
+        choices=("torch", "onnxruntime", "openvino"),
+        help="run a network in PyTorch, ONNX Runtime or OpenVINO (converted in memory, checked); an .onnx --model "
+        "runs in ONNX Runtime (default) or OpenVINO; .xml, .tflite and NCNN models in their own runtime",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_align_arguments(parser: argparse.ArgumentParser) -> None:
+    """--align and --align-space (`litedepth.evaluation.align`)."""
+    parser.add_argument(
+        "--align",
+        default="none",
+        choices=("none", "median", "lstsq"),
+        help="per-image alignment before the metrics: none (default: the protocol's metric depth), median "
+        "(scale by median(gt)/median(pred)), lstsq (least-squares scale and shift, see --align-space)",
+    )
+    parser.add_argument(
+        "--align-space",
+        default="depth",
+        choices=("depth", "disparity"),
+        help="space of the --align lstsq fit: depth (metres) or disparity (1/depth, as MiDaS and Depth Anything)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
         depth_scale=depth_scale,
         num_workers=args.workers,
         save_predictions=args.save_predictions,
+        align=args.align,
+        align_space=args.align_space,
     )
     result.extras["model"] = args.model or args.arch
     print(result.format_table())

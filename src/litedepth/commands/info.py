@@ -6,7 +6,7 @@ import argparse
 
 HELP = "show a model's architecture, parameters, GFLOPs at its input size and provenance (hu2021: lists the authors' networks)"
 MODEL_HELP = (
-    "our .safetensors, an authors' .pt, an exported .onnx, hu2021:NAME (the authors' networks; "
+    "our .safetensors, an authors' .pt, an exported .onnx, .xml, .tflite or NCNN folder, hu2021:NAME (the authors' networks; "
     "hu2021: alone lists them and what is cached), or an architecture name (fresh weights)"
 )
 
@@ -56,19 +56,26 @@ def print_model(spec: str | None, arch: str | None, size_text: str | None) -> No
     from ..hub import open_model
 
     model = open_model(spec, arch)
-    onnx = hasattr(model, "proto")  # an OnnxDepthModel: counted from its graph
+    exported = hasattr(model, "proto") or hasattr(model, "parameter_count")  # an exported file: counted from it
     size = parse_size(size_text) if size_text else (getattr(model, "static_size", None) or model.input_size)
     gflops = count_gflops(model, size)
     print(f"architecture : {model.arch}")
-    print(
-        f"parameters   : {count_parameters(model):,}"
-        + (" (ONNX graph initializers; BatchNorm folded into the convolutions)" if onnx else "")
-    )
+    parameters = count_parameters(model)
+    if parameters is None:
+        print("parameters   : not readable from this file")
+    else:
+        where = " (ONNX graph initializers" if hasattr(model, "proto") else " (weights in the file"
+        print(
+            f"parameters   : {parameters:,}" + (f"{where}; BatchNorm folded into the convolutions)" if exported else "")
+        )
     print(f"input size   : {model.input_size[0]}x{model.input_size[1]} (H x W)")
-    if gflops is None:
+    runtime = getattr(model, "runtime", None)
+    if gflops is None and runtime not in (None, "onnxruntime"):
+        print(f"GFLOPs       : not counted for a {runtime} file (count the ONNX or .safetensors export)")
+    elif gflops is None:
         print(f"GFLOPs       : not known for this ONNX graph at {size[0]}x{size[1]} (a shape or an op it cannot count)")
     else:
-        source = ", from the ONNX graph's Conv/Gemm/MatMul nodes" if onnx else ""
+        source = ", from the ONNX graph's Conv/Gemm/MatMul nodes" if exported else ""
         print(f"GFLOPs       : {gflops:.2f} at {size[0]}x{size[1]} (2 FLOPs per multiply-add{source})")
     print(f"normalisation: mean {list(model.mean)}, std {list(model.std)}")
     if model.metadata:

@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--model",
-        help="our .safetensors, an authors' .pt, an exported .onnx, hu2021:NAME (the authors' networks, "
+        help="our .safetensors, an authors' .pt, an exported .onnx, .xml (OpenVINO), .tflite or NCNN folder, "
+        "hu2021:NAME (the authors' networks, "
         "downloaded once; litedepth info hu2021: lists them), or an architecture name (fresh weights)",
     )
     parser.add_argument(
@@ -44,7 +45,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "Videos: png16 and npy, when given, also write OUT/<stem>/000000.png/.npy per frame",
     )
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"))
+    parser.add_argument(
+        "--backend",
+        default="torch",
+        choices=("torch", "onnxruntime", "openvino"),
+        help="run a network in PyTorch (default), ONNX Runtime or OpenVINO (converted in memory, checked); "
+        "an .onnx file runs in ONNX Runtime or OpenVINO, other exported files (.xml, .tflite, NCNN) in their own runtime",
+    )
     parser.add_argument("--device", default="cpu")
     add_output_arguments(parser)
     add_video_arguments(parser)
@@ -189,11 +196,13 @@ def predict_images(model, plan: Plan, args: argparse.Namespace) -> None:
     from ..inference import predict, to_pil
 
     paths = [path for path, _ in plan.images]
+    sizes: list[tuple[int, int]] = []  # (H, W) of every photo, for the letterbox note
     for start in tqdm(
         range(0, len(paths), args.batch_size), desc="predict", unit="batch", disable=len(paths) <= args.batch_size
     ):
         batch = paths[start : start + args.batch_size]
         pils = [to_pil(p) for p in batch]
+        sizes += [(im.height, im.width) for im in pils]
         depths = predict(model, pils, batch_size=args.batch_size)
         for path, image, depth, files in zip(batch, pils, depths, plan.targets[start : start + args.batch_size]):
             focal_px = plan.exif_focal.get(path, plan.focal if isinstance(plan.focal, float) else None)
@@ -203,6 +212,32 @@ def predict_images(model, plan: Plan, args: argparse.Namespace) -> None:
             write_outputs(files, image, depth, camera, plan.out, args)
     if paths:
         print(f"wrote {len(paths)} depth map(s) to {plan.out}; {describe_camera(plan.focal, args.fov, model.camera)}")
+        note = letterbox_note(model, sizes, args.model or args.arch)
+        if note:
+            print(note, file=sys.stderr)
+
+
+def letterbox_note(model, sizes: list[tuple[int, int]], spec) -> str | None:
+    """A ``note:`` line when a fixed-size export letterboxed photos of another aspect ratio (``sizes``: (H, W) each)."""
+    import torch
+
+    if isinstance(model, torch.nn.Module) or getattr(model, "dynamic", False):
+        return None
+    h, w = model.input_size
+    boxed = [s for s in sizes if _content_size(s, (h, w)) != (h, w)]
+    if not boxed:
+        return None
+    return (
+        f"note: {spec} is a fixed-size {h}x{w} export: {len(boxed)} of {len(sizes)} photo(s) of another aspect ratio "
+        "were letterboxed into it (padded), which changes their depth; export with --dynamic (onnx, openvino) "
+        "to run photos whole"
+    )
+
+
+def _content_size(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
+    """The size a ``size`` photo takes inside ``box`` when letterboxed (`litedepth.preprocess.network_view`)."""
+    scale = min(box[0] / size[0], box[1] / size[1])
+    return min(box[0], max(1, round(size[0] * scale))), min(box[1], max(1, round(size[1] * scale)))
 
 
 def write_outputs(files: dict, image, depth, camera, out: Path, args: argparse.Namespace) -> None:

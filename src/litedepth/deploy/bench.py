@@ -9,13 +9,17 @@ Backends (one row each):
 - ``torch-optimised``: `litedepth.runtimes.fold_batchnorm.optimize_for_inference` (BN folded,
   channels-last for depthwise networks) under ``torch.inference_mode()``;
 - ``onnxruntime``: exported in memory (BN folded, static shape), CPU provider, all
-  graph optimisations.
+  graph optimisations;
+- ``openvino``, ``tflite`` (LiteRT's interpreter, XNNPACK), ``ncnn``: converted for that runtime
+  (`litedepth.deploy.runners`); exported files (``.onnx``, ``.xml``, ``.tflite``, NCNN folders,
+  fp32 and INT8) run in each runtime that can run them, each row with its ``precision``.
 
 ``--backend torch`` runs both torch rows. GFLOPs follow the usual convention
 GFLOPs = 2 x GMACs (counted by ``torch.utils.flop_counter.FlopCounterMode``; the paper's
 student is 8.04 GFLOPs at 228x304). Latency is the wall time of one forward pass of a
 ``(batch, 3, H, W)`` input, median and 90th percentile over ``runs`` timed passes after
-``warmup`` untimed ones. Each model runs at its own input size (a network's ``input_size``,
+``warmup`` untimed ones, at each thread count asked for (the header names the CPU's AVX2,
+AVX-512 VNNI and AMX extensions, which decide what INT8 gains). Each model runs at its own input size (a network's ``input_size``,
 a static ONNX export's fixed size) unless one ``size`` is given for all.
 """
 
@@ -36,11 +40,40 @@ import torch
 from ..errors import LitedepthError
 from .flops import count_gflops, count_parameters
 
-BACKEND_CHOICES = ("torch", "torch-optimised", "onnxruntime")
+BACKEND_CHOICES = ("torch", "torch-optimised", "onnxruntime", "openvino", "tflite", "ncnn")
+
+
+ISA_FLAGS = {  # /proc/cpuinfo flag -> name: what INT8 and bf16 kernels use on x86
+    "avx2": "AVX2",
+    "avx512f": "AVX-512",
+    "avx512_vnni": "AVX-512 VNNI",
+    "avx_vnni": "AVX-VNNI",
+    "avx512_bf16": "AVX-512 BF16",
+    "amx_bf16": "AMX-BF16",
+    "amx_int8": "AMX-INT8",
+}
+RUNTIME_MODULES = {"onnxruntime": "onnxruntime", "openvino": "openvino", "litert": "ai_edge_litert", "ncnn": "ncnn"}
+
+
+def cpu_isa(cpuinfo: str | None = None) -> list[str]:
+    """The vector and matrix extensions of `ISA_FLAGS` this CPU has (from ``/proc/cpuinfo``; [] elsewhere)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return []
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.split(":", 1)[1].split())
+            break
+    return [name for flag, name in ISA_FLAGS.items() if flag in flags]
 
 
 def machine_info() -> dict[str, Any]:
-    """CPU model, core counts, OS and library versions."""
+    """CPU model, its ISA extensions, core counts, OS and library versions (None: a runtime not installed)."""
+    import importlib
+
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -51,6 +84,7 @@ def machine_info() -> dict[str, Any]:
         pass
     info: dict[str, Any] = {
         "cpu": cpu,
+        "isa": cpu_isa(),
         "logical_cores": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "platform": platform.platform(),
@@ -58,12 +92,11 @@ def machine_info() -> dict[str, Any]:
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
     }
-    try:
-        import onnxruntime
-
-        info["onnxruntime"] = onnxruntime.__version__
-    except ImportError:
-        info["onnxruntime"] = None
+    for name, module in RUNTIME_MODULES.items():
+        try:
+            info[name] = getattr(importlib.import_module(module), "__version__", "installed")
+        except ImportError:
+            info[name] = None
     return info
 
 
@@ -112,27 +145,39 @@ def _row(model: str, arch: str, backend: str, times: list[float], batch: int, **
     }
 
 
+def thread_counts(threads) -> list[int | None]:
+    """``threads`` as a list: None (each library's own choice), an int, or a sequence of ints / None."""
+    if threads is None or isinstance(threads, int):
+        return [threads]
+    return list(threads) or [None]
+
+
 def benchmark(
     models: Sequence[str],
     backends: Sequence[str] = ("torch", "onnxruntime"),
     size: tuple[int, int] | None = None,
     batch: int = 1,
-    threads: int | None = None,
+    threads: int | Sequence[int | None] | None = None,
     runs: int = 30,
     warmup: int = 5,
     arch: str | None = None,
     log: Callable[[str], None] | None = None,
+    skip_missing: bool = False,
 ) -> dict[str, Any]:
     """Measure every model with every backend; returns a JSON-ready dict (``machine``, ``settings``, ``results``, ``failed``).
 
     ``models``: anything `litedepth.load` opens: architecture names (fresh weights), ``hu2021:NAME``
-    or paths (``.safetensors``, ``.pt``, ``.onnx``).
-    ``backends``: any of ``torch`` (plain and optimised eager rows), ``torch-optimised``, ``onnxruntime``.
+    or paths (``.safetensors``, ``.pt``, ``.onnx``, ``.xml``, ``.tflite``, NCNN folders; fp32 and INT8
+    files side by side, each row says its ``precision``).
+    ``backends``: any of `BACKEND_CHOICES`; ``torch`` gives the plain and the optimised eager rows.
+    An exported file is timed in those of them that run it (`litedepth.deploy.runners.backends_for`).
     ``size``: ``(H, W)`` for every model; None: each model at its own (`model_size`), recorded per row.
-    ``threads``: intra-op threads for both libraries (default: each library's own choice).
+    ``threads``: intra-op threads, one value or several (e.g. ``[1, 2]``: every row at 1 and at 2 threads);
+    None: each library's own choice.
 
     A model that fails (cannot be opened, or a backend cannot run it) is logged in one line and
     listed in ``failed`` (``model``, ``backend`` or None, ``error``); the rows that finished are kept.
+    ``skip_missing``: a row whose runtime or converter is not installed is logged and left out instead.
     """
     if runs < 1 or warmup < 0 or batch < 1:
         raise LitedepthError(f"runs {runs}, warmup {warmup}, batch {batch}: need runs >= 1, warmup >= 0, batch >= 1")
@@ -140,15 +185,15 @@ def benchmark(
         if b not in BACKEND_CHOICES:
             raise LitedepthError(f"backend {b!r}: expected one of {', '.join(BACKEND_CHOICES)}")
     rows = ["torch", "torch-optimised"] if "torch" in backends else []
-    rows += [b for b in ("torch-optimised", "onnxruntime") if b in backends and b not in rows]
-    bench = _Bench(rows, size, batch, threads, runs, warmup, log or (lambda msg: None))
-    with torch_threads(threads):
-        for spec in models:
-            bench.measure(spec, arch)
+    rows += [b for b in BACKEND_CHOICES[1:] if b in backends and b not in rows]
+    counts = thread_counts(threads)
+    bench = _Bench(rows, size, batch, counts, runs, warmup, log or (lambda msg: None), skip_missing=skip_missing)
+    for spec in models:
+        bench.measure(spec, arch)
     settings = {
         "size": list(size) if size else None,
         "batch": batch,
-        "threads": threads,
+        "threads": counts if len(counts) > 1 else counts[0],
         "runs": runs,
         "warmup": warmup,
         "backends": rows,
@@ -163,15 +208,19 @@ class _Bench:
     rows: list[str]  # backends, in row order
     size: tuple[int, int] | None
     batch: int
-    threads: int | None
+    threads: list[int | None]
     runs: int
     warmup: int
     log: Callable[[str], None]
     results: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
+    skip_missing: bool = False
 
     def fail(self, spec: str, backend: str | None, exc: Exception) -> None:
         message = _one_line(exc)
+        if self.skip_missing and backend is not None and "pip install 'litedepth[" in message:
+            self.log(f"{spec} ({backend}): skipped: {message}")  # --backend all: what is not installed is left out
+            return
         self.failed.append({"model": spec, "backend": backend, "error": message})
         reason = message[len(spec) + 2 :] if message.startswith(f"{spec}: ") else message
         self.log(f"{spec}{' (' + backend + ')' if backend else ''}: failed: {reason}")
@@ -179,10 +228,11 @@ class _Bench:
     def measure(self, spec: str, arch: str | None) -> None:
         """Open ``spec`` (`litedepth.hub.open_model`, fresh weights without a warning) and time it per backend."""
         from ..hub import open_model
+        from .runners import backends_for
 
         try:
             model = open_model(spec, arch, quiet=True)
-            net, onnx_model = (model, None) if isinstance(model, torch.nn.Module) else (None, model)
+            net, exported = (model, None) if isinstance(model, torch.nn.Module) else (None, model)
             own = tuple(self.size or model_size(model))
             facts = {"size": list(own), "params": count_parameters(model), "gflops": count_gflops(model, own)}
             facts["gflops"] = round(facts["gflops"], 3) if facts["gflops"] is not None else None
@@ -190,17 +240,26 @@ class _Bench:
             self.fail(spec, None, exc)
             return
         x = torch.randn(self.batch, 3, *own, generator=torch.Generator().manual_seed(0))
-        for backend in self.rows:
-            if net is None and backend != "onnxruntime":
-                continue  # an ONNX file has no torch module to time
-            self.log(f"{spec}: {backend} at {own[0]}x{own[1]} ...")
-            try:
-                row = _time_backend(
-                    backend, net, onnx_model, spec, x, own, self.batch, self.threads, self.runs, self.warmup, facts
-                )
-                self.results.append(row)
-            except Exception as exc:
-                self.fail(spec, backend, exc)
+        for backend in [b for b in self.rows if b in backends_for(exported)]:
+            for threads in self.threads:
+                self.log(f"{spec}: {backend} at {own[0]}x{own[1]}, threads {threads or 'default'} ...")
+                try:
+                    self.results.append(self.time_one(backend, net, exported, spec, x, own, threads, facts))
+                except Exception as exc:
+                    self.fail(spec, backend, exc)
+
+    def time_one(self, backend, net, exported, spec, x, size, threads, facts) -> dict[str, Any]:
+        """One result row: ``backend`` built for ``threads`` and timed on ``x``."""
+        from .runners import make_runner
+
+        arch = (net if net is not None else exported).arch
+        with torch_threads(threads):
+            run, info = make_runner(backend, net, exported, spec, size, self.batch, threads)
+            times = time_callable(lambda: run(x), self.runs, self.warmup)
+        extra = {"precision": info["precision"], "threads": threads}
+        if info["options"]:
+            extra["options"] = info["options"]
+        return _row(spec, arch, backend, times, self.batch, **facts, **extra)
 
 
 def _one_line(exc: Exception) -> str:
@@ -210,84 +269,36 @@ def _one_line(exc: Exception) -> str:
     return f"{exc.__class__.__name__}{': ' + text if text else ''}"
 
 
-def _time_backend(backend, net, onnx_model, label, x, size, batch, threads, runs, warmup, facts) -> dict[str, Any]:
-    """One result row: ``backend`` timed on input ``x``."""
-    arch = (net if net is not None else onnx_model).arch
-    if backend == "torch":
-        with torch.no_grad():
-            times = time_callable(lambda: net(x), runs, warmup)
-        return _row(label, arch, backend, times, batch, **facts)
-    if backend == "torch-optimised":
-        from ..runtimes.fold_batchnorm import has_depthwise, optimize_for_inference
-
-        channels_last = has_depthwise(net)
-        fast = optimize_for_inference(net, channels_last=channels_last, example=x[:1])
-        with torch.inference_mode():
-            times = time_callable(lambda: fast(x), runs, warmup)
-        return _row(
-            label,
-            arch,
-            backend,
-            times,
-            batch,
-            **facts,
-            options="bn_folded+channels_last" if channels_last else "bn_folded",
-        )
-    return _onnx_row(net, onnx_model, label, arch, x, size, batch, threads, runs, warmup, facts)
-
-
-def _onnx_row(net, onnx_model, label, net_arch, x, size, batch, threads, runs, warmup, facts) -> dict[str, Any]:
-    from ..runtimes.onnx import OnnxDepthModel
-
-    if onnx_model is None:
-        from ..runtimes.onnx_convert import onnx_bytes
-
-        onnx_model = OnnxDepthModel(onnx_bytes(net, size=size, dynamic=batch != 1), threads=threads, name=label)
-    elif threads:
-        onnx_model = OnnxDepthModel(label, threads=threads)
-    if onnx_model.static_size is not None and tuple(onnx_model.static_size) != tuple(size):
-        h, w = onnx_model.static_size
-        raise LitedepthError(
-            f"{label}: exported for {h}x{w} inputs only, not {size[0]}x{size[1]} (leave out --size, or re-export)"
-        )
-    if onnx_model.static_batch is not None and onnx_model.static_batch != batch:
-        raise LitedepthError(
-            f"{label}: exported for batch {onnx_model.static_batch} only, not {batch} (re-export with --dynamic)"
-        )
-    feed = {onnx_model.session.get_inputs()[0].name: x.numpy()}
-    session = onnx_model.session
-    times = time_callable(lambda: session.run(None, feed), runs, warmup)
-    return _row(label, net_arch, "onnxruntime", times, batch, **facts)
-
-
 def format_table(result: dict[str, Any]) -> str:
-    """The results as an aligned plain-text table, with the machine and settings above it."""
+    """The results as an aligned plain-text table, with the machine (CPU, ISA, runtimes) and settings above it."""
     m, s = result["machine"], result["settings"]
     size = f"3x{s['size'][0]}x{s['size'][1]}" if s["size"] else "3xHxW (each model's own input size)"
+    runtimes = ", ".join(f"{k} {m[k]}" for k in RUNTIME_MODULES if m.get(k))
     lines = [
-        f"machine: {m['cpu']}, {m['usable_cores']} usable cores; torch {m['torch']}, onnxruntime {m['onnxruntime']}",
-        f"input {s['batch']}x{size}, threads {s['threads'] or 'default'}, {s['runs']} runs after {s['warmup']} warm-up",
+        f"machine: {m['cpu']} ({', '.join(m.get('isa') or []) or 'ISA unknown'}), {m['usable_cores']} usable cores",
+        f"torch {m['torch']}" + (f", {runtimes}" if runtimes else ""),
+        f"input {s['batch']}x{size}, {s['runs']} runs after {s['warmup']} warm-up",
     ]
-    header = ("model", "backend", "size", "params", "GFLOPs", "median ms", "p90 ms", "images/s")
-    table = [header]
-    for r in result["results"]:
-        params = f"{r['params']:,}" if r["params"] is not None else "-"
-        gflops = f"{r['gflops']:.2f}" if r["gflops"] is not None else "-"
-        table.append(
-            (
-                r["model"],
-                r["backend"],
-                f"{r['size'][0]}x{r['size'][1]}",
-                params,
-                gflops,
-                f"{r['latency_ms_median']:.1f}",
-                f"{r['latency_ms_p90']:.1f}",
-                f"{r['images_per_s']:.1f}",
-            )
-        )
+    header = ("model", "backend", "prec", "threads", "size", "params", "GFLOPs", "median ms", "p90 ms", "images/s")
+    table = [header] + [_table_row(r) for r in result["results"]]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for k, row in enumerate(table):
-        lines.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        lines.append("  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
         if k == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def _table_row(r: dict[str, Any]) -> tuple[str, ...]:
+    return (
+        r["model"],
+        r["backend"],
+        r.get("precision", "fp32"),
+        str(r.get("threads") or "default"),
+        f"{r['size'][0]}x{r['size'][1]}",
+        f"{r['params']:,}" if r["params"] is not None else "-",
+        f"{r['gflops']:.2f}" if r["gflops"] is not None else "-",
+        f"{r['latency_ms_median']:.1f}",
+        f"{r['latency_ms_p90']:.1f}",
+        f"{r['images_per_s']:.1f}",
+    )

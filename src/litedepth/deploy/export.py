@@ -25,16 +25,18 @@ from .flops import parse_size as _parse_size
 
 @dataclass
 class ExportReport:
-    """What `export_onnx` wrote and how well ONNX Runtime reproduced PyTorch."""
+    """What an export wrote (`export_onnx`, `litedepth.deploy.formats.export_model`) and how well its runtime reproduced PyTorch."""
 
     path: str
     size: tuple[int, int]
     dynamic: bool
-    opset: int
-    max_abs_diff: float
+    opset: int | None  # ONNX only
+    max_abs_diff: float  # metres, the exported model vs PyTorch (NaN where it cannot run here: Core ML on Linux)
     tolerance: float
     checked: list[str] = field(default_factory=list)  # shapes that were compared
     exporter: str = "torchscript"
+    format: str = "onnx"
+    note: str = ""  # how it was checked, where not by running it
 
 
 def parse_size(text: str) -> tuple[int, int]:

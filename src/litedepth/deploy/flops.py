@@ -32,10 +32,13 @@ UNCOUNTED_ONNX_OPS = {
 }
 
 
-def count_parameters(model: Any) -> int:
-    """Parameters of a torch network; of an ONNX model, the element count of its graph's initializers."""
+def count_parameters(model: Any) -> int | None:
+    """Parameters of a torch network; of an ONNX model, the element count of its graph's initializers; of
+    another exported model, what its runtime reads from the file (`parameter_count`; None: unknown)."""
     if hasattr(model, "proto"):  # an OnnxDepthModel
         return onnx_parameter_count(model.proto())
+    if hasattr(model, "parameter_count"):  # OpenVINO, LiteRT, NCNN models
+        return model.parameter_count()
     return sum(p.numel() for p in model.parameters())
 
 
@@ -46,6 +49,8 @@ def count_gflops(model: Any, size: tuple[int, int], batch: int = 1) -> float | N
     ONNX models: `onnx_gflops` on the graph (None when it cannot be known); a static export is
     counted at its own size only.
     """
+    if not hasattr(model, "proto") and hasattr(model, "parameter_count"):
+        return None  # OpenVINO, LiteRT, NCNN graphs are not counted
     if hasattr(model, "proto"):  # an OnnxDepthModel
         static = getattr(model, "static_size", None)
         if static is not None and tuple(size) != tuple(static):

@@ -4,8 +4,10 @@
 >>> report.max_abs_change, report.mean_abs_change     # metres, INT8 vs float on those images
 
 Weights per output channel (int8), activations per tensor (uint8), QDQ format; the
-activation ranges come from a folder of representative images, preprocessed exactly
-as `litedepth.inference` does (resize to the model's input size, normalise).
+activation ranges come from a folder of representative images (its subfolders too),
+preprocessed exactly as `litedepth.inference` does (resize to the model's input size,
+normalise). A file whose depth moves more than the INT8 tolerance from the float
+model's on those images is refused, not written.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ import numpy as np
 from ..errors import LitedepthError
 from ..fileio import IMAGE_EXTENSIONS, atomic_path, read_rgb
 from ..runtimes.onnx_convert import INPUT_NAME, require_onnx
+from .check import INT8_TOLERANCE, int8_change, refuse_int8
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -32,28 +37,71 @@ class QuantizeReport:
     max_abs_change: float  # metres, over all pixels of the compared images
     mean_abs_change: float
     float_abs_max: float  # largest |float output| on the compared images, for scale
+    relative_change: float = float("nan")  # mean |INT8 - float| / mean |float| (what the tolerance bounds)
 
 
-def calibration_batches(folder: str | os.PathLike, input_size, mean, std, max_images: int = 64) -> list[np.ndarray]:
-    """``(1, 3, H, W)`` float32 arrays of the images in ``folder`` (sorted, at most ``max_images``)."""
-    from ..preprocess import prepare_images
+def calibration_files(folder: str | os.PathLike, max_images: int = 64) -> list[Path]:
+    """At most ``max_images`` photos of ``folder`` and its subfolders, spread evenly over the sorted list.
+
+    Single-channel images are left out: the depth maps that NYU layouts and the synthetic sets keep
+    beside their photos (16-bit, or 8-bit PNGs in the training splits); calibration wants colour photos.
+    """
+    from ..inference import collect_images
 
     folder = Path(folder)
     if not folder.is_dir():
         raise LitedepthError(f"{folder}: calibration folder does not exist")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)[:max_images]
+    notes = logging.getLogger("litedepth.inference")  # its "skipped depth maps ... predicting" note is predict's
+    level, notes.level = notes.level, logging.ERROR
+    try:
+        files = [Path(p) for p, _ in collect_images([str(folder)], check=False)]
+    except LitedepthError:
+        files = []
+    finally:
+        notes.setLevel(level)
+    colour = [p for p in files if not _single_channel(p)]
+    if len(colour) < len(files):
+        logger.info("calibration: left out %d single-channel image(s) (depth maps)", len(files) - len(colour))
+    files = colour
     if not files:
-        raise LitedepthError(f"{folder}: no images ({', '.join(IMAGE_EXTENSIONS)}) for calibration")
+        raise LitedepthError(
+            f"{folder}: no images ({', '.join(IMAGE_EXTENSIONS)}) for calibration, in it or its subfolders"
+        )
+    step = max(1, len(files) // max(1, max_images))
+    return files[::step][:max_images]
+
+
+def _single_channel(path: Path) -> bool:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return img.mode in ("L", "LA", "1", "I", "F") or img.mode.startswith("I;16")
+    except Exception:  # unreadable: `read_rgb` reports it on one line
+        return False
+
+
+def calibration_batches(folder: str | os.PathLike, input_size, mean, std, max_images: int = 64) -> list[np.ndarray]:
+    """``(1, 3, H, W)`` float32 arrays of the photos under ``folder`` (`calibration_files`), as `predict` sees them at ``input_size``."""
+    from ..preprocess import prepare_images
+
+    files = calibration_files(folder, max_images)
     return [prepare_images([read_rgb(p)], input_size, mean, std).numpy() for p in files]
 
 
 def quantize_int8(
-    onnx_path: str | os.PathLike, out_path: str | os.PathLike, calibration_dir: str | os.PathLike, max_images: int = 64
+    onnx_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    calibration_dir: str | os.PathLike,
+    max_images: int = 64,
+    tolerance: float = INT8_TOLERANCE,
 ) -> QuantizeReport:
-    """Quantise ``onnx_path`` (a `litedepth export` file) to ``out_path``; compare INT8 with float."""
-    _, ort = require_onnx()
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    """Quantise ``onnx_path`` (a `litedepth export` file) to ``out_path``; compare INT8 with float, refuse past ``tolerance``.
 
+    ``tolerance``: the largest mean |INT8 - float| as a fraction of the mean |float| depth
+    (`litedepth.deploy.check.refuse_int8`); nothing is written past it.
+    """
+    _, ort = require_onnx()
     from ..preprocess import stats_of
     from ..runtimes.onnx import OnnxDepthModel
 
@@ -61,6 +109,28 @@ def quantize_int8(
     batches = calibration_batches(
         calibration_dir, float_model.input_size, *stats_of(float_model), max_images=max_images
     )
+    out_path = Path(out_path)
+    with _quantizer_notes_dropped(ort), atomic_path(out_path) as tmp:
+        _quantize_static(onnx_path, tmp, batches)
+        _mark_int8(tmp)
+        int8_model = OnnxDepthModel(tmp, name=str(out_path))
+        compared = batches[: min(len(batches), 8)]
+        change = int8_change(float_model._run, int8_model._run, compared)
+        refuse_int8(change, out_path, tolerance)
+        del int8_model
+    scale = _float_max(float_model, compared)
+    return QuantizeReport(
+        str(out_path), len(batches), len(compared), change.max_abs, change.mean_abs, scale, change.relative
+    )
+
+
+def _float_max(float_model, batches) -> float:
+    return max(float(np.abs(float_model._run(b)).max()) for b in batches)
+
+
+def _quantize_static(onnx_path, tmp: Path, batches: list[np.ndarray]) -> None:
+    """ONNX Runtime's static QDQ quantisation: weights int8 per channel, activations uint8 per tensor."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -70,31 +140,27 @@ def quantize_int8(
             batch = next(self._iter, None)
             return None if batch is None else {INPUT_NAME: batch}
 
-    out_path = Path(out_path)
-    with _quantizer_notes_dropped(ort), atomic_path(out_path) as tmp:
-        quantize_static(
-            str(onnx_path),
-            str(tmp),
-            Reader(),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-        )
-        # ORT writes the metadata of the float model through; check, then compare outputs.
-        options = ort.SessionOptions()
-        options.log_severity_level = 3  # errors only: the session logs one line per constant it drops
-        session = ort.InferenceSession(str(tmp), options, providers=["CPUExecutionProvider"])
-        compared = batches[: min(len(batches), 8)]
-        diffs, scale = [], 0.0
-        for batch in compared:
-            ref = float_model.session.run(None, {INPUT_NAME: batch})[0]
-            out = session.run(None, {INPUT_NAME: batch})[0]
-            diffs.append(np.abs(out - ref).ravel())
-            scale = max(scale, float(np.abs(ref).max()))
-        del session
-    change = np.concatenate(diffs)
-    return QuantizeReport(str(out_path), len(batches), len(compared), float(change.max()), float(change.mean()), scale)
+    quantize_static(
+        str(onnx_path),
+        str(tmp),
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+    )
+
+
+def _mark_int8(path: Path) -> None:
+    """Record ``litedepth.precision = int8`` in the quantised file (ORT copies the float model's metadata through)."""
+    onnx, _ = require_onnx()
+    proto = onnx.load(str(path))
+    for entry in list(proto.metadata_props):
+        if entry.key == "litedepth.precision":
+            proto.metadata_props.remove(entry)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "litedepth.precision", "int8"
+    onnx.save(proto, str(path))
 
 
 class _DropBelowError(logging.Filter):

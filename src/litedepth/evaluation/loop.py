@@ -37,6 +37,7 @@ from ..data.transforms import CenterCrop, ResizeShorter, ToTensor
 from ..errors import LitedepthError
 from ..fileio import atomic_path, write_png16_mm
 from ..preprocess import REFERENCE_INPUT_SIZE, shorter_side_for, stats_of
+from .align import align, check_align
 from .metrics import METRIC_NAMES, compute_metrics, mean_over_images, nonpositive_count, valid_count
 
 
@@ -325,8 +326,11 @@ def _medians(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor) -> list[t
 class _Scorer:
     """Scores batches of `_ProtocolView` items and collects what `EvalResult` reports."""
 
-    def __init__(self, proto: Protocol, skip_bad: bool, save_dir: Path | None) -> None:
+    def __init__(
+        self, proto: Protocol, skip_bad: bool, save_dir: Path | None, align: str = "none", space: str = "depth"
+    ) -> None:
         self.proto, self.skip_bad, self.save_dir = proto, skip_bad, save_dir
+        self.align, self.space = align, space  # `litedepth.evaluation.align`
         self.per_image: list[dict[str, Any]] = []
         self.skipped: list[dict[str, str]] = []
         self.scaled_crops: set[tuple[int, int]] = set()
@@ -364,6 +368,7 @@ class _Scorer:
             self.scaled_crops.add(tuple(gt.shape[-2:]))
         nonpos = nonpositive_count(pred, mask)
         self.medians += _medians(pred, gt, mask)
+        pred, _ = align(pred, gt, mask, self.align, self.space, proto.max_depth)
         if proto.clamp:
             pred = pred.clamp(proto.min_depth, proto.max_depth)
         values, counts = compute_metrics(pred, gt, mask), valid_count(mask)
@@ -389,8 +394,11 @@ class _Scorer:
                 self.score(model, items, device)
 
     def notes(self) -> list[str]:
-        """Notes on scaled Eigen crops and on predictions <= 0."""
+        """Notes on alignment, scaled Eigen crops and predictions <= 0."""
         notes = []
+        if self.align != "none":
+            how = "median scaling" if self.align == "median" else f"least-squares scale and shift in {self.space} space"
+            notes.append(f"predictions aligned to the ground truth per image ({how}): relative depth, not metric")
         for h, w in sorted(self.scaled_crops):
             crop = scaled_eval_crop(self.proto, (h, w))
             rh, rw = self.proto.eval_crop_reference
@@ -459,6 +467,8 @@ def evaluate(
     num_workers: int = 0,
     save_predictions: str | os.PathLike | None = None,
     depth_scale: float | None = None,
+    align: str = "none",
+    align_space: str = "depth",
 ) -> EvalResult:
     """Evaluate a depth network on a labeled dataset under a named protocol.
 
@@ -479,18 +489,23 @@ def evaluate(
         depth_scale: raw depth units per metre when ``data`` is a path to generic RGB-D pairs
             (see `litedepth.data.RGBDDataset`; None: its default, millimetres). Refused for NYU
             layouts and ``.mat`` files, whose scale is fixed, and for a dataset object.
+        align, align_space: per-image alignment before the metrics (`litedepth.evaluation.align`):
+            ``none`` (the protocol's metric depth), ``median``, or ``lstsq`` in ``depth``/``disparity`` space.
 
     Returns: `EvalResult` (``warnings``: a line when the ground truth's and the prediction's medians
     differ more than 3x, `scale_warning`). Raises `LitedepthError` naming the file for bad data unless ``skip_bad``.
     """
     proto = get_protocol(protocol)
+    check_align(align, align_space)
     dataset = _open_data(data, split, depth_scale)
     input_size = tuple(int(v) for v in getattr(model, "input_size", REFERENCE_INPUT_SIZE))
     view = _ProtocolView(dataset, proto, input_size, *stats_of(model))
     loader = torch.utils.data.DataLoader(
         view, batch_size=max(1, int(batch_size)), shuffle=False, num_workers=num_workers, collate_fn=_collate_list
     )
-    scorer = _Scorer(proto, skip_bad, Path(save_predictions) if save_predictions is not None else None)
+    scorer = _Scorer(
+        proto, skip_bad, Path(save_predictions) if save_predictions is not None else None, align, align_space
+    )
     _score_all(model, loader, scorer, _run_device(model, device), progress)
     if not scorer.per_image:
         raise LitedepthError(
@@ -530,6 +545,9 @@ def _result(
     """The `EvalResult` of a finished run: metrics, notes, the depth-scale warning and provenance extras."""
     warning = scale_warning(*scorer.overall_medians(), *_depth_scale_in_use(data, dataset, depth_scale))
     extras = {"model_arch": getattr(model, "arch", type(model).__name__), "protocol_description": proto.description}
+    extras["align"] = scorer.align
+    if scorer.align == "lstsq":
+        extras["align_space"] = scorer.space
     if isinstance(data, (str, os.PathLike)):
         extras["data"] = str(data)
         if depth_scale is not None:

@@ -153,6 +153,9 @@ def _output_held(keep: dict[int, str]):
         yield
 
 
+output_held = _output_held  # public name: other converters (LiteRT, Core ML) hold their C++ logs the same way
+
+
 @contextlib.contextmanager
 def _fd_held(fd: int, stream, keep: dict[int, str]):
     try:

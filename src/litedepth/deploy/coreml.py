@@ -1,0 +1,126 @@
+"""Export to Core ML: an ``.mlpackage`` (ML program, float32), checked by its specification.
+
+>>> report = export_coreml(model, "student.mlpackage")
+
+The network (BN folded) goes through ``torch.export`` and ``coremltools.convert`` at one fixed
+input size, batch 1; its input is renamed ``image`` and its output ``depth``, and the
+``litedepth.*`` metadata is stored in the model's ``user_defined_metadata``. Core ML predicts
+on macOS only, so the file is not run here: it is checked by reading the saved package back
+(inputs, outputs and their shapes, the metadata), and the report says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import math
+import os
+import warnings
+
+import torch
+
+from ..errors import LitedepthError, first_line
+from ..outputs import write_marker
+from ..runtimes.fold_batchnorm import fold_batchnorm
+from ..runtimes.onnx_convert import INPUT_NAME, OUTPUT_NAME, model_metadata, output_held
+from .files import atomic_folder
+
+NOTE = "Core ML predicts on macOS only: checked by its specification (input, output, shapes, metadata), not run"
+
+
+def require_coremltools():
+    """Import ``coremltools`` (its notes on missing macOS-only parts dropped) or a one-line error naming the extra."""
+    root = logging.getLogger("coremltools")
+    before = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with output_held({}):
+            import coremltools
+    except ImportError:
+        raise LitedepthError(
+            "Core ML export needs the 'coremltools' package: pip install 'litedepth[coreml]'"
+        ) from None
+    finally:
+        root.setLevel(before)
+    return coremltools
+
+
+def convert_coreml(model, size: tuple[int, int]):
+    """``model`` as a ``coremltools.models.MLModel`` (ML program, float32) with ``image``/``depth`` and metadata."""
+    ct = require_coremltools()
+    net = fold_batchnorm(copy.deepcopy(model).cpu().float().eval(), inplace=True)
+    example = torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(0))
+    try:
+        with warnings.catch_warnings(), output_held({}), _quiet_coremltools():
+            warnings.simplefilter("ignore")
+            program = torch.export.export(net, (example,)).run_decompositions({})
+            ml = ct.convert(program, convert_to="mlprogram", compute_precision=ct.precision.FLOAT32)
+    except Exception as exc:
+        raise LitedepthError(
+            f"coremltools cannot convert {getattr(model, 'arch', 'custom')} ({first_line(exc, 200)})"
+        ) from None
+    spec = ml.get_spec()
+    ct.utils.rename_feature(spec, spec.description.input[0].name, INPUT_NAME)
+    ct.utils.rename_feature(spec, spec.description.output[0].name, OUTPUT_NAME)
+    ml = ct.models.MLModel(spec, weights_dir=ml.weights_dir, skip_model_load=True)
+    ml.user_defined_metadata.update(model_metadata(model, size, False))
+    ml.short_description = f"litedepth {getattr(model, 'arch', 'custom')}: normalised (1,3,H,W) RGB -> (1,1,H,W) metres"
+    return ml
+
+
+def check_spec(path, size: tuple[int, int], metadata: dict[str, str]) -> list[str]:
+    """Problems of the saved package (empty when none): one input ``image`` (1,3,H,W), one output ``depth`` (1,1,H,W), metadata."""
+    ct = require_coremltools()
+    description = ct.models.MLModel(str(path), skip_model_load=True).get_spec().description
+    problems = []
+    ins = [(i.name, list(i.type.multiArrayType.shape)) for i in description.input]
+    outs = [(o.name, list(o.type.multiArrayType.shape)) for o in description.output]
+    if ins != [(INPUT_NAME, [1, 3, *size])]:
+        problems.append(f"inputs {ins}, expected [({INPUT_NAME!r}, [1, 3, {size[0]}, {size[1]}])]")
+    if len(outs) != 1 or outs[0][0] != OUTPUT_NAME or outs[0][1] not in ([], [1, 1, *size]):
+        problems.append(f"outputs {outs}, expected [({OUTPUT_NAME!r}, [1, 1, {size[0]}, {size[1]}])]")
+    stored = dict(description.metadata.userDefined)
+    missing = [k for k, v in metadata.items() if stored.get(k) != v]
+    if missing:
+        problems.append(f"metadata {', '.join(missing)} not stored")
+    return problems
+
+
+def export_coreml(model, path: str | os.PathLike, size=None):
+    """Convert ``model`` at ``size`` (default: its input size), save the package, check its specification, rename into place."""
+    from .export import ExportReport
+
+    size = tuple(size or model.input_size)
+    ml = convert_coreml(model, size)
+    with atomic_folder(path) as tmp:
+        package = tmp / "model.mlpackage"
+        ml.save(str(package))
+        problems = check_spec(package, size, model_metadata(model, size, False))
+        if problems:
+            raise LitedepthError(f"{path}: the Core ML package has {'; '.join(problems)}; not written")
+        _lift(package, tmp)
+        write_marker(tmp, "coreml-model")  # lets --overwrite replace it; Core ML reads Manifest.json and Data/ only
+    return ExportReport(
+        str(path), size, False, None, math.nan, math.nan, [f"1x3x{size[0]}x{size[1]}"], "coremltools", "coreml", NOTE
+    )
+
+
+def _lift(package, folder) -> None:
+    """Move the package's contents up into ``folder`` (which becomes the ``.mlpackage``)."""
+    import shutil
+
+    for entry in list(package.iterdir()):
+        shutil.move(str(entry), folder / entry.name)
+    package.rmdir()
+
+
+@contextlib.contextmanager
+def _quiet_coremltools():
+    logger = logging.getLogger("coremltools")
+    before = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
