@@ -104,7 +104,10 @@ def make_data(data: Path, images: int) -> Path:
     from litedepth.synth.dataset import write_dataset
 
     csv = data / "data" / "nyu2_train.csv"
-    if not csv.is_file() or sum(1 for _ in csv.open()) != images:
+    held = sum(1 for _ in csv.open()) if csv.is_file() else 0
+    if held and held != images:
+        raise SystemExit(f"--data {data}: holds {held} generated images, not --images {images}; give another --data")
+    if not held:
         t0 = time.perf_counter()
         write_dataset(data, images, split="train", size=(480, 640), workers=max(1, os.cpu_count() or 1), progress=False)
         print(f"generated {images} images at 480x640 in {time.perf_counter() - t0:.0f} s", file=sys.stderr)

