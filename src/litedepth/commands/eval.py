@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .predict import add_backend_argument
+
 WRITES = True
 HELP = "evaluate a model on a labeled RGB-D dataset (NYU-v2 CSV/.mat, or generic pairs) under hu2021 or eigen"
 
@@ -49,13 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="skip unreadable or invalid items instead of stopping; they are listed and counted",
     )
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    parser.add_argument(
-        "--backend",
-        default="torch",
-        choices=("torch", "onnxruntime", "openvino"),
-        help="run a network in PyTorch, ONNX Runtime or OpenVINO (converted in memory, checked); an .onnx --model "
-        "runs in ONNX Runtime (default) or OpenVINO; .xml, .tflite and NCNN models in their own runtime",
-    )
+    add_backend_argument(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

@@ -45,16 +45,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "Videos: png16 and npy, when given, also write OUT/<stem>/000000.png/.npy per frame",
     )
     parser.add_argument("--batch-size", type=int, default=4)
+    add_backend_argument(parser)
+    parser.add_argument("--device", default="cpu")
+    add_output_arguments(parser)
+    add_video_arguments(parser)
+
+
+def add_backend_argument(parser: argparse.ArgumentParser) -> None:
+    """--backend of `predict` and `eval` (`litedepth.hub.BACKENDS`)."""
     parser.add_argument(
         "--backend",
         default="torch",
         choices=("torch", "onnxruntime", "openvino"),
         help="run a network in PyTorch (default), ONNX Runtime or OpenVINO (converted in memory, checked); "
-        "an .onnx file runs in ONNX Runtime or OpenVINO, other exported files (.xml, .tflite, NCNN) in their own runtime",
+        "an .onnx file runs in ONNX Runtime (default) or OpenVINO, other exported files (.xml, .tflite, NCNN) "
+        "in their own runtime",
     )
-    parser.add_argument("--device", default="cpu")
-    add_output_arguments(parser)
-    add_video_arguments(parser)
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
