@@ -102,9 +102,8 @@ class StudyPreset:
     n_train: int = 600  # images in X
     n_aux: int = 1200  # images in U (and in Um)
     n_test: int = 100  # test images of X's distribution
-    views_per_scene: int = (
-        1  # X's training images rendered per synthetic room (1: every image a new room); U and Um have one
-    )
+    # X's training images rendered per synthetic room (1: every image a new room); U and Um have one
+    views_per_scene: int = 1
     aux_preset: str = "scannet"  # scene scale of U (a name of litedepth.synth.scene.SCALES)
     mismatch_preset: str | None = None  # scene scale of Um (None: no mismatched runs)
     runs: tuple[str, ...] = PAPER_TABLE
@@ -119,14 +118,12 @@ class StudyPreset:
     threads: int | None = None  # torch CPU threads per process (None: torch's default)
     latency_size: tuple[int, int] = (228, 304)  # input size at which each architecture's CPU latency is measured
     archs: dict = field(default_factory=lambda: dict(LITE_ARCHS))
-    encoder_weights: str | None = (
-        "imagenet"  # encoders that ship ImageNet weights start from them (None: all from scratch)
-    )
+    # encoders that ship ImageNet weights start from them (None: all from scratch)
+    encoder_weights: str | None = "imagenet"
     kd_loss: str = "l1"  # loss to the teacher (loss.kd)
     teacher_cache: bool = True  # run the teacher once per image (False: live, on every augmented batch)
-    teach_labeled: bool = (
-        True  # labeled sources also get the loss to the teacher (False: teacher on unlabeled data only)
-    )
+    # labeled sources also get the loss to the teacher (False: teacher on unlabeled data only)
+    teach_labeled: bool = True
     cache_flip: bool = False  # average the cached teacher prediction with the mirrored image's
     data_seed: int = 0  # added to the synthetic data's seeds: another draw of the same distributions
     precision: str = "auto"  # train.precision of every run (auto: bf16 on GPUs, fp32 on CPUs)
@@ -162,8 +159,8 @@ STUDY_PRESETS: dict[str, StudyPreset] = {
         n_test=48,
         views_per_scene=4,
         aux_preset="nyu",
-        teacher_images=2000,
-        student_images=1200,
+        teacher_images=2800,
+        student_images=1700,
     ),
     # The CPU study: three seeds of every configuration, ImageNet-initialised networks, the paper's student
     # from scratch without and with KD on X + U (S_s: a student far below its teacher, as in the paper) and
