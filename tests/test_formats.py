@@ -239,6 +239,21 @@ def test_tflite_export_loads_and_matches_torch(tmp_path, ckpt):
     assert (tmp_path / "pred" / "p.npy").is_file()
 
 
+@needs_litert_torch
+def test_tflite_int8_is_written_beside_and_refused_past_tolerance(tmp_path, ckpt, capsys):
+    for i in range(4):
+        write_image(tmp_path / "calib" / f"room{i % 2}" / f"{i}.jpg", seed=i, size=(60, 80))
+    path = _export(tmp_path, ckpt, "tflite", "f.tflite", "--int8", "--calibration", str(tmp_path / "calib"))
+    assert "INT8 -> " in capsys.readouterr().out
+    int8 = litedepth.load(tmp_path / "f.int8.tflite", threads=1)
+    assert int8.precision == "int8" and int8.arch == "fast-student" and int8.static_size == SIZE
+    _same_as_torch(ckpt, int8, rtol=0.2)  # INT8: close, not equal
+    argv = ["export", "--model", str(ckpt), "--format", "tflite", "--out", str(tmp_path / "g.tflite"), "--int8"]
+    line = one_line_error(capsys, [*argv, "--calibration", str(tmp_path / "calib"), "--int8-tolerance", "0.000001"])
+    assert "g.int8.tflite: INT8 output differs from the float model by" in line and "not written" in line
+    assert not (tmp_path / "g.int8.tflite").exists() and path.is_file()
+
+
 @pytest.mark.skipif(_has("litert_torch"), reason="litert-torch is installed here")
 def test_missing_converter_is_one_line_naming_the_extra(tmp_path, ckpt, capsys):
     line = one_line_error(

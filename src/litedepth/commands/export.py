@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--int8",
         action="store_true",
-        help="also quantise to INT8 (onnx: ONNX Runtime static QDQ; openvino: NNCF), written beside as NAME.int8.EXT",
+        help="also quantise to INT8 (onnx: ONNX Runtime static QDQ; openvino: NNCF; tflite: ai-edge-quantizer), "
+        "written beside as NAME.int8.EXT",
     )
     parser.add_argument("--calibration", metavar="DIR", help="folder of images for --int8 calibration (subfolders too)")
     parser.add_argument(
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     check_output(fmt, out)
     require_converter(name)
     if args.int8 and not fmt.int8:
-        raise LitedepthError(f"--int8: not available for {name} exports (onnx and openvino have it)")
+        raise LitedepthError(f"--int8: not available for {name} exports (onnx, openvino and tflite have it)")
     if args.int8 and not args.calibration:
         raise LitedepthError("--int8 needs --calibration DIR (a folder of representative images)")
     size = parse_size(args.size) if args.size else None

@@ -3,15 +3,15 @@
 >>> report = export_model(model, "openvino", "student.xml")
 >>> report, change = export_int8("openvino", "student.xml", "calib/")    # writes student.int8.xml
 
-========  =====================  ==================  ========  =============================================
-format    output                 extra               INT8      checked by
-========  =====================  ==================  ========  =============================================
-onnx      NAME.onnx              onnx                ORT QDQ   ONNX Runtime vs PyTorch
-openvino  NAME.xml + NAME.bin    openvino            NNCF      OpenVINO (CPU, f32 hint) vs PyTorch
-tflite    NAME.tflite            litert-export       -         LiteRT's interpreter (XNNPACK) vs PyTorch
-coreml    NAME.mlpackage/        coreml              -         its specification (Core ML runs on macOS only)
-ncnn      NAME/ (model.ncnn.*)   ncnn                -         ncnn's Python module vs PyTorch
-========  =====================  ==================  ========  =============================================
+========  =====================  ==================  ==================  =============================================
+format    output                 extra               INT8                checked by
+========  =====================  ==================  ==================  =============================================
+onnx      NAME.onnx              onnx                ORT static QDQ      ONNX Runtime vs PyTorch
+openvino  NAME.xml + NAME.bin    openvino            NNCF                OpenVINO (CPU, f32 hint) vs PyTorch
+tflite    NAME.tflite            litert-export       ai-edge-quantizer   LiteRT's interpreter (XNNPACK) vs PyTorch
+coreml    NAME.mlpackage/        coreml              -                   its specification (Core ML runs on macOS only)
+ncnn      NAME/ (model.ncnn.*)   ncnn                -                   ncnn's Python module vs PyTorch
+========  =====================  ==================  ==================  =============================================
 
 Only ONNX and OpenVINO take ``--dynamic``; the others are exported at one fixed size (photos of
 another aspect ratio are then letterboxed by `litedepth.inference.predict`).
@@ -43,7 +43,7 @@ class Format:
 FORMATS: dict[str, Format] = {
     "onnx": Format("onnx", ".onnx", "onnx", False, True, True),
     "openvino": Format("openvino", ".xml", "openvino", False, True, True),
-    "tflite": Format("tflite", ".tflite", "litert-export", False, False, False),
+    "tflite": Format("tflite", ".tflite", "litert-export", False, False, True),
     "coreml": Format("coreml", ".mlpackage", "coreml", True, False, False),
     "ncnn": Format("ncnn", "", "ncnn", True, False, False),
 }
@@ -137,17 +137,24 @@ def export_int8(name: str, float_path, calibration, max_images: int = 64, tolera
 
     fmt, tolerance = get_format(name), INT8_TOLERANCE if tolerance is None else tolerance
     if not fmt.int8:
-        raise LitedepthError(f"--int8: not available for {fmt.name} exports (onnx and openvino have it)")
+        raise LitedepthError(f"--int8: not available for {fmt.name} exports (onnx, openvino and tflite have it)")
     out = int8_path(float_path)
     if name == "onnx":
         return quantize_int8(float_path, out, calibration, max_images=max_images, tolerance=tolerance)
     from ..preprocess import stats_of
-    from ..runtimes.openvino import OpenVinoDepthModel
-    from .openvino import quantize_openvino
 
-    float_model = OpenVinoDepthModel(float_path)
+    if name == "tflite":
+        from ..runtimes.litert import LiteRTDepthModel
+        from .litert import quantize_tflite as quantize
+
+        float_model = LiteRTDepthModel(float_path)
+    else:
+        from ..runtimes.openvino import OpenVinoDepthModel
+        from .openvino import quantize_openvino as quantize
+
+        float_model = OpenVinoDepthModel(float_path)
     batches = calibration_batches(calibration, float_model.input_size, *stats_of(float_model), max_images)
-    change = quantize_openvino(float_path, out, batches, tolerance=tolerance)
+    change = quantize(float_path, out, batches, tolerance=tolerance)
     scale = max(float(abs(float_model._run(b)).max()) for b in batches[: change.images])
     return QuantizeReport(
         str(out), len(batches), change.images, change.max_abs, change.mean_abs, scale, change.relative

@@ -13,6 +13,7 @@ An INT8 file with quantised input or output is fed and read through its scale an
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ import numpy as np
 from ..errors import LitedepthError, first_line
 from .base import ExportedDepthModel, file_metadata
 from .onnx_convert import output_held
+
+logger = logging.getLogger(__name__)
 
 ENTRY = "litedepth"  # the flatbuffer metadata entry that holds the litedepth.* JSON
 
@@ -37,8 +40,8 @@ def require_litert():
     return interpreter
 
 
-def read_metadata_entry(data: bytes, label: str) -> dict[str, Any]:
-    """The decoded ``litedepth`` metadata entry of a ``.tflite`` flatbuffer ({} when it has none)."""
+def raw_metadata_entry(data: bytes, label: str) -> dict[str, str]:
+    """The ``litedepth`` metadata entry of a ``.tflite`` flatbuffer as stored (litedepth.* strings; {} when none)."""
     from ai_edge_litert import schema_py_generated as schema
 
     try:
@@ -47,13 +50,16 @@ def read_metadata_entry(data: bytes, label: str) -> dict[str, Any]:
         found = [e for e in entries if e.Name() == ENTRY.encode()]
         if not found:
             return {}
-        raw = bytes(model.Buffers(found[0].Buffer()).DataAsNumpy())
-        values = json.loads(raw.decode())
+        return json.loads(bytes(model.Buffers(found[0].Buffer()).DataAsNumpy()).decode())
     except Exception as exc:  # a damaged flatbuffer or entry
         raise LitedepthError(
             f"{label}: unreadable litedepth metadata in the .tflite file ({first_line(exc, 120)})"
         ) from None
-    return file_metadata(values, label)
+
+
+def read_metadata_entry(data: bytes, label: str) -> dict[str, Any]:
+    """The decoded ``litedepth`` metadata entry of a ``.tflite`` flatbuffer ({} when it has none)."""
+    return file_metadata(raw_metadata_entry(data, label), label)
 
 
 def write_metadata(source: str | os.PathLike, target: str | os.PathLike, metadata: dict[str, str]) -> None:
@@ -69,6 +75,27 @@ def write_metadata(source: str | os.PathLike, target: str | os.PathLike, metadat
     entry.name, entry.buffer = ENTRY, len(model.buffers) - 1
     model.metadata = [m for m in (model.metadata or []) if m.name not in (ENTRY, ENTRY.encode())] + [entry]
     flatbuffer_utils.write_model(model, str(target))
+
+
+def _interpreter(interpreter, data: bytes, threads: int | None, label: str):
+    """LiteRT's interpreter on ``data`` with XNNPACK, or with the reference kernels where XNNPACK refuses the graph."""
+    with output_held({}):  # LiteRT's C++ notes ("Created TensorFlow Lite XNNPACK delegate")
+        try:
+            runner = interpreter.Interpreter(model_content=data, num_threads=threads or None)
+            runner.allocate_tensors()
+            return runner
+        except RuntimeError as exc:
+            if "XNNPACK" not in str(exc):
+                raise
+        # e.g. INT8 graphs whose quantisation scales are outside XNNPACK's range
+        runner = interpreter.Interpreter(
+            model_content=data,
+            num_threads=threads or None,
+            experimental_op_resolver_type=interpreter.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        )
+        runner.allocate_tensors()
+    logger.warning("%s: XNNPACK cannot run this graph; running LiteRT's reference kernels (slower)", label)
+    return runner
 
 
 class LiteRTDepthModel(ExportedDepthModel):
@@ -88,9 +115,7 @@ class LiteRTDepthModel(ExportedDepthModel):
         data = self._data = path.read_bytes()
         meta = read_metadata_entry(data, label)
         try:
-            with output_held({}):  # LiteRT's C++ notes ("Created TensorFlow Lite XNNPACK delegate")
-                self.interpreter = interpreter.Interpreter(model_content=data, num_threads=threads or None)
-                self.interpreter.allocate_tensors()
+            self.interpreter = _interpreter(interpreter, data, threads, label)
         except Exception as exc:
             raise LitedepthError(f"{label}: not a loadable .tflite model ({first_line(exc, 200)})") from None
         self.input_detail = self.interpreter.get_input_details()[0]
