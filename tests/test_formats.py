@@ -226,6 +226,37 @@ def test_coreml_export_is_checked_by_its_spec(tmp_path, ckpt, capsys):
         litedepth.load(package)
 
 
+@needs_coreml
+def test_coreml_int8_rounds_the_weights_it_measured(tmp_path, ckpt, capsys):
+    import coremltools as ct
+
+    from litedepth.deploy.coreml import weight_int8_change
+    from litedepth.deploy.quantize import calibration_batches
+    from litedepth.preprocess import stats_of
+
+    for i in range(3):
+        write_image(tmp_path / "calib" / "room" / f"{i}.jpg", seed=i, size=(60, 80))
+    _export(tmp_path, ckpt, "coreml", "f.mlpackage", "--int8", "--calibration", str(tmp_path / "calib"))
+    assert "INT8 -> " in capsys.readouterr().out
+    float_spec = ct.models.MLModel(str(tmp_path / "f.mlpackage"), skip_model_load=True).get_spec()
+    int8_spec = ct.models.MLModel(str(tmp_path / "f.int8.mlpackage"), skip_model_load=True).get_spec()
+    assert dict(int8_spec.description.metadata.userDefined)["litedepth.precision"] == "int8"
+    assert str(int8_spec.mlProgram).count('type: "constexpr_affine_dequantize"') > 0  # int8 weights, dequantised
+    assert 'type: "constexpr_affine_dequantize"' not in str(float_spec.mlProgram)
+    assert int8_spec.description.input == float_spec.description.input
+    size = lambda p: sum(f.stat().st_size for f in p.rglob("*") if f.is_file())  # noqa: E731
+    assert size(tmp_path / "f.int8.mlpackage") < 0.5 * size(tmp_path / "f.mlpackage")
+    # the measured change is that of rounding weights, not nothing, and it bounds the refusal
+    net = litedepth.load(ckpt)
+    batches = calibration_batches(tmp_path / "calib", SIZE, *stats_of(net), 3)
+    change = weight_int8_change(net, batches)
+    assert 0 < change.relative < 0.05
+    argv = ["export", "--model", str(ckpt), "--format", "coreml", "--out", str(tmp_path / "g.mlpackage"), "--int8"]
+    line = one_line_error(capsys, [*argv, "--calibration", str(tmp_path / "calib"), "--int8-tolerance", "0.000001"])
+    assert "g.int8.mlpackage: INT8 output differs from the float model by" in line and "not written" in line
+    assert not (tmp_path / "g.int8.mlpackage").exists()
+
+
 @needs_litert_torch
 def test_tflite_export_loads_and_matches_torch(tmp_path, ckpt):
     from litedepth.runtimes.litert import LiteRTDepthModel

@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--int8",
         action="store_true",
-        help="also quantise to INT8 (onnx: ONNX Runtime static QDQ; openvino: NNCF; tflite: ai-edge-quantizer), "
+        help="also quantise to INT8 (onnx: ONNX Runtime static QDQ; openvino: NNCF; tflite: ai-edge-quantizer; "
+        "coreml: weights only), "
         "written beside as NAME.int8.EXT",
     )
     parser.add_argument("--calibration", metavar="DIR", help="folder of images for --int8 calibration (subfolders too)")
@@ -113,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     report = export_model(model, name, out, size=size, dynamic=args.dynamic, opset=args.opset)
     _print_report(args.model, model.arch, report)
     if args.int8:
-        q = export_int8(name, out, args.calibration, args.calibration_images, args.int8_tolerance)
+        q = export_int8(name, out, args.calibration, args.calibration_images, args.int8_tolerance, model=model)
         print(
             f"INT8 -> {q.path}: {q.calibration_images} calibration images; vs float on {q.compared_images} images: "
             f"mean abs change {q.mean_abs_change:.3g} m ({q.relative_change:.1%} of the mean depth, "

@@ -66,6 +66,7 @@ class Int8Change:
     max_abs: float
     mean_abs: float
     float_mean_abs: float  # mean |float depth|, the scale of ``mean_abs``
+    float_max_abs: float = float("nan")  # largest |float depth|
 
     @property
     def relative(self) -> float:
@@ -82,7 +83,7 @@ def int8_change(float_run, int8_run, batches: list[np.ndarray]) -> Int8Change:
         diffs.append(np.abs(out - ref).ravel())
         scale.append(np.abs(ref).ravel())
     change, ref = np.concatenate(diffs), np.concatenate(scale)
-    return Int8Change(len(batches), float(change.max()), float(change.mean()), float(ref.mean()))
+    return Int8Change(len(batches), float(change.max()), float(change.mean()), float(ref.mean()), float(ref.max()))
 
 
 def refuse_int8(change: Int8Change, path, tolerance: float) -> None:

@@ -7,12 +7,17 @@ input size, batch 1; its input is renamed ``image`` and its output ``depth``, an
 ``litedepth.*`` metadata is stored in the model's ``user_defined_metadata``. Core ML predicts
 on macOS only, so the file is not run here: it is checked by reading the saved package back
 (inputs, outputs and their shapes, the metadata), and the report says so.
+
+`quantize_coreml` writes weight-only INT8 (coremltools' per-channel symmetric 8-bit weights;
+activations stay float). Its effect on depth is measured in PyTorch on the calibration photos by
+`weight_int8_change`, which rounds the same weights the same way, since the package cannot run here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import io
 import logging
 import math
 import os
@@ -24,7 +29,10 @@ from ..errors import LitedepthError, first_line
 from ..outputs import write_marker
 from ..runtimes.fold_batchnorm import fold_batchnorm
 from ..runtimes.onnx_convert import INPUT_NAME, OUTPUT_NAME, model_metadata, output_held
+from .check import INT8_TOLERANCE, Int8Change, int8_change, refuse_int8
 from .files import atomic_folder
+
+WEIGHT_THRESHOLD = 2048  # coremltools' default: constants with fewer elements (biases, tiny layers) stay float
 
 NOTE = "Core ML predicts on macOS only: checked by its specification (input, output, shapes, metadata), not run"
 
@@ -52,7 +60,7 @@ def convert_coreml(model, size: tuple[int, int]):
     net = fold_batchnorm(copy.deepcopy(model).cpu().float().eval(), inplace=True)
     example = torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(0))
     try:
-        with warnings.catch_warnings(), output_held({}), _quiet_coremltools():
+        with warnings.catch_warnings(), _held(), _quiet_coremltools():
             warnings.simplefilter("ignore")
             program = torch.export.export(net, (example,)).run_decompositions({})
             ml = ct.convert(program, convert_to="mlprogram", compute_precision=ct.precision.FLOAT32)
@@ -106,6 +114,68 @@ def export_coreml(model, path: str | os.PathLike, size=None):
     )
 
 
+def quantize_coreml(
+    model, float_path: str | os.PathLike, out_path: str | os.PathLike, batches: list, tolerance: float = INT8_TOLERANCE
+) -> Int8Change:
+    """Weight-only INT8 of the package ``float_path`` (``model``: the network it came from), checked, then written."""
+    ct = require_coremltools()
+    from coremltools.optimize.coreml import OpLinearQuantizerConfig, OptimizationConfig, linear_quantize_weights
+
+    change = weight_int8_change(model, batches[:8])
+    refuse_int8(change, out_path, tolerance)
+    config = OpLinearQuantizerConfig(
+        mode="linear_symmetric", dtype="int8", granularity="per_channel", weight_threshold=WEIGHT_THRESHOLD
+    )
+    try:
+        with warnings.catch_warnings(), _held(), _quiet_coremltools():
+            warnings.simplefilter("ignore")
+            float_ml = ct.models.MLModel(str(float_path), skip_model_load=True)
+            quantised = linear_quantize_weights(float_ml, OptimizationConfig(global_config=config))
+    except Exception as exc:
+        raise LitedepthError(
+            f"{out_path}: coremltools could not quantise {float_path} ({first_line(exc, 200)})"
+        ) from None
+    quantised.user_defined_metadata["litedepth.precision"] = "int8"
+    with atomic_folder(out_path) as tmp:
+        package = tmp / "model.mlpackage"
+        quantised.save(str(package))
+        metadata = dict(float_ml.user_defined_metadata) | {"litedepth.precision": "int8"}
+        problems = check_spec(package, _input_size(package), metadata)
+        if problems:
+            raise LitedepthError(f"{out_path}: the INT8 Core ML package has {'; '.join(problems)}; not written")
+        _lift(package, tmp)
+        write_marker(tmp, "coreml-model")
+    return change
+
+
+def weight_int8_change(model, batches: list) -> Int8Change:
+    """Depth change on ``batches`` when the BN-folded network's weights are rounded as `quantize_coreml` rounds them."""
+    net = fold_batchnorm(copy.deepcopy(model).cpu().float().eval(), inplace=True)
+    rounded = copy.deepcopy(net)
+    with torch.no_grad():
+        for module in rounded.modules():
+            weight = getattr(module, "weight", None)
+            if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)) and weight.numel() >= WEIGHT_THRESHOLD:
+                scale = weight.abs().flatten(1).amax(1).clamp_min(1e-12) / 127  # per output channel, symmetric
+                shape = (-1,) + (1,) * (weight.dim() - 1)
+                weight.copy_((weight / scale.view(shape)).round().clamp(-127, 127) * scale.view(shape))
+
+    def run(network):
+        return lambda batch: network(torch.from_numpy(batch)).numpy()
+
+    with torch.inference_mode():
+        return int8_change(run(net), run(rounded), batches)
+
+
+def _input_size(package) -> tuple[int, int]:
+    """(H, W) of the package's ``image`` input."""
+    ct = require_coremltools()
+    shape = (
+        ct.models.MLModel(str(package), skip_model_load=True).get_spec().description.input[0].type.multiArrayType.shape
+    )
+    return int(shape[2]), int(shape[3])
+
+
 def _lift(package, folder) -> None:
     """Move the package's contents up into ``folder`` (which becomes the ``.mlpackage``)."""
     import shutil
@@ -113,6 +183,13 @@ def _lift(package, folder) -> None:
     for entry in list(package.iterdir()):
         shutil.move(str(entry), folder / entry.name)
     package.rmdir()
+
+
+@contextlib.contextmanager
+def _held():
+    """coremltools' progress bars held: at the file descriptors and at Python's streams (which may be replaced)."""
+    with output_held({}), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        yield
 
 
 @contextlib.contextmanager

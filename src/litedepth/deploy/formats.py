@@ -9,7 +9,7 @@ format    output                 extra               INT8                checked
 onnx      NAME.onnx              onnx                ORT static QDQ      ONNX Runtime vs PyTorch
 openvino  NAME.xml + NAME.bin    openvino            NNCF                OpenVINO (CPU, f32 hint) vs PyTorch
 tflite    NAME.tflite            litert-export       ai-edge-quantizer   LiteRT's interpreter (XNNPACK) vs PyTorch
-coreml    NAME.mlpackage/        coreml              -                   its specification (Core ML runs on macOS only)
+coreml    NAME.mlpackage/        coreml              weights only        its specification (Core ML runs on macOS only)
 ncnn      NAME/ (model.ncnn.*)   ncnn                -                   ncnn's Python module vs PyTorch
 ========  =====================  ==================  ==================  =============================================
 
@@ -44,7 +44,7 @@ FORMATS: dict[str, Format] = {
     "onnx": Format("onnx", ".onnx", "onnx", False, True, True),
     "openvino": Format("openvino", ".xml", "openvino", False, True, True),
     "tflite": Format("tflite", ".tflite", "litert-export", False, False, True),
-    "coreml": Format("coreml", ".mlpackage", "coreml", True, False, False),
+    "coreml": Format("coreml", ".mlpackage", "coreml", True, False, True),
     "ncnn": Format("ncnn", "", "ncnn", True, False, False),
 }
 KNOWN_SUFFIXES = (".onnx", ".xml", ".bin", ".tflite", ".mlpackage", ".param", ".safetensors", ".pt", ".pth")
@@ -130,19 +130,26 @@ def export_model(model, name: str, out: str | os.PathLike, size=None, dynamic: b
     return export_ncnn(model, out, size=size)
 
 
-def export_int8(name: str, float_path, calibration, max_images: int = 64, tolerance: float | None = None):
-    """INT8 of the exported ``float_path`` beside it (`int8_path`), as a `QuantizeReport`; refused past ``tolerance``."""
+def export_int8(name: str, float_path, calibration, max_images: int = 64, tolerance: float | None = None, model=None):
+    """INT8 of the exported ``float_path`` beside it (`int8_path`), as a `QuantizeReport`; refused past ``tolerance``.
+
+    ``model``: the network ``float_path`` was exported from (Core ML, whose files cannot run here, needs it).
+    """
     from .check import INT8_TOLERANCE
     from .quantize import QuantizeReport, calibration_batches, quantize_int8
 
     fmt, tolerance = get_format(name), INT8_TOLERANCE if tolerance is None else tolerance
     if not fmt.int8:
-        raise LitedepthError(f"--int8: not available for {fmt.name} exports (onnx, openvino and tflite have it)")
+        raise LitedepthError(
+            f"--int8: not available for {fmt.name} exports (onnx, openvino, tflite and coreml have it)"
+        )
     out = int8_path(float_path)
     if name == "onnx":
         return quantize_int8(float_path, out, calibration, max_images=max_images, tolerance=tolerance)
     from ..preprocess import stats_of
 
+    if name == "coreml":
+        return _coreml_int8(model, float_path, out, calibration, max_images, tolerance)
     if name == "tflite":
         from ..runtimes.litert import LiteRTDepthModel
         from .litert import quantize_tflite as quantize
@@ -158,4 +165,19 @@ def export_int8(name: str, float_path, calibration, max_images: int = 64, tolera
     scale = max(float(abs(float_model._run(b)).max()) for b in batches[: change.images])
     return QuantizeReport(
         str(out), len(batches), change.images, change.max_abs, change.mean_abs, scale, change.relative
+    )
+
+
+def _coreml_int8(model, float_path, out, calibration, max_images: int, tolerance: float):
+    """Weight-only INT8 of a Core ML package, its depth change measured on ``model`` (`quantize_coreml`)."""
+    from ..preprocess import stats_of
+    from .coreml import _input_size, quantize_coreml
+    from .quantize import QuantizeReport, calibration_batches
+
+    if model is None:
+        raise LitedepthError(f"{float_path}: Core ML INT8 needs the network it was exported from")
+    batches = calibration_batches(calibration, _input_size(float_path), *stats_of(model), max_images)
+    change = quantize_coreml(model, float_path, out, batches, tolerance=tolerance)
+    return QuantizeReport(
+        str(out), len(batches), change.images, change.max_abs, change.mean_abs, change.float_max_abs, change.relative
     )
