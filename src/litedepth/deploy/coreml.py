@@ -140,7 +140,7 @@ def quantize_coreml(
         package = tmp / "model.mlpackage"
         quantised.save(str(package))
         metadata = dict(float_ml.user_defined_metadata) | {"litedepth.precision": "int8"}
-        problems = check_spec(package, _input_size(package), metadata)
+        problems = check_spec(package, package_input_size(package), metadata)
         if problems:
             raise LitedepthError(f"{out_path}: the INT8 Core ML package has {'; '.join(problems)}; not written")
         _lift(package, tmp)
@@ -167,7 +167,7 @@ def weight_int8_change(model, batches: list) -> Int8Change:
         return int8_change(run(net), run(rounded), batches)
 
 
-def _input_size(package) -> tuple[int, int]:
+def package_input_size(package) -> tuple[int, int]:
     """(H, W) of the package's ``image`` input."""
     ct = require_coremltools()
     shape = (

@@ -171,12 +171,12 @@ def export_int8(name: str, float_path, calibration, max_images: int = 64, tolera
 def _coreml_int8(model, float_path, out, calibration, max_images: int, tolerance: float):
     """Weight-only INT8 of a Core ML package, its depth change measured on ``model`` (`quantize_coreml`)."""
     from ..preprocess import stats_of
-    from .coreml import _input_size, quantize_coreml
+    from .coreml import package_input_size, quantize_coreml
     from .quantize import QuantizeReport, calibration_batches
 
     if model is None:
         raise LitedepthError(f"{float_path}: Core ML INT8 needs the network it was exported from")
-    batches = calibration_batches(calibration, _input_size(float_path), *stats_of(model), max_images)
+    batches = calibration_batches(calibration, package_input_size(float_path), *stats_of(model), max_images)
     change = quantize_coreml(model, float_path, out, batches, tolerance=tolerance)
     return QuantizeReport(
         str(out), len(batches), change.images, change.max_abs, change.mean_abs, change.float_max_abs, change.relative
