@@ -15,20 +15,16 @@ activations stay float). Its effect on depth is measured in PyTorch on the calib
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
-import logging
 import math
 import os
-import warnings
 
 import torch
 
 from ..errors import LitedepthError, first_line
 from ..outputs import write_marker
 from ..runtimes.fold_batchnorm import fold_batchnorm
-from ..runtimes.onnx_convert import INPUT_NAME, OUTPUT_NAME, model_metadata, output_held
+from ..runtimes.onnx_convert import INPUT_NAME, OUTPUT_NAME, converter_quiet, model_metadata
 from .check import INT8_TOLERANCE, Int8Change, int8_change, refuse_int8
 from .files import atomic_folder
 
@@ -39,18 +35,13 @@ NOTE = "Core ML predicts on macOS only: checked by its specification (input, out
 
 def require_coremltools():
     """Import ``coremltools`` (its notes on missing macOS-only parts dropped) or a one-line error naming the extra."""
-    root = logging.getLogger("coremltools")
-    before = root.level
-    root.setLevel(logging.ERROR)
     try:
-        with output_held({}):
+        with converter_quiet("coremltools"):
             import coremltools
     except ImportError:
         raise LitedepthError(
             "Core ML export needs the 'coremltools' package: pip install 'litedepth[coreml]'"
         ) from None
-    finally:
-        root.setLevel(before)
     return coremltools
 
 
@@ -60,8 +51,7 @@ def convert_coreml(model, size: tuple[int, int]):
     net = fold_batchnorm(copy.deepcopy(model).cpu().float().eval(), inplace=True)
     example = torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(0))
     try:
-        with warnings.catch_warnings(), _held(), _quiet_coremltools():
-            warnings.simplefilter("ignore")
+        with converter_quiet("coremltools"):
             program = torch.export.export(net, (example,)).run_decompositions({})
             ml = ct.convert(program, convert_to="mlprogram", compute_precision=ct.precision.FLOAT32)
     except Exception as exc:
@@ -127,8 +117,7 @@ def quantize_coreml(
         mode="linear_symmetric", dtype="int8", granularity="per_channel", weight_threshold=WEIGHT_THRESHOLD
     )
     try:
-        with warnings.catch_warnings(), _held(), _quiet_coremltools():
-            warnings.simplefilter("ignore")
+        with converter_quiet("coremltools"):
             float_ml = ct.models.MLModel(str(float_path), skip_model_load=True)
             quantised = linear_quantize_weights(float_ml, OptimizationConfig(global_config=config))
     except Exception as exc:
@@ -183,21 +172,3 @@ def _lift(package, folder) -> None:
     for entry in list(package.iterdir()):
         shutil.move(str(entry), folder / entry.name)
     package.rmdir()
-
-
-@contextlib.contextmanager
-def _held():
-    """coremltools' progress bars held: at the file descriptors and at Python's streams (which may be replaced)."""
-    with output_held({}), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        yield
-
-
-@contextlib.contextmanager
-def _quiet_coremltools():
-    logger = logging.getLogger("coremltools")
-    before = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(before)

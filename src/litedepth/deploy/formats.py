@@ -162,9 +162,8 @@ def export_int8(name: str, float_path, calibration, max_images: int = 64, tolera
         float_model = OpenVinoDepthModel(float_path)
     batches = calibration_batches(calibration, float_model.input_size, *stats_of(float_model), max_images)
     change = quantize(float_path, out, batches, tolerance=tolerance)
-    scale = max(float(abs(float_model._run(b)).max()) for b in batches[: change.images])
     return QuantizeReport(
-        str(out), len(batches), change.images, change.max_abs, change.mean_abs, scale, change.relative
+        str(out), len(batches), change.images, change.max_abs, change.mean_abs, change.float_max_abs, change.relative
     )
 
 

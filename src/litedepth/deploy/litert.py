@@ -14,13 +14,9 @@ weights per channel, int8 activations calibrated on photos; the `litert` extra).
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
-import logging
 import os
 import tempfile
-import warnings
 from pathlib import Path
 
 import torch
@@ -29,7 +25,7 @@ from ..errors import LitedepthError, first_line
 from ..fileio import atomic_path
 from ..runtimes.fold_batchnorm import fold_batchnorm
 from ..runtimes.litert import LiteRTDepthModel, raw_metadata_entry, require_litert, write_metadata
-from ..runtimes.onnx_convert import model_metadata, output_held
+from ..runtimes.onnx_convert import converter_quiet, model_metadata
 from .check import INT8_TOLERANCE, Int8Change, compare, int8_change, refuse_int8
 
 ATOL, RTOL = 1e-4, 1e-3  # XNNPACK's float32 kernels round differently from PyTorch's
@@ -57,8 +53,7 @@ def export_tflite(model, path: str | os.PathLike, size=None):
     with tempfile.TemporaryDirectory(prefix="litedepth-litert-") as work:
         plain = Path(work) / "plain.tflite"
         try:
-            with warnings.catch_warnings(), _quiet("litert_torch", "absl", "jax"), output_held({}):
-                warnings.simplefilter("ignore")
+            with converter_quiet("litert_torch", "absl", "jax"):
                 litert_torch.convert(net, (example,)).export(str(plain))
         except Exception as exc:
             raise LitedepthError(
@@ -93,9 +88,7 @@ def quantize_tflite(
     with tempfile.TemporaryDirectory(prefix="litedepth-litert-") as work:
         plain = Path(work) / "int8.tflite"
         try:
-            held = contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO())
-            with warnings.catch_warnings(), _quiet("absl"), output_held({}), held[0], held[1]:  # its bars and summary
-                warnings.simplefilter("ignore")
+            with converter_quiet("absl"):  # its progress bars and summary
                 tool = quantizer.Quantizer(str(float_path))
                 tool.load_quantization_recipe(recipe.static_wi8_ai8())
                 tool.quantize(tool.calibrate(samples)).export_model(str(plain))
@@ -105,26 +98,12 @@ def quantize_tflite(
             ) from None
         metadata = raw_metadata_entry(float_model._data, str(float_path))
         write_metadata(plain, Path(work) / "int8-meta.tflite", {**metadata, "litedepth.precision": "int8"})
-        with _quiet("litedepth.runtimes.litert"):  # a fallback to reference kernels is said when the file is loaded
+        with converter_quiet(
+            "litedepth.runtimes.litert"
+        ):  # a fallback to reference kernels is said when the file is loaded
             int8_model = LiteRTDepthModel(Path(work) / "int8-meta.tflite", name=str(out_path))
         change = int8_change(float_model._run, int8_model._run, batches[:8])
         refuse_int8(change, out_path, tolerance)
         with atomic_path(out_path) as tmp:
             Path(tmp).write_bytes((Path(work) / "int8-meta.tflite").read_bytes())
     return change
-
-
-class _quiet:
-    """Raise the named loggers to ERROR while converting (litert-torch and JAX log their steps)."""
-
-    def __init__(self, *names: str) -> None:
-        self.loggers = [logging.getLogger(n) for n in names]
-
-    def __enter__(self):
-        self.levels = [lg.level for lg in self.loggers]
-        for lg in self.loggers:
-            lg.setLevel(logging.ERROR)
-
-    def __exit__(self, *exc):
-        for lg, level in zip(self.loggers, self.levels):
-            lg.setLevel(level)

@@ -20,6 +20,7 @@ import contextlib
 import copy
 import io
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -154,6 +155,26 @@ def _output_held(keep: dict[int, str]):
 
 
 output_held = _output_held  # public name: other converters (LiteRT, Core ML) hold their C++ logs the same way
+
+
+@contextlib.contextmanager
+def converter_quiet(*loggers: str):
+    """A converter's chatter held: file descriptors 1 and 2, Python's own streams (which a caller or a test
+    may have replaced; progress bars write there), warnings, and the named loggers below ERROR."""
+    saved = [(logging.getLogger(name), logging.getLogger(name).level) for name in loggers]
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_output_held({}))
+        stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+        stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
+        stack.enter_context(warnings.catch_warnings())
+        warnings.simplefilter("ignore")
+        for logger, _ in saved:
+            logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for logger, level in saved:
+                logger.setLevel(level)
 
 
 @contextlib.contextmanager
