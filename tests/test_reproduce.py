@@ -141,6 +141,12 @@ def test_baselines_score_what_they_predict(tmp_path):
     # The constant baseline is the training median: any other constant scores a worse abs_rel or rmse.
     worse = evaluate(ConstantDepth(rows["constant"]["rmse"] * 3, preset.input_size), sets["X"], progress=False).metrics
     assert worse["rmse"] > rows["constant"]["rmse"]
+    # Median-aligned, the scale is forgiven: any constant scores what the training median scores.
+    aligned = {r["name"]: r for r in baseline_rows(preset, sets, align="median")}
+    tripled = ConstantDepth(rows["constant"]["rmse"] * 3, preset.input_size)
+    tripled_aligned = evaluate(tripled, sets["X"], progress=False, align="median").metrics
+    assert tripled_aligned["rmse"] == pytest.approx(aligned["constant"]["rmse"], rel=1e-5)
+    assert tripled_aligned["delta1"] == pytest.approx(aligned["constant"]["delta1"])
     assert ConstantDepth(2.0, (4, 6))(torch.zeros(2, 3, 4, 6)).unique().tolist() == [2.0]
 
 

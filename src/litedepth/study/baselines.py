@@ -36,10 +36,14 @@ class RowRamp(ConstantDepth):
         return self.rows.view(1, 1, -1, 1).expand(x.shape[0], 1, -1, x.shape[-1]).to(x.dtype)
 
 
-def baseline_rows(preset: StudyPreset, sets: dict[str, str], test_data: str | None = None) -> list[dict[str, Any]]:
+def baseline_rows(
+    preset: StudyPreset, sets: dict[str, str], test_data: str | None = None, align: str = "none"
+) -> list[dict[str, Any]]:
     """Scores of a constant (X's median training depth) and of a row-wise ramp on X's test set (or ``test_data``).
 
-    A trained network has to beat both by far for the data to be a meaningful benchmark.
+    A trained network has to beat both by far for the data to be a meaningful benchmark. ``align``
+    is `litedepth.evaluation.loop.evaluate`'s (``"median"``: each prediction scaled to the ground
+    truth's median first, which leaves the ramp its shape and the constant nothing).
     """
     from ..data import open_dataset, test_transform
     from ..evaluation.loop import evaluate
@@ -53,7 +57,9 @@ def baseline_rows(preset: StudyPreset, sets: dict[str, str], test_data: str | No
         ("constant", "median training depth", ConstantDepth(depths[valid].median().item(), preset.input_size)),
         ("row_ramp", "mean training depth of each row", RowRamp(rows, preset.input_size)),
     ):
-        metrics = evaluate(model, test_data or sets["X"], protocol="hu2021", batch_size=16, progress=False).metrics
+        metrics = evaluate(
+            model, test_data or sets["X"], protocol="hu2021", batch_size=16, progress=False, align=align
+        ).metrics
         result.append(
             {
                 "name": name,
