@@ -255,6 +255,36 @@ def test_bf16_training_lowers_the_loss(synth, tmp_path):
     assert rows[-1]["loss"] < 0.9 * rows[0]["loss"] and rows[-1]["val"]["rmse"] > 0
 
 
+def test_cpu_bf16_keeps_depthwise_convolutions_in_fp32(monkeypatch):
+    from litedepth.models import create_model
+    from litedepth.training.step import Autocast, Fp32DepthwiseConv2d
+
+    torch.manual_seed(0)
+    model = create_model("lite0-student", input_size=(48, 64)).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    depthwise = [m for m in convs if m.groups == m.in_channels > 1]
+    x = torch.randn(2, 3, 48, 64)
+    with torch.no_grad():
+        fp32 = model(x)
+    autocast = Autocast("cpu", "bf16")
+    autocast.adapt(model)
+    assert depthwise and all(type(m) is Fp32DepthwiseConv2d for m in depthwise)
+    assert sum(type(m) is torch.nn.Conv2d for m in convs) == len(convs) - len(depthwise) > 0
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    outputs = {}
+    for name, module in (("depthwise", depthwise[0]), ("pointwise", next(m for m in convs if m.groups == 1))):
+        module.register_forward_hook(lambda m, args, out, name=name: outputs.update({name: out.dtype}))
+    with torch.no_grad(), autocast():
+        mixed = model(x).float()
+    assert outputs == {"depthwise": torch.float32, "pointwise": torch.bfloat16}
+    assert (mixed - fp32).abs().mean() < 0.02 * fp32.abs().mean()
+    # auto: bf16 on a CPU with AMX tiles, fp32 on one without
+    for amx, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda amx=amx: amx, raising=False)
+        assert Autocast("cpu", "auto").precision == expected
+
+
 def test_step_budgets(synth, tmp_path):
     # 16 images, batch 4: 4 steps per epoch; max_steps counts steps in all and may end mid-epoch
     run(tiny_config(synth, tmp_path / "total", epochs=3, max_steps=6))

@@ -132,7 +132,7 @@ class TrainConfig:
     steps_per_epoch: int | None = None  # cut every epoch to its first N optimiser steps; null = whole epochs
     # stop after N optimiser steps in all (within train.epochs); null = every step of every epoch
     max_steps: int | None = None
-    precision: str = "auto"  # auto (bf16 on GPUs that have it, else fp32) | fp32 | bf16 | fp16: autocast of the forward passes (fp16 with a gradient scaler); losses in fp32
+    precision: str = "auto"  # auto (bf16 on GPUs that have it and on CPUs with AMX, else fp32) | fp32 | bf16 | fp16: autocast of the forward passes (fp16 with a gradient scaler); losses in fp32
     accumulate: int = 1  # split each batch into this many chunks run one after another (same step, less memory)
     clip_grad_norm: float | None = None  # clip the gradients' global L2 norm to this; null = no clipping
     channels_last: bool = True  # NHWC memory layout for network and images (measured faster on CPU for every architecture here, and on GPUs with bf16)

@@ -126,7 +126,9 @@ class StudyPreset:
     teach_labeled: bool = True
     cache_flip: bool = False  # average the cached teacher prediction with the mirrored image's
     data_seed: int = 0  # added to the synthetic data's seeds: another draw of the same distributions
-    precision: str = "auto"  # train.precision of every run (auto: bf16 on GPUs, fp32 on CPUs)
+    # train.precision of every run: fp32 on CPUs, so that every host trains the same arithmetic (auto would
+    # pick bf16 on CPUs with AMX and not on others); the GPU presets ask for auto
+    precision: str = "fp32"
     channels_last: bool = True  # train.channels_last of every run
 
 
@@ -194,6 +196,7 @@ STUDY_PRESETS: dict[str, StudyPreset] = {
         student_images=9000,
         batch_size=64,
         lr=6e-4,
+        precision="auto",
         workers=4,
         threads=2,
         data_seed=1,
@@ -240,6 +243,7 @@ STUDY_PRESETS: dict[str, StudyPreset] = {
         batch_size=8,
         lr=1e-4,
         schedule="step",
+        precision="auto",
         workers=4,
         archs=dict(PAPER_ARCHS),
         encoder_weights=None,

@@ -151,6 +151,7 @@ class Trainer:
         self.optimizer = build_optimizer(self.cfg, model.parameters())
         self.scaler = torch.amp.GradScaler(env.device.type, enabled=t.precision == "fp16")
         self.autocast = Autocast(env.device, t.precision)
+        self.autocast.adapt(model)
         self.net = torch.compile(model) if t.compile else model
         if env.distributed:
             self.net = torch.nn.parallel.DistributedDataParallel(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 
 import torch
+from torch import nn
 
 from ..config import Config
 from ..errors import LitedepthError
@@ -18,10 +19,10 @@ from .losses import DepthLoss, DistillationLoss, kd_loss
 class Autocast:
     """The autocast context of ``precision`` on ``device`` (fp32: none).
 
-    ``auto`` is bf16 on a CUDA GPU that supports it and fp32 elsewhere. On a CPU with AMX, bf16
-    pays for some networks and not others (measured at 228x304: ``hu2021-student`` 1.9x,
-    ``lite2-teacher`` 1.3x, ``lite0-student`` 0.9x, whose depthwise convolutions are slower in
-    bf16; docs/benchmarks.md), so there it is asked for by name.
+    ``auto`` is bf16 on a CUDA GPU that supports it and on a CPU with AMX, fp32 elsewhere. On a
+    CPU, bf16 runs the depthwise convolutions in fp32 (`Fp32DepthwiseConv2d`, set up by `adapt`):
+    oneDNN's bf16 depthwise kernels are slower than its fp32 ones, and with them in bf16
+    ``lite0-student`` trained slower than in fp32 (docs/benchmarks.md).
     """
 
     DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -29,13 +30,39 @@ class Autocast:
     def __init__(self, device: torch.device, precision: str = "fp32") -> None:
         self.device_type = torch.device(device).type
         if precision == "auto":
-            precision = "bf16" if self.device_type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+            precision = "bf16" if bf16_pays(self.device_type) else "fp32"
         self.precision, self.dtype = precision, self.DTYPES.get(precision)
 
     def __call__(self):
         if self.dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(self.device_type, dtype=self.dtype)
+
+    def adapt(self, model: nn.Module) -> nn.Module:
+        """``model`` with its depthwise convolutions kept in fp32 where this context is bf16 on a CPU (in place)."""
+        if self.device_type == "cpu" and self.dtype is torch.bfloat16:
+            for module in model.modules():
+                if type(module) is nn.Conv2d and 1 < module.groups == module.in_channels:
+                    module.__class__ = Fp32DepthwiseConv2d  # same parameters and state dict, another forward
+        return model
+
+
+def bf16_pays(device_type: str) -> bool:
+    """Whether ``precision: auto`` trains in bf16 on this kind of device: GPUs with bf16, CPUs with AMX tiles."""
+    if device_type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device_type == "cpu":
+        has_amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+        return bool(has_amx and has_amx())
+    return False
+
+
+class Fp32DepthwiseConv2d(nn.Conv2d):
+    """A depthwise convolution that stays in fp32 inside CPU autocast: (B, C, H, W) -> (B, C, H', W') fp32."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cpu", enabled=False):
+            return super().forward(x.float())
 
 
 def build_objective(cfg: Config, teacher=None) -> tuple[DistillationLoss, str | None]:
