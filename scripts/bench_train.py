@@ -34,17 +34,15 @@ import torch
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    flags = []
+    """One line: the CPU, its cores and vector extensions, the GPU and torch (litedepth's own reading where it has one)."""
     try:
-        info = Path("/proc/cpuinfo").read_text()
-        cpu = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), cpu)
-        present = set(next((line for line in info.splitlines() if line.startswith("flags")), "").split())
-        flags = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16") if f in present]
-    except OSError:
-        pass
+        from litedepth.deploy.bench import cpu_isa, cpu_model
+
+        cpu, isa = cpu_model(), " ".join(cpu_isa()) or "no AVX2"
+    except ImportError:  # a litedepth from before the runtime bench
+        cpu, isa = platform.processor() or platform.machine(), "extensions not listed by this litedepth"
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
-    return f"{cpu} ({os.cpu_count()} cores; {' '.join(flags) or 'no AVX2'}); {gpu}; torch {torch.__version__}"
+    return f"{cpu} ({os.cpu_count()} cores; {isa}); {gpu}; torch {torch.__version__}"
 
 
 def parse_args() -> argparse.Namespace:

@@ -70,20 +70,23 @@ def cpu_isa(cpuinfo: str | None = None) -> list[str]:
     return [name for flag, name in ISA_FLAGS.items() if flag in flags]
 
 
+def cpu_model() -> str:
+    """The CPU's model name (from ``/proc/cpuinfo``; the platform's processor or machine name elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine_info() -> dict[str, Any]:
     """CPU model, its ISA extensions, core counts, OS and library versions (None: a runtime not installed)."""
     import importlib
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     info: dict[str, Any] = {
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "isa": cpu_isa(),
         "logical_cores": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
