@@ -126,8 +126,8 @@ class StudyPreset:
     teach_labeled: bool = True
     cache_flip: bool = False  # average the cached teacher prediction with the mirrored image's
     data_seed: int = 0  # added to the synthetic data's seeds: another draw of the same distributions
-    # train.precision of every run: fp32 on CPUs, so that every host trains the same arithmetic (auto would
-    # pick bf16 on CPUs with AMX and not on others); the GPU presets ask for auto
+    # train.precision of every run: fp32, so that every CPU trains the same arithmetic (auto would pick bf16
+    # on CPUs with AMX and not on others); the GPU presets (study-gpu, paper) ask for auto
     precision: str = "fp32"
     channels_last: bool = True  # train.channels_last of every run
 
