@@ -98,9 +98,8 @@ def quantize_tflite(
             ) from None
         metadata = raw_metadata_entry(float_model._data, str(float_path))
         write_metadata(plain, Path(work) / "int8-meta.tflite", {**metadata, "litedepth.precision": "int8"})
-        with converter_quiet(
-            "litedepth.runtimes.litert"
-        ):  # a fallback to reference kernels is said when the file is loaded
+        # a fallback to reference kernels is said when the file is loaded, not here
+        with converter_quiet("litedepth.runtimes.litert"):
             int8_model = LiteRTDepthModel(Path(work) / "int8-meta.tflite", name=str(out_path))
         change = int8_change(float_model._run, int8_model._run, batches[:8])
         refuse_int8(change, out_path, tolerance)
