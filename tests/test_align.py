@@ -30,15 +30,19 @@ def _tiny_set(tmp_path, n=3):
     return [d[6:234, 8:312].astype(np.float64) / 1000 for d in depths]
 
 
-def test_median_alignment_equals_a_hand_computation(tmp_path):
+@pytest.mark.parametrize("space", ["depth", "disparity"])
+def test_median_alignment_equals_a_hand_computation(tmp_path, space):
     gts = _tiny_set(tmp_path)
     model = RampNet(0.5, 2.0)
-    result = evaluate(model, tmp_path, protocol="hu2021", align="median", progress=False)
+    result = evaluate(model, tmp_path, protocol="hu2021", align="median", align_space=space, progress=False)
     ramp = np.broadcast_to(np.linspace(0.5, 2.0, 304, dtype=np.float32).astype(np.float64), (228, 304))
     rows = []
     for gt in gts:
         valid = gt > 0
-        pred = ramp * (np.median(gt[valid]) / np.median(ramp[valid]))
+        if space == "depth":  # depth times median(gt) / median(pred)
+            pred = ramp * (np.median(gt[valid]) / np.median(ramp[valid]))
+        else:  # disparity times s = median(1/gt) / median(1/pred): depth divided by s
+            pred = ramp / (np.median(1 / gt[valid]) / np.median(1 / ramp[valid]))
         o, t = pred[valid], gt[valid]
         ratio = np.maximum(o / t, t / o)
         rows.append(
@@ -54,7 +58,70 @@ def test_median_alignment_equals_a_hand_computation(tmp_path):
     plain = evaluate(model, tmp_path, protocol="hu2021", progress=False)
     assert plain.metrics["rmse"] > result.metrics["rmse"] * 1.2  # the ramp's scale is off: aligning helps
     assert result.to_json()["align"] == "median" and plain.to_json()["align"] == "none"
-    assert any("median scaling" in note for note in result.notes)
+    assert result.to_json()["align_space"] == space and "align_space" not in plain.to_json()
+    assert any(f"median scaling in {space} space" in note for note in result.notes)
+
+
+def _row(values) -> torch.Tensor:
+    return torch.tensor([[[values]]], dtype=torch.float64)  # (1, 1, 1, N)
+
+
+def test_median_alignment_by_hand_in_both_spaces():
+    everywhere = torch.ones(1, 1, 1, 3, dtype=torch.bool)
+    # The case: gt 4 m, prediction 2 m. Depth: 2 * 4/2 = 4. Disparity: s = 0.25/0.5 = 0.5, 2 / 0.5 = 4.
+    for space in ("depth", "disparity"):
+        aligned, _ = align(_row([2.0, 2.0, 2.0]), _row([4.0, 4.0, 4.0]), everywhere, "median", space)
+        assert aligned.flatten().tolist() == pytest.approx([4.0, 4.0, 4.0])
+    # An odd count: inversion reverses the order, so the middle pixel is the median in both spaces
+    # and the two give the same depth exactly.
+    # pred [1, 2, 4], gt [2, 5, 8]. Depth: median(gt) / median(pred) = 5 / 2 = 2.5 -> [2.5, 5, 10].
+    # Disparity: 1/pred [1, .5, .25], 1/gt [.5, .2, .125]; s = .2 / .5 = 0.4 -> depth pred / 0.4 = [2.5, 5, 10].
+    pred, gt = _row([1.0, 2.0, 4.0]), _row([2.0, 5.0, 8.0])
+    depth, fit_d = align(pred, gt, everywhere, "median", "depth")
+    disparity, fit_p = align(pred, gt, everywhere, "median", "disparity", max_depth=5.0)
+    assert fit_d == [pytest.approx((2.5, 0.0))] and fit_p == [pytest.approx((0.4, 0.0))]
+    assert depth.flatten().tolist() == pytest.approx([2.5, 5.0, 10.0])
+    assert disparity.flatten().tolist() == pytest.approx([2.5, 5.0, 10.0])  # scaling only: no depth cap
+    # An even count: the median is the mean of the two middle values, which inversion does not keep.
+    # pred [1, 2, 4, 8], gt [2, 4, 4, 10]. Depth: median(gt) / median(pred) = 4 / 3 -> [4/3, 8/3, 16/3, 32/3].
+    # Disparity: median(1/pred) = (.5 + .25) / 2 = .375, median(1/gt) = (.25 + .25) / 2 = .25;
+    # s = .25 / .375 = 2/3 -> depth pred * 3/2 = [1.5, 3, 6, 12].
+    pred, gt, everywhere = _row([1.0, 2.0, 4.0, 8.0]), _row([2.0, 4.0, 4.0, 10.0]), torch.ones(1, 1, 1, 4, dtype=bool)
+    depth, _ = align(pred, gt, everywhere, "median", "depth")
+    disparity, _ = align(pred, gt, everywhere, "median", "disparity")
+    assert depth.flatten().tolist() == pytest.approx([4 / 3, 8 / 3, 16 / 3, 32 / 3])
+    assert disparity.flatten().tolist() == pytest.approx([1.5, 3.0, 6.0, 12.0])
+    # A prediction <= 0 takes no part and keeps its sign; a ground truth <= 0 takes no part either.
+    # pred [1, 2, 4, -1], gt [2, 5, 8, 0]: the fit of [1, 2, 4] -> [2, 5, 8] above, 2.5 or 0.4.
+    pred, gt = _row([1.0, 2.0, 4.0, -1.0]), _row([2.0, 5.0, 8.0, 0.0])
+    for space in ("depth", "disparity"):
+        aligned, _ = align(pred, gt, everywhere, "median", space)
+        assert aligned.flatten().tolist() == pytest.approx([2.5, 5.0, 10.0, -2.5])
+
+
+def test_lstsq_alignment_by_hand_in_both_spaces():
+    everywhere = torch.ones(1, 1, 1, 3, dtype=torch.bool)
+    # Depth: x = pred [1, 2, 3], y = gt [2, 3, 5]. mean x = 2, mean y = 10/3;
+    # s = sum (x - 2)(y - 10/3) / sum (x - 2)^2 = (4/3 + 5/3) / 2 = 1.5, t = 10/3 - 1.5 * 2 = 1/3
+    # -> [1.5 + 1/3, 3 + 1/3, 4.5 + 1/3] = [11/6, 10/3, 29/6].
+    aligned, fits = align(_row([1.0, 2.0, 3.0]), _row([2.0, 3.0, 5.0]), everywhere, "lstsq", "depth")
+    assert fits == [pytest.approx((1.5, 1 / 3))]
+    assert aligned.flatten().tolist() == pytest.approx([11 / 6, 10 / 3, 29 / 6])
+    # Disparity: the same numbers as 1/depth. pred [1, 1/2, 1/3] (x = [1, 2, 3]), gt [1/2, 1/3, 1/5] (y = [2, 3, 5]):
+    # s = 1.5, t = 1/3, aligned disparity [11/6, 10/3, 29/6] -> depth [6/11, 3/10, 6/29].
+    aligned, fits = align(_row([1.0, 1 / 2, 1 / 3]), _row([1 / 2, 1 / 3, 1 / 5]), everywhere, "lstsq", "disparity")
+    assert fits == [pytest.approx((1.5, 1 / 3))]
+    assert aligned.flatten().tolist() == pytest.approx([6 / 11, 3 / 10, 6 / 29])
+    # A disparity the fit makes <= 0 is clamped at 1 / max_depth. Fit on the first three pixels:
+    # x = [1, 2, 3], y = [1, 3, 5] -> s = 2, t = -1 exactly. Pixel 4 (outside the mask): pred 4, x = 1/4,
+    # 2/4 - 1 = -0.5 <= 0 -> 1/10 -> 10 m. Pixel 5: pred 0, no disparity -> 10 m. Pixel 6: gt 0 in the mask,
+    # left out of the fit (its 1/gt would be inf); pred 1/2 -> x = 2 -> 2 * 2 - 1 = 3 -> 1/3 m.
+    pred = _row([1.0, 1 / 2, 1 / 3, 4.0, 0.0, 1 / 2])
+    gt = _row([1.0, 1 / 3, 1 / 5, 1.0, 1.0, 0.0])
+    mask = torch.tensor([[[[True, True, True, False, False, True]]]])
+    aligned, fits = align(pred, gt, mask, "lstsq", "disparity", max_depth=10.0)
+    assert fits == [pytest.approx((2.0, -1.0))]
+    assert aligned.flatten().tolist() == pytest.approx([1.0, 1 / 3, 1 / 5, 10.0, 10.0, 1 / 3])
 
 
 def test_lstsq_recovers_scale_and_shift_in_depth_and_disparity():
@@ -84,13 +151,15 @@ def test_disparity_alignment_clamps_at_the_depth_cap():
 def test_cli_eval_align_recorded_in_json(tmp_path, capsys):
     _tiny_set(tmp_path / "data", n=2)
     ckpt = save_model(create_model("fast-student", input_size=(228, 304)), tmp_path / "m.safetensors")
-    for mode, extra in (("none", []), ("median", []), ("lstsq", ["--align-space", "disparity"])):
-        out = tmp_path / f"{mode}.json"
+    cases = (("none", None), ("median", None), ("median", "disparity"), ("lstsq", "depth"), ("lstsq", "disparity"))
+    for mode, space in cases:
+        out = tmp_path / f"{mode}-{space}.json"
         argv = ["eval", "--model", str(ckpt), "--data", str(tmp_path / "data"), "--json", str(out), "--no-progress"]
-        assert main([*argv, "--align", mode, *extra]) == 0
+        assert main([*argv, "--align", mode, *(["--align-space", space] if space else [])]) == 0
         saved = json.loads(out.read_text())
         assert saved["align"] == mode and saved["n_images"] == 2
-        assert saved.get("align_space") == ("disparity" if mode == "lstsq" else None)
+        assert saved.get("align_space") == (None if mode == "none" else space or "depth")  # depth: the default
+        assert (f"in {space or 'depth'} space" in capsys.readouterr().out) == (mode != "none")
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:  # argparse refuses an unknown mode on one line
         main(["eval", "--model", str(ckpt), "--data", str(tmp_path / "data"), "--align", "mean"])

@@ -157,3 +157,13 @@ def test_bench_at_one_and_all_threads_side_by_side(tmp_path, capsys):
     assert header.startswith("machine: ") and "usable cores" in header
     assert main([*argv, "--threads", "1,many"]) == 2
     assert "--threads 1,many: must be at least 1, or all" in capsys.readouterr().err
+
+
+def test_bench_says_which_backends_failed_when_only_some_did(capsys):
+    """ncnn runs batch 1 only (without ncnn installed it fails too): the torch rows finish, the ncnn row fails."""
+    argv = ["bench", "--model", "fast-student", "--backend", "torch,ncnn", "--batch", "2", "--size", "32x32"]
+    assert main([*argv, "--runs", "1", "--warmup", "0", "--threads", "1"]) == 2
+    captured = capsys.readouterr()
+    assert "torch-optimised" in captured.out and "images/s" in captured.out
+    last = captured.err.strip().splitlines()[-1]
+    assert last == "litedepth bench: error: fast-student: 1 of 3 backend(s) failed: ncnn (see the lines above)"

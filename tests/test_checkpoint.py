@@ -1,4 +1,7 @@
+import contextlib
+import errno
 import json
+import signal
 
 import pytest
 import torch
@@ -97,6 +100,53 @@ def test_missing_and_corrupt_files(tmp_path):
     bad.write_bytes(b"not a safetensors file")
     with pytest.raises(LitedepthError, match="not a readable safetensors"):
         litedepth.load(bad)
+
+
+def test_weights_that_are_not_finite_are_refused_on_load(tmp_path):
+    """What a diverged run leaves (NaN weights, an infinite BatchNorm variance) never loads for use."""
+    model = randomise(create_model("fast-student", input_size=(48, 64)))
+    save_model(model, tmp_path / "good.safetensors")
+    assert litedepth.load(tmp_path / "good.safetensors").arch == "fast-student"
+    model.state_dict()["E.mv2.0.1.running_var"][3] = float("inf")
+    save_model(model, tmp_path / "inf.safetensors")
+    with pytest.raises(LitedepthError, match=r"inf.safetensors: 1 of \d+ weight tensors hold NaN or infinite values"):
+        litedepth.load(tmp_path / "inf.safetensors")
+    _, path = authors_student_file(tmp_path)
+    state = torch.load(path, weights_only=True)
+    state["R.conv0.weight"][0, 0, 0, 0] = float("nan")
+    torch.save(state, path)
+    with pytest.raises(LitedepthError, match=r"N_s_X_U_unlabel.pt: .* \(first: R.conv0.weight\)"):
+        litedepth.load(path)
+
+
+@contextlib.contextmanager
+def file_size_limit(size: int):
+    """Writes past ``size`` bytes fail with EFBIG, as a full disk fails with ENOSPC (SIGXFSZ ignored meanwhile)."""
+    resource = pytest.importorskip("resource")
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
+
+
+def test_a_full_disk_is_an_os_error_naming_the_file(tmp_path):
+    """torch and safetensors would say neither the file nor the cause; the writers keep the system's error."""
+    from litedepth.errors import is_disk_full
+    from litedepth.training.optim import save_checkpoint
+
+    model = create_model("fast-student", input_size=(48, 64))
+    for path, write in (
+        (tmp_path / "m.safetensors", lambda p: save_model(model, p)),
+        (tmp_path / "last.pt", lambda p: save_checkpoint(p, {"model": model.state_dict()})),
+    ):
+        with file_size_limit(100_000), pytest.raises(OSError) as caught:
+            write(path)
+        assert caught.value.errno == errno.EFBIG and caught.value.filename == str(path) and is_disk_full(caught.value)
+    assert list(tmp_path.iterdir()) == []  # no half-written or temporary file
 
 
 def test_torchvision_mobilenet_weights_load_into_encoder(tmp_path):

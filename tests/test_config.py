@@ -57,11 +57,26 @@ def test_overrides_are_typed_and_indexed():
         ("loss.kd=ss", "unknown"),
         ("train.batch_size=0", "at least 1"),
         ("train.epochs", "KEY=VALUE"),
+        ("optim.lr=inf", r"optim.lr must be a finite number > 0, got inf"),
+        ("optim.lr=nan", r"optim.lr must be a finite number > 0, got nan"),
+        ("optim.lr=0", r"optim.lr must be a finite number > 0"),
+        ("loss.depth=-1", r"loss.depth must be a finite number >= 0, got -1"),
+        ("loss.teacher_weight=.nan", r"loss.teacher_weight must be a finite number >= 0"),
+        ("schedule.gamma=nan", r"schedule.gamma must be a finite number in \(0, 1\], got nan"),
+        ("schedule.gamma=2", r"schedule.gamma must be a finite number in \(0, 1\]"),
+        ("augment.hflip=1.5", r"augment.hflip must be a finite number in \[0, 1\]"),
+        ("train.clip_grad_norm=.inf", r"train.clip_grad_norm must be a finite number > 0"),
+        ("schedule.kind=stepwise", "schedule.kind 'stepwise' unknown"),
     ],
 )
 def test_bad_overrides_are_rejected(override, message):
     with pytest.raises(LitedepthError, match=message):
         load_config("synth-teacher", [override])
+
+
+def test_edge_values_in_range_are_taken():
+    cfg = load_config("synth-teacher", ["schedule.gamma=1", "loss.depth=0", "augment.hflip=1", "optim.momentum=0"])
+    assert (cfg.schedule.gamma, cfg.loss.depth, cfg.augment.hflip, cfg.optim.momentum) == (1.0, 0.0, 1.0, 0.0)
 
 
 def test_unknown_yaml_key_and_round_trip(tmp_path):

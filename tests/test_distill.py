@@ -15,7 +15,7 @@ from litedepth.training.mixing import build_training_set
 from litedepth.training.optim import build_optimizer
 from litedepth.training.step import build_objective, train_step
 from litedepth.training.teacher_cache import TeacherCache
-from litedepth.training.teachers import load_teacher
+from litedepth.training.teachers import InputRule, load_teacher
 
 SIZE = (48, 64)
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -134,7 +134,9 @@ def test_auxiliary_sources_with_and_without_labels(synth, constant_teacher, tmp_
     assert parts["teacher"] == pytest.approx(DepthLoss()(pred[1:], torch.full_like(pred[1:], 2.0)).item(), rel=1e-5)
 
 
-def _normalised(img: Image.Image) -> torch.Tensor:
+def _normalised(img: Image.Image | torch.Tensor) -> torch.Tensor:
+    if torch.is_tensor(img):  # (1, 3, H, W) RGB in 0..1
+        return litedepth.preprocess.normalise(img, IMAGENET_MEAN.tolist(), IMAGENET_STD.tolist())
     x = (np.asarray(img, dtype=np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
     return torch.from_numpy(x.transpose(2, 0, 1)).unsqueeze(0)
 
@@ -147,15 +149,15 @@ def test_cache_equals_the_teacher_run_live_on_its_own_crops(synth, tmp_path):
 
     ds = NYUSeedDataset(synth["x"], split="train")
     cache = TeacherCache(tmp_path / "cache", teacher, shorter_side=51)
-    assert cache.crop_size == SIZE
+    assert teacher.rule == InputRule(SIZE, 51)  # crops of its input size at the scale it was trained at
     assert cache.fill(ds, progress=False) == len(ds)
     assert cache.fill(ds, progress=False) == 0  # all stored
     for i in range(len(ds)):
         stored = np.load(cache.path(ds, i))
         assert stored.dtype == np.float16 and stored.shape == (51, 68)
-        x = _normalised(
-            ds.load(i)["image"].resize((68, 51), Image.BILINEAR)
-        )  # 48x64 -> shorter side 51, no augmentation
+        rgb = torch.from_numpy(np.asarray(ds.load(i)["image"], np.float32) / 255).permute(2, 0, 1)[None]
+        # the whole 48x64 image at the teacher's scale (shorter side 51), no augmentation
+        x = _normalised(torch.nn.functional.interpolate(rgb, size=(51, 68), mode="bilinear", antialias=True))
         # the teacher's 48x64 input size tiles the 51x68 image with crops at rows 0 and 3, columns 0 and 4
         total, count = np.zeros((51, 68), np.float32), np.zeros((51, 68), np.float32)
         for top in (0, 3):
@@ -175,7 +177,7 @@ def test_cache_equals_the_teacher_run_live_on_its_own_crops(synth, tmp_path):
 
 
 def test_tile_starts_cover_the_axis_evenly():
-    from litedepth.training.teacher_cache import tile_starts
+    from litedepth.training.teachers import tile_starts
 
     assert tile_starts(101, 96) == [0, 5] and tile_starts(96, 96) == [0] and tile_starts(50, 96) == [0]
     assert tile_starts(300, 96) == [0, 68, 136, 204]
@@ -211,8 +213,9 @@ def test_cached_targets_of_a_trained_teacher_are_as_good_as_the_live_teacher(syn
     net = litedepth.load(run(cfg))
     teacher = load_teacher(net)
     ds = NYUSeedDataset(synth["x"], split="train")
-    tiled = TeacherCache(tmp_path / "cache", teacher, shorter_side=42)
-    whole = TeacherCache(tmp_path / "cache", teacher, shorter_side=42, crop_size=(42, 56))
+    assert teacher.rule == InputRule((40, 52), 42)  # crops of its input size at its training scale: tiled
+    whole = load_teacher(net)
+    whole.rule = InputRule(shorter_side=42)  # the whole image at once, at the same scale
     errors = {"tiled": [], "whole": [], "live": []}
     for i in range(len(ds)):
         sample = ds.load(i)
@@ -220,6 +223,7 @@ def test_cached_targets_of_a_trained_teacher_are_as_good_as_the_live_teacher(syn
         depth = torch.as_tensor(np.asarray(sample["depth"], np.float32))[None, None]
         gt = torch.nn.functional.interpolate(depth, size=(42, 56), mode="nearest")[0, 0].numpy()
         x = _normalised(image)
+        rgb = torch.from_numpy(np.asarray(image, np.float32) / 255).permute(2, 0, 1)[None]
         for top, left in ((0, 0), (2, 4), (1, 2)):  # crops of the teacher's training size
             window = (slice(top, top + 40), slice(left, left + 52))
             g = gt[window]
@@ -227,8 +231,8 @@ def test_cached_targets_of_a_trained_teacher_are_as_good_as_the_live_teacher(syn
             with torch.no_grad():
                 live = net(x[..., window[0], window[1]])[0, 0].numpy()
             for name, pred in (
-                ("tiled", tiled.predict(x)[0, 0].numpy()[window]),
-                ("whole", whole.predict(x)[0, 0].numpy()[window]),
+                ("tiled", teacher.depth(rgb)[0, 0].numpy()[window]),
+                ("whole", whole.depth(rgb)[0, 0].numpy()[window]),
                 ("live", live),
             ):
                 errors[name].append(float(np.mean(np.abs(pred[valid] - g[valid]) / g[valid])))

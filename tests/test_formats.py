@@ -348,3 +348,104 @@ def test_load_names_missing_and_broken_exported_files(tmp_path):
     (folder / "model.ncnn.json").write_text(json.dumps(meta))
     with pytest.raises(LitedepthError, match=r"model\.ncnn\.json: metadata 'litedepth\.std' \[0,0,0\]"):
         litedepth.load(folder)
+
+
+FULL_DISK = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (500_000, 500_000))
+from litedepth.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+@pytest.mark.parametrize(
+    "fmt, out, module",
+    [
+        ("onnx", "m.onnx", "onnxruntime"),
+        ("openvino", "m.xml", "openvino"),
+        pytest.param("ncnn", "m_ncnn", "pnnx", marks=pytest.mark.slow),
+        pytest.param("coreml", "m.mlpackage", "coremltools", marks=pytest.mark.slow),
+    ],
+)
+def test_export_onto_a_full_disk_is_one_line_naming_the_output(tmp_path, ckpt, fmt, out, module):
+    """Every file larger than 500 kB fails to be written (the model's weights are 6 MB): one line naming the output."""
+    pytest.importorskip(module)
+    target = tmp_path / "exports" / out
+    argv = ["export", "--model", str(ckpt), "--format", fmt, "--out", str(target)]
+    done = subprocess.run([sys.executable, "-c", FULL_DISK, *argv], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines() == [
+        f"litedepth export: error: {target}: cannot write the export: no space left on device (or a file size limit)"
+    ]
+    assert not list(tmp_path.glob("exports/**/*"))  # no file, no temporary folder (an empty exports/ may stay)
+
+
+def _tiny_tflite(path, size=(48, 64)) -> bytes:
+    """A whole .tflite flatbuffer (image + a constant -> depth, one ADD) written by LiteRT's own schema; its bytes."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    shape = [1, 3, *size]
+    model = schema.ModelT()
+    model.version = 3
+    code = schema.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.ADD
+    model.operatorCodes = [code]
+    weights = schema.BufferT()
+    weights.data = np.zeros(int(np.prod(shape)) * 4, dtype=np.uint8)
+    model.buffers = [schema.BufferT(), weights, schema.BufferT(), schema.BufferT()]
+    tensors = []
+    for name, buffer in (("image", 2), ("bias", 1), ("depth", 3)):
+        tensor = schema.TensorT()
+        tensor.shape, tensor.type, tensor.buffer, tensor.name = shape, schema.TensorType.FLOAT32, buffer, name
+        tensors.append(tensor)
+    op = schema.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = 0, [0, 1], [2]
+    graph = schema.SubGraphT()
+    graph.tensors, graph.inputs, graph.outputs, graph.operators = tensors, [0], [2], [op]
+    model.subgraphs = [graph]
+    flatbuffer_utils.write_model(model, str(path))
+    return path.read_bytes()
+
+
+def test_a_truncated_tflite_file_is_one_whole_line(tmp_path, capsys):
+    pytest.importorskip("ai_edge_litert")
+    whole = _tiny_tflite(tmp_path / "whole.tflite")
+    with pytest.raises(LitedepthError, match="has no litedepth metadata"):  # whole, LiteRT reads it
+        litedepth.load(tmp_path / "whole.tflite")
+    photo = write_image(tmp_path / "p.jpg")
+    for cut in (len(whole) // 2, 64, 6):
+        path = tmp_path / f"cut{cut}.tflite"
+        path.write_bytes(whole[:cut])
+        line = one_line_error(capsys, ["predict", str(photo), "--model", str(path), "--out", str(tmp_path / "d")])
+        assert line.startswith(f"litedepth predict: error: {path}: truncated or not a valid LiteRT (.tflite) file (")
+        assert line.endswith(")") and line.count("(") == line.count(")") and f"{cut:,} bytes" in line
+    (tmp_path / "text.tflite").write_text("not a model at all\n")
+    with pytest.raises(LitedepthError, match=r"text\.tflite: truncated or not a valid LiteRT .* no TFL3 identifier"):
+        litedepth.load(tmp_path / "text.tflite")
+
+
+@needs_openvino
+def test_a_truncated_openvino_ir_is_one_whole_line_naming_the_file(tmp_path, ckpt, capsys):
+    xml = _export(tmp_path, ckpt, "openvino", "f.xml")
+    weights = xml.with_suffix(".bin")
+    photo = write_image(tmp_path / "p.jpg")
+    whole_xml, whole_bin = xml.read_bytes(), weights.read_bytes()
+
+    def error() -> str:
+        return one_line_error(capsys, ["predict", str(photo), "--model", str(xml), "--out", str(tmp_path / "d")])
+
+    xml.write_bytes(whole_xml[: len(whole_xml) // 2])
+    line = error()
+    assert line.startswith(f"litedepth predict: error: {xml}: truncated or not a valid OpenVINO IR file (")
+    assert "at offset" in line and "Exception from" not in line and line.endswith(")")  # the XML parser's reason
+    xml.write_bytes(whole_xml)
+    weights.write_bytes(whole_bin[: len(whole_bin) // 2])
+    line = error()
+    assert line.startswith(f"litedepth predict: error: {weights}: truncated or not a valid OpenVINO IR weights file")
+    assert f"the .bin of {xml}" in line and line.endswith(")")
+    weights.unlink()
+    assert error().startswith(f"litedepth predict: error: {weights}: missing, the .bin of {xml}")
+    assert not (tmp_path / "d").exists()

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import http.server
 import io
+import os
+import socket
+import subprocess
 import sys
 import threading
+import time
 import types
 import zipfile
 
@@ -20,7 +24,7 @@ import litedepth
 from conftest import files_under, one_line_error, randomise_bn, write_image
 from litedepth.cli import main
 from litedepth.errors import LitedepthError
-from litedepth.hub import HU2021, cache_dir, hu2021_networks
+from litedepth.hub import HU2021, STALE_AFTER_S, cache_dir, hu2021_networks, is_stale_download
 
 STUDENT, TEACHER = "N_s_X_U_unlabel", "N_t_X"
 
@@ -208,8 +212,10 @@ def test_a_failed_download_is_one_line_and_leaves_no_file(
     photo = write_image(tmp_path / "photo.jpg")
     line = one_line_error(capsys, ["predict", str(photo), "--model", f"hu2021:{STUDENT}", "--out", str(tmp_path / "d")])
     assert line.startswith(f"litedepth predict: error: hu2021:{STUDENT}: ") and url in line and expected in line
-    assert files_under(cache) == [] and [p.name for p in cache.rglob("*")] == ["hu2021"]  # no partial file or folder
+    assert not cache.exists()  # no partial file, no temporary folder, no empty cache folder
     assert server.hits == ["/networks.zip"]
+    if case == "404":  # the way round: the file given by hand
+        assert f"--model PATH/{STUDENT}.pt" in line and str(cache / "hu2021") in line
 
 
 def test_unknown_names_are_one_line_listing_the_known_ones(capsys, tmp_path):
@@ -279,3 +285,107 @@ def test_cache_folder_and_a_file_url(student_zip, tmp_path, monkeypatch):
     monkeypatch.setenv("LITEDEPTH_HU2021_URL", archive.as_uri())
     assert litedepth.load(f"hu2021:{STUDENT}").arch == "hu2021-student"
     assert (tmp_path / "home" / ".cache" / "litedepth" / "hu2021" / f"{STUDENT}.pt").is_file()
+
+
+def _closed_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on: connecting to it is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_refused_connection_says_so_and_how_to_give_the_file_by_hand(cache, tmp_path, monkeypatch, capsys):
+    cache.parent.mkdir(exist_ok=True)
+    monkeypatch.setenv("LITEDEPTH_HU2021_URL", f"http://127.0.0.1:{_closed_port()}/networks.zip")
+    photo = write_image(tmp_path / "photo.jpg")
+    line = one_line_error(capsys, ["predict", str(photo), "--model", f"hu2021:{STUDENT}", "--out", str(tmp_path / "d")])
+    assert f"hu2021:{STUDENT}: the download from http://127.0.0.1:" in line
+    assert "failed (could not connect to 127.0.0.1: connection refused)" in line
+    assert f"--model PATH/{STUDENT}.pt" in line and str(cache / "hu2021") in line
+    assert not cache.exists() and not (tmp_path / "d").exists()
+
+    # requests and urllib3 (gdown's way to Google Drive) wrap the same refusal in long texts: the same few words
+    requests = pytest.importorskip("requests")
+    url = f"http://127.0.0.1:{_closed_port()}/uc"
+
+    def download(url_=None, output=None, quiet=False, id=None, **kwargs):
+        requests.get(url, timeout=5)  # a real connection attempt, refused
+
+    monkeypatch.delenv("LITEDEPTH_HU2021_URL")  # the authors' Google Drive link
+    monkeypatch.setitem(sys.modules, "gdown", types.SimpleNamespace(download=download))
+    with pytest.raises(LitedepthError) as info:
+        litedepth.load(f"hu2021:{STUDENT}")
+    message = str(info.value)
+    assert "\n" not in message and "(could not connect to drive.google.com: connection refused)" in message
+    assert "HTTPConnectionPool" not in message and not cache.exists()
+
+
+class _Stalling(http.server.BaseHTTPRequestHandler):
+    """Announces a large archive, sends its first bytes, then holds the connection until ``release`` is set."""
+
+    release = threading.Event()
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/zip")
+        self.send_header("Content-Length", str(50 << 20))
+        self.end_headers()
+        self.wfile.write(b"PK" + b"\0" * (3 << 20))  # more than one chunk of the reader: some reaches the disk
+        self.wfile.flush()
+        self.release.wait(60)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_killed_downloads_leftovers_are_cleaned_on_the_next_call(server, student_zip, cache, monkeypatch):
+    stalling = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Stalling)
+    threading.Thread(target=stalling.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    env = {**os.environ, "LITEDEPTH_HU2021_URL": f"http://127.0.0.1:{stalling.server_address[1]}/networks.zip"}
+    child = subprocess.Popen(
+        [sys.executable, "-c", f"import litedepth; litedepth.load('hu2021:{STUDENT}')"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not any(p.stat().st_size for p in cache.glob("hu2021/.download-*/archive")):
+            assert child.poll() is None and time.monotonic() < deadline, child.stderr.read() if child.poll() else ""
+            time.sleep(0.05)
+    finally:
+        child.kill()  # SIGKILL: no finally block of the child runs
+        child.wait()
+        _Stalling.release.set()
+        stalling.shutdown()
+        stalling.server_close()
+    (leftover,) = cache.glob("hu2021/.download-*")
+    assert f"-{child.pid}-" in leftover.name and is_stale_download(leftover)
+    # a download still running (this process) is left alone, unless it is older than a day
+    running = cache / "hu2021" / f"{leftover.name.split(f'-{child.pid}-')[0]}-{os.getpid()}-live"
+    running.mkdir()
+    assert not is_stale_download(running)
+    assert is_stale_download(running, now=time.time() + STALE_AFTER_S + 1)
+
+    server.serve("/networks.zip", student_zip, monkeypatch)
+    assert litedepth.load(f"hu2021:{STUDENT}").arch == "hu2021-student"
+    assert not leftover.exists() and running.is_dir()  # the killed one's removed, the live one's kept
+    running.rmdir()
+    assert files_under(cache) == [f"hu2021/{STUDENT}.pt"] and not list(cache.glob("hu2021/.download-*"))
+
+
+def test_a_download_cut_short_says_so(cache, monkeypatch):
+    class Cut(_Stalling):  # closes the connection after 3 MB of the 50 MB it announced
+        release = threading.Event()
+
+    Cut.release.set()
+    cutting = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Cut)
+    threading.Thread(target=cutting.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    monkeypatch.setenv("LITEDEPTH_HU2021_URL", f"http://127.0.0.1:{cutting.server_address[1]}/networks.zip")
+    try:
+        with pytest.raises(LitedepthError, match=r"the connection to 127\.0\.0\.1 broke off after 3,145,730 of "):
+            litedepth.load(f"hu2021:{STUDENT}")
+    finally:
+        cutting.shutdown()
+        cutting.server_close()
+    assert not cache.exists()

@@ -273,3 +273,17 @@ def test_export_takes_a_network_not_an_onnx_file(onnx_file, tmp_path, capsys):
     assert main(["export", "--model", str(onnx_file), "--onnx", str(tmp_path / "again.onnx")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "already an ONNX model" in err[0] and not (tmp_path / "again.onnx").exists()
+
+
+def test_predict_given_a_folder_says_it_is_one_and_points_at_the_cli(net, tmp_path):
+    photo = _photo(tmp_path)
+    model = litedepth.load(litedepth.save_model(net, tmp_path / "net.safetensors"))
+    assert model.predict(str(photo)).shape == (60, 80)
+    for folder in (photo.parent, str(photo.parent)):
+        with pytest.raises(LitedepthError) as info:
+            model.predict(folder)
+        message = str(info.value)
+        assert message.startswith(f"{photo.parent}: a folder, not an image; predict takes an image or a list")
+        assert f"litedepth predict {photo.parent} --model" in message and "\n" not in message
+    with pytest.raises(LitedepthError, match="a folder, not an image"):
+        model.predict([photo, photo.parent])

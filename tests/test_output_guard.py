@@ -8,6 +8,8 @@ traceback, and leave every file of the workspace byte-identical.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import json
 import socket
 from pathlib import Path
 
@@ -83,6 +85,32 @@ def ws(tmp_path_factory) -> Path:
     (root / "a_file").write_text("x\n")
     (root / "foreign").mkdir()
     (root / "foreign" / "keep.txt").write_text("someone else's\n")
+    # the files a CSV names (here outside its folder) and a user's ground-truth folder (issue 30, part 1)
+    write_image(root / "elsewhere" / "x.png", seed=4)
+    Image.fromarray(depth).save(root / "elsewhere" / "x_depth.png")
+    (root / "pairs").mkdir()
+    (root / "pairs" / "abs.csv").write_text(f"{root / 'elsewhere' / 'x.png'},{root / 'elsewhere' / 'x_depth.png'}\n")
+    (root / "gt").mkdir()
+    Image.fromarray(depth).save(root / "gt" / "a.png")
+    # unlabeled photos beside a corrupt video (issue 31, part 4)
+    write_image(root / "clips" / "a.jpg", seed=5)
+    (root / "clips" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
+    # a TFLite teacher without litedepth metadata whose uint8 input takes RGB bytes (issue 31, part 2)
+    if importlib.util.find_spec("ai_edge_litert") is not None:
+        from test_teacher_files import tflite_mean
+
+        tflite_mean(root / "bytes.tflite")
+    # a model whose weights hold NaN, as a diverged run would leave it (issue 30, part 3)
+    broken = litedepth.create_model("fast-student", input_size=SIZE)
+    broken.state_dict()["E.mv2.0.0.weight"].fill_(float("nan"))  # state-dict tensors share the weights' memory
+    litedepth.save_model(broken, root / "nan-model.safetensors")
+    # calibration folders that hold no photos, and exported models cut short (issue 30, part 7)
+    (root / "empty-calib").mkdir()
+    (root / "fake-calib").mkdir()
+    (root / "fake-calib" / "x.jpg").write_text("not a JPEG\n")
+    (root / "cut.xml").write_text('<?xml version="1.0"?>\n<net name="Model0" version="11">\n\t<layers>\n\t\t<layer')
+    (root / "cut.bin").write_bytes(bytes(1000))
+    (root / "cut.tflite").write_bytes(b"\x1c\x00\x00\x00TFL3" + bytes(16))  # a flatbuffer's head, nothing after
     code = main(
         [
             "train",
@@ -222,6 +250,7 @@ def test_synth_into_an_existing_dataset_is_refused_and_overwrite_leaves_no_orpha
 def test_overwrite_replaces_an_earlier_output_of_the_same_kind(ws, tmp_path, capsys):
     photos = tmp_path / "photos"
     write_image(photos / "x.jpg", seed=3)
+    write_image(photos / "room" / "y.jpg", seed=4)  # its depth map goes to a subfolder of --out
     out = tmp_path / "depth"
     assert main(["predict", str(photos), "--model", str(ws / "model.safetensors"), "--out", str(out)]) == 0
     first = (out / "x.png").read_bytes()
@@ -231,6 +260,22 @@ def test_overwrite_replaces_an_earlier_output_of_the_same_kind(ws, tmp_path, cap
         main(["predict", str(photos), "--model", str(ws / "model.safetensors"), "--out", str(out), "--overwrite"]) == 0
     )
     assert (out / "x.png").read_bytes() == first  # the same model and photo: the same depth, rewritten
+    assert (out / "room" / "y.png").is_file()
+
+
+def test_overwrite_replaces_only_files_that_litedepth_wrote(ws, tmp_path, capsys):
+    model, data = ws / "model.safetensors", ws / "data"
+    report, onnx = tmp_path / "metrics.json", tmp_path / "m.onnx"
+    evaluate = ["eval", "--model", model, "--data", data, "--json", report, "--no-progress"]
+    assert run_cli(capsys, evaluate)[0] == 0
+    assert json.loads(report.read_text())["written_by"] == "litedepth"
+    assert run_cli(capsys, [*evaluate, "--overwrite"])[0] == 0  # its own earlier report
+    assert run_cli(capsys, ["export", "--model", model, "--onnx", onnx])[0] == 0
+    assert run_cli(capsys, ["export", "--model", model, "--onnx", onnx, "--overwrite"])[0] == 0
+    report.write_text(json.dumps({"mine": 1}))  # the user's own file, under the same name
+    code, _, err = run_cli(capsys, [*evaluate, "--overwrite"])
+    assert code == 2 and "litedepth did not write it" in err
+    assert json.loads(report.read_text()) == {"mine": 1}
 
 
 def test_a_failed_start_leaves_a_new_run_folder_unmade(ws, tmp_path, capsys):
@@ -260,11 +305,30 @@ def test_guard_refuses_folders_of_another_kind_even_with_overwrite(ws):
     assert (ws / "data" / MARKER).is_file()
 
 
+def test_the_files_a_list_names_are_inputs_wherever_they_lie(tmp_path):
+    from litedepth.data.listed import listed_files
+
+    photo = write_image(tmp_path / "shots" / "p.jpg")
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "images.txt").write_text("# unlabeled photos\n../shots/p.jpg\n")
+    (tmp_path / "link.json").symlink_to(photo)
+    guard = OutputGuard(overwrite=True)
+    guard.add_listed(listed_files(tmp_path / "lists" / "images.txt"), "data.sources.1")
+    for target in (photo, tmp_path / "shots" / ".." / "shots" / "p.jpg", tmp_path / "link.json"):
+        with pytest.raises(litedepth.errors.LitedepthError, match=r"named by .*images.txt, data.sources.1"):
+            guard.file(target, "--json")
+    with pytest.raises(litedepth.errors.LitedepthError, match="holds .*p.jpg, an input of this command"):
+        guard.folder(tmp_path / "shots", "--out", kind="predict")
+    assert guard.file(tmp_path / "shots" / "q.json", "--json") == tmp_path / "shots" / "q.json"  # not named
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["images.txt", "link.json", "lists", "p.jpg", "shots"]
+
+
 def bad_inputs(ws: Path) -> list[tuple[str, list]]:
     """(what, argv) of commands that must each fail with one line and change nothing."""
     model, data, photos = ws / "model.safetensors", ws / "data", ws / "photos"
     train = ["--set", f"data.sources.0.path={data}", *TINY_TRAIN]
     out = ws / "new-out"  # never made: every case fails before writing
+    nyu_csv, nyu_test, abs_csv = data / "data" / "nyu2_test.csv", data / "data" / "nyu2_test", ws / "pairs" / "abs.csv"
     cases = [
         ("predict: no such file", ["predict", ws / "nope.jpg", "--model", model, "--out", out]),
         ("predict: not an image", ["predict", ws / "notes.txt", "--model", model, "--out", out]),
@@ -437,6 +501,173 @@ def bad_inputs(ws: Path) -> list[tuple[str, list]]:
         ("info: missing model", ["info", "--model", ws / "nope.safetensors"]),
         ("info: not a model", ["info", "--model", ws / "notes.txt"]),
         ("serve: --port 0", ["serve", "--model", model, "--port", 0]),
+        # the guard knows every input: the files a CSV names, and predict's folder (issue 30, part 1)
+        (
+            "eval: --json onto a photo its CSV names",
+            ["eval", "--model", model, "--data", nyu_csv, "--json", nyu_test / "00001_colors.png", "--overwrite"],
+        ),
+        (
+            "eval: --per-image onto ground truth its CSV names",
+            ["eval", "--model", model, "--data", nyu_csv, "--per-image", nyu_test / "00000_depth.png", "--overwrite"],
+        ),
+        (
+            "eval: --json onto a photo a CSV names by its absolute path",
+            ["eval", "--model", model, "--data", abs_csv, "--json", ws / "elsewhere" / "x.png", "--overwrite"],
+        ),
+        (
+            "eval: --per-image onto ground truth a CSV names by its absolute path",
+            [
+                "eval",
+                "--model",
+                model,
+                "--data",
+                abs_csv,
+                "--per-image",
+                ws / "elsewhere" / "x_depth.png",
+                "--overwrite",
+            ],
+        ),
+        (
+            "eval: predictions into a folder holding files its CSV names",
+            ["eval", "--model", model, "--data", abs_csv, "--save-predictions", ws / "elsewhere", "--overwrite"],
+        ),
+        (
+            "train: into a folder holding files its CSV names",
+            [
+                "train",
+                "--config",
+                "synth-teacher",
+                *TINY_TRAIN,
+                "--set",
+                f"data.sources.0.path={abs_csv}",
+                "--set",
+                f"train.out_dir={ws / 'elsewhere'}",
+                "--overwrite",
+            ],
+        ),
+        ("predict: --out a folder of the user's files", ["predict", photos, "--model", model, "--out", ws / "gt"]),
+        (
+            "predict: --out a folder of the user's files, --overwrite",
+            ["predict", photos, "--model", model, "--out", ws / "gt", "--overwrite"],
+        ),
+        # videos as unlabeled images (issue 31, part 4)
+        *(
+            (
+                f"distill: {what}",
+                [
+                    "distill",
+                    "--config",
+                    "synth-student-kd",
+                    *train,
+                    "--teacher",
+                    model,
+                    "--set",
+                    f"data.sources.1.path={source}",
+                    *extra,
+                    "--set",
+                    f"train.out_dir={out}",
+                ],
+            )
+            for what, source, extra in (
+                ("a corrupt video among the unlabeled photos", ws / "clips", []),
+                ("data.sources.1.frame_interval 0", photos, ["--set", "data.sources.1.frame_interval=0"]),
+            )
+        ),
+        # contradictory alignment and export options, serve's upload limit (issue 30, parts 5 and 6)
+        ("eval: --align-space without --align", ["eval", "--model", model, "--data", data, "--align-space", "depth"]),
+        (
+            "eval: --align-space with --align none",
+            ["eval", "--model", model, "--data", data, "--align", "none", "--align-space", "disparity"],
+        ),
+        (
+            "export: --calibration without --int8",
+            ["export", "--model", model, "--onnx", out / "m.onnx", "--calibration", photos],
+        ),
+        ("serve: --max-file-size lots", ["serve", "--model", model, "--max-file-size", "lots"]),
+        ("serve: --max-file-size 1.5", ["serve", "--model", model, "--max-file-size", "1.5"]),
+        # config values out of range, and a model with NaN weights (issue 30, part 3)
+        *(
+            (
+                f"train: {setting}",
+                ["train", "--config", "synth-teacher", *train, "--set", setting, "--set", f"train.out_dir={out}"],
+            )
+            for setting in (
+                "optim.lr=nan",
+                "optim.lr=inf",
+                "optim.lr=-1",
+                "loss.depth=-1",
+                "schedule.gamma=nan",
+                "schedule.gamma=2",
+                "schedule.kind=stepwise",
+            )
+        ),
+        ("predict: NaN weights", ["predict", photos, "--model", ws / "nan-model.safetensors", "--out", out]),
+        ("eval: NaN weights", ["eval", "--model", ws / "nan-model.safetensors", "--data", data]),
+        ("export: NaN weights", ["export", "--model", ws / "nan-model.safetensors", "--onnx", out / "m.onnx"]),
+        ("info: NaN weights", ["info", ws / "nan-model.safetensors"]),
+        # fastdepth:NAME (FastDepth's published weights by name)
+        ("predict: fastdepth:kitti", ["predict", photos, "--model", "fastdepth:kitti", "--out", out]),
+        (
+            "eval: fastdepth:nyu as a hu2021-student",
+            ["eval", "--model", "fastdepth:nyu", "--arch", "hu2021-student", "--data", data],
+        ),
+        # teacher conventions: names, scales, and what a teacher file says of itself (issue 31, part 2)
+        *(
+            (
+                f"distill: {what}",
+                ["distill", "--config", "synth-student-kd", *train, "--teacher", teacher, *extra]
+                + ["--set", f"data.sources.1.path={photos}", "--set", f"train.out_dir={out}"],
+            )
+            for what, teacher, extra in (
+                ("--teacher-input rgb256", model, ["--teacher-input", "rgb256"]),
+                ("--teacher-output metrik", model, ["--teacher-output", "metrik"]),
+                ("--teacher-shorter-side 0", model, ["--teacher-shorter-side", 0]),
+                ("--teacher-multiple x", model, ["--teacher-multiple", "x"]),
+                ("distill.teacher_scales=[0]", model, ["--set", "distill.teacher_scales=[0]"]),
+                ("a litedepth teacher declared rgb255", model, ["--teacher-input", "rgb255"]),
+                ("a litedepth teacher declared relative", model, ["--teacher-output", "relative"]),
+                ("a uint8 TFLite teacher declared imagenet", ws / "bytes.tflite", ["--teacher-input", "imagenet"]),
+            )
+        ),
+        # one line a user can act on: calibration checked before any file is written, cut models, no abbreviations
+        # (issue 30, part 7)
+        *(
+            (
+                f"export: {what}",
+                ["export", "--model", model, "--onnx", out / "m.onnx", "--int8", "--calibration", calibration, *extra],
+            )
+            for what, calibration, extra in (
+                ("--calibration-images 0", photos, ["--calibration-images", 0]),
+                ("an empty calibration folder", ws / "empty-calib", []),
+                ("a calibration folder of non-images", ws / "foreign", []),
+                ("a calibration folder of files that are not images", ws / "fake-calib", []),
+                ("a calibration file, not a folder", photos / "a.jpg", []),
+                ("a missing calibration folder", ws / "nope", []),
+            )
+        ),
+        ("predict: a truncated OpenVINO IR", ["predict", photos, "--model", ws / "cut.xml", "--out", out]),
+        ("predict: a truncated .tflite", ["predict", photos, "--model", ws / "cut.tflite", "--out", out]),
+        ("reproduce: --teacher, a prefix", ["reproduce", "--preset", "smoke", "--out", out, "--teacher", model]),
+        ("eval: --jso, a prefix", ["eval", "--model", model, "--data", data, "--jso", ws / "m.json"]),
+        ("predict: --mod, a prefix", ["predict", photos, "--mod", model, "--out", out]),
+        ("bench: --thread, a prefix", ["bench", "--model", "fast-student", "--thread", 1]),
+        # --overwrite replaces only what litedepth wrote (issue 30, part 1)
+        (
+            "eval: --json onto a user's file, --overwrite",
+            ["eval", "--model", model, "--data", data, "--json", ws / "existing.json", "--overwrite"],
+        ),
+        (
+            "eval: --per-image onto a user's file, --overwrite",
+            ["eval", "--model", model, "--data", data, "--per-image", ws / "notes.txt", "--overwrite"],
+        ),
+        (
+            "export: onto a user's file, --overwrite",
+            ["export", "--model", model, "--onnx", ws / "existing.onnx", "--overwrite"],
+        ),
+        (
+            "bench: --json onto a user's file, --overwrite",
+            ["bench", "--model", "fast-student", "--backend", "torch", "--json", ws / "existing.json", "--overwrite"],
+        ),
         ("no such command", ["frobnicate"]),
     ]
     return cases

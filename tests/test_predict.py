@@ -12,6 +12,7 @@ from conftest import files_under, one_line_error, randomise_bn, write_image
 from litedepth.checkpoint import save_model
 from litedepth.cli import main
 from litedepth.models import create_model
+from litedepth.outputs import read_marker
 
 
 @pytest.fixture
@@ -65,7 +66,7 @@ def test_predict_folder_and_glob(model_file, rgb_image, tmp_path):
         )
         == 0
     )
-    assert sorted(p.name for p in out.iterdir()) == ["b.png", "room.png"]
+    assert files_under(out) == ["b.png", "room.png"] and read_marker(out) == {"kind": "predict"}
 
 
 def run_cli(*args):
@@ -141,8 +142,8 @@ def test_predict_refuses_to_write_over_its_inputs(fast_model, tmp_path, capsys):
     write_image(photos / "b.jpg", seed=2)
     before = {name: (photos / name).read_bytes() for name in files_under(photos)}
     line = one_line_error(capsys, ["predict", str(photos), "--model", str(fast_model), "--out", str(photos)])
-    assert f"{photos / 'a.png'} of {photos / 'a.png'} would overwrite the input {photos / 'a.png'}" in line
-    assert "choose another --out" in line
+    assert f"--out {photos}: holds {photos / 'a.png'}, an input of this command" in line
+    assert "choose another folder" in line
     assert {name: (photos / name).read_bytes() for name in files_under(photos)} == before  # b.png not written either
     # the same folder reached through a symbolic link: resolved paths are compared
     link = tmp_path / "link"
@@ -151,7 +152,7 @@ def test_predict_refuses_to_write_over_its_inputs(fast_model, tmp_path, capsys):
         capsys,
         ["predict", str(photos / "b.jpg"), str(photos / "a.png"), "--model", str(fast_model), "--out", str(link)],
     )
-    assert "would overwrite the input" in line and files_under(photos) == sorted(before)
+    assert f"--out {link}: holds {photos / 'b.jpg'}, an input" in line and files_under(photos) == sorted(before)
     # an output of one input landing on another input: a.jpg's a.png is the input a.png
     write_image(photos / "a.jpg", seed=3)
     line = one_line_error(
@@ -168,7 +169,7 @@ def test_predict_refuses_to_write_over_its_inputs(fast_model, tmp_path, capsys):
             "npy,png16",
         ],
     )
-    assert f"{photos / 'a.png'} of {photos / 'a.jpg'} would overwrite the input {photos / 'a.png'}" in line
+    assert f"--out {photos}: holds {photos / 'a.jpg'}, an input of this command" in line
     assert (photos / "a.png").read_bytes() == before["a.png"] and not (photos / "a.npy").exists()
 
 

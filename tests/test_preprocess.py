@@ -9,6 +9,7 @@ from PIL import Image
 
 import litedepth
 from litedepth.preprocess import IMAGENET, denormalise, network_view, normalise, renormalise, shorter_side_for, stats_of
+from litedepth.training.teacher_base import input_name
 from litedepth.training.teacher_cache import TeacherCache
 from litedepth.training.teachers import TorchTeacher
 
@@ -79,25 +80,22 @@ def test_network_view_normalises_with_the_given_statistics():
     assert torch.equal(x, normalise(rgb, *OTHER))
 
 
-def test_teacher_cache_normalises_with_the_teachers_own_statistics(tmp_path):
+def test_a_teacher_normalises_with_its_own_statistics(tmp_path):
+    """`Teacher.depth` takes plain RGB; the network sees it normalised with the teacher's statistics."""
     net = litedepth.create_model("fast-student", input_size=SIZE).eval()
     net.mean, net.std = OTHER
-    cache = TeacherCache(tmp_path / "cache", TorchTeacher(net), shorter_side=51)
-    img = _photo(60, 80)
-    x = cache.teacher_input({"image": img, "depth": np.zeros((60, 80), np.float32)})
-    by_hand = (
-        np.asarray(img.resize((68, 51), Image.BILINEAR), dtype=np.float32) / 255.0 - np.float32(OTHER[0])
-    ) / np.float32(OTHER[1])
-    assert x.shape == (3, 51, 68)
-    np.testing.assert_allclose(x.numpy(), by_hand.transpose(2, 0, 1), rtol=0, atol=1e-6)
-    assert cache.spec["mean"] == list(OTHER[0]) and cache.spec["std"] == list(OTHER[1])
-    # an ImageNet teacher keeps the cache folder it had when the statistics were passed explicitly
+    seen = []
+    net.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
+    colour = torch.tensor([0.9, 0.2, 0.6]).view(1, 3, 1, 1)
+    TorchTeacher(net).depth(colour.expand(1, 3, *SIZE).contiguous())  # one colour: any resize keeps it
+    expected = (colour - torch.tensor(OTHER[0]).view(1, 3, 1, 1)) / torch.tensor(OTHER[1]).view(1, 3, 1, 1)
+    assert seen and all(torch.allclose(x, expected.expand_as(x), atol=1e-5) for x in seen)
+    # the cache is keyed by the teacher's conventions: other statistics, another cache folder
     imagenet = TorchTeacher(litedepth.create_model("fast-student", input_size=SIZE))
     assert (
-        TeacherCache(tmp_path / "cache", imagenet, 51).dir
-        == TeacherCache(tmp_path / "cache", imagenet, 51, *IMAGENET).dir
+        TeacherCache(tmp_path / "cache", TorchTeacher(net), 51).dir
+        != TeacherCache(tmp_path / "cache", imagenet, 51).dir
     )
-    assert TeacherCache(tmp_path / "cache", imagenet, 51).dir != cache.dir
 
 
 def test_onnx_teacher_takes_its_statistics_from_the_files_metadata(tmp_path):
@@ -110,7 +108,7 @@ def test_onnx_teacher_takes_its_statistics_from_the_files_metadata(tmp_path):
     export_onnx(net, tmp_path / "t.onnx")
     teacher = load_teacher(tmp_path / "t.onnx")
     assert stats_of(teacher) == OTHER
-    assert TeacherCache(tmp_path / "cache", teacher, 51).spec["mean"] == list(OTHER[0])
+    assert TeacherCache(tmp_path / "cache", teacher, 51).spec["conventions"]["input"] == input_name(*OTHER)
 
 
 def test_training_set_normalises_with_the_students_statistics(tmp_path):
@@ -148,7 +146,7 @@ ALLOWED = {
     "preprocess.py",  # defines IMAGENET_MEAN/IMAGENET_STD and IMAGENET, the default of `stats_of`
     "models/depthnet.py",  # DepthNet's default
     "models/__init__.py",  # re-exports them
-    "training/teachers.py",  # Teacher's default; ONNX teachers without metadata; HF preprocessor config without image_mean
+    "training/teacher_base.py",  # the "imagenet" input convention of teachers, and Teacher's default
     "runtimes/base.py",  # an exported model's default when the file's metadata has no mean/std
     "data/transforms.py",  # default arguments of ToTensor, train_transform, test_transform
 }

@@ -23,6 +23,7 @@ from litedepth.apps.serve import (
     estimate,
     load_models,
     model_names,
+    parse_file_size,
     parse_model_spec,
     write_glb_points,  # Gradio is imported only when the app is built or a request answered
 )
@@ -77,6 +78,14 @@ def test_serve_without_gradio_is_one_line(monkeypatch, capsys):
     assert main(["serve", "--model", "fast-student"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["litedepth serve: error: the web demo needs Gradio: pip install 'litedepth[demo]'"]
+
+
+def test_upload_limit_is_a_size_or_one_line():
+    assert parse_file_size("20mb") == 20 * 1024**2 and parse_file_size(" 1.5 GB ") == 3 * 1024**3 // 2
+    assert parse_file_size("500kb") == 500 * 1024 and parse_file_size(4096) == 4096  # Gradio's units, an int: bytes
+    for bad in ("lots", "20", "mb", "-1mb", "0kb", "20 megabytes"):
+        with pytest.raises(litedepth.LitedepthError, match=f"--max-file-size {bad}: "):
+            parse_file_size(bad)
 
 
 def _free_port() -> int:
@@ -207,6 +216,39 @@ def test_request_files_stay_bounded_and_go_with_the_session(tmp_path):
     session.close()  # a second close does nothing
 
 
+def test_gradio_cache_is_pruned_to_the_last_requests(tmp_path):
+    model = litedepth.create_model("fast-student", input_size=(48, 64)).eval()
+    with Session({"student": model}, keep=2) as session:
+        (session.cache / "vibe_edit_history").mkdir(parents=True)  # a folder of Gradio's own: never pruned
+
+        def entry(i: int) -> Path:  # what Gradio writes for one file: a folder named by its SHA-256
+            path = session.cache / f"{i:064x}" / "file.bin"
+            path.parent.mkdir()
+            path.write_bytes(bytes(1000))
+            return path
+
+        def left() -> set:
+            return {int(p.name, 16) if len(p.name) == 64 else p.name for p in session.cache.iterdir()}
+
+        entry(0)  # request 0's upload
+        session.request_folder()  # request 0 starts: entry 0 is its
+        entry(1)  # request 0's output, request 1's upload
+        session.request_folder()  # request 1
+        entry(2)
+        session.request_folder()  # request 2: entry 0, older than the last two requests, goes
+        assert left() == {1, 2, "vibe_edit_history"}
+        time.sleep(0.05)
+        os.utime(session.cache / f"{1:064x}" / "file.bin")  # Gradio hands entry 1 out again: it is touched
+        entry(3)
+        session.request_folder()  # request 3: entry 1 counts as used by it
+        assert left() == {1, 2, 3, "vibe_edit_history"}
+        session.request_folder()  # request 4: entry 2 goes
+        assert left() == {1, 3, "vibe_edit_history"}
+        session.request_folder()  # request 5
+        assert left() == {"vibe_edit_history"}
+        assert len(list((session.folder / "requests").iterdir())) == 2  # the request folders: the same bound
+
+
 @needs_gradio
 def test_busy_port_is_one_line_before_anything_is_printed(fast_model, capsys):
     with socket.socket() as taken:
@@ -282,6 +324,48 @@ def test_served_demo_answers_through_gradio_and_leaves_no_temporary_files(tmp_pa
         assert server.returncode == 0 and list(temp.iterdir()) == []
     finally:
         _stop(server)
+
+
+def _size_under(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+@needs_gradio
+@pytest.mark.slow
+def test_served_demo_keeps_its_temporary_folder_bounded_over_20_photos(tmp_path):
+    from gradio_client import Client, handle_file
+
+    model = _student(tmp_path / "student.safetensors", 0)
+    temp = tmp_path / "tmp"  # the server's TMPDIR: its request folder and Gradio's cache live there
+    temp.mkdir()
+    port = _free_port()
+    env = {**os.environ, "TMPDIR": str(temp)}
+    env.pop("GRADIO_TEMP_DIR", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "litedepth", "serve", "--model", f"student={model}", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+    rng = np.random.default_rng(0)
+    sizes = []
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/", server)
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=False)
+        for i in range(20):  # distinct photos: Gradio's cache shares nothing between them
+            photo = tmp_path / f"photo{i}.png"
+            Image.fromarray(rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)).save(photo)
+            view, cloud, text, files = client.predict(handle_file(str(photo)), "student", 0, api_name="/estimate")
+            assert "ms for a 160x120 photo" in text
+            sizes.append(_size_under(temp))
+        for served in (view, cloud, *files):  # the last request's files are all still served
+            assert urllib.request.urlopen(served["url"], timeout=10).status == 200
+    finally:
+        _stop(server)
+    one = sizes[0]  # a request: its downloads, and Gradio's copies of them and of the upload
+    assert max(sizes) < 6 * one, [round(s / one, 1) for s in sizes]  # unbounded, 20 requests took 20x
+    assert sizes[-1] > 3 * one  # the last few requests are kept (KEEP_REQUESTS = 4)
 
 
 @needs_gradio

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -356,3 +357,107 @@ def test_the_saved_network_has_precise_batchnorm_statistics(synth, tmp_path, uni
     assert all(torch.equal(saved[k], moving[k]) for k in saved if "running" not in k and "num_batches" not in k)
     kept = run(tiny_config(synth, tmp_path, precise_bn_images=0))
     assert all(torch.equal(_weights(kept)[k], moving[k]) for k in stats)
+
+
+# --- runs that fail (issue 30, part 3): never marked finished, always continued by --resume
+
+
+def _tiny_cli(synth: Path, out: Path) -> list[str]:
+    """``train`` arguments for a two-step run of a small network on ``synth`` into ``out``."""
+    settings = {
+        "model.arch": "fast-student",
+        "model.input_size": "[48,64]",
+        "model.encoder_weights": "null",
+        "data.sources.0.path": synth,
+        "data.workers": 0,
+        "data.val": "null",
+        "train.epochs": 1,
+        "train.steps_per_epoch": 2,
+        "train.batch_size": 2,
+        "train.device": "cpu",
+        "train.progress": "false",
+        "train.precise_bn_images": 0,
+        "train.out_dir": out,
+    }
+    return ["--config", "synth-teacher", *[a for k, v in settings.items() for a in ("--set", f"{k}={v}")]]
+
+
+def _error_lines(err: str) -> list[str]:
+    assert "Traceback" not in err, err
+    return [line for line in err.splitlines() if line.startswith("litedepth")]
+
+
+@pytest.mark.parametrize(
+    "name, lr, checkpoint_every, message",
+    [
+        # Adam's first step moves every weight by about lr: finite weights, a NaN loss at the next step
+        ("adam", "1e30", 0, r"^litedepth train: error: step 2: the training loss is NaN or infinite"),
+        # SGD's first step overflows: the checkpoint after it is refused
+        ("sgd", "1e38", 1, r"^litedepth train: error: step 1: \d+ of \d+ weight tensors hold NaN or infinite"),
+    ],
+)
+def test_a_diverging_run_stops_at_once_unfinished_and_resumes(
+    synth, tmp_path, capsys, name, lr, checkpoint_every, message
+):
+    from litedepth.outputs import read_marker
+
+    out = tmp_path / "run"
+    args = [
+        *_tiny_cli(synth, out),
+        "--set",
+        f"train.checkpoint_every={checkpoint_every}",
+        "--set",
+        f"optim.name={name}",
+    ]
+    capsys.readouterr()
+    assert main(["train", *args, "--set", f"optim.lr={lr}"]) == 2
+    errors = _error_lines(capsys.readouterr().err)
+    assert len(errors) == 1 and re.search(message, errors[0]), errors
+    assert f"optim.lr={float(lr):g}" in errors[0] and "no checkpoint yet" in errors[0]
+    assert read_marker(out)["state"] == "training"
+    assert not (out / "model.safetensors").exists() and not (out / "last.pt").exists()
+    assert main(["train", *args, "--set", "optim.lr=1e-3", "--resume"]) == 0  # a sane learning rate
+    assert read_marker(out)["state"] == "finished"
+    assert all(torch.isfinite(v).all() for v in _weights(out / "model.safetensors").values())
+
+
+def _fill_disk_at(size: int):
+    """A ``preexec_fn``: no file of the child may grow past ``size`` bytes; a write beyond fails with EFBIG,
+    as a full disk fails with ENOSPC (SIGXFSZ, which would kill the child instead, is ignored)."""
+    import resource
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+    return limit
+
+
+def test_a_full_disk_leaves_an_unfinished_run_that_resume_finishes(synth, tmp_path, capsys, uninterrupted):
+    from litedepth.outputs import read_marker
+
+    out = tmp_path / "run"
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(tiny_config(synth, out).to_dict()))
+    args = ["train", "--config", str(tmp_path / "cfg.yaml")]
+    assert main([*args, "--set", "train.epochs=1"]) == 0  # the first epoch, as a finished run
+    checkpoint = (out / "last.pt").read_bytes()
+    size = (len(checkpoint) + (out / "model.safetensors").stat().st_size) // 2  # the next last.pt does not fit
+    more = [*args, "--set", "train.epochs=2", "--resume"]
+    for _ in range(2):  # the run, and a --resume onto the still full disk
+        proc = subprocess.run(
+            [sys.executable, "-m", "litedepth", *more],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            preexec_fn=_fill_disk_at(size),
+        )
+        errors = _error_lines(proc.stderr)
+        assert proc.returncode == 2 and len(errors) == 1, proc.stderr
+        assert f"{out / 'last.pt'}: no space left on device" in errors[0] and "--resume" in errors[0], errors
+        assert "last checkpoint (step 4)" in errors[0]
+        assert read_marker(out)["state"] == "training"
+        assert (out / "last.pt").read_bytes() == checkpoint and not [p for p in out.iterdir() if ".tmp" in p.name]
+    capsys.readouterr()
+    assert main(more) == 0
+    assert read_marker(out)["state"] == "finished"
+    _assert_same(out / "model.safetensors", uninterrupted)

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as safetensors_bytes
 
 from .camera import Intrinsics
 from .errors import LitedepthError, first_line
@@ -55,8 +55,9 @@ def save_model(model: DepthNet, path: str | os.PathLike, training: dict[str, Any
         "camera": json.dumps(model.camera.to_dict()),
     }
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    data = safetensors_bytes(tensors, metadata=metadata)  # written by Python: a full disk is an OSError
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+        tmp.write_bytes(data)
     model.metadata = {**model.metadata, "training": provenance}
     return path
 
@@ -85,6 +86,7 @@ def load_network(path: str | os.PathLike, arch: str | None = None) -> DepthNet:
         raise LitedepthError(f"{path}: unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
     model = _build(path, arch, meta.get("config", {}))
     load_state_strict(model, state, path, arch)
+    check_finite(state, path)
     _apply_metadata(model, meta)
     model.metadata = {
         "source": str(path),
@@ -92,6 +94,21 @@ def load_network(path: str | os.PathLike, arch: str | None = None) -> DepthNet:
         "training": meta.get("training", {}),
     }
     return model.eval()
+
+
+def nonfinite_tensors(state: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the floating-point tensors of ``state`` that hold a NaN or an infinity."""
+    return [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
+def check_finite(state: dict[str, torch.Tensor], source: str | os.PathLike) -> None:
+    """Refuse, in one line naming ``source``, weights with NaN or infinite values (what a diverged run leaves)."""
+    bad = nonfinite_tensors(state)
+    if bad:
+        raise LitedepthError(
+            f"{source}: {len(bad)} of {len(state)} weight tensors hold NaN or infinite values (first: {bad[0]}); "
+            "the network is broken (a training run that diverged?) and would predict NaN depth"
+        )
 
 
 def _build(path: Path, arch: str, config: dict[str, Any]) -> DepthNet:

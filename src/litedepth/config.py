@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import typing
 from dataclasses import asdict, dataclass, field, fields
@@ -30,6 +31,8 @@ CONFIG_DIR = Path(__file__).parent / "configs"
 ROLES = ("labeled", "unlabeled")
 KINDS = ("auto", "nyu", "rgbd", "images", "mat")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+TEACHER_INPUTS = ("rgb255", "rgb01", "imagenet")  # `litedepth.training.teacher_base.INPUTS`
+TEACHER_OUTPUTS = ("metric", "relative", "disparity")  # `litedepth.training.teacher_base.OUTPUTS`
 
 
 NYU_CAMERA = Intrinsics.nyu()  # the defaults of `CameraConfig`
@@ -70,6 +73,7 @@ class SourceConfig:
     depth_scale: float | None = None  # raw depth value per metre for rgbd sources; null = format default (mm)
     use_labels: bool = True  # labeled source: train on its ground truth (false = use it as unlabeled)
     limit: int | None = None  # use only the first N items; null = all
+    frame_interval: float = 1.0  # videos among the images: seconds between the frames used (near-duplicates skipped)
 
 
 @dataclass
@@ -137,7 +141,7 @@ class TrainConfig:
     clip_grad_norm: float | None = None  # clip the gradients' global L2 norm to this; null = no clipping
     channels_last: bool = True  # NHWC memory layout for network and images (measured faster on CPU for every architecture here, and on GPUs with bf16)
     compile: bool = False  # torch.compile the network (minutes of compiling; measured slower on CPU)
-    log_every: int = 50  # read the running loss back from the device every N steps (progress bar)
+    log_every: int = 50  # read the running loss back every N steps (progress bar; a NaN loss stops the run)
     progress: bool = True  # show a tqdm progress bar
     threads: int | None = None  # torch CPU threads; null = torch's default (1 can be faster on a busy shared CPU)
     precise_bn_images: int = 1000  # at the end, BatchNorm statistics averaged over this many un-augmented training images (0 = keep the moving averages)
@@ -150,7 +154,18 @@ class DistillConfig:
     teacher_arch: str | None = None  # architecture of an authors' .pt teacher; null = guessed
     cache: bool = True  # run the teacher once per image and store its predictions (false = live teacher)
     cache_dir: str | None = None  # where cached predictions live; null = {out_dir}/teacher-cache
-    cache_flip: bool = False  # cache: average the teacher's prediction with its prediction on the mirrored image
+    cache_flip: bool = True  # cache: average the teacher's prediction with its prediction on the mirrored image
+    # what a teacher file without litedepth metadata takes and gives (null = read from the file where it says,
+    # e.g. a TFLite's uint8 input = RGB bytes; else imagenet and metric)
+    teacher_input: str | None = None  # rgb255 (RGB 0..255) | rgb01 (RGB / 255) | imagenet (ImageNet mean/std)
+    teacher_output: str | None = None  # metric (metres) | relative (depth up to scale and shift) | disparity
+    # the teacher's own scale: the shorter side it sees whole images at and its sides' multiple (null = from the
+    # file: a litedepth network's training scale, a fixed input size; a declared shorter side alone: multiple 32)
+    teacher_shorter_side: int | None = None
+    teacher_multiple: int | None = None
+    # average the teacher's predictions at these multiples of its scale (measured on FastDepth: [0.875, 1, 1.125]
+    # did not help, 0.848 against 0.855 median-aligned delta1 on the 13 real pairs)
+    teacher_scales: list[float] = field(default_factory=lambda: [1.0])
     # labeled sources also get the loss to the teacher (false = teacher on unlabeled data only)
     teach_labeled: bool = True
 
@@ -330,6 +345,7 @@ def validate(cfg: Config, origin: str = "config") -> None:
                 f"{origin}: {name} {value!r} unknown{_suggest(value, allowed)}; known: {', '.join(allowed)}"
             )
     _validate_training(cfg, origin)
+    _validate_teacher(cfg.distill, origin)
 
 
 def _validate_model(model: ModelConfig, origin: str) -> None:
@@ -340,9 +356,10 @@ def _validate_model(model: ModelConfig, origin: str) -> None:
             f"{origin}: model.arch {model.arch!r} unknown{_suggest(model.arch, ARCHITECTURES)}; known: {', '.join(ARCHITECTURES)}"
         )
     cam = model.camera
-    if not (cam.fx > 0 and cam.fy > 0 and cam.width >= 1 and cam.height >= 1):
+    finite = all(math.isfinite(v) for v in (cam.fx, cam.fy, cam.cx, cam.cy))
+    if not (finite and cam.fx > 0 and cam.fy > 0 and cam.width >= 1 and cam.height >= 1):
         raise LitedepthError(
-            f"{origin}: model.camera needs positive fx, fy (px) and a width and height of at least 1, got {cam}"
+            f"{origin}: model.camera needs finite numbers, positive fx, fy (px) and a width and height of at least 1, got {cam}"
         )
     if min(model.input_size) < 32:
         raise LitedepthError(f"{origin}: model.input_size {list(model.input_size)} is too small (minimum 32)")
@@ -360,10 +377,32 @@ def _validate_sources(sources: list[SourceConfig], origin: str) -> None:
             )
         if not src.path:
             raise LitedepthError(f"{origin}: data.sources.{i}.path is empty")
+        if not 0 < src.frame_interval < math.inf:
+            raise LitedepthError(
+                f"{origin}: data.sources.{i}.frame_interval must be a positive number of seconds, got {src.frame_interval}"
+            )
+
+
+def _validate_teacher(d: DistillConfig, origin: str) -> None:
+    """Known convention names, a positive scale and multiple, positive multi-scale factors."""
+    for key, allowed in (("teacher_input", TEACHER_INPUTS), ("teacher_output", TEACHER_OUTPUTS)):
+        value = getattr(d, key)
+        if value is not None and value not in allowed:
+            raise LitedepthError(
+                f"{origin}: distill.{key} {value!r} unknown{_suggest(str(value), allowed)}; known: {', '.join(allowed)}"
+            )
+    for key in ("teacher_shorter_side", "teacher_multiple"):
+        value = getattr(d, key)
+        if value is not None and value < 1:
+            raise LitedepthError(f"{origin}: distill.{key} must be at least 1, got {value}")
+    if not d.teacher_scales or not all(math.isfinite(v) and v > 0 for v in d.teacher_scales):
+        raise LitedepthError(
+            f"{origin}: distill.teacher_scales must be positive numbers, e.g. [1.0], got {d.teacher_scales}"
+        )
 
 
 def _validate_training(cfg: Config, origin: str) -> None:
-    """Counts at least 1, one step budget, a batch that splits into ``train.accumulate`` chunks, positive rates."""
+    """Counts at least 1, one step budget, a batch that splits into ``train.accumulate`` chunks, numbers in range."""
     positive = {
         "train.epochs": cfg.train.epochs,
         "train.batch_size": cfg.train.batch_size,
@@ -384,10 +423,40 @@ def _validate_training(cfg: Config, origin: str) -> None:
         raise LitedepthError(
             f"{origin}: train.batch_size {cfg.train.batch_size} does not split into train.accumulate={cfg.train.accumulate} equal chunks"
         )
-    if cfg.train.clip_grad_norm is not None and cfg.train.clip_grad_norm <= 0:
-        raise LitedepthError(f"{origin}: train.clip_grad_norm must be positive, got {cfg.train.clip_grad_norm}")
-    if cfg.optim.lr <= 0:
-        raise LitedepthError(f"{origin}: optim.lr must be positive, got {cfg.optim.lr}")
+    for name, value, rule in _number_rules(cfg):
+        if value is not None and not (math.isfinite(value) and RULES[rule](value)):
+            raise LitedepthError(f"{origin}: {name} must be a finite number {rule}, got {value}")
+
+
+RULES = {
+    "> 0": lambda v: v > 0,
+    ">= 0": lambda v: v >= 0,
+    "in (0, 1]": lambda v: 0 < v <= 1,
+    "in [0, 1]": lambda v: 0 <= v <= 1,
+    "in [0, 1)": lambda v: 0 <= v < 1,
+}
+
+
+def _number_rules(cfg: Config) -> list[tuple[str, float | None, str]]:
+    """(key, value, rule of `RULES`) of every number with a range; None values (null) are not checked."""
+    t, aug = cfg.train, cfg.augment
+    rules = [
+        ("optim.lr", cfg.optim.lr, "> 0"),
+        ("optim.weight_decay", cfg.optim.weight_decay, ">= 0"),
+        ("optim.momentum", cfg.optim.momentum, "in [0, 1)"),
+        ("schedule.gamma", cfg.schedule.gamma, "in (0, 1]"),
+        ("schedule.warmup_steps", cfg.schedule.warmup_steps, ">= 0"),
+        ("train.clip_grad_norm", t.clip_grad_norm, "> 0"),
+        ("train.checkpoint_every", t.checkpoint_every, ">= 0"),
+        ("train.checkpoint_seconds", t.checkpoint_seconds, ">= 0"),
+        ("train.precise_bn_images", t.precise_bn_images, ">= 0"),
+        ("augment.hflip", aug.hflip, "in [0, 1]"),
+    ]
+    rules += [(f"augment.{k}", getattr(aug, k), ">= 0") for k in ("rotate", "lighting", "jitter")]
+    weights = ("depth", "gradient", "normal", "gt_weight", "teacher_weight")
+    rules += [(f"loss.{k}", getattr(cfg.loss, k), ">= 0") for k in weights]
+    rules += [(f"data.sources.{i}.depth_scale", s.depth_scale, "> 0") for i, s in enumerate(cfg.data.sources)]
+    return rules
 
 
 def shipped_configs() -> list[str]:

@@ -34,9 +34,49 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk while writing: the system's error, naming the file the user asked for
+        if exc.errno is None or exc.filename not in (None, str(tmp)):
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+class _KeepWriteError:
+    """A binary file's ``write`` and ``flush`` that remember what a failed write raised (an `OSError`, Ctrl-C)."""
+
+    def __init__(self, file) -> None:
+        self.file, self.error = file, None
+
+    def write(self, data) -> int:
+        try:
+            return self.file.write(data)
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self.file.flush()
+
+
+def torch_save(obj, path: str | os.PathLike) -> None:
+    """``torch.save(obj)`` onto ``path`` atomically; a failed write is the system's `OSError` naming ``path``.
+
+    torch turns a write that fails (a full disk) into a ``RuntimeError`` that names neither the
+    file nor the cause; writing through a Python file object keeps the system's error (and a
+    Ctrl-C during the write stays a `KeyboardInterrupt`).
+    """
+    import torch
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as file:
+        writer = _KeepWriteError(file)
+        try:
+            torch.save(obj, writer)
+        except RuntimeError:
+            if writer.error is None:
+                raise
+            raise writer.error from None
 
 
 def check_output_folder(path: str | os.PathLike, option: str = "--out") -> Path:

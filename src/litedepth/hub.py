@@ -3,6 +3,7 @@
 >>> model = load("student.safetensors")           # ours: architecture and input size from its metadata
 >>> model = load("N_s_X_U_unlabel.pt")            # an authors' file (architecture guessed from its keys)
 >>> model = load("hu2021:N_s_X_U_unlabel")        # the authors' network by name, downloaded once into the cache
+>>> model = load("fastdepth:nyu")                 # FastDepth's published NYU weights, downloaded and converted once
 >>> model = load("student.onnx")                  # ONNX Runtime, CPU
 >>> model = load("fast-student")                  # fresh weights, for trying the tools (UntrainedWeightsWarning)
 >>> depth = model.predict("room.jpg")             # H x W float32, metres
@@ -23,13 +24,19 @@ is imported lazily, when it runs a model (an ``.onnx`` file, or ``backend="onnxr
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import hashlib
+import http.client
 import logging
 import os
 import re
 import shutil
+import socket
+import ssl
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -42,8 +49,8 @@ from typing import IO, Any, NamedTuple, Protocol
 
 import torch
 
-from .checkpoint import load_network
-from .errors import LitedepthError, first_line
+from .checkpoint import load_network, load_state_strict, save_model
+from .errors import LitedepthError, first_line, is_disk_full, reason_of
 from .models import ARCHITECTURES, DepthNet, create_model
 
 logger = logging.getLogger(__name__)
@@ -163,7 +170,10 @@ def hu2021_file(spec: str) -> Path:
     """The cached ``.pt`` file of ``hu2021:NAME`` (or ``NAME``), downloading the authors' archive first when absent."""
     name = hu2021_name(spec)
     path = hu2021_folder() / f"{name}.pt"
-    if not path.is_file():
+    if path.is_file():
+        with contextlib.suppress(OSError):  # what a killed download left, even when nothing is downloaded now
+            clean_stale_downloads(path.parent)
+    else:
         fetch_hu2021(name)
     return path
 
@@ -173,14 +183,19 @@ def fetch_hu2021(name: str) -> list[str]:
 
     The archive goes to a temporary folder inside the cache folder; every ``NAME.pt`` in it (in
     whatever folder) is loaded strictly with its architecture, and only when all load are they
-    moved into the cache. Any failure is one `LitedepthError` line and leaves nothing behind.
+    moved into the cache. Any failure is one `LitedepthError` line and leaves nothing behind: not
+    the temporary folder, nor the cache folders this call made. What a killed download left is
+    removed first (`clean_stale_downloads`).
     """
     folder, url = hu2021_folder(), hu2021_url()
     label = f"{HU2021_PREFIX}{name}"
+    made = _missing_folders(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=".download-", dir=folder))
+        clean_stale_downloads(folder)
+        work = Path(tempfile.mkdtemp(prefix=_download_prefix(), dir=folder))
     except OSError as exc:
+        _remove_empty(made)
         raise LitedepthError(
             f"{label}: cannot write the cache folder {folder} ({exc.strerror or exc}); set LITEDEPTH_CACHE"
         ) from None
@@ -195,14 +210,140 @@ def fetch_hu2021(name: str) -> list[str]:
             target = folder / f"{member}.pt"
             if not target.is_file():
                 os.replace(path, target)
-    finally:
+    except BaseException:
         shutil.rmtree(work, ignore_errors=True)
+        _remove_empty(made)
+        raise
+    shutil.rmtree(work, ignore_errors=True)
     if name not in found:
         held = ", ".join(f"{n}.pt" for n in found) or "none of the authors' files"
+        _remove_empty(made)
         raise LitedepthError(
             f"{label}: the download from {url} holds no {name}.pt (it holds {held}); put the file in {folder} by hand"
         )
     return list(found)
+
+
+# --- leftovers of killed downloads ------------------------------------------------------------
+
+DOWNLOAD_PREFIX = ".download-"
+STALE_AFTER_S = 24 * 3600  # no download takes a day: past it a leftover is stale whatever its name says
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname())[:64] or "host"
+
+
+def _download_prefix() -> str:
+    """``.download-HOST-PID-``: a download's temporary folder says which process on which machine owns it."""
+    return f"{DOWNLOAD_PREFIX}{_host()}-{os.getpid()}-"
+
+
+def _pid_alive(pid: int) -> bool:
+    if sys.platform == "win32":  # os.kill(pid, 0) would send CTRL_C_EVENT there: fall back on the age rule
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, another user's
+        return True
+    return True
+
+
+def is_stale_download(path: Path, now: float | None = None) -> bool:
+    """Whether the temporary folder ``path`` (``.download-HOST-PID-XXXX``) is what a killed download left.
+
+    The rule: its owning process (the PID in its name, on this machine) is no longer running, or it
+    is older than `STALE_AFTER_S` (one day: a PID reused by another process, a download of another
+    machine sharing the cache, a folder named without its owner).
+    """
+    match = re.fullmatch(rf"{re.escape(DOWNLOAD_PREFIX)}([\w.]+)-(\d+)-\w+", path.name)
+    if match and match[1] == _host() and not _pid_alive(int(match[2])):
+        return True
+    try:
+        age = (time.time() if now is None else now) - path.stat().st_mtime
+    except OSError:
+        return False
+    return age > STALE_AFTER_S
+
+
+def clean_stale_downloads(folder: Path) -> list[Path]:
+    """Remove the leftovers of killed downloads (`is_stale_download`) from ``folder``; return them."""
+    stale = [p for p in folder.glob(f"{DOWNLOAD_PREFIX}*") if p.is_dir() and is_stale_download(p)]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+        logger.debug("removed %s, left by a download that did not finish", path)
+    return stale
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and its parents that do not exist yet, deepest first: the folders a call will make."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in folders:  # deepest first; one that holds something (another process's file) stays
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+# --- one download -----------------------------------------------------------------------------
+
+
+def _by_hand(label: str) -> str:
+    """The way round a failed download: where the authors' file can be given by hand."""
+    if label.startswith(FASTDEPTH_PREFIX):  # its published .tflite: from a copy, still checked by its sha256
+        return "download its .tflite yourself and set LITEDEPTH_FASTDEPTH_URL=file:///PATH/fast_depth_224.tflite"
+    name = label[len(HU2021_PREFIX) :]
+    return f"download {name}.pt yourself and give its path (--model PATH/{name}.pt) or put it in {hu2021_folder()}"
+
+
+def _failed(label: str, url: str, why: str) -> LitedepthError:
+    return LitedepthError(f"{label}: the download from {url} failed ({why}); {_by_hand(label)}")
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it wraps: its cause and context, a ``reason`` (urllib, urllib3), its exception arguments (requests)."""
+    seen: list[BaseException] = []
+    todo: list[object] = [exc]
+    while todo:
+        item = todo.pop(0)
+        if not isinstance(item, BaseException) or any(item is s for s in seen):
+            continue
+        seen.append(item)
+        todo += [getattr(item, "reason", None), item.__cause__, item.__context__, *item.args]
+    return seen
+
+
+def network_reason(exc: BaseException, host: str) -> str:
+    """Why a download failed, in a few words: ``could not connect to HOST: connection refused``, ``timed out``, ...
+
+    Looks through what ``exc`` wraps (urllib's ``URLError``, requests' and urllib3's chains) for the
+    system's error, so that no library's long text (cut inside a parenthesis) reaches the user.
+    """
+    chain = _causes(exc)
+    names = {type(e).__name__ for e in chain}
+    if any(isinstance(e, socket.gaierror) for e in chain) or "NameResolutionError" in names:
+        return f"could not connect to {host}: name resolution failed; offline?"
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return f"could not connect to {host}: connection refused"
+    if any(isinstance(e, TimeoutError) for e in chain) or names & {"ConnectTimeoutError", "ReadTimeoutError"}:
+        return f"no answer from {host}: timed out"
+    if any(isinstance(e, ssl.SSLError) for e in chain):
+        return f"could not connect to {host}: TLS/SSL error"
+    if any(isinstance(e, (ConnectionError, http.client.HTTPException)) for e in chain):
+        return f"the connection to {host} broke off"
+    system = next((e for e in chain if isinstance(e, OSError) and e.strerror), None)
+    if system is not None:
+        return f"could not connect to {host}: {system.strerror[:1].lower()}{system.strerror[1:]}"
+    return reason_of(exc, 100)
 
 
 def _download(url: str, target: Path, label: str) -> Path:
@@ -213,12 +354,19 @@ def _download(url: str, target: Path, label: str) -> Path:
     try:
         with urllib.request.urlopen(url, timeout=60) as response, open(target, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
-            _copy(response, out, total)
+            written = _copy(response, out, total)
+        if total is not None and written < total:  # urllib reads a connection closed early as the end
+            raise _failed(label, url, f"the connection to {host} broke off after {written:,} of {total:,} bytes")
     except urllib.error.HTTPError as exc:
-        raise LitedepthError(f"{label}: download from {url} failed (HTTP {exc.code} {exc.reason})") from None
-    except (OSError, ValueError) as exc:  # no network, a refused connection, a timeout, a bad URL
-        reason = getattr(exc, "reason", None) or exc.strerror or first_line(exc, 200)
-        raise LitedepthError(f"{label}: download from {url} failed ({reason})") from None
+        raise _failed(label, url, f"HTTP {exc.code} {exc.reason}") from None
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # no network, refused, timed out, a bad URL
+        if is_disk_full(exc):
+            raise LitedepthError(
+                f"{label}: cannot write the download into {hu2021_folder()}: no space left on device; {_by_hand(label)}"
+            ) from None
+        if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, str):  # e.g. unknown url type
+            raise _failed(label, url, exc.reason) from None
+        raise _failed(label, url, network_reason(exc, host or url)) from None
     return target
 
 
@@ -236,19 +384,27 @@ def _download_drive(url: str, target: Path, label: str) -> Path:
     try:
         result = gdown.download(id=match.group(1) or match.group(2), output=str(target), quiet=not sys.stderr.isatty())
     except Exception as exc:  # gdown's own errors (quota, permissions), requests' network errors
-        raise LitedepthError(f"{label}: download from {url} failed ({first_line(exc, 200)})") from None
+        if is_disk_full(exc):
+            raise LitedepthError(
+                f"{label}: cannot write the download into {hu2021_folder()}: no space left on device; {_by_hand(label)}"
+            ) from None
+        raise _failed(label, url, network_reason(exc, "drive.google.com")) from None
     if result is None or not target.is_file():  # older gdown versions return None instead of raising
-        raise LitedepthError(f"{label}: download from {url} failed (Google Drive gave no file)")
+        raise _failed(label, url, "Google Drive gave no file")
     return target
 
 
-def _copy(source: IO[bytes], out: IO[bytes], total: int | None) -> None:
+def _copy(source: IO[bytes], out: IO[bytes], total: int | None) -> int:
+    """Copy ``source`` to ``out`` with a progress bar on a terminal; the number of bytes copied."""
     from tqdm import tqdm
 
+    written = 0
     with tqdm(total=total, unit="B", unit_scale=True, desc="hu2021", disable=not sys.stderr.isatty()) as bar:
         while chunk := source.read(1 << 20):
             out.write(chunk)
             bar.update(len(chunk))
+            written += len(chunk)
+    return written
 
 
 def _members(archive: Path, label: str, url: str) -> Iterator[tuple[str, IO[bytes]]]:
@@ -313,6 +469,112 @@ def _load_hu2021(spec: str, arch: str | None) -> DepthNet:
     return model
 
 
+# --- FastDepth's published weights --------------------------------------------------------------
+
+
+class FastDepthWeights(NamedTuple):
+    url: str  # a pinned public file: FastDepth's int8 .tflite
+    sha256: str  # of the bytes at ``url``: anything else is refused
+    trained_on: str
+
+
+FASTDEPTH_PREFIX = "fastdepth:"
+FASTDEPTH: dict[str, FastDepthWeights] = {  # name -> weights of `litedepth.models.fastdepth` (Wofk et al. 2019, MIT)
+    # the pruned network as converted by PINTO's model zoo (#146) and quantised by OpenMV (pull request #2876); a
+    # second public source of the same network at 224, 256 and 320: STMicroelectronics' stm32ai-modelzoo,
+    # https://github.com/STMicroelectronics/stm32ai-modelzoo/blob/7f3764d58ef8c7bca36116c4d6c12434d2682af7/depth_estimation/fastdepth/Public_pretrainedmodel_public_dataset/nyu_depthv2/fastdepth_224/fastdepth_224_int8.tflite
+    "nyu": FastDepthWeights(
+        "https://raw.githubusercontent.com/openmv/openmv/49a017eafd3aebda9b6b827bd2a367ded1592efc/lib/models/fast_depth_224.tflite",
+        "e8957602750f16ac130210868f4403b38b4042f0d10c00b89ec03fc3dc840125",
+        "NYU-Depth-v2",
+    ),
+}
+
+
+def fastdepth_folder() -> Path:
+    """Where FastDepth's converted weights are kept: ``<cache_dir()>/fastdepth``."""
+    return cache_dir() / "fastdepth"
+
+
+def fastdepth_name(spec: str) -> str:
+    """``fastdepth:NAME`` (or ``NAME``) -> ``NAME`` of `FASTDEPTH`; anything else is one line listing the names."""
+    name = spec[len(FASTDEPTH_PREFIX) :] if spec.startswith(FASTDEPTH_PREFIX) else spec
+    if name in FASTDEPTH:
+        return name
+    what = f"no weights named {name!r}" if name else "give the weights' name"
+    known = ", ".join(FASTDEPTH_PREFIX + n for n in FASTDEPTH)
+    raise LitedepthError(f"{FASTDEPTH_PREFIX}{name}: {what}; FastDepth's published weights: {known}")
+
+
+def fastdepth_file(spec: str) -> Path:
+    """The cached ``.safetensors`` of ``fastdepth:NAME``, downloaded and converted first when absent.
+
+    The download comes from ``$LITEDEPTH_FASTDEPTH_URL`` when set (a mirror, a ``file://`` copy),
+    else `FASTDEPTH`'s pinned URL; either way its sha256 must be the pinned one.
+    """
+    name = fastdepth_name(spec)
+    path = fastdepth_folder() / f"{name}.safetensors"
+    if not path.is_file():
+        fetch_fastdepth(name, os.environ.get("LITEDEPTH_FASTDEPTH_URL") or FASTDEPTH[name].url)
+    return path
+
+
+def fetch_fastdepth(name: str, url: str) -> Path:
+    """Download FastDepth's ``.tflite`` from ``url``, check it, and cache it as our ``.safetensors``.
+
+    The file goes to a temporary folder inside the cache folder; its sha256 must be the pinned one,
+    and its int8 weights are dequantised into `litedepth.models.fastdepth` (reading the flatbuffer
+    needs ``litedepth[litert]``); only then is the float network written, so that no later load
+    parses the TFLite again. Any failure is one `LitedepthError` line and leaves nothing behind.
+    """
+    from .models.fastdepth import require_flatbuffer_utils, state_dict_from_tflite
+
+    folder, weights, label = fastdepth_folder(), FASTDEPTH[name], f"{FASTDEPTH_PREFIX}{name}"
+    require_flatbuffer_utils(label)
+    made = _missing_folders(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        clean_stale_downloads(folder)
+        work = Path(tempfile.mkdtemp(prefix=_download_prefix(), dir=folder))
+    except OSError as exc:
+        _remove_empty(made)
+        raise LitedepthError(
+            f"{label}: cannot write the cache folder {folder} ({exc.strerror or exc}); set LITEDEPTH_CACHE"
+        ) from None
+    target = folder / f"{name}.safetensors"
+    try:
+        data = _download(url, work / "model.tflite", label).read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != weights.sha256:
+            raise LitedepthError(
+                f"{label}: the download from {url} has sha256 {digest}, not the published file's {weights.sha256}"
+            )
+        model = create_model("fastdepth")
+        load_state_strict(model, state_dict_from_tflite(data, f"{label} ({url})"), url, "fastdepth")
+        origin = "FastDepth (Wofk et al. 2019), pruned: the published int8 weights dequantised"
+        provenance = {"origin": origin, "trained_on": weights.trained_on, "url": url, "sha256": digest}
+        save_model(model, target, training=provenance)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        _remove_empty(made)
+        raise
+    shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+def _load_fastdepth(spec: str, arch: str | None) -> DepthNet:
+    name = fastdepth_name(spec)
+    if arch is not None and arch != "fastdepth":
+        raise LitedepthError(f"{FASTDEPTH_PREFIX}{name}: a fastdepth, not {arch!r}")
+    path = fastdepth_file(name)
+    try:
+        model = load_network(path, arch="fastdepth")
+    except LitedepthError as exc:
+        raise LitedepthError(f"{exc} (a damaged cache file: delete it to download it again)") from None
+    model.metadata = {**model.metadata, "source": f"{FASTDEPTH_PREFIX}{name}", "file": str(path)}
+    return model
+
+
 # --- any spec -> a model ----------------------------------------------------------------------
 
 
@@ -352,6 +614,8 @@ def load(
     - an authors' ``.pt`` (``arch`` guessed from its keys when left out) -> `DepthNet`;
     - ``hu2021:NAME``, one of the authors' released networks (`HU2021`), from the cache or
       downloaded once -> `DepthNet`;
+    - ``fastdepth:NAME``, FastDepth's published weights (`FASTDEPTH`): its int8 ``.tflite`` downloaded
+      once, checked by its sha256 and cached as our ``.safetensors`` (`fetch_fastdepth`) -> `DepthNet`;
     - an exported ``.onnx`` file -> `litedepth.runtimes.onnx.OnnxDepthModel` (CPU only; ``backend="openvino"``:
       `litedepth.runtimes.openvino.OpenVinoDepthModel`);
     - an OpenVINO IR ``.xml`` -> `OpenVinoDepthModel`; a ``.tflite`` -> `litedepth.runtimes.litert.LiteRTDepthModel`;
@@ -395,6 +659,8 @@ def _open(
         )
     if isinstance(spec, str) and spec.startswith(HU2021_PREFIX):
         return _load_hu2021(spec, arch).to(_torch_device(device)).eval()
+    if isinstance(spec, str) and spec.startswith(FASTDEPTH_PREFIX):
+        return _load_fastdepth(spec, arch).to(_torch_device(device)).eval()
     path = Path(spec)
     if _exported_kind(path) is not None:
         return _load_exported(path, arch, device, threads, backend)
@@ -453,7 +719,7 @@ def _not_found(spec: str | os.PathLike, path: Path) -> LitedepthError:
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return LitedepthError(
         f"{name}: neither a model file nor an architecture name{hint}; architectures: {', '.join(ARCHITECTURES)}"
-        f"; the authors' networks: {HU2021_PREFIX}NAME"
+        f"; the authors' networks: {HU2021_PREFIX}NAME; FastDepth's: {', '.join(FASTDEPTH_PREFIX + n for n in FASTDEPTH)}"
     )
 
 

@@ -55,6 +55,11 @@ def to_pil(image: ImageLike) -> Image.Image:
             )
         return to_rgb(Image.fromarray(image), "array input")
     if isinstance(image, (str, os.PathLike)):
+        if os.path.isdir(image):
+            raise LitedepthError(
+                f"{image}: a folder, not an image; predict takes an image or a list of images "
+                f"(for a folder's photos: litedepth predict {image} --model MODEL --out OUT)"
+            )
         return read_rgb(image)
     raise LitedepthError(f"unsupported image input of type {type(image).__name__}")
 

@@ -8,8 +8,11 @@ teachers, INT8 calibration, training) takes its pieces from here:
 * `IMAGENET_MEAN`, `IMAGENET_STD` (together `IMAGENET`): the statistics every shipped network
   is normalised with; `stats_of`: the ``(mean, std)`` a model or teacher expects (its
   ``mean``/``std`` attributes), ImageNet's for an object without them;
-* the resize rules of the paper's protocol: `shorter_side_for` (resize before the crop) and
-  `center_crop_box` (the centre crop), and `network_view` (the whole image, as `predict` runs it).
+* the resize rules of the paper's protocol: `shorter_side_for` (resize before the crop),
+  `resize_for_crop` (that resize, raised where a portrait, small or elongated photo needs it to
+  hold the crop: the one rule of every training and calibration path), `center_crop_box` (the
+  centre crop), `crop_view` (the three together), and `network_view` (the whole image, as
+  `predict` runs it).
 
 >>> rgb = torch.rand(2, 3, 228, 304)                    # RGB in 0..1
 >>> x = normalise(rgb, *stats_of(model))                 # what the network takes
@@ -92,6 +95,44 @@ def shorter_side_for(input_size: tuple[int, int]) -> int:
     """
     h = int(input_size[0])
     return int(round(REFERENCE_SHORTER_SIDE * h / REFERENCE_INPUT_SIZE[0]))
+
+
+def resize_for_crop(w: int, h: int, shorter_side: int, crop: Sequence[int] | None = None) -> tuple[int, int]:
+    """``(W, H)`` to resize a ``w`` x ``h`` image to before centre- or random-cropping ``crop = (H, W)``.
+
+    The one resize rule of training (both pipelines), precise BatchNorm, the teacher cache,
+    validation and INT8 calibration. The shorter side becomes ``shorter_side`` (the longer one
+    ``int(shorter_side * long / short)``, truncated as the reference code); where that leaves a side
+    smaller than the crop (a portrait photo, a small or a very elongated one) the scale is raised
+    to what the crop needs, ``max(shorter_side / short, crop_h / h, crop_w / w)``, so the crop
+    always lies on real pixels (never padding). ``crop`` None: the shorter-side rule alone.
+
+    >>> resize_for_crop(640, 480, 240, (228, 304))   # landscape: the paper's rule
+    (320, 240)
+    >>> resize_for_crop(202, 359, 240, (228, 304))   # portrait: as wide as the crop
+    (304, 540)
+    """
+    if w < h:
+        out = int(shorter_side), int(shorter_side * h / w)
+    else:
+        out = int(shorter_side * w / h), int(shorter_side)
+    if crop is None or (out[0] >= crop[1] and out[1] >= crop[0]):
+        return out
+    crop_h, crop_w = int(crop[0]), int(crop[1])
+    scale = max(shorter_side / min(w, h), crop_h / h, crop_w / w)
+    return max(crop_w, round(w * scale)), max(crop_h, round(h * scale))
+
+
+def crop_view(image: Image.Image, input_size: tuple[int, int], shorter_side: int | None = None) -> Image.Image:
+    """``image`` resized by `resize_for_crop` (PIL bilinear) and centre-cropped to ``input_size = (H, W)``.
+
+    ``shorter_side`` None: `shorter_side_for` ``input_size``. What the network sees of a photo in
+    validation and INT8 calibration, whatever the photo's shape.
+    """
+    h, w = int(input_size[0]), int(input_size[1])
+    size = resize_for_crop(*image.size, shorter_side or shorter_side_for(input_size), (h, w))
+    resized = image.resize(size, Image.BILINEAR) if size != image.size else image
+    return resized.crop(center_crop_box(*size, h, w))
 
 
 def center_crop_box(w: int, h: int, crop_h: int, crop_w: int) -> tuple[int, int, int, int]:

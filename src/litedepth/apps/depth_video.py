@@ -19,22 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import LitedepthError
+from ..data.video_frames import INSTALL_HINT, require_av  # noqa: F401 (re-exported to the camera and video modules)
 
 RANGE_PERCENTILES = (2.0, 98.0)  # of depth pooled over the sampled frames -> the clip's colour range
 RANGE_SAMPLE = 24  # frames, evenly spaced over the clip, predicted to fix the colour range
 CODEC = "libx264"  # H.264 in yuv420p: plays everywhere; odd sizes are padded by one edge pixel
 CRF = "18"  # x264 quality (lower is better; 18 is visually lossless for colour maps)
-INSTALL_HINT = "pip install 'litedepth[video]'"
-
-
-def require_av():
-    """The ``av`` module (PyAV), or a one-line `LitedepthError` saying how to install it."""
-    try:
-        import av
-    except ImportError:
-        raise LitedepthError(f"video input needs PyAV, which is not installed: {INSTALL_HINT}") from None
-    return av
 
 
 def smooth_step(average: np.ndarray | None, depth: np.ndarray, alpha: float | None) -> np.ndarray:

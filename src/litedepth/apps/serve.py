@@ -14,7 +14,8 @@ Every model has its own name in the dropdown: ``NAME=PATH`` names it, else the n
 architecture and the shortest end of its path that no other model shares
 (``fast-student (runA)``, ``fast-student (runB)``). A `Session` owns one server's temporary
 folder: the downloads of its last `KEEP_REQUESTS` requests and, under `serve`, Gradio's own
-cache; the folder is removed when the server stops.
+cache (uploads and the copies of the outputs it serves), pruned to the files of the same last
+requests; the folder is removed when the server stops.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import importlib.util
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -45,6 +47,8 @@ MAX_FILE_SIZE = "20mb"  # Gradio's upload limit
 CLOUD_POINTS = 40_000  # points in the 3-D view (the PLY download keeps every pixel)
 KEEP_REQUESTS = 4  # requests whose downloads a server keeps on disk (Gradio serves its own copies)
 CACHE_SWEEP_S, CACHE_AGE_S = 300, 900  # Gradio's cache: every 5 min, remove what is older than 15 min
+_CACHE_ENTRY = re.compile(r"[0-9a-f]{64}")  # a folder of Gradio's cache: the SHA-256 of the file it holds
+_SIZE_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3, "tb": 1024**4}  # Gradio's (`FileSize`)
 NEEDS_GRADIO = "the web demo needs Gradio: pip install 'litedepth[demo]'"
 NO_PHOTO = "no photo: upload, drop or paste one first"
 NOT_AN_IMAGE = "not a readable image: upload a photo (JPEG, PNG, WebP, BMP or TIFF)"
@@ -361,6 +365,9 @@ class Session:
     demo left running must not fill the disk, and nothing may stay in /tmp once it stops. The
     folder (`tempfile.mkdtemp`) is removed by `close` (or ``with``), and at the latest when the
     session is garbage-collected or the interpreter exits. `answer` is what the demo's button runs.
+    Gradio's cache goes in ``cache`` under `serve` (`gradio_cache_in`): Gradio keeps a copy of
+    every upload and output there, so each request also prunes it to about the last ``keep``
+    requests' files (`prune_cache`).
     """
 
     def __init__(self, models: dict, max_side: int = MAX_SIDE, keep: int = KEEP_REQUESTS):
@@ -368,20 +375,48 @@ class Session:
             raise LitedepthError("no model to serve: give at least one --model")
         self.models, self.max_side, self.keep = dict(models), max_side, max(1, keep)
         self.folder = Path(tempfile.mkdtemp(prefix="litedepth-serve-"))
+        self.cache = self.folder / "gradio"  # Gradio's cache (GRADIO_TEMP_DIR) under `serve`
         self._remove = weakref.finalize(self, shutil.rmtree, str(self.folder), True)
         self._recent: collections.deque[Path] = collections.deque()
         self._numbers = itertools.count()
         self._lock = threading.Lock()
+        self._cached: dict[str, int] = {}  # cache entry -> number of the request it was last seen new at
+        self._swept = 0.0  # time.time() of the last `prune_cache`
 
     def request_folder(self) -> Path:
         """A new folder for one request's files; those of requests older than the last ``keep`` are removed."""
         with self._lock:
-            folder = self.folder / "requests" / f"{next(self._numbers):06d}"
+            number = next(self._numbers)
+            folder = self.folder / "requests" / f"{number:06d}"
             folder.mkdir(parents=True)
             self._recent.append(folder)
             while len(self._recent) > self.keep:
                 shutil.rmtree(self._recent.popleft(), ignore_errors=True)
+            self.prune_cache(number)
         return folder
+
+    def prune_cache(self, number: int) -> None:
+        """Remove the entries of Gradio's cache that no request of the last ``keep`` (``number`` the newest) made or used.
+
+        Gradio copies each upload and output into a folder of its own, named by the file's hash,
+        and keeps it until its time-based sweep (`CACHE_AGE_S`). An entry belongs to the request
+        at whose start it was first seen, or seen changed (Gradio touches a copy it hands out
+        again): the previous request's outputs and this request's upload. The rest goes now.
+        Only hash-named folders are touched: Gradio's other folders stay.
+        """
+        if not self.cache.is_dir():
+            return
+        now = time.time()
+        for entry in self.cache.iterdir():
+            if _CACHE_ENTRY.fullmatch(entry.name) and (
+                entry.name not in self._cached or _last_change(entry) >= self._swept
+            ):
+                self._cached[entry.name] = number
+        self._swept = now
+        for name, seen in list(self._cached.items()):
+            if seen <= number - self.keep:
+                shutil.rmtree(self.cache / name, ignore_errors=True)
+                del self._cached[name]
 
     def model(self, name: str):
         """The model of dropdown entry ``name`` (an API caller may send any name: one line then)."""
@@ -421,6 +456,14 @@ class Session:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _last_change(entry: Path) -> float:
+    """The latest status change (ctime: written, moved in or touched) of a cache folder or a file in it; 0 if gone."""
+    try:
+        return max([entry.stat().st_ctime] + [p.stat().st_ctime for p in entry.iterdir()])
+    except OSError:
+        return 0.0
 
 
 # --- the app ---------------------------------------------------------------------------------
@@ -546,6 +589,24 @@ def sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
+def parse_file_size(size: str | int) -> int:
+    """An upload limit (``"20mb"``, ``"1.5 GB"``, ``"500kb"``, or bytes as an int) in bytes; one line if it is none.
+
+    Why: Gradio parses it only in ``launch``, after the models are loaded, with a traceback.
+    """
+    if isinstance(size, int) and not isinstance(size, bool):
+        number, unit = size, "b"
+    else:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?b)\s*", str(size), re.IGNORECASE)
+        if match is None:
+            raise LitedepthError(f"--max-file-size {size}: give a number and a unit, such as 20mb, 500kb or 1gb")
+        number, unit = float(match.group(1)), match.group(2).lower()
+    limit = int(number * _SIZE_UNITS[unit])
+    if limit < 1:
+        raise LitedepthError(f"--max-file-size {size}: must be at least 1 byte")
+    return limit
+
+
 def serve(
     specs: list[str],
     host: str = "127.0.0.1",
@@ -556,20 +617,22 @@ def serve(
 ) -> None:
     """Load every spec (``NAME=PATH`` or a plain `litedepth.load` spec) and serve the demo until interrupted.
 
-    A busy port, a repeated name or a bad model is one `LitedepthError` before anything is printed.
+    A bad upload limit, a busy port, a repeated name or a bad model is one `LitedepthError` before
+    anything is printed.
     Ctrl-C or SIGTERM stops the server, and its temporary folder is removed.
     """
+    upload_limit = parse_file_size(max_file_size)
     gradio_installed()
     check_port(host, port)
     models = load_models(specs)
     with (
         sigterm_as_interrupt(),
         Session(models, max_side=max_side, keep=keep) as session,
-        gradio_cache_in(session.folder / "gradio"),
+        gradio_cache_in(session.cache),
     ):
         demo = build_demo(session)
         print(f"litedepth serve: http://{host}:{port} ({', '.join(models)})", flush=True)
         try:
-            demo.launch(server_name=host, server_port=port, max_file_size=max_file_size, show_error=True, quiet=True)
+            demo.launch(server_name=host, server_port=port, max_file_size=upload_limit, show_error=True, quiet=True)
         except OSError as exc:  # the port was taken after check_port, say
             raise LitedepthError(f"--port {port}: cannot serve on {host}:{port} ({first_line(exc)})") from None

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.video_frames import VIDEO_EXTENSIONS, is_video
 from ..errors import LitedepthError
 from .camera_stream import camera_device, open_camera, parse_camera, predict_camera
 from .depth_video import (
@@ -55,13 +56,6 @@ __all__ = [
     "read_frames",
     "require_av",
 ]
-
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm")
-
-
-def is_video(path: str | os.PathLike) -> bool:
-    """Whether ``path`` names a video, by its suffix (`VIDEO_EXTENSIONS`, any case)."""
-    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
 
 @dataclass(frozen=True)

@@ -81,10 +81,11 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from ..deploy.bench import benchmark, format_table
+    from ..deploy.bench import benchmark, failure_summary, format_table
     from ..deploy.export import parse_size
     from ..errors import LitedepthError
     from ..fileio import atomic_path
+    from ..output_kinds import WRITTEN_BY
     from ..outputs import OutputGuard
     from ..runtimes.onnx_convert import require_onnx
 
@@ -117,9 +118,8 @@ def run(args: argparse.Namespace) -> int:
         print(format_table(result))
         if args.json:
             with atomic_path(args.json) as tmp:
-                tmp.write_text(json.dumps(result, indent=2) + "\n")
+                tmp.write_text(json.dumps({"written_by": WRITTEN_BY, **result}, indent=2) + "\n")
             print(f"wrote {args.json}")
     if result["failed"]:
-        names = list(dict.fromkeys(f["model"] for f in result["failed"]))
-        raise LitedepthError(f"{len(names)} of {len(models)} model(s) failed: {', '.join(names)} (see the lines above)")
+        raise LitedepthError(f"{failure_summary(result, models)} (see the lines above)")
     return 0

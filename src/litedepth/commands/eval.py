@@ -66,16 +66,28 @@ def add_align_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--align-space",
-        default="depth",
         choices=("depth", "disparity"),
-        help="space of the --align lstsq fit: depth (metres) or disparity (1/depth, as MiDaS and Depth Anything)",
+        help="space of the --align median or lstsq fit: depth (metres, the default) or disparity "
+        "(1/depth, as MiDaS and Depth Anything); refused with --align none",
     )
+
+
+def align_space_of(args: argparse.Namespace) -> str:
+    """The space of the alignment fit (default depth); one line for --align-space with --align none, which fits nothing."""
+    from ..errors import LitedepthError
+
+    if args.align_space is not None and args.align == "none":
+        raise LitedepthError(
+            f"--align-space {args.align_space}: only with --align median or lstsq (--align none fits nothing)"
+        )
+    return args.align_space or "depth"
 
 
 def run(args: argparse.Namespace) -> int:
     import sys
 
     from ..data import check_depth_scale
+    from ..data.listed import listed_files
     from ..errors import LitedepthError
     from ..evaluation.loop import evaluate
     from ..hub import open_model
@@ -83,9 +95,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise LitedepthError(f"--batch-size {args.batch_size}: must be at least 1")
+    align_space = align_space_of(args)
     depth_scale = check_depth_scale(args.depth_scale, name="--depth-scale")
     guard = OutputGuard(overwrite=args.overwrite)
     guard.add_input(args.data, "--data")
+    guard.add_listed(listed_files(args.data), "--data")  # the photos and depth maps its CSV names
     guard.add_input(args.model, "--model")
     if args.save_predictions:
         guard.folder(args.save_predictions, "--save-predictions", kind="predictions")
@@ -108,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         num_workers=args.workers,
         save_predictions=args.save_predictions,
         align=args.align,
-        align_space=args.align_space,
+        align_space=align_space,
     )
     result.extras["model"] = args.model or args.arch
     print(result.format_table())

@@ -71,16 +71,18 @@ def _target(args: argparse.Namespace) -> tuple[str, str]:
 
 def _claim(args: argparse.Namespace, fmt, out: str):
     """The output guard with the input and every output file claimed; the INT8 path or None."""
+    from ..data.listed import listed_files
     from ..deploy.formats import int8_path, output_files
     from ..outputs import OutputGuard
 
     guard = OutputGuard(overwrite=args.overwrite)
     guard.add_input(args.model, "--model")
     guard.add_input(args.calibration, "--calibration")
+    guard.add_listed(listed_files(args.calibration), "--calibration")
     outputs = output_files(fmt, out) + (output_files(fmt, int8_path(out)) if args.int8 else [])
     for path in outputs:
         if fmt.folder:
-            guard.folder(path, "--out", kind=f"{fmt.name}-model")
+            guard.folder(path, "--out", kind=f"{fmt.name}-model", lock=False)  # replaced whole, by a rename
         else:
             guard.file(path, "--out")
     return int8_path(out) if args.int8 else None
@@ -91,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..deploy.export import parse_size
     from ..deploy.formats import check_output, export_int8, export_model, get_format, require_converter
+    from ..deploy.quantize import check_calibration
     from ..errors import LitedepthError
     from ..hub import open_model
 
@@ -102,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
         raise LitedepthError(f"--int8: not available for {name} exports (onnx, openvino and tflite have it)")
     if args.int8 and not args.calibration:
         raise LitedepthError("--int8 needs --calibration DIR (a folder of representative images)")
+    if args.calibration and not args.int8:
+        raise LitedepthError(f"--calibration {args.calibration}: only used with --int8 (add --int8, or leave it out)")
     size = parse_size(args.size) if args.size else None
     exported = {".onnx": "ONNX", ".xml": "OpenVINO", ".tflite": "LiteRT", ".mlpackage": "Core ML", ".param": "NCNN"}
     if Path(args.model).suffix.lower() in exported:
@@ -109,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
             f"{args.model}: already an {exported[Path(args.model).suffix.lower()]} model; "
             "export takes a .safetensors or .pt checkpoint, or an architecture name"
         )
+    if args.int8:  # the calibration photos are checked before anything is written, the float model included
+        check_calibration(args.calibration, args.calibration_images)
     _claim(args, fmt, out)
     model = open_model(args.model, args.arch)
     report = export_model(model, name, out, size=size, dynamic=args.dynamic, opset=args.opset)

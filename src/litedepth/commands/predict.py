@@ -37,7 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--arch",
         help="architecture of an authors' .pt; alone: the same as --model NAME (fresh weights, for trying the tool)",
     )
-    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="output folder: new, empty or an earlier predict's (a folder of other files is refused, even with --overwrite)",
+    )
     parser.add_argument(
         "--save",
         help="comma list of png16 (16-bit PNG, millimetres), npy (float32 metres), "
@@ -129,6 +133,13 @@ class Plan:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..outputs import held_locks
+
+    with held_locks():  # --out is locked until predict ends, however it is called
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from ..hub import open_model
 
     plan = make_plan(args, check_options(args))
@@ -182,6 +193,7 @@ def make_plan(args: argparse.Namespace, kinds: list[str]) -> Plan:
     guard = OutputGuard(overwrite=args.overwrite)
     for path in [*videos, *(path for path, _ in images), args.model]:
         guard.add_input(path, "--model" if path is args.model else "an input")
+    guard.folder(out, "--out", kind="predict", continues=True)  # new, empty or predict's own; locked
     targets = output_paths(images, out, kinds, guard)
     video_plan, camera_plan = check_videos(videos, cameras, out, args, guard) if videos or cameras else ([], [])
     for path, _ in images:  # a full decode: a truncated file stops the command before anything is written
@@ -200,6 +212,7 @@ def predict_images(model, plan: Plan, args: argparse.Namespace) -> None:
 
     from ..camera import focal_from_fov, for_photo
     from ..inference import predict, to_pil
+    from ..outputs import write_marker
 
     paths = [path for path, _ in plan.images]
     sizes: list[tuple[int, int]] = []  # (H, W) of every photo, for the letterbox note
@@ -210,6 +223,8 @@ def predict_images(model, plan: Plan, args: argparse.Namespace) -> None:
         pils = [to_pil(p) for p in batch]
         sizes += [(im.height, im.width) for im in pils]
         depths = predict(model, pils, batch_size=args.batch_size)
+        if start == 0:  # marked just before its first file: lets a later predict --overwrite replace them
+            write_marker(plan.out, "predict")
         for path, image, depth, files in zip(batch, pils, depths, plan.targets[start : start + args.batch_size]):
             focal_px = plan.exif_focal.get(path, plan.focal if isinstance(plan.focal, float) else None)
             if args.fov is not None:
@@ -334,7 +349,7 @@ def check_videos(videos, cameras, out, args, guard) -> tuple[list, list]:
         frames_dir = out / stem if frame_kinds else None
         guard.file(target, "--out", source=str(source))
         if frames_dir is not None:
-            guard.folder(frames_dir, "--out", kind="video frames")
+            guard.folder(frames_dir, "--out", kind="video frames", lock=False)  # inside --out, locked
         plan.append((what, target, frames_dir))
     return plans
 
@@ -358,6 +373,7 @@ def predict_video_file(model, source, target, frames_dir, focal, args) -> None:
     from ..outputs import write_marker
 
     camera = open_camera(source) if isinstance(source, int) else None
+    write_marker(target.parent, "predict")  # the --out folder, as for images
     if frames_dir is not None:
         write_marker(frames_dir, "video frames")
     width = camera.width if camera is not None else source.width

@@ -23,7 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-side", type=int, default=2048, help="photos larger than this (px, longer side) are scaled down"
     )
-    parser.add_argument("--max-file-size", default="20mb", help="upload limit (default 20mb)")
+    parser.add_argument(
+        "--max-file-size", default="20mb", help="upload limit: a number and a unit (b, kb, mb, gb), default 20mb"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -73,7 +73,7 @@ def open_dataset(
       the CSVs there (never read as generic RGB-D, whose depth scale differs), unless
     * the folder holds ``nyu_depth_v2_labeled.mat`` -> `NYULabeledMatDataset`;
     * any other CSV or folder -> `RGBDDataset` (``depth_scale`` as there);
-    * with ``labeled=False``: a folder or a text list of images -> `UnlabeledImages`.
+    * with ``labeled=False``: a folder (photos and videos), a video or a text list -> `UnlabeledImages`.
 
     ``depth_scale`` (raw depth units per metre) applies to `RGBDDataset` only: given for an NYU
     layout or a ``.mat`` file, whose scales are fixed, or not a positive number, it is refused.

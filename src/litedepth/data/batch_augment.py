@@ -37,7 +37,7 @@ class AugmentRecipe:
     """Strengths of the training augmentation (0 turns a step off) and its sizes.
 
     ``input_size``: the crop ``(H, W)``; ``shorter_side``: the images' shorter side before it
-    (what the sample store holds).
+    (what the sample store holds; more where an image needs it to hold the crop).
     """
 
     input_size: tuple[int, int]
@@ -98,13 +98,18 @@ def cut_window(
 ) -> dict[str, torch.Tensor]:
     """The fixed-size window around the centre crop of one decoded image, and where it lies.
 
-    ``rgb``: ``(H, W, 3)`` uint8 at the shorter side; ``maps``: depth-like ``(H, W)`` float32 arrays
-    moved with it (depth, a cached teacher target). Outside the image the window is 0 (black;
-    invalid depth). Returns tensors: ``window`` ``(Hw, Ww, 3)`` uint8, ``maps`` ``(M, Hw, Ww)``,
-    ``frame`` (image W, H, window left, top), and the draws.
+    ``rgb``: ``(H, W, 3)`` uint8 resized as the store resizes (`litedepth.preprocess.resize_for_crop`:
+    it holds the crop); ``maps``: depth-like ``(H, W)`` float32 arrays moved with it (depth, a cached
+    teacher target). Where a rotation's margin reaches outside the image the window is 0 (black;
+    invalid depth), as PIL's rotation fills it. Returns tensors: ``window`` ``(Hw, Ww, 3)`` uint8,
+    ``maps`` ``(M, Hw, Ww)``, ``frame`` (image W, H, window left, top), and the draws.
     """
     height, width = rgb.shape[:2]
     h, w = recipe.input_size
+    if height < h or width < w:  # the crop would read padding, not pixels (`transforms.CenterCrop` refuses it too)
+        raise ValueError(
+            f"cut_window: cannot crop {h}x{w} (HxW) from a {height}x{width} image; resize it to hold the crop"
+        )
     x0, y0, _, _ = center_crop_box(width, height, h, w)
     box = (y0 - recipe.margin, min(x0, width - x0 - w) - recipe.margin)  # covers the flipped image's crop too
     window = np.zeros((*recipe.window, 3), np.uint8)

@@ -5,8 +5,10 @@
 
 Training decodes every JPEG and PNG of its sources and resizes it, every epoch; at 480x640 that
 is about 25 images/s per CPU core, less than a GPU trains on. The store does it once: item ``i``
-is the dataset's ``load(i)`` after `litedepth.data.transforms.ResizeShorter` (PIL bilinear for
-the image, nearest for depth, exactly what the training transform starts with), kept as
+is the dataset's ``load(i)`` after `litedepth.data.transforms.ResizeShorter` with the training
+crop (PIL bilinear for the image, nearest for depth, exactly what the training transform starts
+with: a portrait or small image is scaled up to hold the crop, `litedepth.preprocess.resize_for_crop`),
+kept as
 
     rgb.u8         every image's uint8 RGB pixels, one after another
     depth.bin      every depth map (when the source has depth) in one exact encoding (`DEPTH_CODECS`)
@@ -14,8 +16,8 @@ the image, nearest for depth, exactly what the training transform starts with), 
     manifest.json  format, key, item count, depth encoding: written last
 
 in a folder named by the key: the source's content (every file's path, size and modification
-time), its class and settings, and the scale. A changed source has another key, so it is built
-again; the same source at the same scale is shared by every run and seed. The files are memory
+time), its class and settings, the scale and the crop. A changed source has another key, so it
+is built again; the same source at the same scale and crop is shared by every run and seed. The files are memory
 mapped, so DataLoader workers read them without copies. A store is built in a temporary folder
 and renamed into place when complete: a build cut short leaves nothing that is ever opened.
 """
@@ -117,14 +119,15 @@ class SampleStore:
         return rgb, self.codec.decode(self._depth[start : start + h * w].reshape(h, w))
 
 
-def store_key(dataset, shorter_side: int) -> str:
-    """The store's name for ``dataset`` at ``shorter_side``: a hash of what its items are made from."""
+def store_key(dataset, shorter_side: int, crop: tuple[int, int] | None = None) -> str:
+    """The store's name for ``dataset`` at ``shorter_side`` and ``crop``: a hash of what its items are made from."""
     inner, indices = unwrap_subset(dataset)
     digest = hashlib.sha256()
     settings = {
         "format": FORMAT,
         "class": type(inner).__name__,
         "shorter_side": int(shorter_side),
+        "crop": [int(v) for v in crop] if crop is not None else None,
         "split": getattr(inner, "split", None),
         "depth_scale": getattr(inner, "depth_scale", None),
     }
@@ -147,10 +150,13 @@ def _stamp(path: str) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
-def open_store(dataset, shorter_side: int, root: str | os.PathLike, progress: bool = True) -> SampleStore:
+def open_store(
+    dataset, shorter_side: int, root: str | os.PathLike, progress: bool = True, crop: tuple[int, int] | None = None
+) -> SampleStore:
     """The store of ``dataset`` (a `SeededDataset`, or a ``Subset`` of one) at ``shorter_side`` under
-    ``root``: the existing one, or built now (with a progress bar)."""
-    key = store_key(dataset, shorter_side)
+    ``root``: the existing one, or built now (with a progress bar). ``crop = (H, W)``: every item is
+    resized to hold it (`ResizeShorter`'s ``crop``); None: the shorter-side rule alone."""
+    key = store_key(dataset, shorter_side, crop)
     folder = Path(root) / key
     if (folder / "manifest.json").is_file():
         return SampleStore(folder)
@@ -160,7 +166,7 @@ def open_store(dataset, shorter_side: int, root: str | os.PathLike, progress: bo
         raise LitedepthError(f"{root}: cannot create the sample store folder ({exc.strerror})") from None
     for codec in DEPTH_CODECS:
         try:
-            return _build(dataset, shorter_side, folder, key, codec, progress)
+            return _build(dataset, ResizeShorter(shorter_side, crop=crop), folder, key, codec, progress)
         except _Inexact:
             continue
     raise AssertionError("the float32 depth codec is always exact")  # pragma: no cover
@@ -170,11 +176,10 @@ class _Inexact(Exception):
     """A depth map that this codec cannot hold exactly: build again with the next one."""
 
 
-def _build(dataset, shorter_side: int, folder: Path, key: str, codec: DepthCodec, progress: bool) -> SampleStore:
+def _build(dataset, resize: ResizeShorter, folder: Path, key: str, codec: DepthCodec, progress: bool) -> SampleStore:
     from tqdm import tqdm
 
     inner, indices = unwrap_subset(dataset)
-    resize = ResizeShorter(shorter_side)
     work = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=folder.parent))
     shapes, offsets, has_depth = np.zeros((len(indices), 2), np.int64), np.zeros(len(indices), np.int64), False
     try:
@@ -202,7 +207,7 @@ def _build(dataset, shorter_side: int, folder: Path, key: str, codec: DepthCodec
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    logger.info("sample store: %d items at shorter side %d in %s", len(indices), shorter_side, folder)
+    logger.info("sample store: %d items, %r, in %s", len(indices), resize, folder)
     return SampleStore(folder)
 
 

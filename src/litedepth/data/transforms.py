@@ -21,7 +21,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..preprocess import IMAGENET_MEAN, IMAGENET_STD, REFERENCE_INPUT_SIZE, center_crop_box, normalise, shorter_side_for
+from ..preprocess import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    REFERENCE_INPUT_SIZE,
+    center_crop_box,
+    normalise,
+    resize_for_crop,
+    shorter_side_for,
+)
 
 # AlexNet PCA of ImageNet RGB pixels, as used by the WACV-2019 code (values in [0, 1] units).
 IMAGENET_PCA_EIGVAL = np.array([0.2175, 0.0188, 0.0045], dtype=np.float32)
@@ -100,21 +108,22 @@ class Compose:
 
 
 class ResizeShorter:
-    """Resize so the shorter side is ``size`` pixels (the authors' ``Scale``).
+    """Resize so the shorter side is ``size`` pixels (the authors' ``Scale``), or more where ``crop`` needs it.
 
-    The longer side is ``int(size * long / short)`` (truncated, as the reference code). RGB uses
-    ``interpolation`` (PIL bilinear by default), depth keys nearest.
+    The longer side is ``int(size * long / short)`` (truncated, as the reference code). With
+    ``crop = (H, W)``, the crop that follows always fits: a portrait, small or elongated image is
+    scaled up to hold it (`litedepth.preprocess.resize_for_crop`, the rule every training and
+    calibration path shares). RGB uses ``interpolation`` (PIL bilinear by default), depth keys nearest.
     """
 
-    def __init__(self, size: int, interpolation: str = "bilinear") -> None:
+    def __init__(self, size: int, interpolation: str = "bilinear", crop: Sequence[int] | None = None) -> None:
         self.size = int(size)
         self.resample = _RESAMPLE[interpolation]
+        self.crop = (int(crop[0]), int(crop[1])) if crop is not None else None
 
     def output_size(self, w: int, h: int) -> tuple[int, int]:
         """(W, H) after resizing a W x H image."""
-        if w < h:
-            return self.size, int(self.size * h / w)
-        return int(self.size * w / h), self.size
+        return resize_for_crop(w, h, self.size, self.crop)
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         w, h = image_size(sample["image"])
@@ -124,12 +133,14 @@ class ResizeShorter:
         return apply_geometric(sample, lambda im, rs: im.resize((ow, oh), rs), self.resample)
 
     def __repr__(self) -> str:
-        return f"ResizeShorter({self.size})"
+        return f"ResizeShorter({self.size}" + (f", crop={self.crop})" if self.crop else ")")
 
 
 def _check_crop(w: int, h: int, crop_h: int, crop_w: int, name: str) -> None:
     if crop_w > w or crop_h > h:
-        raise ValueError(f"{name}: cannot crop {crop_h}x{crop_w} (HxW) from a {h}x{w} image; resize first")
+        raise ValueError(
+            f"{name}: cannot crop {crop_h}x{crop_w} (HxW) from a {h}x{w} image; resize first (ResizeShorter(..., crop=))"
+        )
 
 
 class CenterCrop:
@@ -311,7 +322,7 @@ def train_transform(
 ) -> Compose:
     """The WACV-2019 training recipe, scaled to ``input_size`` (H, W).
 
-    Shorter side 240 (scaled), horizontal flip (p=0.5), rotation within +-5 degrees, centre crop
+    Shorter side 240 (scaled, or more where the crop needs it), horizontal flip (p=0.5), rotation within +-5 degrees, centre crop
     ``input_size``, PCA lighting (0.1), colour jitter (brightness, contrast, saturation 0.4),
     ImageNet normalisation. Depth keys stay at ``input_size`` (the authors halved the target size;
     a loss that wants that resizes the prediction or the target itself).
@@ -319,7 +330,7 @@ def train_transform(
     h, w = input_size
     return Compose(
         [
-            ResizeShorter(shorter_side_for(input_size)),
+            ResizeShorter(shorter_side_for(input_size), crop=input_size),
             RandomHorizontalFlip(0.5),
             RandomRotation(5.0),
             CenterCrop(h, w),
@@ -335,6 +346,9 @@ def test_transform(
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
 ) -> Compose:
-    """The authors' test recipe: shorter side 240 (scaled), centre crop ``input_size``, normalise."""
+    """The authors' test recipe: shorter side 240 (scaled, or more where the crop needs it), centre crop
+    ``input_size``, normalise."""
     h, w = input_size
-    return Compose([ResizeShorter(shorter_side_for(input_size)), CenterCrop(h, w), ToTensor(mean, std)])
+    return Compose(
+        [ResizeShorter(shorter_side_for(input_size), crop=input_size), CenterCrop(h, w), ToTensor(mean, std)]
+    )

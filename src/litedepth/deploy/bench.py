@@ -265,6 +265,21 @@ class _Bench:
         return _row(spec, arch, backend, times, self.batch, **facts, **extra)
 
 
+def failure_summary(result: dict[str, Any], models: Sequence[str]) -> str:
+    """What failed in a `benchmark` result, in one line: the models that could not be opened at all, then for
+    each other model how many of the backends it was timed in failed, and which (e.g. ``m: 1 of 3 backend(s)
+    failed: ncnn``); empty when nothing failed."""
+    failed, parts = result["failed"], []
+    whole = list(dict.fromkeys(f["model"] for f in failed if f["backend"] is None))
+    if whole:
+        parts.append(f"{len(whole)} of {len(models)} model(s) failed: {', '.join(whole)}")
+    for model in dict.fromkeys(f["model"] for f in failed if f["backend"] is not None):
+        bad = list(dict.fromkeys(f["backend"] for f in failed if f["model"] == model and f["backend"]))
+        tried = set(bad) | {r["backend"] for r in result["results"] if r["model"] == model}
+        parts.append(f"{model}: {len(bad)} of {len(tried)} backend(s) failed: {', '.join(bad)}")
+    return "; ".join(parts)
+
+
 def _one_line(exc: Exception) -> str:
     if isinstance(exc, LitedepthError):
         return str(exc)

@@ -21,12 +21,12 @@ import os
 
 import torch
 
-from ..errors import LitedepthError, first_line
+from ..errors import LitedepthError, first_line, is_disk_full
 from ..outputs import write_marker
 from ..runtimes.fold_batchnorm import fold_batchnorm
 from ..runtimes.onnx_convert import INPUT_NAME, OUTPUT_NAME, converter_quiet, model_metadata
 from .check import INT8_TOLERANCE, Int8Change, int8_change, refuse_int8
-from .files import atomic_folder
+from .files import atomic_folder, c_writes
 
 WEIGHT_THRESHOLD = 2048  # coremltools' default: constants with fewer elements (biases, tiny layers) stay float
 
@@ -53,8 +53,11 @@ def convert_coreml(model, size: tuple[int, int]):
     try:
         with converter_quiet("coremltools"):
             program = torch.export.export(net, (example,)).run_decompositions({})
-            ml = ct.convert(program, convert_to="mlprogram", compute_precision=ct.precision.FLOAT32)
+            with c_writes("a temporary file"):  # the weights are written on converting
+                ml = ct.convert(program, convert_to="mlprogram", compute_precision=ct.precision.FLOAT32)
     except Exception as exc:
+        if is_disk_full(exc):  # its weights go to a temporary file: `export_written` names the output
+            raise
         raise LitedepthError(
             f"coremltools cannot convert {getattr(model, 'arch', 'custom')} ({first_line(exc, 200)})"
         ) from None
@@ -121,6 +124,8 @@ def quantize_coreml(
             float_ml = ct.models.MLModel(str(float_path), skip_model_load=True)
             quantised = linear_quantize_weights(float_ml, OptimizationConfig(global_config=config))
     except Exception as exc:
+        if is_disk_full(exc):
+            raise
         raise LitedepthError(
             f"{out_path}: coremltools could not quantise {float_path} ({first_line(exc, 200)})"
         ) from None

@@ -13,11 +13,14 @@ that the file a loader opens (``.xml``) appears only when its companions (``.bin
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+from ..errors import DISK_FULL_ERRNOS, LitedepthError, is_disk_full
 
 
 @contextlib.contextmanager
@@ -55,3 +58,66 @@ def atomic_files(paths: Sequence[str | os.PathLike]) -> Iterator[list[Path]]:
             os.replace(source, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _errno_cell():
+    """The C library's function that returns the calling thread's ``errno`` cell, or None where there is none."""
+    try:
+        libc = ctypes.CDLL(None)
+    except (OSError, TypeError):  # Windows: no process-wide C library handle
+        return None
+    for name in ("__errno_location", "__error"):  # glibc and musl; macOS and the BSDs
+        function = getattr(libc, name, None)
+        if function is not None:
+            function.restype = ctypes.POINTER(ctypes.c_int)
+            return function
+    return None
+
+
+_ERRNO = _errno_cell()
+
+
+def _c_errno(value: int | None = None) -> int | None:
+    """The thread's C ``errno`` (None where it cannot be read); ``value`` sets it first."""
+    if _ERRNO is None:
+        return None
+    cell = _ERRNO().contents
+    if value is not None:
+        cell.value = value
+    return cell.value
+
+
+@contextlib.contextmanager
+def c_writes(path: str | os.PathLike) -> Iterator[None]:
+    """Around a C++ library's write (OpenVINO's ``save_model``, coremltools' weight writer): a failure whose
+    cause the C library's ``errno`` says is a full disk, a quota or a file size limit becomes that `OSError`.
+
+    Their own errors do not say it (``basic_ios::clear: iostream error``); ``errno``, cleared here and
+    set by the write that failed, does. It is read at once, before any clean-up's calls can change it.
+    """
+    _c_errno(0)
+    try:
+        yield
+    except OSError:
+        raise
+    except Exception as exc:
+        code = _c_errno()
+        if code not in DISK_FULL_ERRNOS:
+            raise
+        raise OSError(code, os.strerror(code), os.fspath(path)) from exc
+
+
+@contextlib.contextmanager
+def export_written(out: str | os.PathLike) -> Iterator[None]:
+    """Around an export: a write that does not fit (`litedepth.errors.is_disk_full`), wherever it happened (a
+    temporary file, a converter's stream), is one `LitedepthError` line naming ``out``, the path the user gave."""
+    try:
+        yield
+    except LitedepthError:
+        raise
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        raise LitedepthError(
+            f"{out}: cannot write the export: no space left on device (or a file size limit)"
+        ) from None

@@ -105,10 +105,20 @@ def require_converter(name: str) -> None:
 
 
 def export_model(model, name: str, out: str | os.PathLike, size=None, dynamic: bool = False, opset: int = 17):
-    """Export ``model`` to ``out`` in format ``name``, checked as the table above says; returns an `ExportReport`."""
+    """Export ``model`` to ``out`` in format ``name``, checked as the table above says; returns an `ExportReport`.
+
+    A write that does not fit (a full disk, a quota, a file size limit) is one line naming ``out``.
+    """
     fmt = get_format(name)
     if dynamic and not fmt.dynamic:
         raise LitedepthError(f"--dynamic: {fmt.name} exports have one fixed input size; leave --dynamic out")
+    from .files import export_written
+
+    with export_written(out):
+        return _export(model, name, out, size, dynamic, opset)
+
+
+def _export(model, name: str, out, size, dynamic: bool, opset: int):
     if name == "onnx":
         from .export import export_onnx
 
@@ -134,7 +144,15 @@ def export_int8(name: str, float_path, calibration, max_images: int = 64, tolera
     """INT8 of the exported ``float_path`` beside it (`int8_path`), as a `QuantizeReport`; refused past ``tolerance``.
 
     ``model``: the network ``float_path`` was exported from (Core ML, whose files cannot run here, needs it).
+    A write that does not fit is one line naming the INT8 path.
     """
+    from .files import export_written
+
+    with export_written(int8_path(float_path)):
+        return _export_int8(name, float_path, calibration, max_images, tolerance, model)
+
+
+def _export_int8(name: str, float_path, calibration, max_images: int, tolerance: float | None, model):
     from .check import INT8_TOLERANCE
     from .quantize import QuantizeReport, calibration_batches, quantize_int8
 

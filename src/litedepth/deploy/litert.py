@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import LitedepthError, first_line
+from ..errors import LitedepthError, first_line, is_disk_full
 from ..fileio import atomic_path
 from ..runtimes.fold_batchnorm import fold_batchnorm
 from ..runtimes.litert import LiteRTDepthModel, raw_metadata_entry, require_litert, write_metadata
@@ -56,6 +56,8 @@ def export_tflite(model, path: str | os.PathLike, size=None):
             with converter_quiet("litert_torch", "absl", "jax"):
                 litert_torch.convert(net, (example,)).export(str(plain))
         except Exception as exc:
+            if is_disk_full(exc):  # `litedepth.deploy.files.export_written` names the output
+                raise
             raise LitedepthError(
                 f"{path}: litert-torch could not convert the network ({first_line(exc, 200)})"
             ) from None
@@ -93,6 +95,8 @@ def quantize_tflite(
                 tool.load_quantization_recipe(recipe.static_wi8_ai8())
                 tool.quantize(tool.calibrate(samples)).export_model(str(plain))
         except Exception as exc:
+            if is_disk_full(exc):
+                raise
             raise LitedepthError(
                 f"{out_path}: ai-edge-quantizer could not quantise {float_path} ({first_line(exc, 200)})"
             ) from None

@@ -11,6 +11,8 @@ ncnn's Python module then runs the result against PyTorch. NCNN files hold no me
 from __future__ import annotations
 
 import copy
+import errno
+import io
 import json
 import os
 import shutil
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import LitedepthError
+from ..errors import DISK_FULL_WORDS, LitedepthError
 from ..outputs import write_marker
 from ..runtimes.fold_batchnorm import fold_batchnorm
 from ..runtimes.ncnn import BIN_SUFFIX, FOLDER_MODEL, PARAM_SUFFIX, NcnnDepthModel, require_ncnn
@@ -46,7 +48,10 @@ def run_pnnx(net: torch.nn.Module, size: tuple[int, int], work: Path, label: str
     example = torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(0))
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the tracer's notes on shape-dependent branches
-        torch.jit.trace(net, example).save(str(work / f"{FOLDER_MODEL}.pt"))
+        traced = io.BytesIO()
+        torch.jit.save(torch.jit.trace(net, example), traced)
+    # written by Python: a full disk is an OSError here (torch's own writer aborts the process on it)
+    (work / f"{FOLDER_MODEL}.pt").write_bytes(traced.getvalue())
     shape = f"inputshape=[1,3,{size[0]},{size[1]}]"
     done = subprocess.run(
         [require_pnnx(), f"{FOLDER_MODEL}.pt", shape, "fp16=0"], cwd=work, capture_output=True, text=True
@@ -54,6 +59,8 @@ def run_pnnx(net: torch.nn.Module, size: tuple[int, int], work: Path, label: str
     param, weights = work / (FOLDER_MODEL + PARAM_SUFFIX), work / (FOLDER_MODEL + BIN_SUFFIX)
     if done.returncode != 0 or not param.is_file() or not weights.is_file():
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        if any(words in (done.stderr + done.stdout).lower() for words in DISK_FULL_WORDS):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(work))  # `export_written` names the output
         raise LitedepthError(f"{label}: pnnx could not convert the network (exit {done.returncode}: {tail[0][:160]})")
     return param, weights
 

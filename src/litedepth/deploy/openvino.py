@@ -28,7 +28,7 @@ from ..runtimes.openvino import (
     signal_stack_kept,
 )
 from .check import INT8_TOLERANCE, Int8Change, compare, int8_change, refuse_int8
-from .files import atomic_files
+from .files import atomic_files, c_writes
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,8 @@ def export_openvino(model, path: str | os.PathLike, size=None, dynamic: bool = F
             f"{path}: OpenVINO output differs from PyTorch by {worst:.3g} (tolerance {tolerance:.3g}); not written"
         )
     with atomic_files(ir_files(path)) as (xml, _):
-        ov.save_model(ov_model, str(xml), compress_to_fp16=False)
+        with c_writes(xml):
+            ov.save_model(ov_model, str(xml), compress_to_fp16=False)
     checked = [f"{b}x3x{h}x{w}" for b, h, w in shapes]
     return ExportReport(str(path), size, dynamic, None, worst, tolerance, checked, "openvino.convert_model", "openvino")
 
@@ -104,5 +105,6 @@ def quantize_openvino(
     change = int8_change(lambda b: float_model._run(b), lambda b: int8_model._run(b), batches[:8])
     refuse_int8(change, out_path, tolerance)
     with atomic_files(ir_files(out_path)) as (xml, _):
-        ov.save_model(quantised, str(xml), compress_to_fp16=False)
+        with c_writes(xml):
+            ov.save_model(quantised, str(xml), compress_to_fp16=False)
     return change

@@ -5,9 +5,9 @@
 
 Weights per output channel (int8), activations per tensor (uint8), QDQ format; the
 activation ranges come from a folder of representative images (its subfolders too),
-preprocessed exactly as `litedepth.inference` does (resize to the model's input size,
-normalise). A file whose depth moves more than the INT8 tolerance from the float
-model's on those images is refused, not written.
+seen as training and validation see them (resized to hold the input size, centre-cropped,
+normalised: `litedepth.preprocess.crop_view`). A file whose depth moves more than the INT8
+tolerance from the float model's on those images is refused, not written.
 """
 
 from __future__ import annotations
@@ -48,9 +48,13 @@ def calibration_files(folder: str | os.PathLike, max_images: int = 64) -> list[P
     """
     from ..inference import collect_images
 
+    if max_images < 1:
+        raise LitedepthError(f"--calibration-images {max_images}: must be at least 1")
     folder = Path(folder)
-    if not folder.is_dir():
+    if not folder.exists():
         raise LitedepthError(f"{folder}: calibration folder does not exist")
+    if not folder.is_dir():
+        raise LitedepthError(f"{folder}: is a file, not a folder; --calibration takes a folder of images")
     notes = logging.getLogger("litedepth.inference")  # its "skipped depth maps ... predicting" note is predict's
     level, notes.level = notes.level, logging.ERROR
     try:
@@ -62,13 +66,30 @@ def calibration_files(folder: str | os.PathLike, max_images: int = 64) -> list[P
     colour = [p for p in files if not _single_channel(p)]
     if len(colour) < len(files):
         logger.info("calibration: left out %d single-channel image(s) (depth maps)", len(files) - len(colour))
-    files = colour
-    if not files:
+    if not colour:
+        what = f"only {len(files)} single-channel image(s) (depth maps)" if files else "no images"
         raise LitedepthError(
-            f"{folder}: no images ({', '.join(IMAGE_EXTENSIONS)}) for calibration, in it or its subfolders"
+            f"{folder}: holds {what} for calibration ({', '.join(IMAGE_EXTENSIONS)}), in it or its subfolders; "
+            "give a folder of colour photos"
         )
-    step = max(1, len(files) // max(1, max_images))
-    return files[::step][:max_images]
+    step = max(1, len(colour) // max_images)
+    return colour[::step][:max_images]
+
+
+def check_calibration(folder: str | os.PathLike, max_images: int = 64) -> list[Path]:
+    """`calibration_files`, each of them checked to open as an image: run before anything is written."""
+    from PIL import Image
+
+    from ..fileio import unreadable_image
+
+    files = calibration_files(folder, max_images)
+    for path in files:
+        try:
+            with Image.open(path):
+                pass
+        except Exception as exc:  # PIL raises many types for bad files
+            raise unreadable_image(path, exc) from None
+    return files
 
 
 def _single_channel(path: Path) -> bool:
@@ -82,11 +103,16 @@ def _single_channel(path: Path) -> bool:
 
 
 def calibration_batches(folder: str | os.PathLike, input_size, mean, std, max_images: int = 64) -> list[np.ndarray]:
-    """``(1, 3, H, W)`` float32 arrays of the photos under ``folder`` (`calibration_files`), as `predict` sees them at ``input_size``."""
-    from ..preprocess import prepare_images
+    """``(1, 3, H, W)`` float32 arrays of the photos under ``folder`` (`calibration_files`) at ``input_size``.
+
+    Each photo is seen as training and validation see it (`litedepth.preprocess.crop_view`):
+    resized to hold the crop, whatever its shape (portrait, small, elongated), and centre-cropped;
+    never stretched or padded.
+    """
+    from ..preprocess import crop_view, prepare_images
 
     files = calibration_files(folder, max_images)
-    return [prepare_images([read_rgb(p)], input_size, mean, std).numpy() for p in files]
+    return [prepare_images([crop_view(read_rgb(p), input_size)], input_size, mean, std).numpy() for p in files]
 
 
 def quantize_int8(

@@ -36,6 +36,7 @@ from ..data.base import unwrap_subset
 from ..data.transforms import CenterCrop, ResizeShorter, ToTensor
 from ..errors import LitedepthError
 from ..fileio import atomic_path, write_png16_mm
+from ..output_kinds import PER_IMAGE_COLUMNS, WRITTEN_BY
 from ..preprocess import REFERENCE_INPUT_SIZE, shorter_side_for, stats_of
 from .align import align, check_align
 from .metrics import METRIC_NAMES, compute_metrics, mean_over_images, nonpositive_count, valid_count
@@ -48,8 +49,9 @@ class Protocol:
     Attributes:
         name: preset name.
         description: one line for reports.
-        crop_to_input: True: image and gt are resized (shorter side) and centre-cropped to the
-            network's input size, and compared there. False: the network sees the whole resized
+        crop_to_input: True: image and gt are resized (shorter side, or more where a portrait or
+            small image needs it to hold the crop: `litedepth.preprocess.resize_for_crop`) and
+            centre-cropped to the network's input size, and compared there. False: the network sees the whole resized
             image and its prediction is resized to the full-resolution gt.
         eval_crop: (top, bottom, left, right) rows/cols kept, defined for ``eval_crop_reference``
             (H, W) and scaled proportionally for other gt sizes; None: the whole map.
@@ -164,10 +166,10 @@ class EvalResult:
 
     def write_json(self, path: str | os.PathLike) -> None:
         with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+            tmp.write_text(json.dumps({"written_by": WRITTEN_BY, **self.to_json()}, indent=2) + "\n")
 
     def write_per_image_csv(self, path: str | os.PathLike) -> None:
-        columns = ["name", "source", "n_valid", "nonpositive", *METRIC_NAMES]
+        columns = [*PER_IMAGE_COLUMNS, *METRIC_NAMES]
         with atomic_path(path) as tmp:
             with open(tmp, "w", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
@@ -200,6 +202,7 @@ class _ProtocolView(torch.utils.data.Dataset):
         self.protocol = protocol
         self.input_size = input_size
         self.resize = ResizeShorter(shorter_side_for(input_size))
+        self.resize_to_crop = ResizeShorter(shorter_side_for(input_size), crop=input_size)  # portrait photos too
         self.crop = CenterCrop(*input_size)
         self.to_tensor = ToTensor(mean, std)
 
@@ -231,13 +234,7 @@ class _ProtocolView(torch.utils.data.Dataset):
                 )
             sample = {"image": sample["image"], "depth": sample["depth"], "name": str(sample.get("name", index))}
             if self.protocol.crop_to_input:
-                sample = self.resize(sample, rng)
-                w, h = sample["image"].size
-                if h < self.input_size[0] or w < self.input_size[1]:
-                    raise LitedepthError(
-                        f"{self._source(index)}: image is {w}x{h} after resizing, too small for a {self.input_size[0]}x{self.input_size[1]} crop"
-                    )
-                sample = self.crop(sample, rng)
+                sample = self.crop(self.resize_to_crop(sample, rng), rng)
                 sample = self.to_tensor(sample)
             else:
                 depth = sample.pop("depth")
@@ -397,7 +394,8 @@ class _Scorer:
         """Notes on alignment, scaled Eigen crops and predictions <= 0."""
         notes = []
         if self.align != "none":
-            how = "median scaling" if self.align == "median" else f"least-squares scale and shift in {self.space} space"
+            how = "median scaling" if self.align == "median" else "least-squares scale and shift"
+            how += f" in {self.space} space"
             notes.append(f"predictions aligned to the ground truth per image ({how}): relative depth, not metric")
         for h, w in sorted(self.scaled_crops):
             crop = scaled_eval_crop(self.proto, (h, w))
@@ -490,7 +488,7 @@ def evaluate(
             (see `litedepth.data.RGBDDataset`; None: its default, millimetres). Refused for NYU
             layouts and ``.mat`` files, whose scale is fixed, and for a dataset object.
         align, align_space: per-image alignment before the metrics (`litedepth.evaluation.align`):
-            ``none`` (the protocol's metric depth), ``median``, or ``lstsq`` in ``depth``/``disparity`` space.
+            ``none`` (the protocol's metric depth), ``median`` or ``lstsq``, fitted in ``depth`` or ``disparity`` space.
 
     Returns: `EvalResult` (``warnings``: a line when the ground truth's and the prediction's medians
     differ more than 3x, `scale_warning`). Raises `LitedepthError` naming the file for bad data unless ``skip_bad``.
@@ -546,7 +544,7 @@ def _result(
     warning = scale_warning(*scorer.overall_medians(), *_depth_scale_in_use(data, dataset, depth_scale))
     extras = {"model_arch": getattr(model, "arch", type(model).__name__), "protocol_description": proto.description}
     extras["align"] = scorer.align
-    if scorer.align == "lstsq":
+    if scorer.align != "none":
         extras["align_space"] = scorer.space
     if isinstance(data, (str, os.PathLike)):
         extras["data"] = str(data)

@@ -15,6 +15,7 @@ from .decoder import MFF, ChannelAttention, Refine, UpBranch
 from .depthnet import DepthNet
 from .efficientnet_lite import EfficientNetLiteEncoder
 from .fast import fast_decoder, fast_student, fast_student_lite, fast_student_separable
+from .fastdepth import fastdepth
 from .mobilenetv2 import MobileNetV2Encoder
 from .resnet import ResNetEncoder, resnet18_encoder, resnet34_encoder, resnet50_encoder
 
@@ -71,6 +72,7 @@ ARCHITECTURES: dict[str, Callable[..., DepthNet]] = {
     "lite0-student": lite0_student,
     "lite0-student-paper": lite0_student_paper,
     "lite2-teacher": lite2_teacher,
+    "fastdepth": fastdepth,  # Wofk et al. 2019, pruned: RGB / 255 in, metres out, 224x224
 }
 
 

@@ -20,13 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import LitedepthError, first_line
+from ..errors import LitedepthError, reason_of
 from .base import ExportedDepthModel, file_metadata
 from .onnx_convert import output_held
 
 logger = logging.getLogger(__name__)
 
 ENTRY = "litedepth"  # the flatbuffer metadata entry that holds the litedepth.* JSON
+IDENTIFIER = b"TFL3"  # the flatbuffer file identifier of every .tflite file, bytes 4 to 8
 
 
 def require_litert():
@@ -44,17 +45,36 @@ def raw_metadata_entry(data: bytes, label: str) -> dict[str, str]:
     """The ``litedepth`` metadata entry of a ``.tflite`` flatbuffer as stored (litedepth.* strings; {} when none)."""
     from ai_edge_litert import schema_py_generated as schema
 
+    if len(data) < 8 or data[4:8] != IDENTIFIER:
+        raise not_a_tflite(label, data, f"no {IDENTIFIER.decode()} identifier at its start")
     try:
         model = schema.Model.GetRootAsModel(data, 0)
         entries = [model.Metadata(i) for i in range(model.MetadataLength())]
         found = [e for e in entries if e.Name() == ENTRY.encode()]
         if not found:
             return {}
-        return json.loads(bytes(model.Buffers(found[0].Buffer()).DataAsNumpy()).decode())
-    except Exception as exc:  # a damaged flatbuffer or entry
+        raw = bytes(model.Buffers(found[0].Buffer()).DataAsNumpy())
+    except Exception:  # offsets that point past the end (struct.error, IndexError) or into garbage
+        raise not_a_tflite(label, data, "its tables point past its end or into garbage") from None
+    try:
+        return json.loads(raw.decode())
+    except ValueError as exc:
         raise LitedepthError(
-            f"{label}: unreadable litedepth metadata in the .tflite file ({first_line(exc, 120)})"
+            f"{label}: unreadable litedepth metadata in the .tflite file ({reason_of(exc, 120)})"
         ) from None
+
+
+def not_a_tflite(label: str, data: bytes, why: str) -> LitedepthError:
+    """The one line for bytes that are no whole ``.tflite`` flatbuffer (a cut download or copy, another file)."""
+    return LitedepthError(f"{label}: truncated or not a valid LiteRT (.tflite) file ({len(data):,} bytes; {why})")
+
+
+def unloadable(label: str, data: bytes, exc: Exception) -> LitedepthError:
+    """The one line for a file LiteRT's interpreter refuses: cut or damaged bytes, or a graph it cannot run."""
+    reason = reason_of(exc, 120)
+    if "flatbuffer" in reason.lower() or "identifier" in reason.lower():  # LiteRT's verifier refused the bytes
+        return not_a_tflite(label, data, reason)
+    return LitedepthError(f"{label}: not a loadable .tflite model ({reason})")
 
 
 def read_metadata_entry(data: bytes, label: str) -> dict[str, Any]:
@@ -98,6 +118,24 @@ def _interpreter(interpreter, data: bytes, threads: int | None, label: str):
     return runner
 
 
+def open_interpreter(path: str | os.PathLike, threads: int | None = None, label: str | None = None):
+    """``(interpreter, metadata)`` of any ``.tflite`` file (its ``litedepth`` entry decoded; {} without one).
+
+    For files from anywhere (a teacher without litedepth metadata); `LiteRTDepthModel` wraps our own exports.
+    """
+    interpreter = require_litert()
+    path = Path(path)
+    label = label or str(path)
+    if not path.is_file():
+        raise LitedepthError(f"{path}: no such .tflite file")
+    data = path.read_bytes()
+    meta = read_metadata_entry(data, label)
+    try:
+        return _interpreter(interpreter, data, threads, label), meta
+    except Exception as exc:
+        raise unloadable(label, data, exc) from None
+
+
 class LiteRTDepthModel(ExportedDepthModel):
     """A ``.tflite`` file run by LiteRT's interpreter with a `DepthNet`'s inference interface (`ExportedDepthModel`).
 
@@ -117,7 +155,7 @@ class LiteRTDepthModel(ExportedDepthModel):
         try:
             self.interpreter = _interpreter(interpreter, data, threads, label)
         except Exception as exc:
-            raise LitedepthError(f"{label}: not a loadable .tflite model ({first_line(exc, 200)})") from None
+            raise unloadable(label, data, exc) from None
         self.input_detail = self.interpreter.get_input_details()[0]
         self.output_detail = self.interpreter.get_output_details()[0]
         shape = [int(v) for v in self.input_detail["shape"]]

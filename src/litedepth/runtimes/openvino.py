@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import LitedepthError, first_line
+from ..errors import LitedepthError, first_line, reason_of
 from .base import ExportedDepthModel, file_metadata
 from .onnx_convert import INPUT_NAME, META_PREFIX, OUTPUT_NAME
 
@@ -89,6 +89,19 @@ def _onnx_file_metadata(path: str, label: str) -> dict[str, Any]:
     return file_metadata({p.key: p.value for p in proto.metadata_props}, label)
 
 
+def unreadable_model(path: Path, label: str, exc: Exception) -> LitedepthError:
+    """The one line for a file OpenVINO cannot read: which file (the ``.xml`` or its ``.bin``) and OpenVINO's reason."""
+    reason = reason_of(exc, 120)
+    if path.suffix.lower() == ".onnx":
+        return LitedepthError(f"{label}: truncated or not a valid ONNX file ({reason})")
+    # "Incorrect weights in bin file!", "Empty weights data in bin file or bin file cannot be found!"
+    if "bin file" in reason:
+        weights = path.with_suffix(".bin")
+        what = "missing" if not weights.is_file() else "truncated or not a valid OpenVINO IR weights file"
+        return LitedepthError(f"{weights}: {what}, the .bin of {label} ({reason.rstrip('!')})")
+    return LitedepthError(f"{label}: truncated or not a valid OpenVINO IR file ({reason})")
+
+
 class OpenVinoDepthModel(ExportedDepthModel):
     """An OpenVINO compiled model with a `DepthNet`'s inference interface (`ExportedDepthModel`).
 
@@ -112,7 +125,7 @@ class OpenVinoDepthModel(ExportedDepthModel):
             try:
                 ov_model = core.read_model(str(path))
             except Exception as exc:
-                raise LitedepthError(f"{label}: not a loadable OpenVINO model ({first_line(exc, 200)})") from None
+                raise unreadable_model(path, label, exc) from None
             is_onnx = path.suffix.lower() == ".onnx"
             meta = _onnx_file_metadata(str(path), label) if is_onnx else ir_metadata(ov_model, label)
             fmt = "onnx" if is_onnx else "openvino"

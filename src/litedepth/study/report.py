@@ -287,7 +287,8 @@ def write_samples(out: Path, sets: dict[str, str], preset: StudyPreset, rows: li
     models = {r["name"]: r["model"] for r in rows if r["seed"] == seed and r["name"] in shown}
     dataset = open_dataset(sets["X"], split="test", transform=test_transform(preset.input_size))
     raw = open_dataset(sets["X"], split="test")
-    crop = Compose([ResizeShorter(shorter_side_for(preset.input_size)), CenterCrop(*preset.input_size)])
+    resize = ResizeShorter(shorter_side_for(preset.input_size), crop=preset.input_size)
+    crop = Compose([resize, CenterCrop(*preset.input_size)])
     samples = [dataset[i] for i in range(min(n, len(dataset)))]
     columns = {"ground truth": [s["depth"][0].numpy() for s in samples]}
     images = [np.asarray(crop(raw.load(i), np.random.default_rng(0))["image"]) for i in range(len(samples))]

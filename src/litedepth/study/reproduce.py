@@ -24,12 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LitedepthError
+from ..outputs import held_locks
 from .baselines import baseline_rows
 from .presets import RUNS, RunSpec, StudyPreset
 
 logger = logging.getLogger(__name__)
 
 
+@held_locks()  # the output folder is locked until it returns (`litedepth.outputs.lock_folder`)
 def reproduce(
     preset: StudyPreset,
     out: str | Path,

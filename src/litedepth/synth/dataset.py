@@ -28,6 +28,7 @@ from PIL import Image
 from ..deploy.flops import parse_size as _parse_size
 from ..errors import LitedepthError
 from ..fileio import atomic_path
+from ..outputs import held_locks
 from .render import render
 from .scene import SCALES, SceneScale, place_camera, sample_scene
 
@@ -159,6 +160,7 @@ def claim_dataset_folder(root: Path, split: str, overwrite: bool) -> Path:
     return root
 
 
+@held_locks()  # the output folder is locked until it returns (`litedepth.outputs.lock_folder`)
 def write_dataset(
     root: str | os.PathLike,
     n: int,

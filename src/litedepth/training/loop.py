@@ -22,6 +22,9 @@ teacher is given, labeled ones only with ``distill.teach_labeled``) weighted by
 The loop reads top to bottom (`_run`): a `Trainer` is built (run folder, teacher, network, data,
 optimiser; ``last.pt`` when resuming), trains one epoch at a time and finishes the run. Progress
 messages go to the ``litedepth.training.loop`` logger (rank 0 only), the progress bar to stderr.
+A run that fails (a loss or weights no longer finite, a full disk, a bad image late in an epoch)
+stops with one line and stays an unfinished run whose ``last.pt`` is its last good checkpoint
+(`litedepth.training.failures`).
 """
 
 from __future__ import annotations
@@ -32,7 +35,6 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +42,14 @@ import torch
 
 from ..camera import Intrinsics
 from ..config import Config, save_config
+from ..config import validate as validate_config
 from ..errors import LitedepthError
-from ..outputs import write_marker
-from ..preprocess import renormalise, stats_of
+from ..outputs import held_locks, write_marker
+from ..preprocess import stats_of
 from .batchnorm import precise_batchnorm
 from .distributed import DistEnv, all_sum, barrier, setup, teardown
-from .mixing import EpochSampler, build_training_set, clean_transform, open_parts
+from .failures import NonFiniteWatch, RunStopped, check_weights, diverged, stopped_by
+from .mixing import EpochSampler, build_training_set, clean_transform, open_parts, shorter_side, teacher_declared
 from .optim import (
     build_optimizer,
     config_differences,
@@ -56,11 +60,12 @@ from .optim import (
     set_rng_state,
 )
 from .run_folder import claim_run_folder, provenance, write_metrics
-from .step import Autocast, build_objective, train_step
+from .step import Autocast, LiveTeacher, build_objective, train_step
 
 logger = logging.getLogger(__name__)
 
 
+@held_locks()  # the run folder is locked for the run's life (`litedepth.outputs.lock_folder`)
 def run(config: Config, teacher=None, resume: bool = False, overwrite: bool = False) -> Path:
     """Train (or distil, when a teacher is given) as ``config`` says; return the final ``.safetensors``.
 
@@ -70,6 +75,7 @@ def run(config: Config, teacher=None, resume: bool = False, overwrite: bool = Fa
     or an earlier run: a finished or unfinished run is continued with ``resume`` or started again
     with ``overwrite``, and refused otherwise (`claim_run_folder`).
     """
+    validate_config(config)  # a Config built or changed in Python is held to what a YAML file is
     threads = torch.get_num_threads()
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
@@ -83,9 +89,14 @@ def run(config: Config, teacher=None, resume: bool = False, overwrite: bool = Fa
 
 def _run(cfg: Config, teacher_spec, resume: bool, env: DistEnv, overwrite: bool = False) -> Path:
     trainer = Trainer(cfg, teacher_spec, env, resume, overwrite)  # network, data, optimiser; last.pt when resuming
-    while trainer.state.step < trainer.total_steps:
-        trainer.one_epoch()  # train, write the epoch's metrics row, checkpoint when due
-    return trainer.finish()  # precise BatchNorm statistics, model.safetensors, the run marked finished
+    try:
+        while trainer.state.step < trainer.total_steps:
+            trainer.one_epoch()  # train, write the epoch's metrics row, checkpoint when due
+        return trainer.finish()  # precise BatchNorm statistics, model.safetensors, the run marked finished
+    except RunStopped:
+        raise
+    except (OSError, LitedepthError) as exc:  # a full disk, a bad image late in an epoch: the run left to --resume
+        raise stopped_by(exc, trainer.out, trainer.state.step, trainer.saved_step) from exc
 
 
 @dataclass
@@ -122,7 +133,7 @@ class Trainer:
         teacher_spec = teacher_spec if teacher_spec is not None else cfg.distill.teacher
         self.out = claim_run_folder(cfg, teacher_spec, resume, overwrite) if env.is_main else cfg.run_dir()
         self.teacher = (
-            load_teacher(teacher_spec, arch=cfg.distill.teacher_arch, device=env.device)
+            load_teacher(teacher_spec, arch=cfg.distill.teacher_arch, device=env.device, **teacher_declared(cfg))
             if teacher_spec is not None
             else None
         )
@@ -138,14 +149,17 @@ class Trainer:
         self._prepare_data()
         self.ckpt_path = self.out / "last.pt"
         self.state = self._resumed() if resume else TrainState()
+        self.saved_step = self.state.step or None  # the step of the last good checkpoint (None: none yet)
+        self.watch = NonFiniteWatch(env.device)  # the first step whose loss was not finite
         self.last_saved = time.monotonic()
 
     def _prepare_optimisation(self) -> None:
         """The model on its device, its optimiser, the mixed-precision context and the network that trains."""
         t, env, model = self.cfg.train, self.env, self.model
-        self.teacher_input = None
-        if self.teacher is not None and stats_of(self.teacher) != stats_of(model):  # a live teacher: its normalisation
-            self.teacher_input = partial(renormalise, from_stats=stats_of(model), to_stats=stats_of(self.teacher))
+        self.live_teacher = None  # the teacher on augmented views, where no cached target is given
+        if self.teacher is not None:
+            scales = self.cfg.distill.teacher_scales
+            self.live_teacher = LiveTeacher(self.teacher, stats_of(model), shorter_side(self.cfg), scales=scales)
         self.memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
         model.to(env.device, memory_format=self.memory_format)
         self.optimizer = build_optimizer(self.cfg, model.parameters())
@@ -200,7 +214,11 @@ class Trainer:
             logger.info(msg)
 
     def checkpoint(self) -> None:
-        """Write ``last.pt`` (rank 0): weights, optimiser, scaler, RNG states, config and `TrainState`."""
+        """Write ``last.pt`` (rank 0): weights, optimiser, scaler, RNG states, config and `TrainState`.
+
+        Never from weights that are not finite: ``last.pt`` stays the last good checkpoint.
+        """
+        self.check_finite()
         self.last_saved = time.monotonic()
         if self.env.is_main:
             save_checkpoint(
@@ -215,6 +233,15 @@ class Trainer:
                     "state": dataclasses.asdict(self.state),
                 },
             )
+        self.saved_step = self.state.step
+
+    def check_finite(self, weights: bool = True) -> None:
+        """Stop the run (one line) at a loss that was NaN or infinite, or at weights that are."""
+        bad_step = self.watch.first_step(self.env)
+        if bad_step:
+            raise diverged(self.cfg, self.out, bad_step, self.saved_step)
+        if weights:
+            check_weights(self.model, self.cfg, self.out, self.state.step, self.saved_step)
 
     def one_epoch(self) -> None:
         """Train the current epoch (the rest of it, when resumed), write its metrics row, checkpoint when due."""
@@ -241,12 +268,15 @@ class Trainer:
         t0 = time.perf_counter()
         for batch in self.loader:
             n = len(batch["teach"])
-            sums += self._step(batch).double() * n
+            terms = self._step(batch)
+            sums += terms.double() * n
             state.images += n
             state.batch += 1
             state.step += 1
+            self.watch.update(terms, state.step)
             bar.update(1)
             if state.batch % t.log_every == 0 or state.batch == steps:
+                self.check_finite(weights=False)  # the loss is read here anyway
                 seconds = state.seconds + time.perf_counter() - t0
                 bar.set_postfix(
                     loss=f"{sums[0].item() / state.images:.4f}", img_s=f"{state.images / max(seconds, 1e-9):.1f}"
@@ -291,7 +321,7 @@ class Trainer:
             accumulate=t.accumulate,
             clip_grad_norm=t.clip_grad_norm,
             memory_format=self.memory_format,
-            teacher_input=self.teacher_input,
+            live_teacher=self.live_teacher,
         )
 
     def finish(self) -> Path:
@@ -299,6 +329,7 @@ class Trainer:
         from ..checkpoint import save_model
 
         cfg, t, final = self.cfg, self.cfg.train, self.out / "model.safetensors"
+        self.check_finite()
         if self.env.is_main:
             if t.precise_bn_images:
                 precise_batchnorm(
@@ -311,6 +342,7 @@ class Trainer:
                     workers=cfg.data.workers,
                     device=self.env.device,
                 )
+            check_weights(self.model, cfg, self.out, self.state.step, self.saved_step)  # BatchNorm statistics too
             save_model(self.model, final, training=provenance(cfg, self.teacher, self.kd_name, self.encoder_init))
             write_marker(self.out, "run", state="finished")
         barrier(self.env)

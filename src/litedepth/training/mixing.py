@@ -52,6 +52,24 @@ def shorter_side(cfg: Config) -> int:
     return int(cfg.augment.shorter_side or shorter_side_for(cfg.model.input_size))
 
 
+def resize(cfg: Config) -> ResizeShorter:
+    """The run's first step, on both pipelines, in precise BatchNorm and the teacher cache: the shorter
+    side to `shorter_side`, or more where a portrait, small or elongated image needs it to hold the
+    crop (`litedepth.preprocess.resize_for_crop`)."""
+    return ResizeShorter(shorter_side(cfg), crop=cfg.model.input_size)
+
+
+def teacher_declared(cfg: Config) -> dict:
+    """The teacher's conventions as the config declares them (`load_teacher`'s keyword arguments)."""
+    d = cfg.distill
+    return {
+        "input": d.teacher_input,
+        "output": d.teacher_output,
+        "shorter_side": d.teacher_shorter_side,
+        "multiple": d.teacher_multiple,
+    }
+
+
 def build_transform(cfg: Config, mean, std) -> Compose:
     """The training transform: the WACV-2019 recipe (`litedepth.data.train_transform`) with the
     strengths from ``cfg.augment``; with ``augment.enabled: false`` the test transform."""
@@ -59,7 +77,7 @@ def build_transform(cfg: Config, mean, std) -> Compose:
     a = cfg.augment
     if not a.enabled:
         return clean_transform(cfg, mean, std)
-    steps: list[Any] = [ResizeShorter(shorter_side(cfg))]
+    steps: list[Any] = [resize(cfg)]
     if a.hflip > 0:
         steps.append(RandomHorizontalFlip(a.hflip))
     if a.rotate > 0:
@@ -82,17 +100,18 @@ def augment_recipe(cfg: Config) -> AugmentRecipe:
 
 
 def clean_transform(cfg: Config, mean, std) -> Compose:
-    """The training images as inference sees them: resized (shorter side) and centre-cropped, no augmentation."""
+    """The training images as inference sees them: resized (`resize`) and centre-cropped, no augmentation."""
     if cfg.augment.shorter_side is None:
         return test_transform(cfg.model.input_size, mean, std)
-    return Compose([ResizeShorter(shorter_side(cfg)), CenterCrop(*cfg.model.input_size), ToTensor(mean, std)])
+    return Compose([resize(cfg), CenterCrop(*cfg.model.input_size), ToTensor(mean, std)])
 
 
-def open_source(src: SourceConfig, where: str):
+def open_source(src: SourceConfig, where: str, progress: bool = True):
     """Open one configured source as a raw (untransformed) dataset.
 
     ``kind: images``, or ``role: unlabeled`` with ``kind: auto`` on a folder or ``.txt`` list that is
-    not a labeled layout (NYU CSVs, a CSV, a ``.mat``), reads images only; anything else opens the
+    not a labeled layout (NYU CSVs, a CSV, a ``.mat``), reads images only (photos, and the frames of
+    videos: one every ``frame_interval`` seconds, `litedepth.data.video_frames`); anything else opens the
     labeled layout (its depth is dropped later when it is not used). For an unlabeled RGB-D folder
     whose depth files sit beside the images, say ``kind: rgbd``.
     """
@@ -108,7 +127,7 @@ def open_source(src: SourceConfig, where: str):
         or (path / "nyu_depth_v2_labeled.mat").is_file()
     )
     if src.kind == "images" or (src.role == "unlabeled" and src.kind == "auto" and not labeled_layout):
-        ds = UnlabeledImages(path)
+        ds = UnlabeledImages(path, frame_interval=src.frame_interval, progress=progress)
     elif src.kind == "nyu":
         ds = NYUSeedDataset(path, split=src.split)
     elif src.kind == "rgbd":
@@ -175,7 +194,7 @@ class TrainingSet(torch.utils.data.Dataset):
 
     def raw(self, k: int, j: int) -> dict:
         """Item ``j`` of part ``k`` as its dataset loads it (from the sample store when there is one:
-        already at the shorter side)."""
+        already resized, `resize`)."""
         if self.stores is not None:
             rgb, depth = self.stores[k].item(j)
             return {"image": Image.fromarray(np.array(rgb))} | ({} if depth is None else {"depth": np.array(depth)})
@@ -290,7 +309,7 @@ def open_parts(cfg: Config, teacher=None) -> list[Part]:
             raise LitedepthError(
                 f"data.sources.{i} ({src.path}): used without labels, so it needs a teacher (litedepth distill --teacher ...)"
             )
-        parts.append(Part(open_source(src, f"data.sources.{i}"), use_labels, teach, src.path))
+        parts.append(Part(open_source(src, f"data.sources.{i}", cfg.train.progress), use_labels, teach, src.path))
     if cfg.data.val:
         from ..data import open_dataset
 
@@ -316,9 +335,9 @@ def build_training_set(
     """The configured sources as one `TrainingSet`, with the teacher's cache filled when distilling.
 
     Images are normalised with the student's statistics (``student.mean``/``student.std``; without
-    a ``student``, ImageNet's, those of every shipped architecture), the teacher's cached inputs
-    with the teacher's own (`TeacherCache`). Each process of a distributed run fills its share of
-    the cache, then all wait for each other.
+    a ``student``, ImageNet's, those of every shipped architecture); the teacher sees whole images at
+    its own scale and normalises them itself (`TeacherCache`, `Teacher.depth`). Each process of a
+    distributed run fills its share of the cache, then all wait for each other.
     """
     env = env or DistEnv()
     out = out or cfg.run_dir()
@@ -328,7 +347,12 @@ def build_training_set(
         from .teacher_cache import TeacherCache
 
         cache = TeacherCache(
-            cfg.distill.cache_dir or out / "teacher-cache", teacher, shorter_side(cfg), flip=cfg.distill.cache_flip
+            cfg.distill.cache_dir or out / "teacher-cache",
+            teacher,
+            shorter_side(cfg),
+            flip=cfg.distill.cache_flip,
+            scales=cfg.distill.teacher_scales,
+            fit_crop=cfg.model.input_size,
         )
         for k, part in enumerate(parts):
             if part.teach:
@@ -350,11 +374,14 @@ def store_root(cfg: Config) -> Path:
 
 
 def open_stores(cfg: Config, parts: list[Part], env: DistEnv) -> list:
-    """One `SampleStore` per part at the run's shorter side: found, or built by rank 0 while the others wait."""
+    """One `SampleStore` per part resized as the run resizes (`resize`): found, or built by rank 0 while the others wait."""
     from ..data.store import open_store
 
     def opened(progress: bool) -> list:
-        return [open_store(p.dataset, shorter_side(cfg), store_root(cfg), progress=progress) for p in parts]
+        return [
+            open_store(p.dataset, shorter_side(cfg), store_root(cfg), progress=progress, crop=cfg.model.input_size)
+            for p in parts
+        ]
 
     stores = opened(cfg.train.progress) if env.is_main else None
     barrier(env)

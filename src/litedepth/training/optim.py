@@ -17,7 +17,7 @@ import torch
 
 from ..config import Config
 from ..errors import LitedepthError, first_line
-from ..fileio import atomic_path
+from ..fileio import torch_save
 
 CHECKPOINT_FORMAT = "litedepth-train-2"
 
@@ -89,9 +89,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
-    """Write a training checkpoint atomically (a kill leaves the previous one intact)."""
-    with atomic_path(path) as tmp:
-        torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp)
+    """Write a training checkpoint atomically (a kill leaves the previous one intact; a full disk: an `OSError`)."""
+    torch_save({"format": CHECKPOINT_FORMAT, **state}, path)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -15,22 +15,30 @@ from ..fileio import atomic_path
 
 
 def claim_run_folder(cfg: Config, teacher_spec, resume: bool, overwrite: bool) -> Path:
-    """The run folder, or a one-line refusal (`litedepth.outputs.OutputGuard`) before any work.
+    """The run folder, locked for this process, or a one-line refusal (`litedepth.outputs.OutputGuard`) before any work.
 
-    Inputs of the run (data sources, teachers, an encoder weights file) are never written into; a
-    finished or unfinished run is continued only with ``resume`` and replaced only with ``overwrite``.
+    Inputs of the run (data sources and the files their CSVs or lists name, the validation set,
+    teachers, an encoder weights file) are never written into; a folder in use by another process
+    is refused; a finished or unfinished run is continued only with ``resume`` and replaced only
+    with ``overwrite``.
     """
+    from ..data.listed import listed_files
     from ..outputs import OutputGuard, folder_kind
 
     out = cfg.run_dir()
     guard = OutputGuard(overwrite)
     for i, src in enumerate(cfg.data.sources):
         guard.add_input(src.path, f"data.sources.{i}")
+        guard.add_listed(listed_files(src.path), f"data.sources.{i}")
+    if cfg.data.val:
+        guard.add_input(cfg.data.val, "data.val")
+        guard.add_listed(listed_files(cfg.data.val), "data.val")
     for spec in teacher_spec if isinstance(teacher_spec, (list, tuple)) else [teacher_spec]:
         if isinstance(spec, (str, Path)):
             guard.add_input(spec, "the teacher")
     if cfg.model.encoder_weights and cfg.model.encoder_weights != "imagenet":
         guard.add_input(cfg.model.encoder_weights, "model.encoder_weights")
+    out = guard.folder(out, "train.out_dir", kind="run", continues=True)  # locked until the run ends
     kind = folder_kind(out) if out.is_dir() else None
     if kind is not None and kind.get("kind") == "run" and not (resume or overwrite):
         if kind.get("state") == "finished":
@@ -42,7 +50,7 @@ def claim_run_folder(cfg: Config, teacher_spec, resume: bool, overwrite: bool) -
             f"train.out_dir {out}: holds an unfinished run: use --resume to continue it, "
             "--overwrite to start again, or another --out (--set train.out_dir=...)"
         )
-    return guard.folder(out, "train.out_dir", kind="run", continues=True)
+    return out
 
 
 def write_metrics(path: Path, row: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ from torch import nn
 
 from ..config import Config
 from ..errors import LitedepthError
+from ..preprocess import IMAGENET, Stats, denormalise
 from .losses import DepthLoss, DistillationLoss, kd_loss
 
 
@@ -65,6 +66,26 @@ class Fp32DepthwiseConv2d(nn.Conv2d):
             return super().forward(x.float())
 
 
+class LiveTeacher:
+    """The teacher on the student's augmented views (no cache): ``(B, 3, H, W)`` normalised as the student's
+    input -> ``(B, 1, H, W)`` targets.
+
+    The one place the student's input becomes plain RGB again (``student_stats``); the teacher
+    (`Teacher.depth`) sees each view at its own scale: ``shorter_side`` is the whole images' shorter
+    side at the training scale (None: the views' own), ``flip`` and ``scales`` as in `Teacher.depth`.
+    """
+
+    def __init__(
+        self, teacher, student_stats: Stats = IMAGENET, shorter_side: int | None = None, flip=False, scales=(1.0,)
+    ) -> None:
+        self.teacher, self.student_stats, self.shorter_side = teacher, student_stats, shorter_side
+        self.flip, self.scales = bool(flip), tuple(scales)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        rgb = denormalise(x.float(), *self.student_stats).clamp_(0.0, 1.0)
+        return self.teacher.depth(rgb, whole_shorter_side=self.shorter_side, flip=self.flip, scales=self.scales)
+
+
 def build_objective(cfg: Config, teacher=None) -> tuple[DistillationLoss, str | None]:
     """The training loss for ``cfg`` and the name of the loss to the teacher (None without one).
 
@@ -96,15 +117,16 @@ def train_step(
     accumulate: int = 1,
     clip_grad_norm: float | None = None,
     memory_format=torch.contiguous_format,
-    teacher_input=None,
+    live_teacher: LiveTeacher | None = None,
 ) -> torch.Tensor:
     """One optimiser step on a collated batch from `TrainingSet`.
 
     Returns ``(loss, gt term, teacher term)`` as a float32 tensor on ``device``, unread: nothing
     here waits for the device. What depends on the batch's make-up (which samples have labels,
     which need the live teacher) is decided from its CPU tensors. ``accumulate``: the batch runs
-    as that many chunks, whose gradients add up to one step. ``teacher_input``: turns the student's
-    input into the live teacher's (its normalisation), where the two differ.
+    as that many chunks, whose gradients add up to one step. ``live_teacher``: how ``teacher`` sees
+    the student's augmented views where no cached target is given (default: `LiveTeacher` with
+    ImageNet's statistics, the views at the teacher's scale as if they were whole images).
     """
     device = torch.device(device)
     autocast = autocast or Autocast(device)
@@ -114,7 +136,7 @@ def train_step(
     for i, chunk in enumerate(chunks):
         sync = contextlib.nullcontext() if i == accumulate - 1 or not hasattr(net, "no_sync") else net.no_sync()
         with sync:
-            loss, parts = _forward_loss(net, objective, chunk, teacher, device, autocast, memory_format, teacher_input)
+            loss, parts = _forward_loss(net, objective, chunk, teacher, device, autocast, memory_format, live_teacher)
             if scaler is not None and scaler.is_enabled():
                 scaler.scale(loss / accumulate).backward()
             else:
@@ -142,7 +164,7 @@ def _forward_loss(
     device,
     autocast: Autocast,
     memory_format,
-    teacher_input=None,
+    live_teacher: LiveTeacher | None = None,
 ):
     """The student's loss on one (chunk of a) batch: ``(loss, parts)``, computed in fp32."""
     has_depth, teach, cached = (
@@ -161,7 +183,7 @@ def _forward_loss(
         live = live.to(device, non_blocking=True)
         with torch.no_grad(), autocast():
             taught = x.index_select(0, live)
-            predicted = teacher.predict_tensor(teacher_input(taught) if teacher_input else taught)
+            predicted = (live_teacher or LiveTeacher(teacher))(taught)
         target = target.index_copy(0, live, predicted.to(target.dtype))
     with autocast():
         pred = net(x)

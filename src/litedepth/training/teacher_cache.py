@@ -1,19 +1,18 @@
 """Run a teacher once per training image and keep its prediction on disk.
 
-The teacher sees the image augmentation-free, resized as the training transform's first step
-does (`ResizeShorter`, before any flip, rotation or crop). The stored map has exactly that
-size, so it can ride along with the image through the geometric augmentation as one more
-depth-like key (``sample["target"]``, listed in ``sample["_depth_keys"]``).
-
-A teacher with a fixed input size (a litedepth network) sees the resized image as crops of
-that size, tiling the image and averaged where they overlap: the crops it was trained on give
-better targets than the whole image at a size it never saw. ``flip=True`` also averages each
-crop's prediction with that of its mirror image.
+The teacher sees the whole image, augmentation-free, at its own scale (`Teacher.depth`: its
+input rule, its normalisation, optionally flip- and multi-scale-averaged); its prediction is
+stored at the size the training transform's first step resizes the image to (`ResizeShorter`
+with the training crop, before any flip, rotation or crop: a portrait or small image is scaled
+up to hold the crop, as both training pipelines do). So it rides along with the image through
+the geometric augmentation as one more depth-like key (``sample["target"]``, listed in
+``sample["_depth_keys"]``). A teacher without a scale of its own (a file of any input size with
+none declared) sees the image at that training size.
 
 Layout: ``ROOT/<teacher key>/<item key>.npy``, one float16 ``(H, W)`` array per image, where
-the teacher key hashes the teacher's identity and the resize, and the item key hashes the
-image file's path, modification time and size. An edited image or another teacher never
-reads a stale entry.
+the teacher key hashes the teacher's identity, its input rule and conventions, the training
+resize, flip and scales, and the item key hashes the image file's path, modification time and
+size. An edited image or another teacher never reads a stale entry.
 """
 
 from __future__ import annotations
@@ -26,14 +25,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
-from ..data.transforms import ResizeShorter, ToTensor
+from ..data.transforms import ResizeShorter
 from ..errors import LitedepthError
 from ..fileio import atomic_path, save_npy
-from ..preprocess import stats_of
-from .teachers import Teacher
+from .teacher_base import Teacher, resize
 
-CACHE_VERSION = "2"
+CACHE_VERSION = "3"
 
 
 def item_key(dataset, index: int) -> str:
@@ -49,13 +48,12 @@ class TeacherCache:
 
     Args:
         root: cache folder (shared by runs; entries are keyed, never overwritten with other content).
-        teacher: the `Teacher` whose predictions are stored.
-        shorter_side: the training transform's resize (`ResizeShorter`) applied before the teacher.
-        mean, std: the normalisation of the teacher's input; default: the teacher's own
-            (``teacher.mean``/``teacher.std``; ImageNet's for a teacher without them).
-        crop_size: ``(H, W)`` of the crops the teacher sees; default: the teacher's ``input_size``
-            where it has one, else the whole image.
-        flip: average with the prediction on the horizontally mirrored crop.
+        teacher: the `Teacher` whose predictions are stored (`Teacher.depth` on the whole image).
+        shorter_side: the training transform's resize (`ResizeShorter`): the size each target is stored at.
+        flip: average with the prediction on the horizontally mirrored image.
+        scales: average the predictions at these multiples of the teacher's own scale.
+        fit_crop: the training crop ``(H, W)`` that resize makes room for (`ResizeShorter`'s ``crop``,
+            `litedepth.preprocess.resize_for_crop`); None: the shorter-side rule alone.
     """
 
     def __init__(
@@ -63,29 +61,24 @@ class TeacherCache:
         root: str | os.PathLike,
         teacher: Teacher,
         shorter_side: int,
-        mean: Sequence[float] | None = None,
-        std: Sequence[float] | None = None,
-        crop_size: Sequence[int] | None = None,
         flip: bool = False,
+        scales: Sequence[float] = (1.0,),
+        fit_crop: Sequence[int] | None = None,
     ) -> None:
         self.teacher = teacher
-        own_mean, own_std = stats_of(teacher)
-        mean = own_mean if mean is None else tuple(mean)
-        std = own_std if std is None else tuple(std)
-        self.resize = ResizeShorter(shorter_side)
-        self.to_tensor = ToTensor(mean, std)
-        crop = crop_size or getattr(teacher, "input_size", None)
-        self.crop_size = tuple(int(v) for v in crop) if crop else None
+        self.resize = ResizeShorter(shorter_side, crop=fit_crop)
         self.flip = bool(flip)
+        self.scales = tuple(float(v) for v in scales)
         spec = {
             "version": CACHE_VERSION,
             "teacher": teacher.identity,
+            "conventions": _without_sources(teacher.describe()),  # input rule, normalisation, output
             "shorter_side": int(shorter_side),
-            "mean": list(mean),
-            "std": list(std),
-            "crop_size": list(self.crop_size) if self.crop_size else None,
             "flip": self.flip,
+            "scales": list(self.scales),
         }
+        if self.resize.crop is not None:  # keyed only when given: caches made without one keep their name
+            spec["fit_crop"] = list(self.resize.crop)
         self.dir = Path(root) / hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
         self.spec = {**spec, "teacher_info": teacher.describe()}
 
@@ -106,10 +99,15 @@ class TeacherCache:
             self.fill(dataset, [index], progress=False)
         return np.load(path).astype(np.float32)
 
-    def teacher_input(self, sample: dict) -> torch.Tensor:
-        """The teacher's ``(3, H, W)`` input for a raw sample: resized, normalised, not augmented."""
-        s = self.resize({"image": sample["image"], "_depth_keys": []}, None)
-        return self.to_tensor(s)["image"]
+    def teacher_input(self, sample: dict) -> tuple[torch.Tensor, tuple[int, int]]:
+        """``((3, H, W) RGB in 0..1, (h, w))``: what the teacher sees of a raw sample (the whole image, not
+        augmented; at the training size for a teacher without a scale of its own) and the target's size."""
+        image = sample["image"].convert("RGB")
+        w, h = self.resize.output_size(*image.size)
+        if not self.teacher.has_scale and image.size != (w, h):
+            image = image.resize((w, h), Image.BILINEAR)
+        rgb = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1)
+        return rgb, (h, w)
 
     def fill(
         self,
@@ -131,49 +129,29 @@ class TeacherCache:
         if not spec_path.is_file():
             with atomic_path(spec_path) as tmp:
                 tmp.write_text(json.dumps(self.spec, indent=1))
-        pending: list[tuple[int, torch.Tensor]] = []
+        pending: list[tuple[int, torch.Tensor, tuple[int, int]]] = []
 
         def flush() -> None:
-            x = torch.stack([t for _, t in pending])
-            with torch.no_grad():
-                y = self.predict(x).numpy()[:, 0]
-            for (i, _), pred in zip(pending, y):
+            x = torch.stack([t for _, t, _ in pending])
+            # the teacher's prediction at the image's own size, then resized to the training scale
+            y = resize(self.teacher.depth(x, flip=self.flip, scales=self.scales), pending[0][2])
+            for (i, _, _), pred in zip(pending, y.cpu().numpy()[:, 0]):
                 save_npy(self.path(dataset, i), pred.astype(np.float16))
             pending.clear()
 
         for i in tqdm(todo, desc=desc, unit="img", disable=not progress, leave=False):
-            x = self.teacher_input(dataset.load(i) if hasattr(dataset, "load") else dataset[i])
-            if pending and (len(pending) >= batch_size or pending[0][1].shape != x.shape):
+            x, size = self.teacher_input(dataset.load(i) if hasattr(dataset, "load") else dataset[i])
+            if pending and (len(pending) >= batch_size or (pending[0][1].shape, pending[0][2]) != (x.shape, size)):
                 flush()
-            pending.append((i, x))
+            pending.append((i, x, size))
         if pending:
             flush()
         return len(todo)
 
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """The teacher's ``(B, 1, H, W)`` prediction for ``(B, 3, H, W)``: crops tiled and averaged, optionally flipped."""
-        height, width = x.shape[-2:]
-        crop_h, crop_w = self.crop_size or (height, width)
-        total = torch.zeros(x.shape[0], 1, height, width)
-        count = torch.zeros(1, 1, height, width)
-        for top in tile_starts(height, crop_h):
-            for left in tile_starts(width, crop_w):
-                window = (..., slice(top, top + crop_h), slice(left, left + crop_w))
-                crop = x[window]
-                pred = self.teacher.predict_tensor(crop).float().cpu()
-                if self.flip:
-                    pred = (pred + self.teacher.predict_tensor(crop.flip(-1)).float().cpu().flip(-1)) / 2
-                total[window] += pred
-                count[window] += 1
-        return total / count
 
-
-def tile_starts(length: int, window: int) -> list[int]:
-    """Start offsets of the fewest windows of ``window`` pixels that cover ``length``, spread evenly.
-
-    ``tile_starts(101, 96) == [0, 5]``; a window at least as long as ``length`` gives ``[0]`` (the whole axis).
-    """
-    if window >= length:
-        return [0]
-    n = -(-length // window)  # at least 2, as window < length
-    return [round(i * (length - window) / (n - 1)) for i in range(n)]
+def _without_sources(description: dict) -> dict:
+    """A teacher's `Teacher.describe` without where its files lie (the content is in its identity)."""
+    out = {k: v for k, v in description.items() if k != "source"}
+    if "members" in out:
+        out["members"] = [_without_sources(m) for m in out["members"]]
+    return out
