@@ -253,3 +253,152 @@ def test_intrinsics_from_dict_uses_the_same_rules():
         Intrinsics.from_dict({**NYU_CAMERA, "fx": -1})
     with pytest.raises(LitedepthError, match=r"^camera \{\"fx\":1\}: must be a JSON object with fx, fy"):
         Intrinsics.from_dict({"fx": 1})
+
+
+# --- one encoder (`litedepth.metadata.encode_metadata` / `export_metadata`), every format's writer and reader ---
+
+EXPORT_ONLY = {"source", "dynamic", "bn_folded", "version"}  # what an export adds to a checkpoint's keys
+
+
+def _through_safetensors(model, folder):
+    from litedepth.metadata import encode_metadata, read_metadata
+
+    path = litedepth.save_model(model, folder / "m.safetensors")
+    with safe_open(str(path), framework="pt") as f:
+        stored = dict(f.metadata())
+    assert stored == encode_metadata(model)
+    return read_metadata(stored, str(path), litedepth.ARCHITECTURES)
+
+
+def _through_onnx(model, folder, onnx_file):
+    import onnx
+
+    from litedepth.runtimes.onnx import open_session, session_metadata
+
+    stored = {p.key: p.value for p in onnx.load(str(onnx_file)).metadata_props}
+    assert stored == _exported(model, dynamic=False)  # what `onnx_bytes` wrote (the fixture's network is `model`)
+    return session_metadata(open_session(str(onnx_file), str(onnx_file)), str(onnx_file))
+
+
+def _through_openvino(model, folder):
+    ov = pytest.importorskip("openvino")
+    import openvino.opset13 as ops
+
+    from litedepth.runtimes.openvino import ir_metadata, set_metadata
+
+    image = ops.parameter([1, 3, *SIZE], ov.Type.f32, name="image")
+    ir = ov.Model([ops.relu(image)], [image], "tiny")
+    set_metadata(ir, _exported(model))
+    ov.save_model(ir, str(folder / "m.xml"))
+    return ir_metadata(ov.Core().read_model(str(folder / "m.xml")), str(folder / "m.xml"))
+
+
+def _through_tflite(model, folder):
+    pytest.importorskip("ai_edge_litert")
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    from litedepth.runtimes.litert import raw_metadata_entry, read_metadata_entry, write_metadata
+
+    plain = schema.ModelT()
+    plain.version, plain.buffers, plain.subgraphs = 3, [schema.BufferT()], []  # no graph: metadata only
+    flatbuffer_utils.write_model(plain, str(folder / "plain.tflite"))
+    write_metadata(folder / "plain.tflite", folder / "m.tflite", _exported(model))
+    data = (folder / "m.tflite").read_bytes()
+    assert raw_metadata_entry(data, "m.tflite") == _exported(model)
+    return read_metadata_entry(data, "m.tflite")
+
+
+def _through_ncnn_json(model, folder):
+    from litedepth.runtimes.base import read_sidecar, write_sidecar
+
+    side = write_sidecar(folder / "model.ncnn.param", _exported(model))
+    assert side.name == "model.ncnn.json" and json.loads(side.read_text()) == _exported(model)
+    return read_sidecar(folder / "model.ncnn.param")
+
+
+def _through_coreml(model, folder):
+    ct = pytest.importorskip("coremltools", reason="Core ML metadata needs coremltools in .venv")
+    from coremltools.models import datatypes
+    from coremltools.models.neural_network import NeuralNetworkBuilder
+
+    from litedepth.runtimes.base import file_metadata
+
+    builder = NeuralNetworkBuilder([("image", datatypes.Array(3, *SIZE))], [("depth", datatypes.Array(3, *SIZE))])
+    builder.add_activation("relu", "RELU", "image", "depth")
+    ml = ct.models.MLModel(builder.spec, skip_model_load=True)
+    ml.user_defined_metadata.update(_exported(model))  # as `litedepth.deploy.coreml.convert_coreml` does
+    ml.save(str(folder / "m.mlmodel"))
+    stored = dict(
+        ct.models.MLModel(str(folder / "m.mlmodel"), skip_model_load=True).get_spec().description.metadata.userDefined
+    )
+    return file_metadata(stored, "m.mlmodel")
+
+
+def _exported(model, dynamic=False):
+    from litedepth.metadata import export_metadata
+
+    return export_metadata(model, SIZE, dynamic)
+
+
+def _check_keys(name, meta, model):
+    """``meta`` (decoded from format ``name``) holds the one schema: the checkpoint's keys, an export's besides."""
+    from litedepth.metadata import FORMAT_VERSION, encode_metadata
+
+    base = set(encode_metadata(model))
+    assert {"format", "format_version", "arch", "input_size", "mean", "std", "camera"} <= base
+    assert set(meta) == (base if name == "safetensors" else base | EXPORT_ONLY), name
+    assert meta["format_version"] == FORMAT_VERSION and meta["arch"] == "fast-student", name
+    assert meta["input_size"] == list(SIZE) and meta["std"] == list(model.std) and meta["camera"] == NYU_CAMERA, name
+
+
+def test_every_format_writes_and_reads_the_same_keys_through_one_encoder(onnx_file, tmp_path):
+    from litedepth.metadata import META_PREFIX
+
+    model = litedepth.create_model("fast-student", input_size=SIZE)  # as the onnx_file fixture's
+    read = {"safetensors": _through_safetensors(model, tmp_path), "onnx": _through_onnx(model, tmp_path, onnx_file)}
+    for name, write in (("openvino", _through_openvino), ("tflite", _through_tflite), ("ncnn", _through_ncnn_json)):
+        (tmp_path / name).mkdir()
+        read[name] = write(model, tmp_path / name)
+    for name, meta in read.items():
+        _check_keys(name, meta, model)
+    assert read["onnx"] == read["openvino"] == read["tflite"] == read["ncnn"]
+    assert all(key.startswith(META_PREFIX) for key in _exported(model))
+
+
+def test_core_ml_metadata_is_the_same_encoding(tmp_path):
+    model = litedepth.create_model("fast-student", input_size=SIZE)
+    meta = _through_coreml(model, tmp_path)
+    _check_keys("coreml", meta, model)
+    ncnn = tmp_path / "ncnn"
+    ncnn.mkdir()
+    assert meta == _through_ncnn_json(model, ncnn)
+
+
+def test_a_network_without_camera_exports_json_null_and_loads_with_nyus(tmp_path):
+    from litedepth.runtimes.base import read_sidecar, write_sidecar
+
+    class Plain(torch.nn.Module):  # a network outside ARCHITECTURES: no arch, config or camera
+        mean, std, input_size = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), SIZE
+
+    stored = _exported(Plain())
+    assert stored["litedepth.camera"] == "null" and stored["litedepth.arch"] == "custom"
+    meta = read_sidecar(write_sidecar(tmp_path / "model.ncnn.param", stored))
+    assert meta["camera"] is None and meta["config"] == {}
+
+
+def test_exports_written_before_format_version_still_load(onnx_file, tmp_path):
+    import onnx
+
+    proto = onnx.load(str(onnx_file))
+    for entry in list(proto.metadata_props):
+        if entry.key in ("litedepth.format", "litedepth.format_version"):
+            proto.metadata_props.remove(entry)
+    onnx.save(proto, str(tmp_path / "older.onnx"))
+    older, current = litedepth.load(tmp_path / "older.onnx"), litedepth.load(onnx_file)
+    assert (older.arch, older.input_size, older.std, older.camera) == (
+        current.arch,
+        current.input_size,
+        current.std,
+        current.camera,
+    )

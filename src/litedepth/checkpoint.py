@@ -16,7 +16,6 @@ architecture name, ``hu2021:NAME``, an ``.onnx`` file) is `litedepth.hub`'s busi
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -28,11 +27,8 @@ from safetensors.torch import save as safetensors_bytes
 from .camera import Intrinsics
 from .errors import LitedepthError, first_line
 from .fileio import atomic_path
-from .metadata import read_metadata
+from .metadata import FORMAT_NAME, encode_metadata, read_metadata
 from .models import ARCHITECTURES, DepthNet, create_model
-
-FORMAT_NAME = "litedepth"
-FORMAT_VERSION = "1"
 
 
 def save_model(model: DepthNet, path: str | os.PathLike, training: dict[str, Any] | None = None) -> Path:
@@ -43,17 +39,7 @@ def save_model(model: DepthNet, path: str | os.PathLike, training: dict[str, Any
     path = Path(path)
     provenance = dict(model.metadata.get("training", {}))
     provenance.update(training or {})
-    metadata = {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
-        "arch": model.arch,
-        "config": json.dumps(model.config),
-        "input_size": json.dumps(list(model.input_size)),
-        "mean": json.dumps(list(model.mean)),
-        "std": json.dumps(list(model.std)),
-        "training": json.dumps(provenance),
-        "camera": json.dumps(model.camera.to_dict()),
-    }
+    metadata = encode_metadata(model, training=provenance)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     data = safetensors_bytes(tensors, metadata=metadata)  # written by Python: a full disk is an OSError
     with atomic_path(path) as tmp:
@@ -90,7 +76,7 @@ def load_network(path: str | os.PathLike, arch: str | None = None) -> DepthNet:
     _apply_metadata(model, meta)
     model.metadata = {
         "source": str(path),
-        "format": "litedepth" if meta else "authors-pt",
+        "format": FORMAT_NAME if meta else "authors-pt",
         "training": meta.get("training", {}),
     }
     return model.eval()

@@ -1,9 +1,11 @@
-"""The metadata a model file carries, decoded and checked the same way by every loader.
+"""The metadata a model file carries: written by every writer and read by every loader, here.
 
-Our ``.safetensors`` checkpoints (`litedepth.checkpoint`) and exported ``.onnx`` files
-(`litedepth.runtimes.onnx`, keys prefixed ``litedepth.``) store string metadata: the architecture,
-its builder config, the input size, the normalisation (mean, std), the training camera
-(`litedepth.camera.Intrinsics`) and provenance. A file with a broken value would otherwise
+Our ``.safetensors`` checkpoints (`litedepth.checkpoint`) and every export (ONNX, OpenVINO IR,
+LiteRT, NCNN's sidecar JSON, Core ML; keys prefixed `META_PREFIX` where they share the file's
+own map) store string metadata: the format and its version, the architecture, its builder
+config, the input size, the normalisation (mean, std), the training camera
+(`litedepth.camera.Intrinsics`) and provenance. `encode_metadata` writes the keys every file
+carries, `export_metadata` those of an exported file. A file with a broken value would otherwise
 fail far from its cause (a traceback inside a network) or, worse, run: a std of 0 divides by
 zero and every depth is NaN. `read_metadata` refuses such a file on one line that names the
 file, the key and the bad value::
@@ -25,8 +27,69 @@ from .errors import LitedepthError
 JSON_KEYS = ("config", "input_size", "mean", "std", "training", "camera", "dynamic")  # stored as JSON text
 CAMERA_KEYS = ("fx", "fy", "cx", "cy", "width", "height")
 CUSTOM_ARCH = "custom"  # what an export of a network outside `litedepth.ARCHITECTURES` records
+META_PREFIX = "litedepth."  # the keys' prefix in an exported file's metadata (ONNX, LiteRT, NCNN, Core ML)
+FORMAT_NAME = "litedepth"
+FORMAT_VERSION = "1"
 
 Problem = tuple[str, Any, str]  # (key, its bad value, what it must be)
+
+
+def encode_metadata(
+    model: Any, input_size: Sequence[int] | None = None, training: Mapping[str, Any] | None = None
+) -> dict[str, str]:
+    """The string metadata every model file carries (a checkpoint's whole metadata), keys unprefixed.
+
+    ``model``: a network with ``arch``, ``config``, ``input_size``, ``mean``, ``std``, ``camera``
+    and ``metadata`` (what it lacks of ``arch``, ``config`` and ``camera``: ``"custom"``, ``{}``,
+    JSON null). ``input_size``: the stored size (default: the model's); ``training``: the
+    provenance (default: ``model.metadata["training"]``).
+    """
+    camera = getattr(model, "camera", None)
+    if training is None:
+        training = (getattr(model, "metadata", None) or {}).get("training", {})
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "arch": str(getattr(model, "arch", CUSTOM_ARCH)),
+        "config": json.dumps(getattr(model, "config", {})),
+        "input_size": json.dumps(list(input_size or model.input_size)),
+        "mean": json.dumps(list(model.mean)),
+        "std": json.dumps(list(model.std)),
+        "training": json.dumps(dict(training)),
+        "camera": json.dumps(None if camera is None else camera.to_dict()),
+    }
+
+
+def export_metadata(model: Any, size: Sequence[int], dynamic: bool) -> dict[str, str]:
+    """The ``litedepth.*`` strings of an exported file: `encode_metadata`, then where the file came from
+    (``source``), whether it takes any size (``dynamic``), ``bn_folded`` and the litedepth ``version``."""
+    from . import __version__
+
+    meta = encode_metadata(model, size)
+    meta.update(
+        {
+            "source": str((getattr(model, "metadata", None) or {}).get("source", "")),
+            "dynamic": json.dumps(bool(dynamic)),
+            "bn_folded": "true",
+            "version": __version__,
+        }
+    )
+    return prefixed(meta)
+
+
+def prefixed(meta: Mapping[str, str]) -> dict[str, str]:
+    """``meta`` with `META_PREFIX` before each key (how an exported file stores it)."""
+    return {META_PREFIX + key: value for key, value in meta.items()}
+
+
+def unprefixed(raw: Mapping[str, str]) -> dict[str, str]:
+    """The `META_PREFIX` entries of ``raw`` with the prefix removed (other entries dropped)."""
+    return {key[len(META_PREFIX) :]: value for key, value in raw.items() if key.startswith(META_PREFIX)}
+
+
+def precision_entry(precision: str) -> dict[str, str]:
+    """The ``litedepth.precision`` entry a quantised export adds (``"int8"``)."""
+    return {META_PREFIX + "precision": precision}
 
 
 def read_metadata(

@@ -22,9 +22,10 @@ import os
 import torch
 
 from ..errors import LitedepthError, first_line, is_disk_full
+from ..metadata import export_metadata, precision_entry
 from ..outputs import write_marker
 from ..runtimes.fold_batchnorm import fold_batchnorm
-from ..runtimes.onnx_convert import INPUT_NAME, OUTPUT_NAME, converter_quiet, model_metadata
+from ..runtimes.onnx_convert import INPUT_NAME, OUTPUT_NAME, converter_quiet
 from .check import INT8_TOLERANCE, Int8Change, int8_change, refuse_int8
 from .files import atomic_folder, c_writes
 
@@ -65,7 +66,7 @@ def convert_coreml(model, size: tuple[int, int]):
     ct.utils.rename_feature(spec, spec.description.input[0].name, INPUT_NAME)
     ct.utils.rename_feature(spec, spec.description.output[0].name, OUTPUT_NAME)
     ml = ct.models.MLModel(spec, weights_dir=ml.weights_dir, skip_model_load=True)
-    ml.user_defined_metadata.update(model_metadata(model, size, False))
+    ml.user_defined_metadata.update(export_metadata(model, size, False))
     ml.short_description = f"litedepth {getattr(model, 'arch', 'custom')}: normalised (1,3,H,W) RGB -> (1,1,H,W) metres"
     return ml
 
@@ -97,7 +98,7 @@ def export_coreml(model, path: str | os.PathLike, size=None):
     with atomic_folder(path) as tmp:
         package = tmp / "model.mlpackage"
         ml.save(str(package))
-        problems = check_spec(package, size, model_metadata(model, size, False))
+        problems = check_spec(package, size, export_metadata(model, size, False))
         if problems:
             raise LitedepthError(f"{path}: the Core ML package has {'; '.join(problems)}; not written")
         _lift(package, tmp)
@@ -129,11 +130,11 @@ def quantize_coreml(
         raise LitedepthError(
             f"{out_path}: coremltools could not quantise {float_path} ({first_line(exc, 200)})"
         ) from None
-    quantised.user_defined_metadata["litedepth.precision"] = "int8"
+    quantised.user_defined_metadata.update(precision_entry("int8"))
     with atomic_folder(out_path) as tmp:
         package = tmp / "model.mlpackage"
         quantised.save(str(package))
-        metadata = dict(float_ml.user_defined_metadata) | {"litedepth.precision": "int8"}
+        metadata = dict(float_ml.user_defined_metadata) | precision_entry("int8")
         problems = check_spec(package, package_input_size(package), metadata)
         if problems:
             raise LitedepthError(f"{out_path}: the INT8 Core ML package has {'; '.join(problems)}; not written")

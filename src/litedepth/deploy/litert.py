@@ -23,9 +23,10 @@ import torch
 
 from ..errors import LitedepthError, first_line, is_disk_full
 from ..fileio import atomic_path
+from ..metadata import export_metadata, precision_entry
 from ..runtimes.fold_batchnorm import fold_batchnorm
 from ..runtimes.litert import LiteRTDepthModel, raw_metadata_entry, require_litert, write_metadata
-from ..runtimes.onnx_convert import converter_quiet, model_metadata
+from ..runtimes.onnx_convert import converter_quiet
 from .check import INT8_TOLERANCE, Int8Change, compare, int8_change, refuse_int8
 
 ATOL, RTOL = 1e-4, 1e-3  # XNNPACK's float32 kernels round differently from PyTorch's
@@ -62,7 +63,7 @@ def export_tflite(model, path: str | os.PathLike, size=None):
                 f"{path}: litert-torch could not convert the network ({first_line(exc, 200)})"
             ) from None
         with atomic_path(path) as tmp:
-            write_metadata(plain, tmp, model_metadata(model, size, False))
+            write_metadata(plain, tmp, export_metadata(model, size, False))
             worst, tolerance = compare(LiteRTDepthModel(tmp, name=str(path)), model, [(1, *size)], ATOL, RTOL)
             if worst > tolerance:
                 raise LitedepthError(
@@ -101,7 +102,7 @@ def quantize_tflite(
                 f"{out_path}: ai-edge-quantizer could not quantise {float_path} ({first_line(exc, 200)})"
             ) from None
         metadata = raw_metadata_entry(float_model._data, str(float_path))
-        write_metadata(plain, Path(work) / "int8-meta.tflite", {**metadata, "litedepth.precision": "int8"})
+        write_metadata(plain, Path(work) / "int8-meta.tflite", {**metadata, **precision_entry("int8")})
         # a fallback to reference kernels is said when the file is loaded, not here
         with converter_quiet("litedepth.runtimes.litert"):
             int8_model = LiteRTDepthModel(Path(work) / "int8-meta.tflite", name=str(out_path))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import errno
 import io
-import json
 import os
 import shutil
 import subprocess
@@ -24,10 +23,11 @@ from pathlib import Path
 import torch
 
 from ..errors import DISK_FULL_WORDS, LitedepthError
+from ..metadata import export_metadata
 from ..outputs import write_marker
+from ..runtimes.base import write_sidecar
 from ..runtimes.fold_batchnorm import fold_batchnorm
 from ..runtimes.ncnn import BIN_SUFFIX, FOLDER_MODEL, PARAM_SUFFIX, NcnnDepthModel, require_ncnn
-from ..runtimes.onnx_convert import model_metadata
 from .files import atomic_folder
 
 ATOL, RTOL = 1e-4, 1e-3  # ncnn's float32 kernels (Winograd, packed layouts) round differently from PyTorch's
@@ -77,7 +77,7 @@ def export_ncnn(model, folder: str | os.PathLike, size=None):
         with atomic_folder(folder) as tmp:
             for file in (param, weights):
                 shutil.move(str(file), tmp / file.name)
-            (tmp / (FOLDER_MODEL + ".ncnn.json")).write_text(json.dumps(model_metadata(model, size, False), indent=1))
+            write_sidecar(tmp / (FOLDER_MODEL + PARAM_SUFFIX), export_metadata(model, size, False))
             write_marker(tmp, MARKER_KIND)
             worst, tolerance = _check(tmp, model, size, str(folder))
     return ExportReport(str(folder), size, False, None, worst, tolerance, [f"1x3x{size[0]}x{size[1]}"], "pnnx", "ncnn")

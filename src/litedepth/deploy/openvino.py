@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 from ..errors import LitedepthError, first_line
+from ..metadata import precision_entry
 from ..runtimes.onnx_convert import DEFAULT_ATOL, DEFAULT_RTOL, output_held
 from ..runtimes.openvino import (
     OpenVinoDepthModel,
@@ -98,7 +99,7 @@ def quantize_openvino(
             quantised = nncf.quantize(ov_model, nncf.Dataset(batches), **nncf_options(nncf, len(batches), subset_size))
     except Exception as exc:
         raise LitedepthError(f"{out_path}: NNCF could not quantise {float_path} ({first_line(exc, 200)})") from None
-    set_metadata(quantised, {"litedepth.precision": "int8"})
+    set_metadata(quantised, precision_entry("int8"))
     meta["precision"] = "int8"
     float_model = OpenVinoDepthModel(float_path)
     int8_model = OpenVinoDepthModel(quantised, name=str(out_path), metadata=meta)

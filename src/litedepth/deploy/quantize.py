@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import LitedepthError
 from ..fileio import IMAGE_EXTENSIONS, atomic_path, read_rgb
+from ..metadata import precision_entry
 from ..runtimes.onnx_convert import INPUT_NAME, require_onnx
 from .check import INT8_TOLERANCE, int8_change, refuse_int8
 
@@ -180,12 +181,13 @@ def _quantize_static(onnx_path, tmp: Path, batches: list[np.ndarray]) -> None:
 def _mark_int8(path: Path) -> None:
     """Record ``litedepth.precision = int8`` in the quantised file (ORT copies the float model's metadata through)."""
     onnx, _ = require_onnx()
-    proto = onnx.load(str(path))
+    proto, mark = onnx.load(str(path)), precision_entry("int8")
     for entry in list(proto.metadata_props):
-        if entry.key == "litedepth.precision":
+        if entry.key in mark:
             proto.metadata_props.remove(entry)
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = "litedepth.precision", "int8"
+    for key, value in mark.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
     onnx.save(proto, str(path))
 
 

@@ -5,7 +5,7 @@
 ...         return engine.infer(array)
 >>> model = MyRuntime(); model.init_metadata(raw, "model.xyz", "xyz", input_shape=(1, 3, 228, 304))
 
-The metadata is the string map that `litedepth.runtimes.onnx_convert.model_metadata` writes (keys
+The metadata is the string map that `litedepth.metadata.export_metadata` writes (keys
 ``litedepth.arch``, ``litedepth.input_size``, ``litedepth.mean`` ...): inside each format that can
 hold it (ONNX ``metadata_props``, OpenVINO ``rt_info``, a LiteRT metadata buffer), else in a sidecar
 JSON next to the model file (`sidecar_path`, NCNN). It is decoded and checked once, here, by
@@ -29,10 +29,9 @@ import torch
 
 from ..camera import Intrinsics
 from ..errors import LitedepthError
-from ..metadata import read_metadata
+from ..metadata import META_PREFIX, read_metadata, unprefixed
 from ..models import ARCHITECTURES
 from ..preprocess import IMAGENET_MEAN, IMAGENET_STD
-from .onnx_convert import META_PREFIX
 
 SIDECAR_SUFFIX = ".json"  # NCNN: model.ncnn.param + model.ncnn.bin + model.ncnn.json
 
@@ -44,7 +43,7 @@ def file_metadata(raw: Mapping[str, str], label: str, prefixed: bool = True) -> 
     holds them without it.
     """
     if prefixed:
-        raw = {k[len(META_PREFIX) :]: v for k, v in raw.items() if k.startswith(META_PREFIX)}
+        raw = unprefixed(raw)
     return read_metadata(raw, label, ARCHITECTURES, prefix=META_PREFIX, custom_arch=True)
 
 
@@ -67,6 +66,13 @@ def read_sidecar(model_path: str | os.PathLike, label: str | None = None) -> dic
     if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
         raise LitedepthError(f"{side}: expected a JSON object of litedepth.* strings")
     return file_metadata(raw, str(side))
+
+
+def write_sidecar(model_path: str | os.PathLike, metadata: Mapping[str, str]) -> Path:
+    """Write ``metadata`` (`litedepth.metadata.export_metadata`) as the sidecar JSON of ``model_path``; its path."""
+    side = sidecar_path(model_path)
+    side.write_text(json.dumps(dict(metadata), indent=1))
+    return side
 
 
 def static_dims(shape: Sequence[Any]) -> tuple[int | None, tuple[int, int] | None]:

@@ -10,8 +10,8 @@ newer ``torch.export``-based exporter needs the ``onnxscript`` package.) BatchNo
 folded into the convolutions first (`litedepth.runtimes.fold_batchnorm.fold_batchnorm`).
 
 The model's architecture, input size, normalisation and provenance are stored in the
-ONNX ``metadata_props`` (keys ``litedepth.*``), from which `litedepth.runtimes.onnx`
-rebuilds the preprocessing. `litedepth.deploy.export` writes these bytes to files.
+ONNX ``metadata_props`` (keys ``litedepth.*``: `litedepth.metadata.export_metadata`), from which
+`litedepth.runtimes.onnx` rebuilds the preprocessing. `litedepth.deploy.export` writes these bytes to files.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-import json
 import logging
 import os
 import sys
@@ -30,13 +29,13 @@ from typing import Any
 import torch
 
 from ..errors import LitedepthError, first_line
+from ..metadata import export_metadata
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "depth"
 DEFAULT_OPSET = 17
 # Every network here upsamples bilinearly with align_corners=True: ONNX Resize expresses that from opset 11.
 MIN_NETWORK_OPSET = 11
-META_PREFIX = "litedepth."
 
 # ORT and PyTorch differ by float32 rounding only: ~1e-6 of the output's scale for these nets.
 DEFAULT_ATOL = 1e-4
@@ -51,26 +50,6 @@ def require_onnx():
     except ImportError as exc:
         raise LitedepthError(f"ONNX support needs the '{exc.name}' package: pip install 'litedepth[onnx]'") from None
     return onnx, onnxruntime
-
-
-def model_metadata(model: torch.nn.Module, size: tuple[int, int], dynamic: bool) -> dict[str, str]:
-    """The ``litedepth.*`` metadata strings stored in an exported file."""
-    from .. import __version__
-
-    meta = getattr(model, "metadata", {}) or {}
-    return {
-        META_PREFIX + "arch": str(getattr(model, "arch", "custom")),
-        META_PREFIX + "config": json.dumps(getattr(model, "config", {})),
-        META_PREFIX + "input_size": json.dumps(list(size)),
-        META_PREFIX + "mean": json.dumps(list(model.mean)),
-        META_PREFIX + "std": json.dumps(list(model.std)),
-        META_PREFIX + "training": json.dumps(meta.get("training", {})),
-        META_PREFIX + "source": str(meta.get("source", "")),
-        META_PREFIX + "dynamic": json.dumps(bool(dynamic)),
-        META_PREFIX + "camera": json.dumps(model.camera.to_dict()) if hasattr(model, "camera") else "null",
-        META_PREFIX + "bn_folded": "true",
-        META_PREFIX + "version": __version__,
-    }
 
 
 def onnx_bytes(
@@ -97,7 +76,7 @@ def onnx_bytes(
     if dynamic:
         axes = {INPUT_NAME: {0: "batch", 2: "height", 3: "width"}, OUTPUT_NAME: {0: "batch", 2: "height", 3: "width"}}
     proto = onnx.load_from_string(_run_exporter(net, size, axes, opset, getattr(model, "arch", "custom")))
-    for key, value in model_metadata(model, size, dynamic).items():
+    for key, value in export_metadata(model, size, dynamic).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     proto.doc_string = (

@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import LitedepthError, first_line, reason_of
+from ..metadata import META_PREFIX
 from .base import ExportedDepthModel, file_metadata
-from .onnx_convert import INPUT_NAME, META_PREFIX, OUTPUT_NAME
+from .onnx_convert import INPUT_NAME, OUTPUT_NAME
 
 SECTION = "litedepth"  # the rt_info section that holds the metadata
 COMPILE_CONFIG = {"INFERENCE_PRECISION_HINT": "f32"}
@@ -66,7 +67,7 @@ def signal_stack_kept():
 
 
 def set_metadata(ov_model, metadata: dict[str, str]) -> None:
-    """Store ``litedepth.*`` strings (`litedepth.runtimes.onnx_convert.model_metadata`) in the model's rt_info."""
+    """Store ``litedepth.*`` strings (`litedepth.metadata.export_metadata`) in the model's rt_info."""
     for key, value in metadata.items():
         ov_model.set_rt_info(str(value), [SECTION, key.removeprefix(META_PREFIX)])
 
@@ -167,8 +168,8 @@ def convert_network(model, size: tuple[int, int] | None = None, dynamic: bool = 
 
     import torch
 
+    from ..metadata import export_metadata
     from .fold_batchnorm import fold_batchnorm
-    from .onnx_convert import model_metadata
 
     ov = require_openvino()
     size = tuple(size or model.input_size)
@@ -184,7 +185,7 @@ def convert_network(model, size: tuple[int, int] | None = None, dynamic: bool = 
         raise LitedepthError(f"openvino.convert_model cannot convert {arch} ({first_line(exc, 200)})") from None
     ov_model.inputs[0].get_tensor().set_names({INPUT_NAME})
     ov_model.outputs[0].get_tensor().set_names({OUTPUT_NAME})
-    set_metadata(ov_model, model_metadata(model, size, dynamic))
+    set_metadata(ov_model, export_metadata(model, size, dynamic))
     return ov_model
 
 
