@@ -215,6 +215,19 @@ def test_bad_items_raise_naming_the_file_or_are_skipped(tmp_path):
     assert result.to_json()["n_skipped"] == 1
 
 
+def test_a_dataset_of_transformed_samples_is_one_line_even_with_skip_bad():
+    class Transformed(torch.utils.data.Dataset):  # what a training pipeline's transform yields: tensors
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, index):
+            return {"image": torch.zeros(3, 24, 32), "depth": torch.ones(1, 24, 32), "name": str(index)}
+
+    for skip_bad in (False, True):  # the caller's dataset, not one bad file: never skipped
+        with pytest.raises(LitedepthError, match=r"^item 0: a transformed sample; evaluate\(\) needs raw samples"):
+            evaluate(TinyNet(input_size=(24, 32)), Transformed(), skip_bad=skip_bad, progress=False)
+
+
 @pytest.fixture(scope="module")
 def student_checkpoint(tmp_path_factory):
     torch.manual_seed(0)

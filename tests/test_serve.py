@@ -152,6 +152,21 @@ def test_two_model_files_of_one_name_are_two_entries_each_serving_its_own_model(
 
 
 @needs_gradio
+def test_the_photo_input_hands_over_the_upload_path_and_no_stub_is_written_beside_the_sources(tmp_path):
+    from gradio.data_classes import ImageData
+
+    source = Path(litedepth.__file__).parent
+    with Session({"student": litedepth.create_model("fast-student", input_size=(48, 64))}) as session:
+        demo = build_demo(session)
+        photo = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "photo")
+        depth_map = tmp_path / "depth.png"
+        Image.fromarray(np.zeros((48, 64), np.uint16)).save(depth_map)
+        assert photo.preprocess(ImageData(path=str(depth_map))) == str(depth_map)  # undecoded: `read_upload` reads it
+        assert photo.preprocess(None) is None
+    assert sorted(source.rglob("*.pyi")) == []  # Gradio writes one beside each component class it sees defined
+
+
+@needs_gradio
 def test_repeated_model_names_are_one_line(tmp_path, capsys):
     a, b = (_student(tmp_path / name, seed) for seed, name in enumerate(["a.safetensors", "b.safetensors"]))
     port = str(_free_port())

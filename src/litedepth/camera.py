@@ -14,12 +14,15 @@ which is exactly the focal-length ratio when both images have the same size.
 >>> scale_to_camera(depth, focal_px=1000.0, trained=nyu)     # metres for a camera with f = 1000 px
 >>> points, colors = back_project(depth, image, Intrinsics.centred(1000.0, 640, 480))
 >>> write_ply("room.ply", points, colors)
+>>> write_glb_points("room.glb", points, colors)                # what a glTF viewer (the web demo) shows
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import struct
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -202,3 +205,53 @@ def read_ply(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
     points = np.stack([rows["x"], rows["y"], rows["z"]], axis=1)
     colors = np.stack([rows["red"], rows["green"], rows["blue"]], axis=1) if "red" in rows.dtype.names else None
     return points, colors
+
+
+def write_glb_points(path: str | Path, points: np.ndarray, colors: np.ndarray) -> Path:
+    """Coloured points as a binary glTF 2.0 file (one POINTS primitive): what the web demo's 3-D view shows.
+
+    glTF's frame is y up, z towards the viewer, so the camera frame's y and z are negated.
+    Written atomically: the 3-D view never loads half a file.
+    """
+    from .fileio import atomic_path
+
+    positions = (points * np.array([1, -1, -1], np.float32)).astype("<f4")
+    rgba = np.concatenate([colors.astype(np.uint8), np.full((len(colors), 1), 255, np.uint8)], axis=1)
+    blob = positions.tobytes() + rgba.tobytes()
+    doc = {
+        "asset": {"version": "2.0", "generator": "litedepth"},
+        "scene": 0,
+        "scenes": [{"nodes": [0]}],
+        "nodes": [{"mesh": 0}],
+        "meshes": [{"primitives": [{"attributes": {"POSITION": 0, "COLOR_0": 1}, "mode": 0}]}],
+        "buffers": [{"byteLength": len(blob)}],
+        "bufferViews": [
+            {"buffer": 0, "byteOffset": 0, "byteLength": positions.nbytes},
+            {"buffer": 0, "byteOffset": positions.nbytes, "byteLength": rgba.nbytes},
+        ],
+        "accessors": [
+            {
+                "bufferView": 0,
+                "componentType": 5126,
+                "count": len(points),
+                "type": "VEC3",
+                "min": positions.min(axis=0).tolist() if len(points) else [0, 0, 0],
+                "max": positions.max(axis=0).tolist() if len(points) else [0, 0, 0],
+            },
+            {"bufferView": 1, "componentType": 5121, "normalized": True, "count": len(points), "type": "VEC4"},
+        ],
+    }
+    text = json.dumps(doc).encode()
+    text += b" " * (-len(text) % 4)
+    blob += b"\0" * (-len(blob) % 4)
+    total = 12 + 8 + len(text) + 8 + len(blob)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(
+            struct.pack("<4sII", b"glTF", 2, total)
+            + struct.pack("<I4s", len(text), b"JSON")
+            + text
+            + struct.pack("<I4s", len(blob), b"BIN\0")
+            + blob
+        )
+    return path

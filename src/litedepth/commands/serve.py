@@ -36,5 +36,12 @@ def run(args: argparse.Namespace) -> int:
         raise LitedepthError(
             f"--port {args.port} / --max-side {args.max_side}: need a port in 1..65535 and a side of at least 32 px"
         )
-    serve(args.model, host=args.host, port=args.port, max_side=args.max_side, max_file_size=args.max_file_size)
+    serve(
+        args.model,
+        host=args.host,
+        port=args.port,
+        max_side=args.max_side,
+        max_file_size=args.max_file_size,
+        announce=lambda line: print(line, flush=True),  # the address, before the server listens
+    )
     return 0

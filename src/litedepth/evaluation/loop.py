@@ -1,17 +1,8 @@
-"""Evaluation protocols and the evaluation loop.
+"""The evaluation loop: `evaluate` a depth network on a labeled dataset under a named protocol.
 
-Two named protocols (`PROTOCOLS`):
-
-* ``hu2021`` - the authors' ``test.py``: shorter side 240 (RGB bilinear, depth nearest, PIL),
-  centre crop 228x304 of image and ground truth, prediction at 228x304, valid = gt > 0, no depth
-  cap, no clamping; per-image metrics averaged over images (RMSE too).
-* ``eigen`` - the protocol of most later papers (BTS, AdaBins, ZoeDepth): the network sees the whole
-  image resized to shorter side 240, its prediction is resized bilinearly to the full ground truth,
-  Eigen crop rows 45:471, cols 41:601 (of 480x640), valid gt in (1e-3, 10) m, prediction clamped
-  to [1e-3, 10]; per-image metrics averaged.
-
-For networks whose ``input_size`` is not 228x304 the sizes scale with it (shorter side
-``round(240 * H / 228)``, crop = input size) and the result says so.
+The protocols (`PROTOCOLS`, `valid_mask`) are in `litedepth.evaluation.protocols`, the result
+(`EvalResult`) in `litedepth.evaluation.result`, the depth-scale check (`scale_warning`) in
+`litedepth.evaluation.scale_check`; all are importable from here too.
 
 >>> result = evaluate(model, "nyu_root", protocol="hu2021")
 >>> result.metrics["rmse"], result.n_images
@@ -19,12 +10,9 @@ For networks whose ``input_size`` is not 228x304 the sizes scale with it (shorte
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,166 +23,34 @@ import torch.nn.functional as F
 from ..data.base import unwrap_subset
 from ..data.transforms import CenterCrop, ResizeShorter, ToTensor
 from ..errors import LitedepthError
-from ..fileio import atomic_path, write_png16_mm
-from ..output_kinds import PER_IMAGE_COLUMNS, WRITTEN_BY
+from ..fileio import write_png16_mm
 from ..preprocess import REFERENCE_INPUT_SIZE, shorter_side_for, stats_of
 from .align import align, check_align
-from .metrics import METRIC_NAMES, compute_metrics, mean_over_images, nonpositive_count, valid_count
+from .metrics import compute_metrics, mean_over_images, nonpositive_count, valid_count
+from .protocols import PROTOCOLS, Protocol, get_protocol, scaled_eval_crop, valid_mask
+from .result import EvalResult
+from .scale_check import KNOWN_SCALES, SCALE_RATIO, depth_scale_in_use, image_medians, scale_warning
 
-
-@dataclass(frozen=True)
-class Protocol:
-    """How predictions are compared with ground truth.
-
-    Attributes:
-        name: preset name.
-        description: one line for reports.
-        crop_to_input: True: image and gt are resized (shorter side, or more where a portrait or
-            small image needs it to hold the crop: `litedepth.preprocess.resize_for_crop`) and
-            centre-cropped to the network's input size, and compared there. False: the network sees the whole resized
-            image and its prediction is resized to the full-resolution gt.
-        eval_crop: (top, bottom, left, right) rows/cols kept, defined for ``eval_crop_reference``
-            (H, W) and scaled proportionally for other gt sizes; None: the whole map.
-        min_depth, max_depth: valid gt is strictly inside (min_depth, max_depth); None: no bound
-            (hu2021 uses min_depth=0, i.e. gt > 0).
-        clamp: clamp predictions to [min_depth, max_depth] before the metrics.
-    """
-
-    name: str
-    description: str
-    crop_to_input: bool
-    eval_crop: tuple[int, int, int, int] | None = None
-    eval_crop_reference: tuple[int, int] = (480, 640)
-    min_depth: float = 0.0
-    max_depth: float | None = None
-    clamp: bool = False
-
-
-PROTOCOLS: dict[str, Protocol] = {
-    "hu2021": Protocol(
-        name="hu2021",
-        description="Hu et al. 2021 test.py: shorter side 240, centre crop 228x304, gt > 0, no cap, per-image mean",
-        crop_to_input=True,
-    ),
-    "eigen": Protocol(
-        name="eigen",
-        description="Eigen: whole image, prediction resized to full gt, Eigen crop, gt in (1e-3, 10), clamp [1e-3, 10]",
-        crop_to_input=False,
-        eval_crop=(45, 471, 41, 601),
-        min_depth=1e-3,
-        max_depth=10.0,
-        clamp=True,
-    ),
-}
-
-
-def get_protocol(protocol: str | Protocol) -> Protocol:
-    if isinstance(protocol, Protocol):
-        return protocol
-    if protocol not in PROTOCOLS:
-        raise LitedepthError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
-    return PROTOCOLS[protocol]
-
-
-def scaled_eval_crop(protocol: Protocol, gt_size: tuple[int, int]) -> tuple[int, int, int, int] | None:
-    """``protocol.eval_crop`` for a gt of ``gt_size`` (H, W): scaled from the reference size."""
-    if protocol.eval_crop is None:
-        return None
-    top, bottom, left, right = protocol.eval_crop
-    rh, rw = protocol.eval_crop_reference
-    h, w = gt_size
-    if (h, w) == (rh, rw):
-        return protocol.eval_crop
-    return round(top * h / rh), round(bottom * h / rh), round(left * w / rw), round(right * w / rw)
-
-
-def valid_mask(protocol: Protocol, gt: torch.Tensor) -> torch.Tensor:
-    """Boolean mask of gt pixels the protocol scores, for gt (B, 1, H, W) metres."""
-    mask = gt > protocol.min_depth
-    if protocol.max_depth is not None:
-        mask &= gt < protocol.max_depth
-    crop = scaled_eval_crop(protocol, tuple(gt.shape[-2:]))
-    if crop is not None:
-        top, bottom, left, right = crop
-        region = torch.zeros_like(mask)
-        region[..., top:bottom, left:right] = True
-        mask &= region
-    return mask
-
-
-@dataclass
-class EvalResult:
-    """What `evaluate` measured.
-
-    ``metrics``: dataset values (mean over images of per-image values), keys `METRIC_NAMES`.
-    ``per_image``: one dict per image (name, source, n_valid, nonpositive, the metrics).
-    ``skipped``: ``{"name", "source", "reason"}`` for images left out with ``skip_bad``.
-    ``nonpositive_pixels``: valid pixels where the raw prediction was <= 0 (see `litedepth.evaluation.metrics`).
-    ``warnings``: lines for the user's attention (without a ``warning:`` prefix), e.g. a ground truth
-    whose median is far from the prediction's (a wrong ``--depth-scale``); also in `to_json`.
-    """
-
-    protocol: str
-    metrics: dict[str, float]
-    per_image: list[dict[str, Any]]
-    skipped: list[dict[str, str]]
-    nonpositive_pixels: int
-    input_size: tuple[int, int]
-    notes: list[str] = field(default_factory=list)
-    extras: dict[str, Any] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)  # one line each, for stderr (`scale_warning`)
-
-    @property
-    def n_images(self) -> int:
-        return len(self.per_image)
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-ready dict; non-finite metric values (from non-positive predictions) become null."""
-        out: dict[str, Any] = {k: (float(v) if math.isfinite(v) else None) for k, v in self.metrics.items()}
-        out.update(
-            n_images=self.n_images,
-            protocol=self.protocol,
-            n_skipped=len(self.skipped),
-            skipped=self.skipped,
-            nonpositive_pixels=int(self.nonpositive_pixels),
-            input_size=list(self.input_size),
-            notes=list(self.notes),
-            warnings=list(self.warnings),
-        )
-        out.update(self.extras)
-        return out
-
-    def write_json(self, path: str | os.PathLike) -> None:
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps({"written_by": WRITTEN_BY, **self.to_json()}, indent=2) + "\n")
-
-    def write_per_image_csv(self, path: str | os.PathLike) -> None:
-        columns = [*PER_IMAGE_COLUMNS, *METRIC_NAMES]
-        with atomic_path(path) as tmp:
-            with open(tmp, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
-                writer.writeheader()
-                for row in self.per_image:
-                    writer.writerow({k: (f"{row[k]:.6g}" if isinstance(row[k], float) else row[k]) for k in columns})
-
-    def format_table(self) -> str:
-        """A small terminal table of the dataset metrics."""
-        head = " ".join(f"{name:>8}" for name in METRIC_NAMES)
-        values = " ".join(f"{self.metrics[name]:8.4f}" for name in METRIC_NAMES)
-        h, w = self.input_size
-        lines = [f"protocol {self.protocol}: {self.n_images} images, network input {h}x{w}", head, values]
-        if self.skipped:
-            lines.append(
-                f"skipped {len(self.skipped)} bad item(s): "
-                + ", ".join(s["source"] for s in self.skipped[:10])
-                + (" ..." if len(self.skipped) > 10 else "")
-            )
-        lines += [f"note: {n}" for n in self.notes]
-        return "\n".join(lines)
+__all__ = [
+    "KNOWN_SCALES",
+    "PROTOCOLS",
+    "SCALE_RATIO",
+    "EvalResult",
+    "Protocol",
+    "evaluate",
+    "get_protocol",
+    "scale_warning",
+    "scaled_eval_crop",
+    "valid_mask",
+]
 
 
 class _ProtocolView(torch.utils.data.Dataset):
-    """Raw samples of ``dataset`` prepared for ``protocol``; load errors become ``{"error": ...}`` items."""
+    """Raw samples of ``dataset`` prepared for ``protocol``.
+
+    A sample that cannot be read or prepared (a `LitedepthError`) becomes an ``{"error": ...}`` item
+    for `_Scorer.usable` to reject; a transformed dataset (tensor images) is refused at once.
+    """
 
     def __init__(self, dataset, protocol: Protocol, input_size: tuple[int, int], mean, std) -> None:
         self.dataset = dataset
@@ -218,28 +74,40 @@ class _ProtocolView(torch.utils.data.Dataset):
         source = getattr(ds, "source", None)
         return source(i) if callable(source) else f"item {index}"
 
-    def __getitem__(self, index: int) -> dict:
+    def _raw(self, index: int) -> dict:
+        """The dataset's sample at ``index``; a `LitedepthError` when it cannot be read or has no ground truth."""
+        ds, i = self._resolve(index)
+        load = getattr(ds, "load", None)
+        sample = load(i) if callable(load) else ds[i]
+        if "depth" not in sample:
+            raise LitedepthError(
+                f"{self._source(index)}: no ground-truth depth (an unlabeled dataset cannot be evaluated)"
+            )
+        return sample
+
+    def _prepare(self, sample: dict, index: int) -> dict:
+        """A raw sample resized (and cropped) as the protocol says, as tensors; uncropped, the ground truth keeps its full size."""
         rng = np.random.default_rng(0)  # the protocol transforms are deterministic
+        sample = {"image": sample["image"], "depth": sample["depth"], "name": str(sample.get("name", index))}
+        if self.protocol.crop_to_input:
+            return self.to_tensor(self.crop(self.resize_to_crop(sample, rng), rng))
+        depth = sample.pop("depth")
+        sample = self.to_tensor(self.resize({**sample, "_depth_keys": []}, rng))
+        sample["depth"] = torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32))[None]
+        return sample
+
+    def __getitem__(self, index: int) -> dict:
         try:
-            ds, i = self._resolve(index)
-            load = getattr(ds, "load", None)
-            sample = load(i) if callable(load) else ds[i]
-            if "depth" not in sample:
-                raise LitedepthError(
-                    f"{self._source(index)}: no ground-truth depth (an unlabeled dataset cannot be evaluated)"
-                )
-            if torch.is_tensor(sample["image"]):
-                raise ValueError(
-                    "evaluate() needs raw samples (PIL image + depth array): build the dataset with transform=None"
-                )
-            sample = {"image": sample["image"], "depth": sample["depth"], "name": str(sample.get("name", index))}
-            if self.protocol.crop_to_input:
-                sample = self.crop(self.resize_to_crop(sample, rng), rng)
-                sample = self.to_tensor(sample)
-            else:
-                depth = sample.pop("depth")
-                sample = self.to_tensor(self.resize({**sample, "_depth_keys": []}, rng))
-                sample["depth"] = torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32))[None]
+            sample = self._raw(index)
+        except LitedepthError as exc:
+            return {"error": str(exc), "name": str(index), "source": self._source(index)}
+        if torch.is_tensor(sample["image"]):  # the caller's dataset, not one bad file: never skipped
+            raise LitedepthError(
+                f"{self._source(index)}: a transformed sample; evaluate() needs raw samples "
+                "(PIL image + depth array): build the dataset with transform=None"
+            )
+        try:
+            sample = self._prepare(sample, index)
         except LitedepthError as exc:
             return {"error": str(exc), "name": str(index), "source": self._source(index)}
         sample["source"] = self._source(index)
@@ -261,63 +129,6 @@ def _forward(model, x: torch.Tensor) -> torch.Tensor:
 def _safe_name(name: str) -> str:
     parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".", "..")]
     return "/".join(parts) or "unnamed"
-
-
-SCALE_RATIO = 3.0  # ground-truth and prediction medians further apart than this: warn about the depth scale
-KNOWN_SCALES = {1000.0: "millimetre depth", 5000.0: "TUM depth", 1.0: "depth in metres"}  # raw units per metre
-
-
-def scale_warning(gt_median: float, pred_median: float, scale: float | None, settable: bool) -> str | None:
-    """One warning line when the median ground truth and the median prediction differ more than `SCALE_RATIO`x.
-
-    ``settable``: the data's depth scale comes from ``--depth-scale`` (generic RGB-D pairs); ``scale``:
-    the raw units per metre in use there (None: unknown), from which a known scale that would bring the
-    medians together is named. None when the medians agree or one of them is not a positive number.
-    """
-    if not (math.isfinite(gt_median) and math.isfinite(pred_median) and gt_median > 0 and pred_median > 0):
-        return None
-    ratio = gt_median / pred_median
-    if 1 / SCALE_RATIO <= ratio <= SCALE_RATIO:
-        return None
-    times = f"{ratio:.1f}x" if ratio >= 1 else f"{ratio:.2g}x"
-    head = f"ground-truth median depth {gt_median:.3g} m vs prediction median {pred_median:.3g} m ({times})"
-    if not settable:
-        return f"{head}: the model's metres do not fit this data (untrained weights, another kind of scene, or relative depth?)"
-    return f"{head}: is the depth scale right? {_scale_advice(ratio, scale)}"
-
-
-def _scale_advice(ratio: float, scale: float | None) -> str:
-    """Name the known depth scale that matches the predictions, if one does, else what ``--depth-scale`` means."""
-    if scale is not None:
-        wanted = scale * ratio  # raw units per metre that would make the ground-truth median the prediction's
-        for known, label in KNOWN_SCALES.items():
-            if known != scale and abs(math.log(wanted / known)) < math.log(1.5):
-                return f"{label} needs --depth-scale {known:g}"
-    return "--depth-scale is raw units per metre (1000: millimetre PNG, the default; 5000: TUM; 1: float metres)"
-
-
-def _depth_scale_in_use(data, dataset, depth_scale: float | None) -> tuple[float | None, bool]:
-    """``(raw units per metre, settable)``: settable for generic RGB-D pairs opened from a path; the
-    scale is None where it depends on each file (float ``.npy`` depth read with the default)."""
-    from ..data import RGBDDataset
-
-    if not isinstance(data, (str, os.PathLike)) or not isinstance(dataset, RGBDDataset):
-        return None, False
-    if depth_scale is not None:
-        return float(depth_scale), True
-    has_npy = any(Path(d).suffix.lower() == ".npy" for _, d in dataset.pairs)
-    return (None if has_npy else 1000.0), True
-
-
-def _medians(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor) -> list[tuple[float, float]]:
-    """Per image: ``(median ground truth, median raw prediction)`` over its valid pixels (NaN predictions left out)."""
-    out = []
-    for b in range(gt.shape[0]):
-        m = mask[b]
-        out.append(
-            (float(np.median(gt[b][m].double().cpu().numpy())), float(np.nanmedian(pred[b][m].double().cpu().numpy())))
-        )
-    return out
 
 
 class _Scorer:
@@ -364,7 +175,7 @@ class _Scorer:
         if proto.eval_crop is not None and tuple(gt.shape[-2:]) != proto.eval_crop_reference:
             self.scaled_crops.add(tuple(gt.shape[-2:]))
         nonpos = nonpositive_count(pred, mask)
-        self.medians += _medians(pred, gt, mask)
+        self.medians += image_medians(pred, gt, mask)
         pred, _ = align(pred, gt, mask, self.align, self.space, proto.max_depth)
         if proto.clamp:
             pred = pred.clamp(proto.min_depth, proto.max_depth)
@@ -479,11 +290,13 @@ def evaluate(
             (``load(i)`` is used when present, else ``dataset[i]``).
         protocol: ``"hu2021"``, ``"eigen"`` or a `Protocol`.
         batch_size: images per forward pass (results equal batch size 1: the model runs in eval mode).
-        device: where to run; None keeps the model where it is.
+        device: where to run (a network is moved there, another callable gets its inputs there); None
+            keeps a network where its parameters are, and runs another callable on the CPU.
         skip_bad: leave out unreadable/invalid items (listed in ``result.skipped``) instead of raising.
         split: dataset split when ``data`` is a path.
         num_workers: DataLoader worker processes.
-        save_predictions: folder for 16-bit PNG predictions in millimetres (``<name>.png``).
+        save_predictions: folder for the predictions as scored (aligned, clamped by the protocol) as
+            16-bit PNGs in millimetres (``<name>.png``).
         depth_scale: raw depth units per metre when ``data`` is a path to generic RGB-D pairs
             (see `litedepth.data.RGBDDataset`; None: its default, millimetres). Refused for NYU
             layouts and ``.mat`` files, whose scale is fixed, and for a dataset object.
@@ -491,7 +304,8 @@ def evaluate(
             ``none`` (the protocol's metric depth), ``median`` or ``lstsq``, fitted in ``depth`` or ``disparity`` space.
 
     Returns: `EvalResult` (``warnings``: a line when the ground truth's and the prediction's medians
-    differ more than 3x, `scale_warning`). Raises `LitedepthError` naming the file for bad data unless ``skip_bad``.
+    differ more than 3x, `scale_warning`). Raises `LitedepthError` naming the file for bad data unless ``skip_bad``
+    (then when no image is left), and for a dataset of transformed samples.
     """
     proto = get_protocol(protocol)
     check_align(align, align_space)
@@ -541,7 +355,7 @@ def _result(
     model, data, dataset, depth_scale: float | None, proto: Protocol, input_size: tuple[int, int], scorer: _Scorer
 ) -> EvalResult:
     """The `EvalResult` of a finished run: metrics, notes, the depth-scale warning and provenance extras."""
-    warning = scale_warning(*scorer.overall_medians(), *_depth_scale_in_use(data, dataset, depth_scale))
+    warning = scale_warning(*scorer.overall_medians(), *depth_scale_in_use(data, dataset, depth_scale))
     extras = {"model_arch": getattr(model, "arch", type(model).__name__), "protocol_description": proto.description}
     extras["align"] = scorer.align
     if scorer.align != "none":
