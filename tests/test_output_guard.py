@@ -651,6 +651,9 @@ def bad_inputs(ws: Path) -> list[tuple[str, list]]:
         ("eval: --jso, a prefix", ["eval", "--model", model, "--data", data, "--jso", ws / "m.json"]),
         ("predict: --mod, a prefix", ["predict", photos, "--mod", model, "--out", out]),
         ("bench: --thread, a prefix", ["bench", "--model", "fast-student", "--thread", 1]),
+        # synthetic room styles (issue 31, part 5)
+        ("synth: --style bogus", ["synth", "--out", out, "--n", 1, "--style", "moon"]),
+        ("synth: --style with a bogus effect", ["synth", "--out", out, "--n", 1, "--style", "camera+moon"]),
         # --overwrite replaces only what litedepth wrote (issue 30, part 1)
         (
             "eval: --json onto a user's file, --overwrite",

@@ -31,10 +31,22 @@ from ..fileio import atomic_path
 from ..outputs import held_locks
 from .render import render
 from .scene import SCALES, SceneScale, place_camera, sample_scene
+from .style import (
+    EFFECTS,
+    Style,
+    add_clutter,
+    develop_real,
+    get_style,
+    reshape_room,
+    restyle_materials,
+    soft_lights,
+    styled_scale,
+)
 
 SPLITS = ("train", "test")
 TRAIN_DEPTH_MAX_M = 10.0  # 8-bit train depth: metres = value * 10 / 255
 TRAIN_VIEWS_PER_SCENE = 4  # train images share a room, like the frames of one NYU scene folder
+_STYLE_STREAM = 7_919  # random streams of the style effects: apart from the plain scene's
 
 
 def _scale(preset: str | SceneScale) -> SceneScale:
@@ -64,6 +76,7 @@ def render_scene(
     preset: str | SceneScale = "nyu",
     view: int = 0,
     split: str = "test",
+    style: str | Style = "plain",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render view ``view`` of synthetic room ``index``.
 
@@ -71,17 +84,40 @@ def render_scene(
     camera from the same key plus ``view``, so a result never depends on what else was rendered.
     ``split`` only separates the random streams: train and test rooms of one seed differ.
     ``preset``: the scene scale, a name of `SCALES` (``nyu``, ``scannet``, ``hall``) or a `SceneScale`.
+    ``style``: realism effects (`litedepth.synth.style`); ``plain`` is the generator without them.
 
     Returns ``rgb`` ``(H, W, 3)`` uint8 and ``depth`` ``(H, W)`` float32, metres along the
     optical axis (z-depth), every pixel valid.
     """
-    scale = _scale(preset)
+    scale, look = _scale(preset), get_style(style)
     tag = preset if isinstance(preset, str) else repr(preset)
     key = [int(seed), zlib.crc32(tag.encode()), _check_split(split), int(index)]
+    if not look.plain:
+        return _render_styled(key, scale, look, tuple(size), int(view))
     scene = sample_scene(np.random.default_rng(key), scale)
     cam_rng = np.random.default_rng(key + [int(view)])
     place_camera(scene, cam_rng, scale)
     linear, depth = render(scene, tuple(size))
+    return _develop(linear, cam_rng), depth
+
+
+def _render_styled(key: list, scale: SceneScale, look: Style, size: tuple[int, int], view: int):
+    """`render_scene` with ``look``'s effects, each drawn from a stream of its own (the room's, the view's)."""
+    scale = styled_scale(scale, look)
+    scene = sample_scene(np.random.default_rng(key), scale)
+    for effect, apply in (
+        ("shapes", reshape_room),
+        ("clutter", add_clutter),
+        ("materials", restyle_materials),
+        ("lights", soft_lights),
+    ):
+        if look.has(effect):
+            apply(scene, np.random.default_rng(key + [_STYLE_STREAM, EFFECTS.index(effect)]))
+    cam_rng = np.random.default_rng(key + [view])
+    place_camera(scene, cam_rng, scale)
+    linear, depth = render(scene, size)
+    if look.has("camera"):
+        return develop_real(linear, np.random.default_rng(key + [view, _STYLE_STREAM])), depth
     return _develop(linear, cam_rng), depth
 
 
@@ -115,7 +151,7 @@ def add_sensor_holes(depth: np.ndarray, fraction: float, rng: np.random.Generato
 
 
 def _write_one(job: tuple) -> str:
-    root, split, seed, preset, size, index, views, holes = job
+    root, split, seed, preset, size, index, views, holes, style = job
     if split == "test":
         scene, view = index, 0
         rel_rgb, rel_depth = f"data/nyu2_test/{index:05d}_colors.png", f"data/nyu2_test/{index:05d}_depth.png"
@@ -123,7 +159,7 @@ def _write_one(job: tuple) -> str:
         scene, view = divmod(index, views)
         folder = f"data/nyu2_train/synth_{preset}_s{seed}_{scene:05d}_out"
         rel_rgb, rel_depth = f"{folder}/{view}.jpg", f"{folder}/{view}.png"
-    rgb, depth = render_scene(seed, scene, size, preset, view=view, split=split)
+    rgb, depth = render_scene(seed, scene, size, preset, view=view, split=split, style=style)
     if holes > 0:
         depth = add_sensor_holes(depth, holes, np.random.default_rng([int(seed), 7, index]))
     rgb_path, depth_path = Path(root) / rel_rgb, Path(root) / rel_depth
@@ -173,11 +209,13 @@ def write_dataset(
     holes: float = 0.0,
     progress: bool = True,
     overwrite: bool = False,
+    style: str = "plain",
 ) -> Path:
     """Write ``n`` synthetic images of ``split`` under ``root`` in the NYU-v2 layout; return the CSV path.
 
     Test images are one view per room; train images are ``views_per_scene`` views per room folder.
     ``holes`` > 0 zeroes about that fraction of depth pixels (sensor-like, 0 = invalid).
+    ``style``: realism effects (`litedepth.synth.style`: ``plain``, ``real`` or effects joined by ``+``).
     Every file is written atomically and the CSV last, so a CSV only lists complete files.
     Another split already in ``root`` is kept. A ``root`` that holds anything but a synthetic set
     is refused, and so is a ``split`` it already holds, unless ``overwrite`` (which first removes
@@ -187,6 +225,7 @@ def write_dataset(
 
     _check_split(split)
     _scale(preset)
+    get_style(style)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise LitedepthError(f"--n {n!r}: the number of images must be a positive integer")
     if workers < 1:
@@ -201,7 +240,7 @@ def write_dataset(
     if min(size) < 8:
         raise LitedepthError(f"--size {size[0]}x{size[1]}: both sides must be at least 8 pixels")
     root = claim_dataset_folder(Path(root), split, overwrite)
-    jobs = [(str(root), split, int(seed), preset, size, i, views_per_scene, holes) for i in range(n)]
+    jobs = [(str(root), split, int(seed), preset, size, i, views_per_scene, holes, style) for i in range(n)]
     bar = dict(total=n, desc=f"synth {split} ({preset})", unit="img", disable=not progress)
     if workers == 1:
         rows = [_write_one(j) for j in tqdm(jobs, **bar)]

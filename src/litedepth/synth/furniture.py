@@ -242,6 +242,56 @@ def _round(rng, s):
     return 2 * r, 2 * r, [Sphere(np.array([0, 0, r]), r, paint(rng))]
 
 
+def bookcase(rng, s: float = 1.0):
+    """A bookcase (sides, back, shelves) full of books and a few ornaments: ``(width, depth, parts)``."""
+    w, d, h = rng.uniform(0.6, 1.6) * s, rng.uniform(0.28, 0.4), rng.uniform(1.0, 2.1) * s
+    m, t = (_wood(rng) if rng.random() < 0.6 else paint(rng)), 0.025
+    parts = [_box(-w / 2 + t / 2, 0, 0, t, d, h, m), _box(w / 2 - t / 2, 0, 0, t, d, h, m)]
+    parts.append(_box(0, d / 2 - t / 2, 0, w, t, h, m))
+    n = int(rng.integers(3, 6))
+    gap = h / n
+    for k in range(n + 1):
+        parts.append(_box(0, 0, min(k * gap, h - t), w, d, t, m))
+    for k in range(n):
+        z, x = k * gap + t, -w / 2 + t
+        while x < w / 2 - t - 0.05:
+            if rng.random() < 0.12:  # a gap or an ornament
+                x += rng.uniform(0.05, 0.2)
+                continue
+            bw, bh = rng.uniform(0.02, 0.06), min(rng.uniform(0.55, 0.9) * gap, gap - 0.03)
+            bd = rng.uniform(0.6, 0.95) * (d - t)
+            color = hsv(rng.random(), rng.uniform(0.3, 0.9), rng.uniform(0.15, 0.85))
+            book = Material("plain", color, color, offset=rng.uniform(0, 1000))
+            parts.append(_box(x + bw / 2, -d / 2 + bd / 2, z, bw, bd, bh, book))
+            x += bw + rng.uniform(0.0, 0.006)
+    return w, d, parts
+
+
+def clutter_on(rng, w: float, d: float, z: float, n: int, floor: bool = False) -> list:
+    """``n`` small things (boxes, books, cups, bottles, bowls) standing on a ``w`` x ``d`` surface at height ``z``.
+
+    ``floor``: larger things (boxes, bags, baskets) that fill the ``w`` x ``d`` area.
+    """
+    parts = []
+    for _ in range(n):
+        if floor:
+            x, y = 0.0, 0.0
+            size = (w * rng.uniform(0.7, 1.0), d * rng.uniform(0.7, 1.0), rng.uniform(0.15, 0.6))
+        else:
+            x, y = rng.uniform(-w / 2, w / 2) * 0.8, rng.uniform(-d / 2, d / 2) * 0.8
+            size = (rng.uniform(0.05, 0.3), rng.uniform(0.05, 0.25), rng.uniform(0.02, 0.3))
+        k = rng.random()
+        if k < 0.55 or floor:
+            parts.append(_box(x, y, z, *size, _any_material(rng), rng.uniform(-0.8, 0.8)))
+        elif k < 0.85:
+            r, h = rng.uniform(0.025, 0.08), rng.uniform(0.06, 0.3)
+            parts.append(Cylinder(np.array([x, y, z + h / 2]), r, h / 2, paint(rng)))
+        else:
+            r = rng.uniform(0.03, 0.1)
+            parts.append(Sphere(np.array([x, y, z + r]), r, paint(rng)))
+    return parts
+
+
 # (builder, weight, against a wall?)
 FURNITURE = [
     (_table, 2, False),

@@ -204,27 +204,32 @@ def _add_pillars(scene: Scene, rng: np.random.Generator, scale: SceneScale) -> N
 
 def _add_furniture(scene: Scene, rng: np.random.Generator, scale: SceneScale) -> None:
     """Pieces of furniture, each placed at a free spot (a few tries, else left out)."""
-    room = scene.room
     weights = np.array([w for _, w, _ in FURNITURE], float)
     for _ in range(rng.integers(scale.n_furniture[0], scale.n_furniture[1] + 1)):
         build, _, at_wall = FURNITURE[rng.choice(len(FURNITURE), p=weights / weights.sum())]
-        w, d, parts = build(rng, scale.furniture_scale)
-        for _attempt in range(6):
-            spot = _spot_at_wall(rng, room, w, d) if at_wall else _spot_in_room(rng, room, w, d)
-            if spot is None:
-                continue
-            x, y, yaw = spot
-            fp = footprint(x, y, w, d, yaw)
-            if fp[0] < 0 or fp[1] < 0 or fp[2] > room[0] or fp[3] > room[1]:
-                continue
-            if any(overlaps(fp, f) for f in scene.footprints):
-                continue
-            scene.footprints.append(fp)
-            placed = place(parts, x, y, yaw)
-            scene.groups.append(list(range(len(scene.objects), len(scene.objects) + len(placed))))
-            scene.objects += placed
-            scene.targets.append((x, y, max(_top(p) for p in placed), w, d))
-            break
+        place_piece(scene, rng, *build(rng, scale.furniture_scale), at_wall=at_wall)
+
+
+def place_piece(scene: Scene, rng: np.random.Generator, w: float, d: float, parts: list, at_wall: bool) -> bool:
+    """Put a ``w`` x ``d`` piece (local-frame ``parts``) at a free spot (a few tries); whether it found one."""
+    room = scene.room
+    for _attempt in range(6):
+        spot = _spot_at_wall(rng, room, w, d) if at_wall else _spot_in_room(rng, room, w, d)
+        if spot is None:
+            continue
+        x, y, yaw = spot
+        fp = footprint(x, y, w, d, yaw)
+        if fp[0] < 0 or fp[1] < 0 or fp[2] > room[0] or fp[3] > room[1]:
+            continue
+        if any(overlaps(fp, f) for f in scene.footprints):
+            continue
+        scene.footprints.append(fp)
+        placed = place(parts, x, y, yaw)
+        scene.groups.append(list(range(len(scene.objects), len(scene.objects) + len(placed))))
+        scene.objects += placed
+        scene.targets.append((x, y, max(_top(p) for p in placed), w, d))
+        return True
+    return False
 
 
 def _spot_at_wall(rng: np.random.Generator, room: np.ndarray, w: float, d: float):
