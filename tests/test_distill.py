@@ -13,7 +13,7 @@ from litedepth.synth.dataset import write_dataset
 from litedepth.training.losses import DepthLoss
 from litedepth.training.mixing import build_training_set
 from litedepth.training.optim import build_optimizer
-from litedepth.training.step import build_objective, train_step
+from litedepth.training.step import LiveTeacher, StepSettings, build_objective, train_step
 from litedepth.training.teacher_cache import TeacherCache
 from litedepth.training.teachers import InputRule, load_teacher
 
@@ -70,8 +70,9 @@ def _step_and_expect(cfg, teacher, batch):
     optimizer = build_optimizer(cfg, model.parameters())
     with torch.no_grad():
         pred = model(batch["image"])  # train mode: same batch statistics as the step
-    loss, gt, kd = train_step(model, optimizer, objective, batch, teacher, "cpu").tolist()
-    return pred, loss, {"gt": gt, "teacher": kd}
+    settings = StepSettings("cpu", live_teacher=LiveTeacher(teacher) if teacher is not None else None)
+    terms = train_step(model, optimizer, objective, batch, settings)
+    return pred, terms.total.item(), {"gt": terms.gt.item(), "teacher": terms.teacher.item()}
 
 
 @pytest.mark.parametrize("cache", [True, False])

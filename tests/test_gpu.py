@@ -18,7 +18,7 @@ from litedepth.synth.dataset import write_dataset
 from litedepth.training.loop import run
 from litedepth.training.mixing import build_training_set
 from litedepth.training.optim import build_optimizer
-from litedepth.training.step import Autocast, build_objective, train_step
+from litedepth.training.step import Autocast, StepSettings, build_objective, train_step
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 SIZE = [48, 64]
@@ -66,26 +66,16 @@ def test_a_cuda_training_step_never_synchronises(synth, tmp_path, precision):
     model = litedepth.create_model("lite0-student", input_size=tuple(SIZE)).cuda()
     objective, _ = build_objective(cfg)
     optimizer = build_optimizer(cfg, model.parameters())
-    train_step(
-        model, optimizer, objective, batch, None, "cuda", autocast=Autocast("cuda", precision)
-    )  # warm-up allocations
+    settings = StepSettings("cuda", autocast=Autocast("cuda", precision), clip_grad_norm=1.0)
+    train_step(model, optimizer, objective, batch, settings)  # warm-up allocations
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
         for _ in range(3):
-            terms = train_step(
-                model,
-                optimizer,
-                objective,
-                data.prepare(collated, "cuda"),
-                None,
-                "cuda",
-                autocast=Autocast("cuda", precision),
-                clip_grad_norm=1.0,
-            )
+            terms = train_step(model, optimizer, objective, data.prepare(collated, "cuda"), settings)
     finally:
         torch.cuda.set_sync_debug_mode("default")
-    assert terms.device.type == "cuda" and torch.isfinite(terms).all()
+    assert all(t.device.type == "cuda" for t in terms) and torch.isfinite(torch.stack(terms)).all()
 
 
 @pytest.mark.parametrize("cache", [True, False])

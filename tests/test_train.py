@@ -21,7 +21,7 @@ from litedepth.training.batchnorm import precise_batchnorm
 from litedepth.training.loop import run
 from litedepth.training.mixing import EpochSampler, build_training_set, clean_transform
 from litedepth.training.optim import build_optimizer, load_checkpoint
-from litedepth.training.step import build_objective, train_step
+from litedepth.training.step import LiveTeacher, StepSettings, build_objective, train_step
 
 SIZE = [48, 64]
 
@@ -71,7 +71,7 @@ def test_a_few_steps_lower_the_loss(synth, tmp_path):
     objective, kd = build_objective(cfg)
     assert kd is None
     optimizer = build_optimizer(cfg, model.parameters())
-    losses = [float(train_step(model, optimizer, objective, batch, None, "cpu")[0]) for _ in range(12)]
+    losses = [train_step(model, optimizer, objective, batch, StepSettings("cpu")).total.item() for _ in range(12)]
     assert sum(losses[-3:]) / 3 < 0.8 * losses[0]
 
 
@@ -224,8 +224,9 @@ def test_a_training_step_never_reads_a_value_from_the_device():
     )
     objective, _ = build_objective(cfg, teacher)
     optimizer = build_optimizer(cfg, model.parameters())
-    terms = train_step(model, optimizer, objective, _mixed_batch(), teacher, "meta", accumulate=2, clip_grad_norm=1.0)
-    assert terms.device.type == "meta" and terms.shape == (3,)
+    settings = StepSettings("meta", accumulate=2, clip_grad_norm=1.0, live_teacher=LiveTeacher(teacher))
+    terms = train_step(model, optimizer, objective, _mixed_batch(), settings)
+    assert all(t.device.type == "meta" and t.shape == () for t in terms)
 
 
 def test_accumulated_chunks_make_the_same_step():
@@ -240,10 +241,9 @@ def test_accumulated_chunks_make_the_same_step():
             torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, 1, 3, padding=1)
         )
         objective, _ = build_objective(cfg)
-        terms = train_step(
-            net, build_optimizer(cfg, net.parameters()), objective, batch, None, "cpu", accumulate=accumulate
-        )
-        nets.append((net, terms))
+        settings = StepSettings("cpu", accumulate=accumulate)
+        terms = train_step(net, build_optimizer(cfg, net.parameters()), objective, batch, settings)
+        nets.append((net, torch.stack(terms)))
     (a, ta), (b, tb) = nets
     assert torch.allclose(ta, tb, rtol=1e-5)
     for pa, pb in zip(a.parameters(), b.parameters()):
@@ -319,6 +319,18 @@ def test_the_training_camera_is_recorded(synth, tmp_path):
     assert (model.camera.fx, model.camera.width, model.camera.cy) == (600.0, 1280, 360.0)
     with pytest.raises(litedepth.LitedepthError, match="model.camera"):
         Config.from_dict(cfg.to_dict(), ["model.camera.fx=0"])
+
+
+def test_a_camera_given_in_part_keeps_nyus_other_values():
+    from litedepth.camera import Intrinsics
+
+    cfg = Config.from_dict({"model": {"camera": {"fx": 600, "cy": 200}}})
+    nyu = Intrinsics.nyu()
+    assert cfg.model.camera == Intrinsics(600.0, nyu.fy, nyu.cx, 200.0, nyu.width, nyu.height)
+    assert cfg.to_dict()["model"]["camera"] == cfg.model.camera.to_dict()  # the YAML keys are the camera's
+    assert Config.from_dict({}).model.camera == nyu
+    with pytest.raises(litedepth.LitedepthError, match="unknown key 'model.camera.focal'"):
+        Config.from_dict({"model": {"camera": {"focal": 600}}})
 
 
 def test_precise_batchnorm_averages_the_statistics_of_clean_training_images(synth):

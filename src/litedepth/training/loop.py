@@ -40,7 +40,6 @@ from typing import Any
 
 import torch
 
-from ..camera import Intrinsics
 from ..config import Config, save_config
 from ..config import validate as validate_config
 from ..errors import LitedepthError
@@ -60,7 +59,7 @@ from .optim import (
     set_rng_state,
 )
 from .run_folder import claim_run_folder, provenance, write_metrics
-from .step import Autocast, LiveTeacher, build_objective, train_step
+from .step import Autocast, LiveTeacher, LossTerms, StepSettings, build_objective, train_step
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +107,7 @@ class TrainState:
     step: int = 0  # optimiser steps finished in all
     loss_sums: list[float] = field(
         default_factory=lambda: [0.0, 0.0, 0.0]
-    )  # this epoch: sum of (loss, gt term, teacher term) x images
+    )  # this epoch: sum of the step's `LossTerms` x images, in their order (total, gt, teacher)
     images: int = 0  # images seen this epoch (by this process)
     seconds: float = 0.0  # training time this epoch
 
@@ -154,18 +153,25 @@ class Trainer:
         self.last_saved = time.monotonic()
 
     def _prepare_optimisation(self) -> None:
-        """The model on its device, its optimiser, the mixed-precision context and the network that trains."""
+        """The model on its device, its optimiser, the step's settings and the network that trains."""
         t, env, model = self.cfg.train, self.env, self.model
-        self.live_teacher = None  # the teacher on augmented views, where no cached target is given
+        live_teacher = None  # the teacher on augmented views, where no cached target is given
         if self.teacher is not None:
             scales = self.cfg.distill.teacher_scales
-            self.live_teacher = LiveTeacher(self.teacher, stats_of(model), shorter_side(self.cfg), scales=scales)
-        self.memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
-        model.to(env.device, memory_format=self.memory_format)
+            live_teacher = LiveTeacher(self.teacher, stats_of(model), shorter_side(self.cfg), scales=scales)
+        memory_format = torch.channels_last if t.channels_last else torch.contiguous_format
+        model.to(env.device, memory_format=memory_format)
         self.optimizer = build_optimizer(self.cfg, model.parameters())
-        self.scaler = torch.amp.GradScaler(env.device.type, enabled=t.precision == "fp16")
-        self.autocast = Autocast(env.device, t.precision)
-        self.autocast.adapt(model)
+        self.settings = StepSettings(
+            env.device,
+            autocast=Autocast(env.device, t.precision),
+            scaler=torch.amp.GradScaler(env.device.type, enabled=t.precision == "fp16"),  # disabled: scales by 1
+            accumulate=t.accumulate,
+            clip_grad_norm=t.clip_grad_norm,
+            memory_format=memory_format,
+            live_teacher=live_teacher,
+        )
+        self.settings.autocast.adapt(model)
         self.net = torch.compile(model) if t.compile else model
         if env.distributed:
             self.net = torch.nn.parallel.DistributedDataParallel(
@@ -204,7 +210,7 @@ class Trainer:
         if not self.ckpt_path.is_file():
             self._log(f"{self.ckpt_path}: no checkpoint yet, starting from scratch")
             return TrainState()
-        state = _restore(self.ckpt_path, self.cfg, self.env, self.model, self.optimizer, self.scaler)
+        state = _restore(self.ckpt_path, self.cfg, self.env, self.model, self.optimizer, self.settings.scaler)
         self._log(f"resuming {self.ckpt_path} at epoch {state.epoch + 1}, step {state.batch}")
         return state
 
@@ -226,7 +232,7 @@ class Trainer:
                 {
                     "model": self.model.state_dict(),
                     "optimizer": self.optimizer.state_dict(),
-                    "scaler": self.scaler.state_dict(),
+                    "scaler": self.settings.scaler.state_dict(),
                     "rng": rng_state(),
                     "config": self.cfg.to_dict(),
                     "world_size": self.env.world_size,
@@ -262,13 +268,13 @@ class Trainer:
         steps = min(self.steps_per_epoch, self.total_steps - state.epoch * self.steps_per_epoch)
         self.sampler.set_epoch(state.epoch, state.batch * t.batch_size, steps * t.batch_size)
         self.net.train()
-        # (loss, gt term, teacher term) x images, on the device: read back every log_every steps only
+        # the `LossTerms` x images, in their order, on the device: read back every log_every steps only
         sums = torch.tensor(state.loss_sums, dtype=torch.float64, device=self.env.device)
         bar = self._progress_bar(steps)
         t0 = time.perf_counter()
         for batch in self.loader:
             n = len(batch["teach"])
-            terms = self._step(batch)
+            terms = torch.stack(self._step(batch))
             sums += terms.double() * n
             state.images += n
             state.batch += 1
@@ -278,9 +284,8 @@ class Trainer:
             if state.batch % t.log_every == 0 or state.batch == steps:
                 self.check_finite(weights=False)  # the loss is read here anyway
                 seconds = state.seconds + time.perf_counter() - t0
-                bar.set_postfix(
-                    loss=f"{sums[0].item() / state.images:.4f}", img_s=f"{state.images / max(seconds, 1e-9):.1f}"
-                )
+                loss = LossTerms(*sums).total.item() / state.images
+                bar.set_postfix(loss=f"{loss:.4f}", img_s=f"{state.images / max(seconds, 1e-9):.1f}")
             if t.checkpoint_every and state.step % t.checkpoint_every == 0 and state.batch < steps:
                 state.loss_sums, state.seconds = sums.tolist(), state.seconds + time.perf_counter() - t0
                 self.checkpoint()
@@ -303,26 +308,13 @@ class Trainer:
             leave=False,
         )
 
-    def _step(self, batch: dict) -> torch.Tensor:
-        """One optimiser step at the scheduled learning rate: ``(loss, gt term, teacher term)``, unread."""
-        t = self.cfg.train
+    def _step(self, batch: dict) -> LossTerms:
+        """One optimiser step at the scheduled learning rate: its `LossTerms`, unread."""
         lr = learning_rate(self.cfg, self.state.step, self.total_steps, self.state.epoch)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        return train_step(
-            self.net,
-            self.optimizer,
-            self.objective,
-            self.trainset.prepare(batch, self.env.device),
-            self.teacher,
-            self.env.device,
-            autocast=self.autocast,
-            scaler=self.scaler,
-            accumulate=t.accumulate,
-            clip_grad_norm=t.clip_grad_norm,
-            memory_format=self.memory_format,
-            live_teacher=self.live_teacher,
-        )
+        batch = self.trainset.prepare(batch, self.env.device)
+        return train_step(self.net, self.optimizer, self.objective, batch, self.settings)
 
     def finish(self) -> Path:
         """Rank 0: precise BatchNorm statistics, then ``model.safetensors`` with the run's provenance."""
@@ -359,7 +351,7 @@ def _create_model(cfg: Config) -> tuple[torch.nn.Module, str]:
     encoder_init = "scratch"
     if cfg.model.encoder_weights:
         encoder_init = f"imagenet:{load_encoder_weights(model, cfg.model.encoder_weights).name}"
-    model.camera = Intrinsics(**dataclasses.asdict(cfg.model.camera))  # recorded in model.safetensors
+    model.camera = cfg.model.camera  # an `Intrinsics`, recorded in model.safetensors
     return model, encoder_init
 
 
@@ -385,13 +377,14 @@ def _restore(path: Path, cfg: Config, env: DistEnv, model, optimizer, scaler) ->
 
 
 def _epoch_row(cfg: Config, env: DistEnv, state: TrainState, optimizer, model) -> dict[str, Any]:
-    loss, gt, tch, images = all_sum(env, [*state.loss_sums, float(state.images)])
+    *sums, images = all_sum(env, [*state.loss_sums, float(state.images)])
+    mean = LossTerms(*(s / max(images, 1) for s in sums))  # per image
     row: dict[str, Any] = {
         "epoch": state.epoch + 1,
         "step": state.step,
-        "loss": loss / max(images, 1),
-        "loss_gt": gt / max(images, 1),
-        "loss_teacher": tch / max(images, 1),
+        "loss": mean.total,
+        "loss_gt": mean.gt,
+        "loss_teacher": mean.teacher,
         "lr": optimizer.param_groups[0]["lr"],
         "images": int(images),
         "time_s": round(state.seconds, 3),

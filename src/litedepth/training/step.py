@@ -1,12 +1,15 @@
 """One optimiser step: the objective of a run and the step that lowers it on one batch.
 
 >>> objective, kd_name = build_objective(cfg, teacher)     # DistillationLoss, "l1" (None without a teacher)
->>> terms = train_step(net, optimizer, objective, batch, teacher, "cpu")   # (loss, gt term, teacher term)
+>>> settings = StepSettings("cpu", live_teacher=LiveTeacher(teacher), accumulate=2)   # fixed for a run
+>>> terms = train_step(net, optimizer, objective, batch, settings)   # LossTerms(total, gt, teacher)
 """
 
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -105,85 +108,89 @@ def build_objective(cfg: Config, teacher=None) -> tuple[DistillationLoss, str | 
     return DistillationLoss(gt, kd, cfg.loss.gt_weight, cfg.loss.teacher_weight), kd_name
 
 
-def train_step(
-    net,
-    optimizer,
-    objective: DistillationLoss,
-    batch: dict,
-    teacher,
-    device,
-    autocast: Autocast | None = None,
-    scaler: torch.amp.GradScaler | None = None,
-    accumulate: int = 1,
-    clip_grad_norm: float | None = None,
-    memory_format=torch.contiguous_format,
-    live_teacher: LiveTeacher | None = None,
-) -> torch.Tensor:
-    """One optimiser step on a collated batch from `TrainingSet`.
+class LossTerms(NamedTuple):
+    """A step's loss and its two weighted parts (``total = gt + teacher``): float32 scalar tensors, unread."""
 
-    Returns ``(loss, gt term, teacher term)`` as a float32 tensor on ``device``, unread: nothing
-    here waits for the device. What depends on the batch's make-up (which samples have labels,
-    which need the live teacher) is decided from its CPU tensors. ``accumulate``: the batch runs
-    as that many chunks, whose gradients add up to one step. ``live_teacher``: how ``teacher`` sees
-    the student's augmented views where no cached target is given (default: `LiveTeacher` with
-    ImageNet's statistics, the views at the teacher's scale as if they were whole images).
+    total: torch.Tensor
+    gt: torch.Tensor  # the loss to ground truth (zero where no sample has labels)
+    teacher: torch.Tensor  # the loss to the teacher's predictions (zero without a teacher)
+
+
+@dataclass(frozen=True)
+class StepSettings:
+    """How `train_step` runs, the same for every step of a run (the loop builds it once).
+
+    ``autocast``: the mixed-precision context (None: fp32); ``scaler``: the gradient scaler (None:
+    a disabled one, which scales by 1 and steps the optimiser directly); ``accumulate``: the batch
+    runs as that many chunks, whose gradients add up to one step; ``clip_grad_norm``: the clip of
+    the gradients' global L2 norm (None: none); ``memory_format``: the images' layout;
+    ``live_teacher``: how the teacher sees the student's augmented views where no cached target is
+    given (None: no teacher).
     """
-    device = torch.device(device)
-    autocast = autocast or Autocast(device)
+
+    device: torch.device | str = "cpu"
+    autocast: Autocast | None = None
+    scaler: torch.amp.GradScaler | None = None
+    accumulate: int = 1
+    clip_grad_norm: float | None = None
+    memory_format: torch.memory_format = torch.contiguous_format
+    live_teacher: LiveTeacher | None = None
+
+    def __post_init__(self) -> None:
+        device = torch.device(self.device)
+        object.__setattr__(self, "device", device)  # frozen: set once, here
+        if self.autocast is None:
+            object.__setattr__(self, "autocast", Autocast(device))
+        if self.scaler is None:
+            object.__setattr__(self, "scaler", torch.amp.GradScaler(device.type, enabled=False))
+
+
+def train_step(net, optimizer, objective: DistillationLoss, batch: dict, settings: StepSettings) -> LossTerms:
+    """One optimiser step on a collated batch from `TrainingSet`, run as ``settings`` say.
+
+    Returns the step's `LossTerms` on ``settings.device``, unread: nothing here waits for the
+    device. What depends on the batch's make-up (which samples have labels, which need the live
+    teacher) is decided from its CPU tensors.
+    """
+    device, accumulate, scaler = settings.device, settings.accumulate, settings.scaler
     chunks = [{k: v[i::accumulate] if torch.is_tensor(v) else v for k, v in batch.items()} for i in range(accumulate)]
-    terms = torch.zeros(3, device=device)
+    sums = torch.zeros(len(LossTerms._fields), device=device)  # in the order of LossTerms
     optimizer.zero_grad(set_to_none=True)
     for i, chunk in enumerate(chunks):
         sync = contextlib.nullcontext() if i == accumulate - 1 or not hasattr(net, "no_sync") else net.no_sync()
         with sync:
-            loss, parts = _forward_loss(net, objective, chunk, teacher, device, autocast, memory_format, live_teacher)
-            if scaler is not None and scaler.is_enabled():
-                scaler.scale(loss / accumulate).backward()
-            else:
-                (loss / accumulate).backward()
+            loss, parts = _forward_loss(net, objective, chunk, settings)
+            scaler.scale(loss / accumulate).backward()  # a disabled scaler returns its input
         zero = torch.zeros((), device=device)
-        terms += torch.stack([loss.detach(), parts.get("gt", zero), parts.get("teacher", zero)]) / accumulate
-    if scaler is not None and scaler.is_enabled():
-        if clip_grad_norm is not None:
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(_parameters(optimizer), clip_grad_norm)
-        scaler.step(optimizer)
-        scaler.update()
-    else:
-        if clip_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(_parameters(optimizer), clip_grad_norm)
-        optimizer.step()
-    return terms
+        sums += torch.stack(LossTerms(loss.detach(), parts.get("gt", zero), parts.get("teacher", zero))) / accumulate
+    if settings.clip_grad_norm is not None:
+        scaler.unscale_(optimizer)  # a disabled scaler: nothing to unscale
+        torch.nn.utils.clip_grad_norm_(_parameters(optimizer), settings.clip_grad_norm)
+    scaler.step(optimizer)  # a disabled scaler: optimizer.step()
+    scaler.update()
+    return LossTerms(*sums.unbind())
 
 
-def _forward_loss(
-    net,
-    objective: DistillationLoss,
-    batch: dict,
-    teacher,
-    device,
-    autocast: Autocast,
-    memory_format,
-    live_teacher: LiveTeacher | None = None,
-):
+def _forward_loss(net, objective: DistillationLoss, batch: dict, settings: StepSettings):
     """The student's loss on one (chunk of a) batch: ``(loss, parts)``, computed in fp32."""
+    device, autocast, live_teacher = settings.device, settings.autocast, settings.live_teacher
     has_depth, teach, cached = (
         batch["has_depth"] > 0,
         batch["teach"] > 0,
         batch["cached"] > 0,
     )  # CPU tensors: free to read
-    x = batch["image"].to(device, non_blocking=True).contiguous(memory_format=memory_format)
+    x = batch["image"].to(device, non_blocking=True).contiguous(memory_format=settings.memory_format)
     depth = batch["depth"].to(device, non_blocking=True)
     target = batch["target"].to(device, non_blocking=True)
     # live targets are valid everywhere, cached ones where the transform kept them
     target_mask = (teach & ~cached).view(-1, 1, 1, 1) | (teach.view(-1, 1, 1, 1) & (batch["target_mask"] > 0.5))
     target_mask = target_mask.to(device, non_blocking=True)
     live = torch.nonzero(teach & ~cached).flatten()
-    if teacher is not None and len(live):  # no cache: run the teacher on the augmented images
+    if live_teacher is not None and len(live):  # no cache: run the teacher on the augmented images
         live = live.to(device, non_blocking=True)
         with torch.no_grad(), autocast():
             taught = x.index_select(0, live)
-            predicted = (live_teacher or LiveTeacher(teacher))(taught)
+            predicted = live_teacher(taught)
         target = target.index_copy(0, live, predicted.to(target.dtype))
     with autocast():
         pred = net(x)
