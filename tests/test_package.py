@@ -1,4 +1,4 @@
-"""The package's shape: imports run one way, without circles, and functions stay short."""
+"""The package's shape: imports run one way, without circles or sideways steps, and functions stay short."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from pathlib import Path
 import litedepth
 
 SRC = Path(litedepth.__file__).parent
-# From the lowest: a module may import its own layer and those below it. Top-level modules not
-# named are the core helpers (errors, fileio, outputs, camera, preprocess, ...), below everything.
+# From the lowest: a module may import its own room, and the layers below its own. Top-level
+# modules not named are the core helpers (errors, fileio, outputs, camera, preprocess, ...), below
+# everything. The layers are CONTRIBUTING's: commands -> study, training, apps, deploy,
+# evaluation, synth -> the core (with runtimes) -> models, data.
 LAYERS = {
     "models": 1,
     "data": 1,
@@ -20,15 +22,24 @@ LAYERS = {
     "synth": 3,
     "evaluation": 3,
     "deploy": 3,
-    "training": 4,
-    "apps": 4,
-    "study": 5,
-    "commands": 6,
-    "cli": 6,
-    "__main__": 6,
+    "training": 3,
+    "apps": 3,
+    "study": 3,
+    "commands": 4,
+    "cli": 4,
+    "__main__": 4,
 }
 CORE_HELPERS = 0
 PACKAGE = 2  # litedepth/__init__.py: the public API (load, save_model, create_model)
+# The rooms of one layer do not import each other (a shared helper belongs in a lower layer),
+# except these steps, (importer, imported): each one a dependency of the work itself.
+SIDEWAYS_ALLOWED = {
+    ("training", "evaluation"): "a training run validates its student with the evaluation loop",
+    ("study", "training"): "reproducing the paper trains its students",
+    ("study", "evaluation"): "and evaluates them under the paper's protocol",
+    ("study", "deploy"): "and reports their parameters, GFLOPs and speed (deploy.flops, deploy.bench)",
+    ("study", "synth"): "its synthetic presets render their training and test rooms",
+}
 MAX_FUNCTION_LINES = 60
 
 
@@ -40,6 +51,26 @@ def module_name(path: Path) -> str:
 def layer(module: str) -> int:
     parts = module.split(".")
     return LAYERS.get(parts[1], CORE_HELPERS) if len(parts) > 1 else PACKAGE
+
+
+def room(module: str) -> str:
+    """The package a module lives in: a subpackage's name; "core" for the top-level modules and
+    runtimes (the core holds them); "commands" for cli and __main__."""
+    parts = module.split(".")
+    name = parts[1] if len(parts) > 1 else "core"
+    if name in ("cli", "__main__"):
+        return "commands"
+    return name if name != "runtimes" and (SRC / name / "__init__.py").is_file() else "core"
+
+
+def sideways(edges: dict[str, set[str]]) -> dict[tuple[str, str], list[str]]:
+    """Imports between different rooms of one layer: ``(importer room, imported room) -> edges``."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for source, targets in edges.items():
+        for target in targets:
+            if layer(source) == layer(target) and room(source) != room(target):
+                found.setdefault((room(source), room(target)), []).append(f"{source} imports {target}")
+    return found
 
 
 def imports(path: Path) -> list[tuple[str, bool]]:
@@ -126,8 +157,22 @@ def test_imports_run_one_way():
     assert upward == [], "\n".join(upward)
 
 
+def test_no_sideways_import_outside_the_allow_list():
+    found = sideways(graph(module_level_only=False))
+    outside = sorted(edge for pair, edges in found.items() if pair not in SIDEWAYS_ALLOWED for edge in edges)
+    assert outside == [], "\n".join(outside)
+    unused = sorted(f"{a} -> {b}" for a, b in SIDEWAYS_ALLOWED if (a, b) not in found)
+    assert unused == [], "allowed but no longer imported (drop them): " + ", ".join(unused)
+
+
 def test_the_checker_sees_circles_and_upward_imports():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    edges = {
+        "litedepth.synth.dataset": {"litedepth.deploy.flops", "litedepth.preprocess"},
+        "litedepth.hub": {"litedepth.runtimes.onnx", "litedepth.checkpoint", "litedepth.models"},
+        "litedepth.cli": {"litedepth.commands.train"},
+    }
+    assert sideways(edges) == {("synth", "deploy"): ["litedepth.synth.dataset imports litedepth.deploy.flops"]}
     assert find_cycle({"a": {"b"}, "b": set()}) is None
     assert layer("litedepth.apps.serve") > layer("litedepth.inference")
     edges = graph(module_level_only=False)

@@ -1,8 +1,9 @@
-"""File helpers shared by every command: atomic writes and image reading."""
+"""File helpers shared by every command: atomic writes, image reading and a file's content identity."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -77,6 +78,15 @@ def torch_save(obj, path: str | os.PathLike) -> None:
             if writer.error is None:
                 raise
             raise writer.error from None
+
+
+def file_identity(path: Path) -> str:
+    """A short id of a file's content: SHA-1 of its bytes (teacher files change rarely, so hashing is cheap)."""
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
 
 
 def check_output_folder(path: str | os.PathLike, option: str = "--out") -> Path:

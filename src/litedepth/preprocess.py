@@ -12,7 +12,8 @@ teachers, INT8 calibration, training) takes its pieces from here:
   `resize_for_crop` (that resize, raised where a portrait, small or elongated photo needs it to
   hold the crop: the one rule of every training and calibration path), `center_crop_box` (the
   centre crop), `crop_view` (the three together), and `network_view` (the whole image, as
-  `predict` runs it).
+  `predict` runs it);
+* `parse_size`: an ``HxW`` input size as the options write it (``--size 228x304``).
 
 >>> rgb = torch.rand(2, 3, 228, 304)                    # RGB in 0..1
 >>> x = normalise(rgb, *stats_of(model))                 # what the network takes
@@ -22,12 +23,15 @@ True
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+
+from .errors import LitedepthError
 
 Stats = tuple[tuple[float, ...], tuple[float, ...]]  # (mean, std), one value per RGB channel
 
@@ -40,6 +44,14 @@ REFERENCE_SHORTER_SIDE = 240  # images are resized so the shorter side is 240 be
 
 STRIDE = 32  # the encoders' total downsampling: whole-image inputs are padded to a multiple of it
 FITS = ("auto", "whole", "letterbox")
+
+
+def parse_size(text: str, minimum: int = 1, name: str = "--size") -> tuple[int, int]:
+    """``"228x304"`` -> ``(228, 304)`` (height, width), or a one-line `LitedepthError`."""
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(text))
+    if not m or min(int(m.group(1)), int(m.group(2))) < minimum:
+        raise LitedepthError(f"{name} {text!r}: expected HEIGHTxWIDTH with both at least {minimum}, e.g. 228x304")
+    return int(m.group(1)), int(m.group(2))
 
 
 def stats_of(obj, default: Stats = IMAGENET) -> Stats:

@@ -52,8 +52,9 @@ def print_hu2021() -> None:
 def print_model(spec: str | None, arch: str | None, size_text: str | None) -> None:
     import json
 
-    from ..deploy.flops import count_gflops, count_parameters, parse_size
+    from ..deploy.flops import count_gflops, count_parameters
     from ..hub import open_model
+    from ..preprocess import parse_size
 
     model = open_model(spec, arch)
     exported = hasattr(model, "proto") or hasattr(model, "parameter_count")  # an exported file: counted from it

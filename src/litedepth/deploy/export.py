@@ -19,8 +19,8 @@ import torch
 
 from ..errors import LitedepthError, first_line
 from ..fileio import atomic_path
+from ..preprocess import parse_size as _parse_size
 from ..runtimes.onnx_convert import DEFAULT_ATOL, DEFAULT_OPSET, DEFAULT_RTOL, onnx_bytes, verify_onnx
-from .flops import parse_size as _parse_size
 
 
 @dataclass

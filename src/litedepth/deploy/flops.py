@@ -1,4 +1,4 @@
-"""Sizes: parsing ``HxW`` input sizes, counting a model's parameters and compute.
+"""Counting a model's parameters and compute.
 
 Torch networks are counted from their modules; ONNX models (`litedepth.runtimes.onnx.OnnxDepthModel`)
 from their graph: parameters are the element count of the initializers (after BatchNorm folding and
@@ -10,7 +10,6 @@ a shape stays unknown or the graph holds compute it cannot count, such as quanti
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 from ..errors import LitedepthError
@@ -130,11 +129,3 @@ def onnx_gflops(proto: Any, size: tuple[int, int], batch: int = 1) -> float | No
             inner = a[0] if op == "Gemm" and attrs.get("transA", 0) else a[-1]
             flops += 2 * math.prod(out) * inner
     return flops / 1e9
-
-
-def parse_size(text: str, minimum: int = 1, name: str = "--size") -> tuple[int, int]:
-    """``"228x304"`` -> ``(228, 304)`` (height, width), or a one-line `LitedepthError`."""
-    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(text))
-    if not m or min(int(m.group(1)), int(m.group(2))) < minimum:
-        raise LitedepthError(f"{name} {text!r}: expected HEIGHTxWIDTH with both at least {minimum}, e.g. 228x304")
-    return int(m.group(1)), int(m.group(2))

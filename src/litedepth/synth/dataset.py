@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..deploy.flops import parse_size as _parse_size
 from ..errors import LitedepthError
 from ..fileio import atomic_path
 from ..outputs import held_locks
+from ..preprocess import parse_size as _parse_size
 from .render import render
 from .scene import SCALES, SceneScale, place_camera, sample_scene
 from .style import (

@@ -22,21 +22,13 @@ import numpy as np
 import torch
 
 from ..errors import LitedepthError
+from ..fileio import file_identity
 from ..preprocess import shorter_side_for
 from .teacher_base import INPUTS, OUTPUTS, InputRule, Teacher, content_identity, declared_rule, input_name
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MULTIPLE = 32  # a declared shorter side without a multiple: sides rounded to 32 (five stride-2 stages)
-
-
-def file_identity(path: Path) -> str:
-    """A short id of a file's content: SHA-1 of its bytes (teacher files change rarely, so hashing is cheap)."""
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
 
 
 def check_name(value: str | None, known, option: str) -> None:

@@ -29,10 +29,11 @@ from pathlib import Path
 import torch
 
 from ..errors import LitedepthError
+from ..fileio import file_identity
 from ..hub import FASTDEPTH_PREFIX, HU2021_PREFIX, hu2021_file, load
 from ..preprocess import shorter_side_for, stats_of
 from .teacher_base import INPUTS, OUTPUTS, InputRule, Teacher, declared_rule, input_name, tile_starts
-from .teacher_files import HFTeacher, OnnxTeacher, TFLiteTeacher, check_name, file_identity
+from .teacher_files import HFTeacher, OnnxTeacher, TFLiteTeacher, check_name
 
 __all__ = [
     "INPUTS",
@@ -44,7 +45,6 @@ __all__ = [
     "TFLiteTeacher",
     "Teacher",
     "TorchTeacher",
-    "file_identity",
     "load_teacher",
     "tile_starts",
 ]
