@@ -392,3 +392,40 @@ def test_letterbox_for_networks_of_one_input_size():
     assert depth.shape == (400, 1200) and np.isfinite(depth).all()
     with pytest.raises(litedepth.LitedepthError, match="fit 'stretch'"):
         predict(model, _photo(40, 60), fit="stretch")
+
+
+def test_predict_files_from_python_writes_what_the_command_writes(model_file, rgb_image, tmp_path):
+    from litedepth.apps.predict_files import predict_files
+    from litedepth.apps.predict_options import FocalSource, OutputOptions
+
+    lines = []
+    output = OutputOptions(kinds=("npy", "ply"), ply_stride=2)
+    predict_files(
+        [str(rgb_image)],
+        tmp_path / "lib",
+        str(model_file),
+        output=output,
+        focal=FocalSource(pixels=500.0),
+        report=lines.append,
+    )
+    argv = ["predict", str(rgb_image), "--model", str(model_file), "--save", "npy,ply", "--ply-stride", "2"]
+    assert main([*argv, "--focal", "500", "--out", str(tmp_path / "cli")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "lib" / "room.npy"), np.load(tmp_path / "cli" / "room.npy"))
+    assert (tmp_path / "lib" / "room.ply").read_bytes() == (tmp_path / "cli" / "room.ply").read_bytes()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"wrote 1 depth map(s) to {tmp_path / 'lib'}; depth rescaled to focal 500 px"
+    )
+
+
+def test_focal_source_one_order_for_photos_and_videos(model_file):
+    from litedepth.apps.predict_options import FocalSource
+
+    trained = litedepth.load(model_file).camera
+    assert FocalSource.parse("500").focal_px(640) == 500.0
+    assert FocalSource.parse(None, 90.0).focal_px(640) == pytest.approx(320.0)
+    assert FocalSource.parse("exif").focal_px(640, exif_px=700.0) == 700.0
+    assert FocalSource.parse(None).focal_px(640) is None and "give --focal or --fov" in FocalSource().describe(trained)
+    both = FocalSource(pixels=500.0, fov=90.0)  # not from the command line (one or the other): --fov first
+    assert both.focal_px(640) == pytest.approx(320.0) and "field of view 90 deg (--fov)" in both.describe(trained)
+    with pytest.raises(litedepth.LitedepthError, match="--focal abc"):
+        FocalSource.parse("abc")

@@ -267,3 +267,28 @@ def test_bad_camera_inputs_exit_2_with_one_line(model_file, tmp_path, monkeypatc
     assert "camera:0: cannot be read from" in one_line_error(capsys, ["predict", "camera:0", *base])
     assert "--frames 0" in one_line_error(capsys, ["predict", "camera:0", "--frames", "0", *base])
     assert not (tmp_path / "out").exists()
+
+
+def test_one_video_style_object_or_its_fields_as_keywords(clip, model_file, tmp_path):
+    from litedepth.apps.video import VideoStyle, predict_video
+
+    model = litedepth.load(model_file)
+    style = VideoStyle(layout="depth", batch_size=5, depth_range=(0.5, 4.0), smooth=0.5, cmap="viridis", progress=False)
+    whole = predict_video(model, clip, tmp_path / "style.mp4", style, frames_dir=tmp_path / "f", save=["npy"])
+    fields = predict_video(
+        model,
+        clip,
+        tmp_path / "keywords.mp4",
+        layout="depth",
+        batch_size=5,
+        depth_range=(0.5, 4.0),
+        smooth=0.5,
+        cmap="viridis",
+        progress=False,
+    )
+    assert (whole.frames, whole.vmin, whole.vmax) == (fields.frames, 0.5, 4.0) == (FRAMES, 0.5, 4.0)
+    assert decoded(tmp_path / "style.mp4") == decoded(tmp_path / "keywords.mp4") == (FRAMES, FPS, (HEIGHT, WIDTH, 3))
+    assert len(list((tmp_path / "f").glob("*.npy"))) == FRAMES
+    assert style.save == () and style.frames_dir is None  # frozen: the call made its own copy
+    with pytest.raises(LitedepthError, match="per-frame files npy: .* give a folder"):
+        predict_video(model, clip, tmp_path / "x.mp4", style, save=["npy"])

@@ -14,16 +14,14 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import LitedepthError, first_line
 from .depth_video import INSTALL_HINT, RANGE_SAMPLE, VideoResult, depth_percentiles, write_depth_video
-from .video_options import check_video_options
+from .video_options import VideoStyle, check_video_style
 
 CAMERA_PREFIX = "camera:"  # camera:N on the command line: camera number N
 # sys.platform -> (FFmpeg input format, device); FFmpeg from imageio-ffmpeg, whose builds read cameras (PyAV's wheels do not)
@@ -112,26 +110,20 @@ def predict_camera(
     model,
     camera: int | CameraStream,
     target: str | os.PathLike,
+    style: VideoStyle | None = None,
     *,
     frames: int | None = None,
-    layout: str = "side-by-side",
-    batch_size: int = 1,
-    depth_range: tuple[float, float] | None = None,
-    smooth: float | None = None,
-    cmap: str = "magma_r",
-    frames_dir: str | os.PathLike | None = None,
-    save: Sequence[str] = (),
-    adjust: Callable[[np.ndarray], np.ndarray] | None = None,
-    progress: bool = True,
+    **options,
 ) -> VideoResult:
     """Depth video ``target`` of ``camera`` (a number for `open_camera`, or an opened stream): ``frames`` frames, or until Ctrl-C.
 
-    As `predict_video`, but live: the colour range (unless ``depth_range`` is given) is fixed from
-    the first `RANGE_SAMPLE` frames and kept for the rest, and the frame rate is the camera's.
-    Ctrl-C ends the video after the frame at hand (`interrupt_flag`): what was recorded is kept.
+    As `predict_video` (``style`` default: batches of 1; ``options`` replace its fields), but live:
+    the colour range (unless the style's ``depth_range`` is given) is fixed from the first
+    `RANGE_SAMPLE` frames and kept for the rest, and the frame rate is the camera's. Ctrl-C ends
+    the video after the frame at hand (`interrupt_flag`): what was recorded is kept.
     """
 
-    check_video_options(layout, batch_size, smooth, cmap, frames_dir, save)
+    style = check_video_style(replace(style or VideoStyle(batch_size=1), **options))
     if frames is not None and frames < 1:
         raise LitedepthError(f"--frames {frames}: must be at least 1")
     camera = open_camera(camera) if isinstance(camera, int) else camera
@@ -142,7 +134,7 @@ def predict_camera(
             first = list(itertools.islice(images, RANGE_SAMPLE))
             if not first:
                 raise LitedepthError(f"{camera.name}: stopped before a frame was read")
-            depth_range = depth_range or depth_percentiles(model, first, batch_size, adjust)
+            depth_range = style.depth_range or depth_percentiles(model, first, style.batch_size, style.adjust)
             return write_depth_video(
                 model,
                 itertools.chain(first, images),
@@ -153,14 +145,7 @@ def predict_camera(
                 *depth_range,
                 total=frames,
                 desc=camera.name,
-                layout=layout,
-                batch_size=batch_size,
-                smooth=smooth,
-                cmap=cmap,
-                frames_dir=frames_dir,
-                save=save,
-                adjust=adjust,
-                progress=progress,
+                style=style,
             )
     finally:
         camera.close()

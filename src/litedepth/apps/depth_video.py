@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.video_frames import INSTALL_HINT, require_av  # noqa: F401 (re-exported to the camera and video modules)
+from .video_options import VideoStyle
 
 RANGE_PERCENTILES = (2.0, 98.0)  # of depth pooled over the sampled frames -> the clip's colour range
 RANGE_SAMPLE = 24  # frames, evenly spaced over the clip, predicted to fix the colour range
@@ -133,14 +134,7 @@ def write_depth_video(
     *,
     total: int | None,
     desc: str,
-    layout: str,
-    batch_size: int,
-    smooth: float | None,
-    cmap: str,
-    frames_dir,
-    save: Sequence[str],
-    adjust,
-    progress: bool,
+    style: VideoStyle,
 ) -> VideoResult:
     """The writing pass of `predict_video` and `predict_camera`: ``images`` (RGB PIL, ``width`` x ``height``) -> ``target``."""
     from tqdm import tqdm
@@ -148,20 +142,20 @@ def write_depth_video(
     from ..fileio import save_npy, write_png16_mm
     from ..inference import predict
 
-    frames_dir = Path(frames_dir) if frames_dir is not None else None
+    frames_dir, save = style.frames_dir, style.save
     start = time.perf_counter()
     count = 0
     with (
-        video_writer(target, fps, width * (2 if layout == "side-by-side" else 1), height) as write,
-        tqdm(total=total, desc=desc, unit="frame", disable=not progress) as bar,
+        video_writer(target, fps, width * (2 if style.layout == "side-by-side" else 1), height) as write,
+        tqdm(total=total, desc=desc, unit="frame", disable=not style.progress) as bar,
     ):
         average = None
-        while batch := list(itertools.islice(images, batch_size)):
-            for image, depth in zip(batch, predict(model, batch, batch_size=batch_size)):
-                if adjust is not None:
-                    depth = adjust(depth)
-                depth = average = smooth_step(average, depth, smooth)
-                write(depth_frame(image, depth, vmin, vmax, cmap, layout))
+        while batch := list(itertools.islice(images, style.batch_size)):
+            for image, depth in zip(batch, predict(model, batch, batch_size=style.batch_size)):
+                if style.adjust is not None:
+                    depth = style.adjust(depth)
+                depth = average = smooth_step(average, depth, style.smooth)
+                write(depth_frame(image, depth, vmin, vmax, style.cmap, style.layout))
                 if "png16" in save:
                     write_png16_mm(frames_dir / f"{count:06d}.png", depth)
                 if "npy" in save:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -34,7 +34,7 @@ from .depth_video import (
     require_av,
     write_depth_video,
 )
-from .video_options import FRAME_KINDS, LAYOUTS, check_smooth, check_video_options, parse_depth_range
+from .video_options import FRAME_KINDS, LAYOUTS, VideoStyle, check_smooth, check_video_style, parse_depth_range
 
 # the camera and option names that callers of this module import from it
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "VIDEO_EXTENSIONS",
     "VideoInfo",
     "VideoResult",
+    "VideoStyle",
     "camera_device",
     "check_smooth",
     "clip_depth_range",
@@ -141,35 +142,27 @@ def predict_video(
     model,
     path: str | os.PathLike,
     target: str | os.PathLike,
+    style: VideoStyle | None = None,
     *,
-    layout: str = "side-by-side",
-    batch_size: int = 4,
-    depth_range: tuple[float, float] | None = None,
-    smooth: float | None = None,
-    cmap: str = "magma_r",
-    frames_dir: str | os.PathLike | None = None,
-    save: Sequence[str] = (),
-    adjust: Callable[[np.ndarray], np.ndarray] | None = None,
     info: VideoInfo | None = None,
-    progress: bool = True,
+    **options,
 ) -> VideoResult:
     """Predict depth for every frame of the video at ``path`` and write the depth video ``target`` (mp4).
 
-    Frames go through `litedepth.inference.predict` in batches of ``batch_size``; ``adjust``
-    (optional) maps each depth map, e.g. to the user's camera; ``smooth``: the `smooth_step` weight.
-    ``layout``: `LAYOUTS`. Colours span ``depth_range`` metres, or `clip_depth_range` (a first
-    pass) when None; the same for every frame. The frame rate is the input's. ``save``: kinds
-    of `FRAME_KINDS` written per frame into ``frames_dir`` (``000000.png`` 16-bit millimetres,
-    ``000000.npy`` float32 metres), the depth shown in the video (smoothed if asked).
-    ``info``: `probe`'s result, if the caller has it already. ``seconds`` of the result times the
-    pass that writes the video (decoding, prediction, colouring and encoding).
+    ``style`` (`VideoStyle`, default: side-by-side, batches of 4, magma_r); ``options``: any of its
+    fields, replacing the style's (``layout="depth"``, ``smooth=0.5``, ...). Colours span the style's
+    ``depth_range`` metres, or `clip_depth_range` (a first pass) when None; the same for every
+    frame. The frame rate is the input's. Per-frame files (``save`` into ``frames_dir``):
+    ``000000.png`` 16-bit millimetres, ``000000.npy`` float32 metres, the depth shown in the video
+    (smoothed if asked). ``info``: `probe`'s result, if the caller has it already. ``seconds`` of
+    the result times the pass that writes the video (decoding, prediction, colouring and encoding).
     """
-    check_video_options(layout, batch_size, smooth, cmap, frames_dir, save)
+    style = check_video_style(replace(style or VideoStyle(), **options))
     info = info or probe(path)
     vmin, vmax = (
-        depth_range
-        if depth_range is not None
-        else clip_depth_range(model, path, info.frames, batch_size, adjust=adjust)
+        style.depth_range
+        if style.depth_range is not None
+        else clip_depth_range(model, path, info.frames, style.batch_size, adjust=style.adjust)
     )
     return write_depth_video(
         model,
@@ -182,12 +175,5 @@ def predict_video(
         vmax,
         total=info.frames,
         desc=Path(path).name,
-        layout=layout,
-        batch_size=batch_size,
-        smooth=smooth,
-        cmap=cmap,
-        frames_dir=frames_dir,
-        save=save,
-        adjust=adjust,
-        progress=progress,
+        style=style,
     )

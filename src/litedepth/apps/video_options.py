@@ -1,11 +1,18 @@
 """The options of a depth video, checked before any work: layout, colour range, smoothing, per-frame files.
 
-Each check returns the value or raises a one-line `LitedepthError` that names the option.
+`VideoStyle` holds them all, built once and handed whole to `litedepth.apps.video.predict_video`,
+`litedepth.apps.camera_stream.predict_camera` and the writing pass they share. Each check returns
+the value or raises a one-line `LitedepthError` that names the option.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
 
 from ..errors import LitedepthError
 
@@ -34,20 +41,46 @@ def check_smooth(alpha: float | None) -> float | None:
     return alpha
 
 
-def check_video_options(
-    layout: str, batch_size: int, smooth: float | None, cmap: str, frames_dir, save: Sequence[str]
-) -> None:
-    """One line for a bad layout, batch size, smoothing weight, colour map or per-frame file kind."""
+@dataclass(frozen=True)
+class VideoStyle:
+    """How a depth video looks and what it writes besides: one object from the options to the writing pass.
+
+    ``layout``: `LAYOUTS`; frames go through `litedepth.inference.predict` ``batch_size`` at a
+    time; colours span ``depth_range`` metres (None: from the clip, or the first camera frames)
+    in matplotlib's ``cmap``; ``smooth``: the `litedepth.apps.depth_video.smooth_step` weight
+    (None: off); ``save``: kinds of `FRAME_KINDS` written per frame into ``frames_dir``;
+    ``adjust`` (optional) maps each depth map, e.g. to the user's camera; ``progress``: a tqdm bar.
+    """
+
+    layout: str = "side-by-side"
+    batch_size: int = 4
+    depth_range: tuple[float, float] | None = None
+    smooth: float | None = None
+    cmap: str = "magma_r"
+    frames_dir: str | os.PathLike | None = None
+    save: tuple[str, ...] = ()
+    adjust: Callable[[np.ndarray], np.ndarray] | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:  # a frozen object normalises its own fields
+        object.__setattr__(self, "save", tuple(self.save))
+        if self.frames_dir is not None:
+            object.__setattr__(self, "frames_dir", Path(self.frames_dir))
+
+
+def check_video_style(style: VideoStyle) -> VideoStyle:
+    """``style``, or one line for a bad layout, per-frame file kind, colour map, smoothing weight or batch size."""
     from .visualize import check_cmap
 
-    if layout not in LAYOUTS:
-        raise LitedepthError(f"layout {layout!r}: choose from {', '.join(LAYOUTS)}")
-    bad = [k for k in save if k not in FRAME_KINDS]
-    if bad or (save and frames_dir is None):
+    if style.layout not in LAYOUTS:
+        raise LitedepthError(f"layout {style.layout!r}: choose from {', '.join(LAYOUTS)}")
+    bad = [k for k in style.save if k not in FRAME_KINDS]
+    if bad or (style.save and style.frames_dir is None):
         raise LitedepthError(
-            f"per-frame files {', '.join(save)}: choose from {', '.join(FRAME_KINDS)} and give a folder"
+            f"per-frame files {', '.join(style.save)}: choose from {', '.join(FRAME_KINDS)} and give a folder"
         )
-    check_cmap(cmap)
-    check_smooth(smooth)
-    if batch_size < 1:
-        raise LitedepthError(f"batch size {batch_size}: must be at least 1")
+    check_cmap(style.cmap)
+    check_smooth(style.smooth)
+    if style.batch_size < 1:
+        raise LitedepthError(f"batch size {style.batch_size}: must be at least 1")
+    return style
