@@ -651,6 +651,29 @@ def bad_inputs(ws: Path) -> list[tuple[str, list]]:
         ("eval: --jso, a prefix", ["eval", "--model", model, "--data", data, "--jso", ws / "m.json"]),
         ("predict: --mod, a prefix", ["predict", photos, "--mod", model, "--out", out]),
         ("bench: --thread, a prefix", ["bench", "--model", "fast-student", "--thread", 1]),
+        # reproduce --preset real: its inputs, checked before anything is written (issue 31, part 6)
+        *(
+            (f"reproduce real: {what}", ["reproduce", "--preset", "real-smoke", "--out", out, *extra])
+            for what, extra in (
+                ("no --teacher", ["--unlabeled", photos]),
+                ("no --unlabeled", ["--teacher", model]),
+                ("--unlabeled a file", ["--teacher", model, "--unlabeled", photos / "a.jpg"]),
+                ("--teacher missing", ["--teacher", ws / "nope.tflite", "--unlabeled", photos]),
+                ("--teacher-input bogus", ["--teacher", model, "--unlabeled", photos, "--teacher-input", "rgb256"]),
+                (
+                    "--real-pairs not a data set",
+                    ["--teacher", model, "--unlabeled", photos, "--real-pairs", ws / "foreign"],
+                ),
+                ("--real-pairs missing", ["--teacher", model, "--unlabeled", photos, "--real-pairs", ws / "nope"]),
+                ("--pair-groups bad", ["--teacher", model, "--unlabeled", photos, "--pair-groups", "nyu=0-3"]),
+                ("--runs bogus", ["--teacher", model, "--unlabeled", photos, "--runs", "real_kd,N_t_X"]),
+                ("--out its photos", ["--teacher", model, "--unlabeled", photos, "--out", photos]),
+            )
+        ),
+        (
+            "reproduce: --unlabeled for the quick preset",
+            ["reproduce", "--preset", "quick", "--out", out, "--unlabeled", photos],
+        ),
         # synthetic room styles (issue 31, part 5)
         ("synth: --style bogus", ["synth", "--out", out, "--n", 1, "--style", "moon"]),
         ("synth: --style with a bogus effect", ["synth", "--out", out, "--n", 1, "--style", "camera+moon"]),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .distill import TEACHER_CONVENTIONS, add_teacher_conventions
+
 HELP = "train and evaluate every configuration of the paper's table; write results.md/json and figures"
 
 
@@ -12,7 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--preset",
         default="quick",
         help="quick (synthetic, ~10 min on 2 CPU cores) | study (synthetic, 3 seeds) | study-gpu (3x the study's "
-        "budgets, for one GPU) | smoke (seconds, tiny data: checks the pipeline) | paper (real NYU-v2 + ScanNet, for a GPU)",
+        "budgets, for one GPU) | smoke (seconds, tiny data: checks the pipeline) | paper (real NYU-v2 + ScanNet, for a GPU) "
+        "| real (students for real photos: synthetic rooms + --unlabeled photos taught by --teacher, ~30 min on 2 CPU "
+        "cores) | real-smoke (seconds: the real preset's pipeline)",
     )
     parser.add_argument("--out", required=True, help="output folder (re-running skips finished configurations)")
     parser.add_argument(
@@ -39,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers", type=int, help="DataLoader worker processes per training run (default: the preset's)"
     )
+    add_real_arguments(parser)
     parser.add_argument(
         "--jobs",
         type=int,
@@ -48,16 +53,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_real_arguments(parser: argparse.ArgumentParser) -> None:
+    """The real preset's inputs: the teacher (and its conventions), the photos, the real pairs."""
+    parser.add_argument(
+        "--teacher", help="real presets: the teacher, a file (.tflite, .onnx, .safetensors) or a name (fastdepth:nyu)"
+    )
+    add_teacher_conventions(parser)
+    parser.add_argument("--unlabeled", help="real presets: a folder of real photos (any size, recursive) or videos")
+    parser.add_argument(
+        "--real-pairs", help="real presets: real RGB-D pairs to score on (e.g. a folder in the NYU test layout)"
+    )
+    parser.add_argument(
+        "--pair-groups",
+        metavar="NAME:ROWS,...",
+        help="real presets: the sources of the real pairs by CSV row from 0, e.g. nyu:0-8,tum:9-11,sun:12 "
+        "(default: the file name's part before the first '_' unless a number, else one group 'all')",
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     import dataclasses
     from pathlib import Path
 
     from ..errors import LitedepthError
-    from ..study.presets import STUDY_PRESETS
+    from ..study.presets import REAL_PRESETS, STUDY_PRESETS
     from ..study.reproduce import reproduce
 
-    if args.preset not in STUDY_PRESETS:
-        raise LitedepthError(f"--preset {args.preset!r}: choose from {', '.join(STUDY_PRESETS)}")
+    if args.preset in REAL_PRESETS:
+        return run_real(args, REAL_PRESETS[args.preset])
+    check_study_preset(args, STUDY_PRESETS, REAL_PRESETS)
     preset = STUDY_PRESETS[args.preset]
     changes = {}
     if args.runs:
@@ -104,4 +128,60 @@ def run(args: argparse.Namespace) -> int:
     )
     print((Path(args.out) / "results.md").read_text())
     print(f"wrote {args.out}/results.md, results.json, para_accu.png, samples.png ({len(payload['runs'])} runs)")
+    return 0
+
+
+def check_study_preset(args: argparse.Namespace, study_presets, real_presets) -> None:
+    """One-line errors for an unknown preset and for the real presets' options given to another preset."""
+    from ..errors import LitedepthError
+
+    if args.preset not in study_presets:
+        raise LitedepthError(f"--preset {args.preset!r}: choose from {', '.join([*study_presets, *real_presets])}")
+    for option in ("teacher", "unlabeled", "real_pairs", "pair_groups", *TEACHER_CONVENTIONS):
+        if getattr(args, option) is not None:
+            name = "--" + option.replace("_", "-")
+            raise LitedepthError(f"{name}: only for the real presets ({', '.join(real_presets)})")
+
+
+def run_real(args: argparse.Namespace, preset) -> int:
+    """``reproduce --preset real``: the rooms, the three students, their scores on the real pairs."""
+    import dataclasses
+    from pathlib import Path
+
+    from ..errors import LitedepthError
+    from ..study.real import reproduce_real
+
+    changes = {}
+    if args.runs:
+        changes["runs"] = tuple(r.strip() for r in args.runs.split(",") if r.strip())
+    if args.seeds:
+        try:
+            changes["seeds"] = tuple(int(s) for s in args.seeds.split(","))
+        except ValueError:
+            raise LitedepthError(f"--seeds {args.seeds!r}: expected a comma list of integers") from None
+    for option, key, low in (
+        ("--threads", "threads", 1),
+        ("--workers", "workers", 0),
+        ("--student-images", "student_images", 1),
+    ):
+        value = getattr(args, key)
+        if value is not None and value < low:
+            raise LitedepthError(f"{option} {value}: must be at least {low}")
+        if value is not None:
+            changes[key] = value
+    preset = dataclasses.replace(preset, **changes)
+    payload = reproduce_real(
+        preset,
+        args.out,
+        teacher=args.teacher,
+        unlabeled=args.unlabeled,
+        real_pairs=args.real_pairs,
+        declared={key: getattr(args, key) for key in TEACHER_CONVENTIONS},
+        pair_groups=args.pair_groups,
+        train=not args.report_only,
+    )
+    print((Path(args.out) / "results.md").read_text())
+    print(
+        f"wrote {args.out}/results.md, results.json{', real_samples.png' if args.real_pairs else ''} ({len(payload['runs'])} rows)"
+    )
     return 0

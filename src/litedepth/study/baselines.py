@@ -45,18 +45,10 @@ def baseline_rows(
     is `litedepth.evaluation.loop.evaluate`'s (``"median"``: each prediction scaled to the ground
     truth's median first, which leaves the ramp its shape and the constant nothing).
     """
-    from ..data import open_dataset, test_transform
     from ..evaluation.loop import evaluate
 
-    train = open_dataset(sets["X"], split="train", transform=test_transform(preset.input_size))
-    depths = torch.stack([train[i]["depth"][0] for i in range(len(train))])  # (N, H, W)
-    valid = depths > 0
-    rows = (depths * valid).sum(dim=(0, 2)) / valid.sum(dim=(0, 2)).clamp(min=1)
     result = []
-    for name, what, model in (
-        ("constant", "median training depth", ConstantDepth(depths[valid].median().item(), preset.input_size)),
-        ("row_ramp", "mean training depth of each row", RowRamp(rows, preset.input_size)),
-    ):
+    for name, what, model in baseline_models(preset, sets["X"]):
         metrics = evaluate(
             model, test_data or sets["X"], protocol="hu2021", batch_size=16, progress=False, align=align
         ).metrics
@@ -73,3 +65,18 @@ def baseline_rows(
             }
         )
     return result
+
+
+def baseline_models(preset, train_data: str) -> list[tuple[str, str, torch.nn.Module]]:
+    """``(name, what it predicts, network)`` of each baseline, fitted on ``train_data``'s training split
+    at ``preset.input_size``: a constant (the median training depth) and a row ramp."""
+    from ..data import open_dataset, test_transform
+
+    train = open_dataset(train_data, split="train", transform=test_transform(preset.input_size))
+    depths = torch.stack([train[i]["depth"][0] for i in range(len(train))])  # (N, H, W)
+    valid = depths > 0
+    rows = (depths * valid).sum(dim=(0, 2)) / valid.sum(dim=(0, 2)).clamp(min=1)
+    return [
+        ("constant", "median training depth", ConstantDepth(depths[valid].median().item(), preset.input_size)),
+        ("row_ramp", "mean training depth of each row", RowRamp(rows, preset.input_size)),
+    ]

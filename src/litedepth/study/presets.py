@@ -251,3 +251,85 @@ STUDY_PRESETS: dict[str, StudyPreset] = {
         teach_labeled=True,
     ),
 }
+
+
+# The real preset's runs: students for real photographs. "rooms" = synthetic rooms with their ground truth,
+# "photos" = the --unlabeled real photos, the targets there the --teacher's predictions.
+REAL_RUNS: dict[str, RunSpec] = {
+    spec.name: spec
+    for spec in (
+        RunSpec("real_no_kd", "student", (("rooms", "labeled"),), None, "synthetic rooms, ground truth only"),
+        RunSpec(
+            "real_kd",
+            "student",
+            (("rooms", "labeled"), ("photos", "unlabeled")),
+            "teacher",
+            "synthetic rooms (ground truth) + real photos (the teacher)",
+        ),
+        RunSpec(
+            "real_kd_fast",
+            "fast",
+            (("rooms", "labeled"), ("photos", "unlabeled")),
+            "teacher",
+            "fast student, as real_kd",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class RealPreset:
+    """Students for real photographs: synthetic rooms with ground truth + real photos taught by a real teacher.
+
+    Every run gets the same budget in images seen (``student_images``); the real photos are listed
+    ``photo_repeat`` times in the mix (their share of each batch), taught by the teacher at its own
+    scale, flip-averaged, through the cache. ``teach_rooms``: the teacher's loss on the rooms too.
+    """
+
+    name: str
+    image_size: tuple[int, int] = (240, 320)  # synthetic rooms as written (H, W)
+    input_size: tuple[int, int] = (192, 256)  # network input (the training crop)
+    n_rooms: int = 600  # synthetic training images
+    views_per_scene: int = 4
+    room_scale: str = "nyu"  # scene scale of the rooms (litedepth.synth.scene.SCALES)
+    runs: tuple[str, ...] = tuple(REAL_RUNS)
+    seeds: tuple[int, ...] = (0,)
+    student_images: int = 2400  # training budget of every run in images seen
+    photo_repeat: int = 4  # the real photos listed this many times among the sources
+    teach_rooms: bool = False
+    batch_size: int = 16
+    lr: float = 3e-4
+    workers: int = 1
+    threads: int | None = None
+    encoder_weights: str | None = "imagenet"
+    kd_loss: str = "l1"
+    precision: str = "fp32"
+    channels_last: bool = True
+    latency_size: tuple[int, int] = (228, 304)
+    data_seed: int = 0
+    precise_bn_images: int = 256  # train.precise_bn_images (the default 1000 costs minutes on 2 cores)
+    samples: int = 4  # real pairs in the figure
+    archs: dict = field(default_factory=lambda: dict(LITE_ARCHS))
+
+
+REAL_PRESETS: dict[str, RealPreset] = {
+    # At most 30 minutes on 2 CPU cores for one seed of all three runs, data and scoring included
+    # (the budget is set from the measured images/s at 192x256: see the real preset's docs page).
+    "real": RealPreset("real"),
+    # Seconds, on tiny data: every step of the real preset (tests); its numbers mean nothing.
+    "real-smoke": RealPreset(
+        "real-smoke",
+        image_size=(60, 80),
+        input_size=(48, 64),
+        n_rooms=8,
+        student_images=16,
+        photo_repeat=1,
+        batch_size=4,
+        threads=1,
+        workers=0,
+        latency_size=(48, 64),
+        encoder_weights=None,
+        precise_bn_images=8,
+        samples=2,
+    ),
+}

@@ -87,26 +87,7 @@ def findings(summary: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     for claim, better, worse in FINDINGS:
         if better not in by_name or worse not in by_name:
             continue
-        a, b = by_name[better], by_name[worse]
-        diff, spread = a["delta1"] - b["delta1"], a["delta1_std"] + b["delta1_std"]
-        if min(len(a["seeds"]), len(b["seeds"])) < 2:
-            verdict = "not decided (one seed, no spread)"
-        elif diff > spread:
-            verdict = "reproduced"
-        elif -diff > spread:
-            verdict = "contradicted"
-        else:
-            verdict = "not resolved (difference within the spread)"
-        result.append(
-            {
-                "claim": claim,
-                "better": better,
-                "worse": worse,
-                "delta1_difference": diff,
-                "spread": spread,
-                "verdict": verdict,
-            }
-        )
+        result.append({"claim": claim, **compare(by_name[better], by_name[worse])})
     pairs, max_delta1_gap, max_rmse_ratio = PARITY
     for fast, reference in pairs:
         if fast not in by_name or reference not in by_name or by_name[fast]["arch"] == by_name[reference]["arch"]:
@@ -127,6 +108,21 @@ def findings(summary: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     return result
+
+
+def compare(a: dict[str, Any], b: dict[str, Any], key: str = "delta1") -> dict[str, Any]:
+    """Configuration ``a`` against ``b`` on mean ``key``: the difference, the spread (the sum of both sample
+    standard deviations) and the verdict (`findings`' rule: decided only with at least two seeds each)."""
+    diff, spread = a[key] - b[key], a[key + "_std"] + b[key + "_std"]
+    if min(len(a["seeds"]), len(b["seeds"])) < 2:
+        verdict = "not decided (one seed, no spread)"
+    elif diff > spread:
+        verdict = "reproduced"
+    elif -diff > spread:
+        verdict = "contradicted"
+    else:
+        verdict = "not resolved (difference within the spread)"
+    return {"better": a["name"], "worse": b["name"], "delta1_difference": diff, "spread": spread, "verdict": verdict}
 
 
 def findings_markdown(items: Sequence[dict[str, Any]]) -> str:
@@ -245,9 +241,16 @@ def plot_params_vs_accuracy(
 
 
 def plot_samples(
-    path: Path, images: Sequence[np.ndarray], columns: dict[str, Sequence[np.ndarray]], cmap: str = "magma_r"
+    path: Path,
+    images: Sequence[np.ndarray],
+    columns: dict[str, Sequence[np.ndarray]],
+    cmap: str = "magma_r",
+    range_from: str | None = None,
 ) -> None:
-    """A grid: one row per test image; RGB, then one coloured depth map per column (ground truth first)."""
+    """A grid: one row per test image; RGB, then one coloured depth map per column.
+
+    Each row's colour range is that of column ``range_from``'s map (default the first: the ground truth).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -256,7 +259,7 @@ def plot_samples(
     n, m = len(images), 1 + len(columns)
     fig, axes = plt.subplots(n, m, figsize=(2.2 * m, 1.8 * n), dpi=110, squeeze=False)
     for r, rgb in enumerate(images):
-        gt = next(iter(columns.values()))[r]
+        gt = (columns[range_from] if range_from else next(iter(columns.values())))[r]
         valid = gt[gt > 0]
         vmin, vmax = (float(np.percentile(valid, 2)), float(np.percentile(valid, 98))) if valid.size else (0.0, 10.0)
         axes[r, 0].imshow(rgb)
@@ -298,3 +301,91 @@ def write_samples(out: Path, sets: dict[str, str], preset: StudyPreset, rows: li
             with torch.inference_mode():
                 columns[name] = [d[0].numpy() for d in load(models[name])(batch)]
     plot_samples(out / "samples.png", images, columns)
+
+
+REAL_COLUMNS = ("delta1", "delta1_aligned", "abs_rel", "abs_rel_aligned", "rmse", "rmse_aligned", "train_seconds")
+
+
+def summarise_real(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The real preset's rows grouped by configuration: mean and sample std over seeds of `REAL_COLUMNS`
+    and of each source's delta1 (raw and median-aligned), with the number of real images each rests on."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row["name"], []).append(row)
+    summary = []
+    for runs in groups.values():
+        first = runs[0]
+        keep = ("name", "description", "arch", "encoder_init", "params", "gflops", "images_seen", "n_images")
+        entry = {k: first[k] for k in keep if k in first}
+        entry["seeds"] = [r["seed"] for r in runs]
+        for key in REAL_COLUMNS:
+            values = [float(r.get(key) or 0.0) for r in runs]
+            entry[key] = statistics.fmean(values)
+            entry[key + "_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+        entry["per_source"] = {
+            group: {
+                "n_images": info["n_images"],
+                "rows": info["rows"],
+                **{k: statistics.fmean(r["per_source"][group][k] for r in runs) for k in ("delta1", "delta1_aligned")},
+            }
+            for group, info in first.get("per_source", {}).items()
+        }
+        summary.append(entry)
+    return summary
+
+
+def real_markdown(summary: Sequence[dict[str, Any]], header: str) -> str:
+    """One row per configuration: delta1 raw (hu2021) and median-aligned, overall and per source; mean ± std."""
+    sources = list(dict.fromkeys(g for e in summary for g in e.get("per_source", {})))
+    per_source = "".join(f" δ1 {g} (n={summary[0]['per_source'][g]['n_images']}) raw / aligned |" for g in sources)
+    lines = [
+        header,
+        "",
+        "| configuration | what | network | params | seeds | images seen | train time (s) | δ1 | δ1 aligned | abs rel "
+        f"| abs rel aligned | RMSE (m) |{per_source}",
+        "|---" * (12 + len(sources)) + "|",
+    ]
+    for e in summary:
+
+        def cell(key: str, fmt: str = ".3f", e=e) -> str:
+            return f"{e[key]:{fmt}} ± {e[key + '_std']:{fmt}}" if len(e["seeds"]) > 1 else f"{e[key]:{fmt}}"
+
+        init = " (ImageNet)" if str(e.get("encoder_init", "")).startswith("imagenet") else ""
+        params = f"{e['params'] / 1e6:.2f}M" if e.get("params") else "-"
+        groups = "".join(
+            f" {e['per_source'][g]['delta1']:.3f} / {e['per_source'][g]['delta1_aligned']:.3f} |"
+            if g in e.get("per_source", {})
+            else " - |"
+            for g in sources
+        )
+        lines.append(
+            f"| {e['name']} | {e.get('description', '')} | {e['arch']}{init} | {params} | {len(e['seeds'])} "
+            f"| {e.get('images_seen', '-')} | {cell('train_seconds', '.0f')} | {cell('delta1')} | {cell('delta1_aligned')} "
+            f"| {cell('abs_rel')} | {cell('abs_rel_aligned')} | {cell('rmse')} |{groups}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_real_samples(
+    path: Path, pairs: str, input_size: tuple[int, int], networks: dict, rows: Sequence[int]
+) -> None:
+    """The real preset's figure: photo | teacher | students | ground truth on the real pairs ``rows``.
+
+    ``networks``: ``{column title: network}`` in order; each sees the photo as `evaluate` shows it
+    (resized to hold ``input_size``, centre-cropped), normalised its own way (`stats_of`).
+    """
+    import torch
+
+    from ..data import open_dataset, test_transform
+    from ..preprocess import normalise, stats_of
+
+    plain = open_dataset(pairs, split="test", transform=test_transform(input_size, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)))
+    samples = [plain[i] for i in rows]
+    rgb = torch.stack([s["image"] for s in samples])  # RGB in 0..1
+    columns = {}
+    for title, net in networks.items():
+        with torch.inference_mode():
+            columns[title] = [d[0].float().numpy() for d in net(normalise(rgb, *stats_of(net)))]
+    columns["ground truth"] = [s["depth"][0].numpy() for s in samples]
+    images = [np.clip(s["image"].permute(1, 2, 0).numpy(), 0, 1) for s in samples]
+    plot_samples(path, images, columns, range_from="ground truth")
