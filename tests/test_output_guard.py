@@ -647,7 +647,7 @@ def bad_inputs(ws: Path) -> list[tuple[str, list]]:
         ),
         ("predict: a truncated OpenVINO IR", ["predict", photos, "--model", ws / "cut.xml", "--out", out]),
         ("predict: a truncated .tflite", ["predict", photos, "--model", ws / "cut.tflite", "--out", out]),
-        ("reproduce: --teacher, a prefix", ["reproduce", "--preset", "smoke", "--out", out, "--teacher", model]),
+        ("reproduce: --teacher-im, a prefix", ["reproduce", "--preset", "smoke", "--out", out, "--teacher-im", 5]),
         ("eval: --jso, a prefix", ["eval", "--model", model, "--data", data, "--jso", ws / "m.json"]),
         ("predict: --mod, a prefix", ["predict", photos, "--mod", model, "--out", out]),
         ("bench: --thread, a prefix", ["bench", "--model", "fast-student", "--thread", 1]),
