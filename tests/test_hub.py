@@ -218,6 +218,25 @@ def test_a_failed_download_is_one_line_and_leaves_no_file(
         assert f"--model PATH/{STUDENT}.pt" in line and str(cache / "hu2021") in line
 
 
+def test_a_pinned_sha256_refuses_other_bytes_and_takes_its_own(server, student_zip, cache, monkeypatch):
+    """Where a network's sha256 is known (`Hu2021Network.sha256`), the file in the archive must have it."""
+    import hashlib
+
+    with zipfile.ZipFile(io.BytesIO(student_zip)) as zf:
+        pinned = hashlib.sha256(zf.read(f"runs/{STUDENT}.pt")).hexdigest()
+    url = server.serve("/networks.zip", student_zip, monkeypatch)
+    monkeypatch.setitem(HU2021, STUDENT, HU2021[STUDENT]._replace(sha256="0" * 64))
+    with pytest.raises(LitedepthError) as info:
+        litedepth.load(f"hu2021:{STUDENT}")
+    assert str(info.value) == (
+        f"hu2021:{STUDENT}: {STUDENT}.pt in the download from {url} has sha256 {pinned}, "
+        f"not the published file's {'0' * 64}"
+    )
+    assert not cache.exists()  # refused before anything was moved into the cache
+    monkeypatch.setitem(HU2021, STUDENT, HU2021[STUDENT]._replace(sha256=pinned))
+    assert litedepth.load(f"hu2021:{STUDENT}").arch == "hu2021-student"
+
+
 def test_unknown_names_are_one_line_listing_the_known_ones(capsys, tmp_path):
     with pytest.raises(LitedepthError) as info:
         litedepth.load("hu2021:N_s_X_U_unlable")

@@ -19,6 +19,7 @@ LAYERS = {
     "checkpoint": 2,
     "runtimes": 2,
     "hub": 2,
+    "pretrained": 2,  # the published networks: downloaded, then opened by checkpoint
     "synth": 3,
     "evaluation": 3,
     "deploy": 3,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from ..hub import check_device
+from ..devices import check_device
 
 
 @dataclass

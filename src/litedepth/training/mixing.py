@@ -368,7 +368,7 @@ def build_training_set(
 
 def store_root(cfg: Config) -> Path:
     """Where the sources' sample stores live: ``data.store_dir``, else ``samples/`` in the user cache folder."""
-    from ..hub import cache_dir
+    from ..cache import cache_dir
 
     return Path(cfg.data.store_dir).expanduser() if cfg.data.store_dir else cache_dir() / "samples"
 
