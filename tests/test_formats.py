@@ -449,3 +449,22 @@ def test_a_truncated_openvino_ir_is_one_whole_line_naming_the_file(tmp_path, ckp
     weights.unlink()
     assert error().startswith(f"litedepth predict: error: {weights}: missing, the .bin of {xml}")
     assert not (tmp_path / "d").exists()
+
+
+def test_the_format_table_names_real_functions_and_runtime_rows():
+    """Each format's exporter, requirements and quantiser import; each runnable format is a row of the resolver's."""
+    from litedepth.deploy.formats import FORMATS, function
+    from litedepth.hub import MODEL_SUFFIXES
+    from litedepth.runtimes.kinds import RUNTIMES, model_class
+
+    for fmt in FORMATS.values():
+        assert all(callable(function(name)) for name in (fmt.exporter, *fmt.requires))
+        assert fmt.quantiser is None or callable(function(fmt.quantiser))
+        if fmt.runtime is not None:
+            assert fmt.runtime in RUNTIMES and fmt.suffix in (fmt.runtime, "")
+            assert fmt.runtime in MODEL_SUFFIXES
+    assert {fmt.runtime for fmt in FORMATS.values()} - {None} == set(RUNTIMES)
+    assert [f.name for f in FORMATS.values() if f.int8] == ["onnx", "openvino", "tflite", "coreml"]
+    assert [f.name for f in FORMATS.values() if f.dynamic] == ["onnx", "openvino"]
+    assert model_class(".onnx", "openvino").__name__ == "OpenVinoDepthModel"
+    assert model_class(".onnx", "onnxruntime").__name__ == "OnnxDepthModel"

@@ -28,6 +28,7 @@ from ..runtimes.fold_batchnorm import fold_batchnorm
 from ..runtimes.onnx_convert import INPUT_NAME, OUTPUT_NAME, converter_quiet
 from .check import INT8_TOLERANCE, Int8Change, int8_change, refuse_int8
 from .files import atomic_folder, c_writes
+from .quantize import QuantizeReport, calibration_batches
 
 WEIGHT_THRESHOLD = 2048  # coremltools' default: constants with fewer elements (biases, tiny layers) stay float
 
@@ -109,9 +110,22 @@ def export_coreml(model, path: str | os.PathLike, size=None):
 
 
 def quantize_coreml(
-    model, float_path: str | os.PathLike, out_path: str | os.PathLike, batches: list, tolerance: float = INT8_TOLERANCE
-) -> Int8Change:
-    """Weight-only INT8 of the package ``float_path`` (``model``: the network it came from), checked, then written."""
+    float_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    calibration_dir: str | os.PathLike,
+    max_images: int = 64,
+    tolerance: float = INT8_TOLERANCE,
+    model=None,
+) -> QuantizeReport:
+    """Weight-only INT8 of the package ``float_path`` (``model``: the network it came from), checked, then written.
+
+    The depth change is measured on ``model`` (`weight_int8_change`): Core ML packages cannot run here.
+    """
+    from ..preprocess import stats_of
+
+    if model is None:
+        raise LitedepthError(f"{float_path}: Core ML INT8 needs the network it was exported from")
+    batches = calibration_batches(calibration_dir, package_input_size(float_path), *stats_of(model), max_images)
     ct = require_coremltools()
     from coremltools.optimize.coreml import OpLinearQuantizerConfig, OptimizationConfig, linear_quantize_weights
 
@@ -140,7 +154,7 @@ def quantize_coreml(
             raise LitedepthError(f"{out_path}: the INT8 Core ML package has {'; '.join(problems)}; not written")
         _lift(package, tmp)
         write_marker(tmp, "coreml-model")
-    return change
+    return QuantizeReport.of(out_path, len(batches), change)
 
 
 def weight_int8_change(model, batches: list) -> Int8Change:

@@ -1,7 +1,7 @@
 """The export formats: what each writes, which extra converts it, how it is checked and whether it has INT8.
 
 >>> report = export_model(model, "openvino", "student.xml")
->>> report, change = export_int8("openvino", "student.xml", "calib/")    # writes student.int8.xml
+>>> report = export_int8("openvino", "student.xml", "calib/")    # writes student.int8.xml
 
 ========  =====================  ==================  ==================  =============================================
 format    output                 extra               INT8                checked by
@@ -14,39 +14,69 @@ ncnn      NAME/ (model.ncnn.*)   ncnn                -                   ncnn's 
 ========  =====================  ==================  ==================  =============================================
 
 Only ONNX and OpenVINO take ``--dynamic``; the others are exported at one fixed size (photos of
-another aspect ratio are then letterboxed by `litedepth.inference.predict`).
+another aspect ratio are then letterboxed by `litedepth.inference.predict`). `FORMATS` holds the
+table; the files each runs as are rows of `litedepth.runtimes.kinds.RUNTIMES`, named by suffix.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import LitedepthError
 
-FORMAT_NAMES = ("onnx", "openvino", "tflite", "coreml", "ncnn")
-
 
 @dataclass(frozen=True)
 class Format:
-    """One export format."""
+    """One export format. Its functions are named ``"MODULE:FUNCTION"`` under `litedepth` and imported when used."""
 
     name: str
     suffix: str  # what the output path ends with ("" for the NCNN folder)
     extra: str  # pip install 'litedepth[EXTRA]'
     folder: bool  # the output is a folder (renamed into place as a whole)
-    dynamic: bool  # takes --dynamic
-    int8: bool  # `export_int8` writes NAME.int8.EXT
+    options: tuple[str, ...]  # what the exporter takes beside ``size``: "dynamic" (--dynamic), "opset"
+    requires: tuple[str, ...]  # what imports the converter, or raises one line naming the extra
+    exporter: str  # (model, out, size=..., *options) -> ExportReport, checked as the table above says
+    quantiser: str | None  # (float_path, out, calibration, max_images, tolerance, model) -> QuantizeReport
+    runtime: str | None  # its row of `litedepth.runtimes.kinds.RUNTIMES` (None: not run here)
+
+    @property
+    def dynamic(self) -> bool:
+        """Takes ``--dynamic``."""
+        return "dynamic" in self.options
+
+    @property
+    def int8(self) -> bool:
+        """`export_int8` writes ``NAME.int8.EXT``."""
+        return self.quantiser is not None
 
 
 FORMATS: dict[str, Format] = {
-    "onnx": Format("onnx", ".onnx", "onnx", False, True, True),
-    "openvino": Format("openvino", ".xml", "openvino", False, True, True),
-    "tflite": Format("tflite", ".tflite", "litert-export", False, False, True),
-    "coreml": Format("coreml", ".mlpackage", "coreml", True, False, True),
-    "ncnn": Format("ncnn", "", "ncnn", True, False, False),
-}
+    "onnx": Format(
+        "onnx", ".onnx", "onnx", False, ("dynamic", "opset"), ("runtimes.onnx_convert:require_onnx",),
+        "deploy.export:export_onnx", "deploy.quantize:quantize_int8", ".onnx",
+    ),
+    "openvino": Format(
+        "openvino", ".xml", "openvino", False, ("dynamic",), ("runtimes.openvino:require_openvino",),
+        "deploy.openvino:export_openvino", "deploy.openvino:quantize_openvino", ".xml",
+    ),
+    "tflite": Format(
+        "tflite", ".tflite", "litert-export", False, (),
+        ("deploy.litert:require_litert_torch", "runtimes.litert:require_litert"),
+        "deploy.litert:export_tflite", "deploy.litert:quantize_tflite", ".tflite",
+    ),
+    "coreml": Format(
+        "coreml", ".mlpackage", "coreml", True, (), ("deploy.coreml:require_coremltools",),
+        "deploy.coreml:export_coreml", "deploy.coreml:quantize_coreml", None,
+    ),
+    "ncnn": Format(
+        "ncnn", "", "ncnn", True, (), ("deploy.ncnn:require_pnnx", "runtimes.ncnn:require_ncnn"),
+        "deploy.ncnn:export_ncnn", None, ".param",
+    ),
+}  # fmt: skip
+FORMAT_NAMES = tuple(FORMATS)
 KNOWN_SUFFIXES = (".onnx", ".xml", ".bin", ".tflite", ".mlpackage", ".param", ".safetensors", ".pt", ".pth")
 
 
@@ -78,30 +108,16 @@ def int8_path(out: str | os.PathLike) -> Path:
     return out.with_name(f"{out.stem}.int8{out.suffix}")
 
 
+def function(name: str):
+    """``"MODULE:FUNCTION"`` under `litedepth` (a field of `Format`) -> the function, its module imported now."""
+    module, attr = name.split(":")
+    return getattr(importlib.import_module(f"litedepth.{module}"), attr)
+
+
 def require_converter(name: str) -> None:
     """Import what a format's export needs, or one line naming the extra (before any model is opened)."""
-    if name == "onnx":
-        from ..runtimes.onnx_convert import require_onnx
-
-        require_onnx()
-    elif name == "openvino":
-        from ..runtimes.openvino import require_openvino
-
-        require_openvino()
-    elif name == "tflite":
-        from ..runtimes.litert import require_litert
-        from .litert import require_litert_torch
-
-        require_litert_torch(), require_litert()
-    elif name == "coreml":
-        from .coreml import require_coremltools
-
-        require_coremltools()
-    else:
-        from ..runtimes.ncnn import require_ncnn
-        from .ncnn import require_pnnx
-
-        require_pnnx(), require_ncnn()
+    for require in get_format(name).requires:
+        function(require)()
 
 
 def export_model(model, name: str, out: str | os.PathLike, size=None, dynamic: bool = False, opset: int = 17):
@@ -119,25 +135,9 @@ def export_model(model, name: str, out: str | os.PathLike, size=None, dynamic: b
 
 
 def _export(model, name: str, out, size, dynamic: bool, opset: int):
-    if name == "onnx":
-        from .export import export_onnx
-
-        return export_onnx(model, out, size=size, dynamic=dynamic, opset=opset)
-    if name == "openvino":
-        from .openvino import export_openvino
-
-        return export_openvino(model, out, size=size, dynamic=dynamic)
-    if name == "tflite":
-        from .litert import export_tflite
-
-        return export_tflite(model, out, size=size)
-    if name == "coreml":
-        from .coreml import export_coreml
-
-        return export_coreml(model, out, size=size)
-    from .ncnn import export_ncnn
-
-    return export_ncnn(model, out, size=size)
+    fmt = get_format(name)
+    options = {key: value for key, value in (("dynamic", dynamic), ("opset", opset)) if key in fmt.options}
+    return function(fmt.exporter)(model, out, size=size, **options)
 
 
 def export_int8(name: str, float_path, calibration, max_images: int = 64, tolerance: float | None = None, model=None):
@@ -154,47 +154,11 @@ def export_int8(name: str, float_path, calibration, max_images: int = 64, tolera
 
 def _export_int8(name: str, float_path, calibration, max_images: int, tolerance: float | None, model):
     from .check import INT8_TOLERANCE
-    from .quantize import QuantizeReport, calibration_batches, quantize_int8
 
     fmt, tolerance = get_format(name), INT8_TOLERANCE if tolerance is None else tolerance
-    if not fmt.int8:
-        raise LitedepthError(
-            f"--int8: not available for {fmt.name} exports (onnx, openvino, tflite and coreml have it)"
-        )
-    out = int8_path(float_path)
-    if name == "onnx":
-        return quantize_int8(float_path, out, calibration, max_images=max_images, tolerance=tolerance)
-    from ..preprocess import stats_of
-
-    if name == "coreml":
-        return _coreml_int8(model, float_path, out, calibration, max_images, tolerance)
-    if name == "tflite":
-        from ..runtimes.litert import LiteRTDepthModel
-        from .litert import quantize_tflite as quantize
-
-        float_model = LiteRTDepthModel(float_path)
-    else:
-        from ..runtimes.openvino import OpenVinoDepthModel
-        from .openvino import quantize_openvino as quantize
-
-        float_model = OpenVinoDepthModel(float_path)
-    batches = calibration_batches(calibration, float_model.input_size, *stats_of(float_model), max_images)
-    change = quantize(float_path, out, batches, tolerance=tolerance)
-    return QuantizeReport(
-        str(out), len(batches), change.images, change.max_abs, change.mean_abs, change.float_max_abs, change.relative
-    )
-
-
-def _coreml_int8(model, float_path, out, calibration, max_images: int, tolerance: float):
-    """Weight-only INT8 of a Core ML package, its depth change measured on ``model`` (`quantize_coreml`)."""
-    from ..preprocess import stats_of
-    from .coreml import package_input_size, quantize_coreml
-    from .quantize import QuantizeReport, calibration_batches
-
-    if model is None:
-        raise LitedepthError(f"{float_path}: Core ML INT8 needs the network it was exported from")
-    batches = calibration_batches(calibration, package_input_size(float_path), *stats_of(model), max_images)
-    change = quantize_coreml(model, float_path, out, batches, tolerance=tolerance)
-    return QuantizeReport(
-        str(out), len(batches), change.images, change.max_abs, change.mean_abs, change.float_max_abs, change.relative
-    )
+    if fmt.quantiser is None:
+        *others, last = [f.name for f in FORMATS.values() if f.int8]
+        available = f"{', '.join(others)} and {last}"
+        raise LitedepthError(f"--int8: not available for {fmt.name} exports ({available} have it)")
+    quantise = function(fmt.quantiser)
+    return quantise(float_path, int8_path(float_path), calibration, max_images, tolerance, model=model)

@@ -27,7 +27,8 @@ from ..metadata import export_metadata, precision_entry
 from ..runtimes.fold_batchnorm import fold_batchnorm
 from ..runtimes.litert import LiteRTDepthModel, raw_metadata_entry, require_litert, write_metadata
 from ..runtimes.onnx_convert import converter_quiet
-from .check import INT8_TOLERANCE, Int8Change, compare, int8_change, refuse_int8
+from .check import INT8_TOLERANCE, compare, int8_change, refuse_int8
+from .quantize import QuantizeReport, float_batches
 
 ATOL, RTOL = 1e-4, 1e-3  # XNNPACK's float32 kernels round differently from PyTorch's
 
@@ -75,16 +76,25 @@ def export_tflite(model, path: str | os.PathLike, size=None):
 
 
 def quantize_tflite(
-    float_path: str | os.PathLike, out_path: str | os.PathLike, batches: list, tolerance: float = INT8_TOLERANCE
-) -> Int8Change:
-    """Static INT8 of the ``.tflite`` ``float_path`` calibrated on ``batches`` (``(1, 3, H, W)`` arrays), checked, then written."""
+    float_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    calibration_dir: str | os.PathLike,
+    max_images: int = 64,
+    tolerance: float = INT8_TOLERANCE,
+    model=None,
+) -> QuantizeReport:
+    """Static INT8 of the ``.tflite`` ``float_path`` calibrated on the photos of ``calibration_dir``, checked, then written.
+
+    ``model`` is not needed (the file holds all it needs).
+    """
+    float_model = LiteRTDepthModel(float_path)
+    batches = float_batches(float_model, calibration_dir, max_images)
     try:
         from ai_edge_quantizer import quantizer, recipe
     except ImportError:
         raise LitedepthError(
             "LiteRT INT8 needs the 'ai-edge-quantizer' package: pip install 'litedepth[litert]'"
         ) from None
-    float_model = LiteRTDepthModel(float_path)
     signature = float_model.interpreter.get_signature_list()
     key = next(iter(signature))
     samples = {key: [{signature[key]["inputs"][0]: batch} for batch in batches]}
@@ -110,4 +120,4 @@ def quantize_tflite(
         refuse_int8(change, out_path, tolerance)
         with atomic_path(out_path) as tmp:
             Path(tmp).write_bytes((Path(work) / "int8-meta.tflite").read_bytes())
-    return change
+    return QuantizeReport.of(out_path, len(batches), change)

@@ -1,13 +1,13 @@
 """Export to an OpenVINO IR (``NAME.xml`` + ``NAME.bin``), and INT8 by NNCF post-training quantisation.
 
 >>> report = export_openvino(model, "student.xml")                      # float32 weights, checked in OpenVINO
->>> change = quantize_openvino("student.xml", "student.int8.xml", batches)  # NNCF, checked against the float IR
+>>> report = quantize_openvino("student.xml", "student.int8.xml", "calib/")  # NNCF, checked against the float IR
 
 The IR holds the ``litedepth.*`` metadata in its ``rt_info`` (`litedepth.runtimes.openvino`).
 Weights are saved in float32 (``compress_to_fp16=False``): OpenVINO's default fp16 weights would
 move the depth. NNCF quantises weights (per channel, symmetric) and activations (per tensor,
-asymmetric, min-max ranges: `nncf_options`) to INT8 from the calibration images (``batches``:
-``(1, 3, H, W)`` arrays); the file is refused when its depth moves more than the INT8 tolerance
+asymmetric, min-max ranges: `nncf_options`) to INT8 from the calibration images (a folder of
+photos, at the IR's input size); the file is refused when its depth moves more than the INT8 tolerance
 (`litedepth.deploy.check.INT8_TOLERANCE`) from the float IR's.
 """
 
@@ -28,8 +28,9 @@ from ..runtimes.openvino import (
     set_metadata,
     signal_stack_kept,
 )
-from .check import INT8_TOLERANCE, Int8Change, compare, int8_change, refuse_int8
+from .check import INT8_TOLERANCE, compare, int8_change, refuse_int8
 from .files import atomic_files, c_writes
+from .quantize import QuantizeReport, float_batches
 
 logger = logging.getLogger(__name__)
 
@@ -82,11 +83,18 @@ def nncf_options(nncf, images: int, subset_size: int = 300) -> dict:
 def quantize_openvino(
     float_path: str | os.PathLike,
     out_path: str | os.PathLike,
-    batches: list,
+    calibration_dir: str | os.PathLike,
+    max_images: int = 64,
     tolerance: float = INT8_TOLERANCE,
+    model=None,
     subset_size: int = 300,
-) -> Int8Change:
-    """NNCF INT8 of the IR ``float_path`` calibrated on ``batches`` (``(1, 3, H, W)`` arrays), checked, then written."""
+) -> QuantizeReport:
+    """NNCF INT8 of the IR ``float_path`` calibrated on the photos of ``calibration_dir``, checked, then written.
+
+    ``model`` is not needed (the IR holds all it needs).
+    """
+    float_model = OpenVinoDepthModel(float_path)
+    batches = float_batches(float_model, calibration_dir, max_images)
     ov = require_openvino()
     try:
         import nncf
@@ -101,11 +109,10 @@ def quantize_openvino(
         raise LitedepthError(f"{out_path}: NNCF could not quantise {float_path} ({first_line(exc, 200)})") from None
     set_metadata(quantised, precision_entry("int8"))
     meta["precision"] = "int8"
-    float_model = OpenVinoDepthModel(float_path)
     int8_model = OpenVinoDepthModel(quantised, name=str(out_path), metadata=meta)
     change = int8_change(lambda b: float_model._run(b), lambda b: int8_model._run(b), batches[:8])
     refuse_int8(change, out_path, tolerance)
     with atomic_files(ir_files(out_path)) as (xml, _):
         with c_writes(xml):
             ov.save_model(quantised, str(xml), compress_to_fp16=False)
-    return change
+    return QuantizeReport.of(out_path, len(batches), change)

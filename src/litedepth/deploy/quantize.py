@@ -25,7 +25,7 @@ from ..errors import LitedepthError
 from ..fileio import IMAGE_EXTENSIONS, atomic_path, read_rgb
 from ..metadata import precision_entry
 from ..runtimes.onnx_convert import INPUT_NAME, require_onnx
-from .check import INT8_TOLERANCE, int8_change, refuse_int8
+from .check import INT8_TOLERANCE, Int8Change, int8_change, refuse_int8
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,19 @@ class QuantizeReport:
     mean_abs_change: float
     float_abs_max: float  # largest |float output| on the compared images, for scale
     relative_change: float = float("nan")  # mean |INT8 - float| / mean |float| (what the tolerance bounds)
+
+    @classmethod
+    def of(cls, path: str | os.PathLike, calibration_images: int, change: Int8Change) -> QuantizeReport:
+        """The report of the INT8 file ``path``, calibrated on ``calibration_images`` photos, its depth ``change``."""
+        return cls(
+            str(path),
+            calibration_images,
+            change.images,
+            change.max_abs,
+            change.mean_abs,
+            change.float_max_abs,
+            change.relative,
+        )
 
 
 def calibration_files(folder: str | os.PathLike, max_images: int = 64) -> list[Path]:
@@ -116,26 +129,32 @@ def calibration_batches(folder: str | os.PathLike, input_size, mean, std, max_im
     return [prepare_images([crop_view(read_rgb(p), input_size)], input_size, mean, std).numpy() for p in files]
 
 
+def float_batches(float_model, calibration_dir: str | os.PathLike, max_images: int) -> list[np.ndarray]:
+    """`calibration_batches` at the input size and normalisation of the exported ``float_model``."""
+    from ..preprocess import stats_of
+
+    return calibration_batches(calibration_dir, float_model.input_size, *stats_of(float_model), max_images=max_images)
+
+
 def quantize_int8(
     onnx_path: str | os.PathLike,
     out_path: str | os.PathLike,
     calibration_dir: str | os.PathLike,
     max_images: int = 64,
     tolerance: float = INT8_TOLERANCE,
+    model=None,
 ) -> QuantizeReport:
     """Quantise ``onnx_path`` (a `litedepth export` file) to ``out_path``; compare INT8 with float, refuse past ``tolerance``.
 
     ``tolerance``: the largest mean |INT8 - float| as a fraction of the mean |float| depth
-    (`litedepth.deploy.check.refuse_int8`); nothing is written past it.
+    (`litedepth.deploy.check.refuse_int8`); nothing is written past it. ``model`` is not needed
+    (the file holds all it needs): every quantiser of `litedepth.deploy.formats.FORMATS` takes it.
     """
     _, ort = require_onnx()
-    from ..preprocess import stats_of
     from ..runtimes.onnx import OnnxDepthModel
 
     float_model = OnnxDepthModel(onnx_path)
-    batches = calibration_batches(
-        calibration_dir, float_model.input_size, *stats_of(float_model), max_images=max_images
-    )
+    batches = float_batches(float_model, calibration_dir, max_images)
     out_path = Path(out_path)
     with _quantizer_notes_dropped(ort), atomic_path(out_path) as tmp:
         _quantize_static(onnx_path, tmp, batches)
@@ -145,14 +164,7 @@ def quantize_int8(
         change = int8_change(float_model._run, int8_model._run, compared)
         refuse_int8(change, out_path, tolerance)
         del int8_model
-    scale = _float_max(float_model, compared)
-    return QuantizeReport(
-        str(out_path), len(batches), len(compared), change.max_abs, change.mean_abs, scale, change.relative
-    )
-
-
-def _float_max(float_model, batches) -> float:
-    return max(float(np.abs(float_model._run(b)).max()) for b in batches)
+    return QuantizeReport.of(out_path, len(batches), change)
 
 
 def _quantize_static(onnx_path, tmp: Path, batches: list[np.ndarray]) -> None:
