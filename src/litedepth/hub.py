@@ -8,15 +8,11 @@
 >>> model = load("fast-student")                  # fresh weights, for trying the tools (UntrainedWeightsWarning)
 >>> depth = model.predict("room.jpg")             # H x W float32, metres
 
-``hu2021:NAME`` names one of the eight networks the authors of Hu et al. 2021 released (`HU2021`;
-``litedepth info hu2021:`` lists them). They are looked up in ``<cache>/hu2021/NAME.pt``, where
-``<cache>`` is ``$LITEDEPTH_CACHE``, else the user cache folder (``$XDG_CACHE_HOME/litedepth``,
-by default ``~/.cache/litedepth``). When absent, the authors' archive (`HU2021_URL`, or
-``$LITEDEPTH_HU2021_URL``) is downloaded into a temporary folder inside the cache folder and
-unpacked (a zip; the ``NAME.pt`` files in whatever folder); every network in it is checked by
-loading it strictly with its architecture, and only then moved into place: a failed download
-leaves nothing behind. Google Drive links need ``gdown`` (``pip install 'litedepth[hub]'``);
-other URLs (``https://``, ``http://``, ``file://``) are read by the standard library.
+``hu2021:NAME`` names one of the eight networks the authors of Hu et al. 2021 released and
+``fastdepth:nyu`` FastDepth's published weights: `litedepth.pretrained` finds them in the cache
+folder (`litedepth.cache`) or downloads them once (`litedepth.downloads`: checked, unpacked,
+nothing left behind on failure). Exported files are run by the runtime their suffix names
+(`litedepth.runtimes.kinds`).
 
 `load` never imports the deployment code above it. ONNX Runtime (`litedepth.runtimes.onnx`)
 is imported lazily, when it runs a model (an ``.onnx`` file, or ``backend="onnxruntime"``).
