@@ -29,7 +29,7 @@ import torch
 from ..errors import LitedepthError
 from ..outputs import held_locks
 from .presets import REAL_RUNS, RealPreset, RunSpec
-from .reproduce import check_same_budget, run_folder, ships_imagenet_weights
+from .reproduce import check_same_budget, run_dict, run_folder
 
 logger = logging.getLogger(__name__)
 
@@ -178,41 +178,22 @@ def real_config(
         sources += [{"path": sets[key], "role": role, "split": "train"}] * repeat
     n_items = sum(len(open_dataset(s["path"], split="train", labeled=s["role"] == "labeled")) for s in sources)
     epochs = math.ceil(preset.student_images / n_items)
-    arch = preset.archs[spec.network]
+    length = (epochs, math.ceil(preset.student_images / (epochs * preset.batch_size)))
+    distill = {"teacher": teacher if spec.teacher else None, "cache": True, "cache_flip": True, **declared}
+    train = {"precise_bn_images": preset.precise_bn_images}
     return Config.from_dict(
-        {
-            "name": f"{spec.name}-seed{seed}",
-            "model": {
-                "arch": arch,
-                "input_size": list(preset.input_size),
-                "encoder_weights": preset.encoder_weights if ships_imagenet_weights(arch) else None,
-            },
-            "data": {"sources": sources, "val": None, "workers": preset.workers},
-            "optim": {"lr": preset.lr},
-            "schedule": {"kind": "cosine"},
-            "loss": {"kd": preset.kd_loss},
-            "train": {
-                "epochs": epochs,
-                "steps_per_epoch": math.ceil(preset.student_images / (epochs * preset.batch_size)),
-                "batch_size": preset.batch_size,
-                "threads": preset.threads,
-                "precision": preset.precision,
-                "channels_last": preset.channels_last,
-                "checkpoint_seconds": 60.0,
-                "precise_bn_images": preset.precise_bn_images,
-                "seed": seed,
-                "out_dir": str(run_folder(out, spec.name, seed)),
-                "progress": False,
-            },
-            "distill": {
-                "teacher": teacher if spec.teacher else None,
-                "cache": True,
-                "cache_dir": str(out / "teacher-cache"),
-                "cache_flip": True,
-                "teach_labeled": preset.teach_rooms,
-                **declared,
-            },
-        },
+        run_dict(
+            spec,
+            seed,
+            preset,
+            sources,
+            out,
+            length,
+            {"kind": "cosine"},
+            train,
+            teach_labeled=preset.teach_rooms,
+            **distill,
+        ),
         origin=f"{spec.name} (seed {seed})",
     )
 

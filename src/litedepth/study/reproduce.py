@@ -247,45 +247,60 @@ def run_config(
         epochs = math.ceil(budget / n_items)
         steps_per_epoch = math.ceil(budget / (epochs * preset.batch_size))
     schedule = {"kind": "cosine"} if preset.schedule == "cosine" else {"kind": "step", "step_epochs": 5, "gamma": 0.1}
-    arch = preset.archs[spec.network]
     # KD on labeled sets only (N_s_X, N_s_X_U_label) distils on them whatever the preset says
     teach_labeled = preset.teach_labeled or (
         not teacher_run and spec.teacher is not None and all(role == "labeled" for _, role in spec.sources)
     )
+    distill = {"teacher": teacher, "cache": preset.teacher_cache, "cache_flip": preset.cache_flip}
     return Config.from_dict(
-        {
-            "name": f"{spec.name}-seed{seed}",
-            "model": {
-                "arch": arch,
-                "input_size": list(preset.input_size),
-                "encoder_weights": preset.encoder_weights if ships_imagenet_weights(arch) else None,
-            },
-            "data": {"sources": sources, "val": None, "workers": preset.workers},
-            "optim": {"lr": preset.lr},
-            "schedule": schedule,
-            "loss": {"kd": preset.kd_loss},
-            "train": {
-                "epochs": epochs,
-                "steps_per_epoch": steps_per_epoch,
-                "batch_size": preset.batch_size,
-                "threads": preset.threads,
-                "precision": preset.precision,
-                "channels_last": preset.channels_last,
-                "checkpoint_seconds": 60.0,
-                "seed": seed,
-                "out_dir": str(run_folder(out, spec.name, seed)),
-                "progress": False,
-            },
-            "distill": {
-                "teacher": teacher,
-                "cache": preset.teacher_cache,
-                "cache_dir": str(out / "teacher-cache"),
-                "cache_flip": preset.cache_flip,
-                "teach_labeled": teach_labeled,
-            },
-        },
+        run_dict(
+            spec,
+            seed,
+            preset,
+            sources,
+            out,
+            (epochs, steps_per_epoch),
+            schedule,
+            teach_labeled=teach_labeled,
+            **distill,
+        ),
         origin=f"{spec.name} (seed {seed})",
     )
+
+
+def run_dict(
+    spec: RunSpec, seed: int, preset, sources: list, out: Path, length: tuple, schedule: dict, train=None, **distill
+) -> dict:
+    """The `Config` dict of one run of a preset (synthetic or real): ``length`` is (epochs, steps per epoch),
+    ``train`` extra ``train.*`` keys, ``distill`` the ``distill.*`` keys besides the cache folder."""
+    arch = preset.archs[spec.network]
+    epochs, steps_per_epoch = length
+    return {
+        "name": f"{spec.name}-seed{seed}",
+        "model": {
+            "arch": arch,
+            "input_size": list(preset.input_size),
+            "encoder_weights": preset.encoder_weights if ships_imagenet_weights(arch) else None,
+        },
+        "data": {"sources": sources, "val": None, "workers": preset.workers},
+        "optim": {"lr": preset.lr},
+        "schedule": schedule,
+        "loss": {"kd": preset.kd_loss},
+        "train": {
+            "epochs": epochs,
+            "steps_per_epoch": steps_per_epoch,
+            "batch_size": preset.batch_size,
+            "threads": preset.threads,
+            "precision": preset.precision,
+            "channels_last": preset.channels_last,
+            "checkpoint_seconds": 60.0,
+            "seed": seed,
+            "out_dir": str(run_folder(out, spec.name, seed)),
+            "progress": False,
+            **(train or {}),
+        },
+        "distill": {"cache_dir": str(out / "teacher-cache"), **distill},
+    }
 
 
 def ships_imagenet_weights(arch: str) -> bool:
