@@ -16,6 +16,7 @@ LAYERS = {
     "models": 1,
     "data": 1,
     "config": 2,
+    "config_checks": 2,  # what a Config must hold (known architectures among it)
     "checkpoint": 2,
     "runtimes": 2,
     "hub": 2,
@@ -75,12 +76,20 @@ def sideways(edges: dict[str, set[str]]) -> dict[tuple[str, str], list[str]]:
 
 
 def imports(path: Path) -> list[tuple[str, bool]]:
-    """``(litedepth module imported, at module level?)`` for every import of the file."""
+    """``(litedepth module imported, at module level?)`` for every import of the file that runs."""
     tree = ast.parse(path.read_text())
     package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
     top_level = {id(node) for node in tree.body}
+    for_type_checkers = {  # `if TYPE_CHECKING:` imports are never run
+        id(inner)
+        for node in tree.body
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+        for inner in ast.walk(node)
+    }
     found = []
     for node in ast.walk(tree):
+        if id(node) in for_type_checkers:
+            continue
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")

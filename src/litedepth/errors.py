@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import errno
 import re
 
@@ -12,6 +13,12 @@ class LitedepthError(Exception):
     The message must name the file (or value) and the problem on one line, e.g.
     ``LitedepthError("photos/a.jpg: not a readable image (cannot identify image file)")``.
     """
+
+
+def did_you_mean(name: str, known, cutoff: float = 0.5) -> str:
+    """`` (did you mean 'x'?)`` for the name in ``known`` closest to ``name``, or ``""`` when none is close."""
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=cutoff)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def first_line(exc: BaseException, limit: int | None = None) -> str:

@@ -20,7 +20,6 @@ is imported lazily, when it runs a model (an ``.onnx`` file, or ``backend="onnxr
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 import warnings
@@ -33,7 +32,7 @@ from .cache import cache_dir
 from .checkpoint import load_network
 from .devices import check_device, torch_device
 from .downloads import STALE_AFTER_S, is_stale_download
-from .errors import LitedepthError
+from .errors import LitedepthError, did_you_mean
 from .models import ARCHITECTURES, DepthNet, create_model
 from .pretrained import (
     FASTDEPTH,
@@ -220,8 +219,7 @@ def _not_found(spec: str | os.PathLike, path: Path) -> LitedepthError:
     if path.suffix.lower() in MODEL_SUFFIXES or not isinstance(spec, str) or os.sep in name or "/" in name:
         kind = RUNTIMES[suffix].what.split(" ", 1)[1] if (suffix := path.suffix.lower()) in RUNTIMES else "checkpoint"
         return LitedepthError(f"{path}: no such {kind} file")
-    close = difflib.get_close_matches(name, ARCHITECTURES, n=1, cutoff=0.5)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    hint = did_you_mean(name, ARCHITECTURES)
     return LitedepthError(
         f"{name}: neither a model file nor an architecture name{hint}; architectures: {', '.join(ARCHITECTURES)}"
         f"; the authors' networks: {HU2021_PREFIX}NAME; FastDepth's: {', '.join(FASTDEPTH_PREFIX + n for n in FASTDEPTH)}"

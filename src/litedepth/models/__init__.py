@@ -7,9 +7,9 @@ torch.Size([1, 1, 228, 304])
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 
+from ..errors import did_you_mean
 from ..preprocess import IMAGENET_MEAN, IMAGENET_STD
 from .decoder import MFF, ChannelAttention, Refine, UpBranch
 from .depthnet import DepthNet
@@ -79,8 +79,7 @@ ARCHITECTURES: dict[str, Callable[..., DepthNet]] = {
 def create_model(name: str, **kwargs) -> DepthNet:
     """Build a freshly initialised network by name; ``kwargs`` go to its builder (e.g. ``input_size``)."""
     if name not in ARCHITECTURES:
-        close = difflib.get_close_matches(name, ARCHITECTURES, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(name, ARCHITECTURES, cutoff=0.6)
         raise ValueError(f"unknown architecture {name!r}{hint}; known: {', '.join(ARCHITECTURES)}")
     model = ARCHITECTURES[name](**kwargs)
     model.config = {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}

@@ -11,7 +11,6 @@ squeezed to its size).
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import logging
@@ -21,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import LitedepthError
+from ..errors import LitedepthError, did_you_mean
 from ..fileio import file_identity
 from ..preprocess import shorter_side_for
 from .teacher_base import INPUTS, OUTPUTS, InputRule, Teacher, content_identity, declared_rule, input_name
@@ -34,8 +33,7 @@ DEFAULT_MULTIPLE = 32  # a declared shorter side without a multiple: sides round
 def check_name(value: str | None, known, option: str) -> None:
     """A one-line error for a name not in ``known`` (the nearest one suggested)."""
     if value is not None and value not in known:
-        close = difflib.get_close_matches(str(value), list(known), n=1, cutoff=0.4)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(value, known, cutoff=0.4)
         raise LitedepthError(f"{option} {value!r} unknown{hint}; known: {', '.join(known)}")
 
 
