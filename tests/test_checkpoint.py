@@ -136,7 +136,7 @@ def file_size_limit(size: int):
 def test_a_full_disk_is_an_os_error_naming_the_file(tmp_path):
     """torch and safetensors would say neither the file nor the cause; the writers keep the system's error."""
     from litedepth.errors import is_disk_full
-    from litedepth.training.optim import save_checkpoint
+    from litedepth.training.checkpoints import save_checkpoint
 
     model = create_model("fast-student", input_size=(48, 64))
     for path, write in (

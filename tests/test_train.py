@@ -18,9 +18,10 @@ from litedepth.config import Config
 from litedepth.preprocess import stats_of
 from litedepth.synth.dataset import write_dataset
 from litedepth.training.batchnorm import precise_batchnorm
+from litedepth.training.checkpoints import load_checkpoint
 from litedepth.training.loop import run
 from litedepth.training.mixing import EpochSampler, build_training_set, clean_transform
-from litedepth.training.optim import build_optimizer, load_checkpoint
+from litedepth.training.optim import build_optimizer
 from litedepth.training.step import LiveTeacher, StepSettings, build_objective, train_step
 
 SIZE = [48, 64]

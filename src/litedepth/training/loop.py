@@ -36,7 +36,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -46,18 +45,12 @@ from ..errors import LitedepthError
 from ..outputs import held_locks, write_marker
 from ..preprocess import stats_of
 from .batchnorm import precise_batchnorm
-from .distributed import DistEnv, all_sum, barrier, setup, teardown
+from .checkpoints import restore, rng_state, save_checkpoint
+from .distributed import DistEnv, barrier, setup, teardown
+from .epoch_row import epoch_message, epoch_row
 from .failures import NonFiniteWatch, RunStopped, check_weights, diverged, stopped_by
 from .mixing import EpochSampler, build_training_set, clean_transform, open_parts, shorter_side, teacher_declared
-from .optim import (
-    build_optimizer,
-    config_differences,
-    learning_rate,
-    load_checkpoint,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
+from .optim import build_optimizer, learning_rate
 from .run_folder import claim_run_folder, provenance, write_metrics
 from .step import Autocast, LiveTeacher, LossTerms, StepSettings, build_objective, train_step
 
@@ -210,7 +203,9 @@ class Trainer:
         if not self.ckpt_path.is_file():
             self._log(f"{self.ckpt_path}: no checkpoint yet, starting from scratch")
             return TrainState()
-        state = _restore(self.ckpt_path, self.cfg, self.env, self.model, self.optimizer, self.settings.scaler)
+        state = TrainState(
+            **restore(self.ckpt_path, self.cfg, self.env, self.model, self.optimizer, self.settings.scaler)
+        )
         self._log(f"resuming {self.ckpt_path} at epoch {state.epoch + 1}, step {state.batch}")
         return state
 
@@ -252,11 +247,11 @@ class Trainer:
     def one_epoch(self) -> None:
         """Train the current epoch (the rest of it, when resumed), write its metrics row, checkpoint when due."""
         self._train_epoch()
-        row = _epoch_row(self.cfg, self.env, self.state, self.optimizer, self.model)
+        row = epoch_row(self.cfg, self.env, self.state, self.optimizer, self.model)
         self.state.new_epoch()
         if self.env.is_main:
             write_metrics(self.out / "metrics.jsonl", row)
-            logger.info(_epoch_message(row))
+            logger.info(epoch_message(row))
         due = time.monotonic() - self.last_saved >= self.cfg.train.checkpoint_seconds
         if self.state.step >= self.total_steps or due:
             self.checkpoint()
@@ -353,65 +348,3 @@ def _create_model(cfg: Config) -> tuple[torch.nn.Module, str]:
         encoder_init = f"imagenet:{load_encoder_weights(model, cfg.model.encoder_weights).name}"
     model.camera = cfg.model.camera  # an `Intrinsics`, recorded in model.safetensors
     return model, encoder_init
-
-
-def _restore(path: Path, cfg: Config, env: DistEnv, model, optimizer, scaler) -> TrainState:
-    """Load ``path`` into model, optimiser, scaler and RNGs; the run's `TrainState`."""
-    ck = load_checkpoint(path)
-    diffs = config_differences(ck["config"], cfg.to_dict())
-    if diffs:
-        raise LitedepthError(
-            f"{path}: was written by a different config ({'; '.join(diffs[:3])}); resume with the same config"
-        )
-    state = TrainState(**ck["state"])
-    if state.batch and ck.get("world_size", 1) != env.world_size:
-        raise LitedepthError(
-            f"{path}: written mid-epoch by {ck.get('world_size', 1)} processes; resume it with as many "
-            f"(not {env.world_size})"
-        )
-    model.load_state_dict(ck["model"])
-    optimizer.load_state_dict(ck["optimizer"])
-    scaler.load_state_dict(ck["scaler"])
-    set_rng_state(ck["rng"])
-    return state
-
-
-def _epoch_row(cfg: Config, env: DistEnv, state: TrainState, optimizer, model) -> dict[str, Any]:
-    *sums, images = all_sum(env, [*state.loss_sums, float(state.images)])
-    mean = LossTerms(*(s / max(images, 1) for s in sums))  # per image
-    row: dict[str, Any] = {
-        "epoch": state.epoch + 1,
-        "step": state.step,
-        "loss": mean.total,
-        "loss_gt": mean.gt,
-        "loss_teacher": mean.teacher,
-        "lr": optimizer.param_groups[0]["lr"],
-        "images": int(images),
-        "time_s": round(state.seconds, 3),
-        "images_per_s": images / max(state.seconds, 1e-9),
-    }
-    if cfg.data.val and env.is_main:
-        row["val"] = validate(model, cfg, env.device)
-    return row
-
-
-def _epoch_message(row: dict[str, Any]) -> str:
-    """One line per epoch: loss, speed and the headline validation metrics."""
-    shown = ("rmse", "abs_rel", "delta1")
-    return "epoch {epoch}: loss {loss:.4f}, {images_per_s:.1f} img/s".format(**row) + "".join(
-        f", {k} {v:.4f}" for k, v in row.get("val", {}).items() if k in shown
-    )
-
-
-def validate(model, cfg: Config, device) -> dict[str, float]:
-    """Metrics of ``model`` on ``cfg.data.val`` under the paper's protocol (`litedepth.evaluation.loop`)."""
-    from ..data import open_dataset
-    from ..evaluation.loop import evaluate
-
-    data = open_dataset(cfg.data.val, split=cfg.data.val_split)
-    if cfg.data.val_limit is not None:
-        data = torch.utils.data.Subset(data, range(min(cfg.data.val_limit, len(data))))
-    was_training = model.training
-    result = evaluate(model, data, protocol="hu2021", device=device, progress=False)
-    model.train(was_training)
-    return {k: float(v) for k, v in result.metrics.items()}

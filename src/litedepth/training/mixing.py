@@ -44,6 +44,7 @@ from ..data.transforms import (
 from ..errors import LitedepthError
 from ..preprocess import stats_of
 from .distributed import DistEnv, barrier
+from .sample_stores import open_stores
 
 logger = logging.getLogger(__name__)
 
@@ -361,31 +362,9 @@ def build_training_set(
     mean, std = stats_of(student)
     if cfg.augment.pipeline == "pil":
         return TrainingSet(parts, build_transform(cfg, mean, std), cfg.train.seed, cache)
-    stores = open_stores(cfg, parts, env)
+    stores = open_stores(cfg, [p.dataset for p in parts], shorter_side(cfg), env)
     augment = BatchAugment(augment_recipe(cfg), mean, std)
     return TrainingSet(parts, None, cfg.train.seed, cache, stores=stores, augment=augment)
-
-
-def store_root(cfg: Config) -> Path:
-    """Where the sources' sample stores live: ``data.store_dir``, else ``samples/`` in the user cache folder."""
-    from ..cache import cache_dir
-
-    return Path(cfg.data.store_dir).expanduser() if cfg.data.store_dir else cache_dir() / "samples"
-
-
-def open_stores(cfg: Config, parts: list[Part], env: DistEnv) -> list:
-    """One `SampleStore` per part resized as the run resizes (`resize`): found, or built by rank 0 while the others wait."""
-    from ..data.store import open_store
-
-    def opened(progress: bool) -> list:
-        return [
-            open_store(p.dataset, shorter_side(cfg), store_root(cfg), progress=progress, crop=cfg.model.input_size)
-            for p in parts
-        ]
-
-    stores = opened(cfg.train.progress) if env.is_main else None
-    barrier(env)
-    return stores if stores is not None else opened(False)
 
 
 def _fill_cache(cache, part: Part, k: int, cfg: Config, env: DistEnv) -> None:
