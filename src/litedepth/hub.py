@@ -48,7 +48,7 @@ from .pretrained import (
     load_fastdepth,
     load_hu2021,
 )
-from .runtimes.kinds import RUNTIMES, model_class
+from .runtimes.kinds import DEFAULT_BACKEND, RUNTIMES, backends, model_class
 
 __all__ = [  # the resolver's own names, and those of the modules it gathers that callers import from here
     "BACKENDS",
@@ -234,7 +234,7 @@ def _load_exported(path: Path, arch: str | None, device, threads: int | None, ba
     what, runtime = RUNTIMES[kind].what, RUNTIMES[kind].name
     if device is not None and torch.device(device).type != "cpu":
         raise LitedepthError(f"{path}: {what} model runs on CPU only ({runtime}), not {device}")
-    if backend not in RUNTIMES[kind].models:
+    if backend != DEFAULT_BACKEND and backend not in backends(kind):
         raise LitedepthError(f"{path}: {what} model runs in {runtime}, not with backend {backend!r}")
     model = model_class(kind, backend)(path, threads=threads)
     if arch is not None and model.arch != arch:

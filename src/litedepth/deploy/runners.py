@@ -24,16 +24,23 @@ from typing import Any
 import torch
 
 from ..errors import LitedepthError
+from ..runtimes.kinds import backends, model_class
 
 RUNTIME_BACKENDS = ("torch", "torch-optimised", "onnxruntime", "openvino", "tflite", "ncnn")
-_FILE_BACKENDS = {"onnx": ("onnxruntime", "openvino"), "openvino": ("openvino",), "tflite": ("tflite",)}
 
 
 def backends_for(exported) -> tuple[str, ...]:
     """The backends that can time an exported model (by its format); every backend for a network (None)."""
     if exported is None:
         return RUNTIME_BACKENDS
-    return _FILE_BACKENDS.get(exported.metadata.get("format"), ("ncnn",))
+    return backends(_suffix(exported))
+
+
+def _suffix(exported) -> str:
+    """The `litedepth.runtimes.kinds.RUNTIMES` row of an exported model, by its format."""
+    from .formats import FORMATS
+
+    return FORMATS[exported.metadata["format"]].runtime
 
 
 def make_runner(backend: str, net, exported, spec: str, size, batch: int, threads: int | None):
@@ -110,19 +117,4 @@ def _converted_through_file(backend: str, net, spec: str, size, threads: int | N
 
 def _file_model(backend: str, exported, threads: int | None):
     """``exported`` opened again in ``backend`` with ``threads``."""
-    path = os.fspath(exported.name)
-    if backend == "onnxruntime":
-        from ..runtimes.onnx import OnnxDepthModel
-
-        return OnnxDepthModel(path, threads=threads)
-    if backend == "openvino":
-        from ..runtimes.openvino import OpenVinoDepthModel
-
-        return OpenVinoDepthModel(path, threads=threads)
-    if backend == "tflite":
-        from ..runtimes.litert import LiteRTDepthModel
-
-        return LiteRTDepthModel(path, threads=threads)
-    from ..runtimes.ncnn import NcnnDepthModel
-
-    return NcnnDepthModel(path, threads=threads)
+    return model_class(_suffix(exported), backend)(os.fspath(exported.name), threads=threads)

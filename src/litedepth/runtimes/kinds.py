@@ -14,30 +14,31 @@ from typing import NamedTuple
 class Runtime(NamedTuple):
     what: str  # the file, with its article ("an ONNX")
     name: str  # the runtime that runs it ("ONNX Runtime")
-    models: dict[str, str]  # backend -> "MODULE:CLASS" in `litedepth.runtimes` that runs the file with it
+    models: dict[str, str]  # backend -> "MODULE:CLASS" in `litedepth.runtimes` that runs the file; the first is its own
 
 
 RUNTIMES: dict[str, Runtime] = {  # suffix -> runtime; an NCNN export answers to ".param" (its folder too)
     ".onnx": Runtime(
         "an ONNX",
         "ONNX Runtime",
-        {
-            "torch": "onnx:OnnxDepthModel",
-            "onnxruntime": "onnx:OnnxDepthModel",
-            "openvino": "openvino:OpenVinoDepthModel",
-        },
+        {"onnxruntime": "onnx:OnnxDepthModel", "openvino": "openvino:OpenVinoDepthModel"},
     ),
-    ".xml": Runtime(
-        "an OpenVINO IR",
-        "OpenVINO",
-        {"torch": "openvino:OpenVinoDepthModel", "openvino": "openvino:OpenVinoDepthModel"},
-    ),
-    ".tflite": Runtime("a LiteRT", "LiteRT", {"torch": "litert:LiteRTDepthModel"}),
-    ".param": Runtime("an NCNN", "ncnn", {"torch": "ncnn:NcnnDepthModel"}),
+    ".xml": Runtime("an OpenVINO IR", "OpenVINO", {"openvino": "openvino:OpenVinoDepthModel"}),
+    ".tflite": Runtime("a LiteRT", "LiteRT", {"tflite": "litert:LiteRTDepthModel"}),
+    ".param": Runtime("an NCNN", "ncnn", {"ncnn": "ncnn:NcnnDepthModel"}),
 }
+DEFAULT_BACKEND = "torch"  # `litedepth.load`'s default: a file runs in its own runtime (the first of its row)
 
 
-def model_class(suffix: str, backend: str) -> type:
-    """The class that runs a ``suffix`` file with ``backend`` (a key of its row's ``models``), imported now."""
-    module, name = RUNTIMES[suffix].models[backend].split(":")
+def backends(suffix: str) -> tuple[str, ...]:
+    """The backends that run a ``suffix`` file, its own runtime first."""
+    return tuple(RUNTIMES[suffix].models)
+
+
+def model_class(suffix: str, backend: str = DEFAULT_BACKEND) -> type:
+    """The class that runs a ``suffix`` file with ``backend`` (one of `backends`, or the default), imported now."""
+    models = RUNTIMES[suffix].models
+    module, name = models.get(backend, next(iter(models.values()))).split(":")
+    if backend != DEFAULT_BACKEND and backend not in models:
+        raise KeyError(backend)
     return getattr(importlib.import_module(f".{module}", __package__), name)
