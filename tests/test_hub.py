@@ -22,9 +22,11 @@ import torch
 
 import litedepth
 from conftest import files_under, one_line_error, randomise_bn, write_image
+from litedepth.cache import cache_dir
 from litedepth.cli import main
+from litedepth.downloads import STALE_AFTER_S, is_stale_download
 from litedepth.errors import LitedepthError
-from litedepth.hub import HU2021, STALE_AFTER_S, cache_dir, hu2021_networks, is_stale_download
+from litedepth.pretrained import HU2021, hu2021_networks
 
 STUDENT, TEACHER = "N_s_X_U_unlabel", "N_t_X"
 

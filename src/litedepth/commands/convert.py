@@ -24,8 +24,9 @@ def run(args: argparse.Namespace) -> int:
 
     from ..checkpoint import save_model
     from ..errors import LitedepthError
-    from ..hub import HU2021_PREFIX, load
+    from ..hub import load
     from ..outputs import OutputGuard
+    from ..pretrained import HU2021_PREFIX
 
     if not args.out.endswith(".safetensors"):
         raise LitedepthError(f"{args.out}: output must end in .safetensors")

@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import LitedepthError
-    from ..hub import HU2021_PREFIX
+    from ..pretrained import HU2021_PREFIX
 
     if args.spec is not None and args.model is not None and args.spec != args.model:
         raise LitedepthError(f"MODEL {args.spec} and --model {args.model}: give one model")
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
 def print_hu2021() -> None:
     """The eight released networks: name, architecture, cached or not, what each was trained on."""
-    from ..hub import HU2021_PREFIX, hu2021_folder, hu2021_networks, hu2021_url
+    from ..pretrained import HU2021_PREFIX, hu2021_folder, hu2021_networks, hu2021_url
 
     rows = hu2021_networks()
     print(f"the authors' released networks (Hu et al. 2021): --model {HU2021_PREFIX}NAME")

@@ -112,7 +112,7 @@ def add_video_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..apps.predict_files import predict_files
     from ..apps.predict_options import FocalSource, OutputOptions, VideoOptions
-    from ..hub import check_device
+    from ..devices import check_device
 
     output = OutputOptions.parse(args.save, args.batch_size, args.cmap, args.colorbar, args.ply_stride, args.max_depth)
     focal = FocalSource.parse(args.focal, args.fov)

@@ -30,8 +30,9 @@ import torch
 
 from ..errors import LitedepthError
 from ..fileio import file_identity
-from ..hub import FASTDEPTH_PREFIX, HU2021_PREFIX, hu2021_file, load
+from ..hub import load
 from ..preprocess import shorter_side_for, stats_of
+from ..pretrained import FASTDEPTH_PREFIX, HU2021_PREFIX, hu2021_file
 from .teacher_base import INPUTS, OUTPUTS, InputRule, Teacher, declared_rule, input_name, tile_starts
 from .teacher_files import HFTeacher, OnnxTeacher, TFLiteTeacher, check_name
 
