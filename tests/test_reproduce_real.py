@@ -85,4 +85,11 @@ def test_real_smoke_trains_three_students_and_scores_them(tmp_path, capsys):
     assert main([*argv, "--report-only"]) == 0
     again = {r["name"]: r for r in json.loads((out / "results.json").read_text())["runs"]}
     assert again["real_kd"]["delta1_aligned"] == pytest.approx(rows["real_kd"]["delta1_aligned"])
+    # a run that did not finish is named in both reports, not left out in silence
+    (out / "runs" / "real_kd_fast" / "seed0" / "result.json").unlink()
+    assert main([*argv, "--report-only"]) == 0
+    report = json.loads((out / "results.json").read_text())
+    assert report["not_finished"] == ["real_kd_fast seed 0"]
+    assert "real_kd_fast" not in {r["name"] for r in report["runs"]}
+    assert "Not finished, left out of this table: real_kd_fast seed 0." in (out / "results.md").read_text()
     capsys.readouterr()

@@ -79,14 +79,18 @@ def reproduce_real(
     if train:
         write_marker(out, "reproduce")
     sets = {"rooms": write_rooms(preset, out, generate=train), "photos": str(unlabeled)}
-    rows = []
+    rows, missing = [], []
     for seed in preset.seeds:
         for spec in specs:
             if train or (run_folder(out, spec.name, seed) / "result.json").is_file():
                 rows.append(train_real(spec, seed, preset, sets, out, teacher, declared))
+            else:
+                missing.append(f"{spec.name} seed {seed}")
     if not rows:
         raise LitedepthError(f"--out {out}: holds no finished run of preset {preset.name!r}; run without --report-only")
-    return write_real_results(out, preset, sets, rows, teacher_model, real_pairs, groups)
+    if missing:
+        logger.info("not finished (left out): %s", ", ".join(missing))
+    return write_real_results(out, preset, sets, rows, teacher_model, real_pairs, groups, missing)
 
 
 def check_inputs(
@@ -303,8 +307,11 @@ def write_real_results(
     teacher,
     pairs: str | None,
     groups: dict[int, str],
+    missing: list[str] = (),
 ) -> dict[str, Any]:
-    """Score the runs on the real pairs (where given); write ``results.json``, ``results.md`` and ``real_samples.png``."""
+    """Score the runs on the real pairs (where given); write ``results.json``, ``results.md`` and ``real_samples.png``.
+
+    ``missing``: the runs not finished (``NAME seed K``), listed in both reports."""
     from ..fileio import atomic_path
     from .report import compare, findings_markdown, real_markdown, summarise_real, write_json
     from .reproduce import measure_latency
@@ -330,9 +337,10 @@ def write_real_results(
         "configurations": list(by_name.values()),
         "findings": findings,
         "runs": rows,
+        "not_finished": list(missing),
     }
     write_json(out / "results.json", payload)
-    text = real_markdown(list(by_name.values()), _header(preset, sets, teacher.source, pairs))
+    text = real_markdown(list(by_name.values()), _header(preset, sets, teacher.source, pairs, missing))
     if findings:
         text += "\n## Findings\n\n" + findings_markdown(findings)
     with atomic_path(out / "results.md") as tmp:
@@ -342,7 +350,7 @@ def write_real_results(
     return payload
 
 
-def _header(preset: RealPreset, sets: dict[str, str], teacher: str, pairs: str | None) -> str:
+def _header(preset: RealPreset, sets: dict[str, str], teacher: str, pairs: str | None, missing: list[str]) -> str:
     scored = (
         f"Scored on the real pairs of {pairs} (hu2021 protocol, and each prediction median-aligned to its ground truth)"
         if pairs
@@ -353,6 +361,7 @@ def _header(preset: RealPreset, sets: dict[str, str], teacher: str, pairs: str |
         f"({preset.n_rooms} images); real photos {sets['photos']} (x{preset.photo_repeat} in the mix). "
         f"Input {preset.input_size[0]}x{preset.input_size[1]}; {preset.student_images:,} images seen per run; "
         f"seeds {list(preset.seeds)} (mean ± sample std). {scored}."
+        + (f"\n\nNot finished, left out of this table: {', '.join(missing)}." if missing else "")
     )
 
 
