@@ -83,35 +83,15 @@ def run(args: argparse.Namespace) -> int:
         return run_real(args, REAL_PRESETS[args.preset])
     check_study_preset(args, STUDY_PRESETS, REAL_PRESETS)
     preset = STUDY_PRESETS[args.preset]
-    changes = {}
-    if args.runs:
-        changes["runs"] = tuple(r.strip() for r in args.runs.split(",") if r.strip())
-        if (
-            args.mismatch_root is None
-            and any("Um" in r for r in changes["runs"])
-            and preset.synthetic
-            and not preset.mismatch_preset
-        ):
-            changes["mismatch_preset"] = "hall"
-    if args.seeds:
-        try:
-            changes["seeds"] = tuple(int(s) for s in args.seeds.split(","))
-        except ValueError:
-            raise LitedepthError(f"--seeds {args.seeds!r}: expected a comma list of integers") from None
-    if args.threads is not None:
-        if args.threads < 1:
-            raise LitedepthError(f"--threads {args.threads}: must be at least 1")
-        changes["threads"] = args.threads
-    if args.workers is not None:
-        if args.workers < 0:
-            raise LitedepthError(f"--workers {args.workers}: must be 0 or more")
-        changes["workers"] = args.workers
-    for option, key in (("--student-images", "student_images"), ("--teacher-images", "teacher_images")):
-        value = getattr(args, key)
-        if value is not None:
-            if value < 1:
-                raise LitedepthError(f"{option} {value}: must be at least 1")
-            changes[key] = value
+    changes = preset_changes(args, ("student_images", "teacher_images"))
+    if (
+        "runs" in changes
+        and args.mismatch_root is None
+        and any("Um" in r for r in changes["runs"])
+        and preset.synthetic
+        and not preset.mismatch_preset
+    ):
+        changes["mismatch_preset"] = "hall"
     if args.mismatch_root and "N_s_Um_unlabel" not in preset.runs and "runs" not in changes:
         changes["runs"] = preset.runs + ("N_s_Um_unlabel", "N_s_X_Um_unlabel")
     if args.jobs < 1:
@@ -131,6 +111,29 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def preset_changes(args: argparse.Namespace, budgets: tuple[str, ...]) -> dict:
+    """The preset fields the options change (``--runs``, ``--seeds``, ``--threads``, ``--workers`` and the
+    ``budgets`` image counts), each checked with a one-line error."""
+    from ..errors import LitedepthError
+
+    changes: dict = {}
+    if args.runs:
+        changes["runs"] = tuple(r.strip() for r in args.runs.split(",") if r.strip())
+    if args.seeds:
+        try:
+            changes["seeds"] = tuple(int(s) for s in args.seeds.split(","))
+        except ValueError:
+            raise LitedepthError(f"--seeds {args.seeds!r}: expected a comma list of integers") from None
+    for key, low in (("threads", 1), ("workers", 0), *((budget, 1) for budget in budgets)):
+        value = getattr(args, key)
+        if value is not None and value < low:
+            option = "--" + key.replace("_", "-")
+            raise LitedepthError(f"{option} {value}: must be {'at least 1' if low else '0 or more'}")
+        if value is not None:
+            changes[key] = value
+    return changes
+
+
 def check_study_preset(args: argparse.Namespace, study_presets, real_presets) -> None:
     """One-line errors for an unknown preset and for the real presets' options given to another preset."""
     from ..errors import LitedepthError
@@ -148,27 +151,9 @@ def run_real(args: argparse.Namespace, preset) -> int:
     import dataclasses
     from pathlib import Path
 
-    from ..errors import LitedepthError
     from ..study.real import reproduce_real
 
-    changes = {}
-    if args.runs:
-        changes["runs"] = tuple(r.strip() for r in args.runs.split(",") if r.strip())
-    if args.seeds:
-        try:
-            changes["seeds"] = tuple(int(s) for s in args.seeds.split(","))
-        except ValueError:
-            raise LitedepthError(f"--seeds {args.seeds!r}: expected a comma list of integers") from None
-    for option, key, low in (
-        ("--threads", "threads", 1),
-        ("--workers", "workers", 0),
-        ("--student-images", "student_images", 1),
-    ):
-        value = getattr(args, key)
-        if value is not None and value < low:
-            raise LitedepthError(f"{option} {value}: must be at least {low}")
-        if value is not None:
-            changes[key] = value
+    changes = preset_changes(args, ("student_images",))
     preset = dataclasses.replace(preset, **changes)
     payload = reproduce_real(
         preset,
