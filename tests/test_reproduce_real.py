@@ -81,6 +81,9 @@ def test_real_smoke_trains_three_students_and_scores_them(tmp_path, capsys):
     # the teacher taught the photos, not the rooms: one cached prediction per photo
     assert len(list((out / "teacher-cache").glob("*/*.npy"))) == 3
     assert (out / "real_samples.png").stat().st_size > 0 and "δ1 tum (n=1)" in (out / "results.md").read_text()
+    # the teacher is a point of the δ1-vs-parameters figure, with its own parameter count
+    assert rows["teacher"]["params"] == sum(p.numel() for p in litedepth.load(teacher).parameters()) > 0
+    assert (out / "para_accu.png").stat().st_size > 0
     # the report alone, from the finished runs: the same scores
     assert main([*argv, "--report-only"]) == 0
     again = {r["name"]: r for r in json.loads((out / "results.json").read_text())["runs"]}

@@ -248,3 +248,10 @@ def test_fastdepth_files_as_teachers():
     for teacher in (tflite, onnx):
         depth = teacher.depth(rgb, flip=True)
         assert depth.shape == (1, 1, 120, 160) and bool((depth > 0).all()) and float(depth.max()) < 20
+    # the weights each file holds: the float graph has our fastdepth's with each BatchNorm folded into its
+    # convolution (one bias per channel in place of two affine vectors); the int8 graph adds a few shape tensors
+    net = litedepth.create_model("fastdepth")
+    folded = sum(p.numel() for p in net.parameters())
+    folded -= sum(m.num_features for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert onnx.parameter_count() == folded
+    assert 0 <= tflite.parameter_count() - folded < 100

@@ -287,7 +287,7 @@ def scored_rows(rows: list[dict], preset: RealPreset, sets: dict[str, str], t, p
     from .baselines import baseline_models
 
     scored = [{**row, **score(load(row["model"]), pairs, groups)} for row in rows]
-    params = sum(p.numel() for p in t.model.parameters()) if hasattr(t, "model") else 0
+    params = t.parameter_count() or 0
     extra = [("teacher", f"the teacher ({t.source}), flip-averaged", t.kind, params, TeacherNet(t, preset.input_size))]
     extra += [
         (name, f"baseline, no learning: {what}", "baseline", 0, m)
@@ -309,11 +309,12 @@ def write_real_results(
     groups: dict[int, str],
     missing: list[str] = (),
 ) -> dict[str, Any]:
-    """Score the runs on the real pairs (where given); write ``results.json``, ``results.md`` and ``real_samples.png``.
+    """Score the runs on the real pairs (where given); write ``results.json``, ``results.md``, ``real_samples.png``
+    and ``para_accu.png`` (δ1 against parameters, beside the published NYU-v2 points).
 
     ``missing``: the runs not finished (``NAME seed K``), listed in both reports."""
     from ..fileio import atomic_path
-    from .report import compare, findings_markdown, real_markdown, summarise_real, write_json
+    from .report import compare, findings_markdown, plot_params_vs_accuracy, real_markdown, summarise_real, write_json
     from .reproduce import measure_latency
 
     if pairs:
@@ -347,6 +348,8 @@ def write_real_results(
         tmp.write_text(text)
     if pairs:
         _figure(out, preset, rows, teacher, pairs)
+        label = f"the real pairs of {pairs} (δ1 hu2021, not median-aligned)"
+        plot_params_vs_accuracy(out / "para_accu.png", summary, data_label=label, include_literature=True)
     return payload
 
 

@@ -138,6 +138,11 @@ class Teacher:
         """Whether the teacher has a scale of its own (else it sees images at the scale it is given them)."""
         return self.rule.has_scale
 
+    def parameter_count(self) -> int | None:
+        """The network's parameters (a torch model's, or the constants of a file's graph); None where unknown."""
+        model = getattr(self, "model", None)
+        return sum(p.numel() for p in model.parameters()) if isinstance(model, torch.nn.Module) else None
+
     def _run(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 

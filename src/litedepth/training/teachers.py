@@ -113,6 +113,10 @@ class EnsembleTeacher(Teacher):
     def has_scale(self) -> bool:
         return any(t.has_scale for t in self.members)
 
+    def parameter_count(self) -> int | None:
+        counts = [m.parameter_count() for m in self.members]
+        return None if None in counts else sum(counts)
+
     @torch.no_grad()
     def depth(self, images: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         """The mean of the members' `Teacher.depth` (same arguments)."""
