@@ -17,6 +17,7 @@ from conftest import write_image
 from litedepth.cli import main
 from litedepth.errors import LitedepthError
 from litedepth.study.baselines import ConstantDepth
+from litedepth.study.presets import REAL_PRESETS
 from litedepth.study.real import group_of_name, parse_groups, score
 
 
@@ -78,8 +79,9 @@ def test_real_smoke_trains_three_students_and_scores_them(tmp_path, capsys):
     for row in rows.values():
         assert row["n_images"] == 3 and 0.0 <= row["delta1_aligned"] <= 1.0
         assert {g: info["n_images"] for g, info in row["per_source"].items()} == {"nyu": 2, "tum": 1}
-    # the teacher taught the photos, not the rooms: one cached prediction per photo
-    assert len(list((out / "teacher-cache").glob("*/*.npy"))) == 3
+    # the teacher taught the photos and the rooms (teach_rooms): one cached prediction per image
+    assert REAL_PRESETS["real-smoke"].teach_rooms
+    assert len(list((out / "teacher-cache").glob("*/*.npy"))) == 3 + REAL_PRESETS["real-smoke"].n_rooms
     assert (out / "real_samples.png").stat().st_size > 0 and "δ1 tum (n=1)" in (out / "results.md").read_text()
     # the teacher is a point of the δ1-vs-parameters figure, with its own parameter count
     assert rows["teacher"]["params"] == sum(p.numel() for p in litedepth.load(teacher).parameters()) > 0
