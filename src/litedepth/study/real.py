@@ -348,7 +348,7 @@ def write_real_results(
         tmp.write_text(text)
     if pairs:
         _figure(out, preset, rows, teacher, pairs)
-        label = f"the real pairs of {pairs} (δ1 hu2021, not median-aligned)"
+        label = f"{rows[0]['n_images']} real RGB-D pairs (δ1 hu2021, not aligned)"
         plot_params_vs_accuracy(out / "para_accu.png", summary, data_label=label, include_literature=True)
     return payload
 
