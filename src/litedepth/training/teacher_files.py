@@ -194,11 +194,15 @@ class TFLiteTeacher(Teacher):
                 return INPUTS[name], why
         return None
 
-    def parameter_count(self) -> int:
+    def parameter_count(self) -> int | None:
         """The values of the graph's constant tensors: what its operators read that no operator writes and
         that is not the input (FastDepth's int8 file: 1,352,251; its float network with BatchNorm folded has
-        1,352,225, the rest are the graph's shape constants)."""
-        ops = self.interpreter._get_ops_details()
+        1,352,225, the rest are the graph's shape constants). None where the interpreter cannot list its
+        operators."""
+        list_ops = getattr(self.interpreter, "_get_ops_details", None)  # LiteRT has no public op listing
+        if list_ops is None:
+            return None
+        ops = list_ops()
         read = {i for op in ops for i in op["inputs"] if i >= 0}
         written = {i for op in ops for i in op["outputs"]}
         shapes = {d["index"]: d["shape"] for d in self.interpreter.get_tensor_details()}
