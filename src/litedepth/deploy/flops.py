@@ -35,6 +35,8 @@ def count_parameters(model: Any) -> int | None:
     """Parameters of a torch network; of an ONNX model, the element count of its graph's initializers; of
     another exported model, what its runtime reads from the file (`parameter_count`; None: unknown)."""
     if hasattr(model, "proto"):  # an OnnxDepthModel
+        from ..runtimes.onnx import onnx_parameter_count
+
         return onnx_parameter_count(model.proto())
     if hasattr(model, "parameter_count"):  # OpenVINO, LiteRT, NCNN models
         return model.parameter_count()
@@ -69,11 +71,6 @@ def count_gflops(model: Any, size: tuple[int, int], batch: int = 1) -> float | N
         model(x)
     model.train(was_training)
     return counter.get_total_flops() / 1e9
-
-
-def onnx_parameter_count(proto: Any) -> int:
-    """Sum of the element counts of an ``onnx.ModelProto``'s initializers."""
-    return sum(math.prod(init.dims) for init in proto.graph.initializer)
 
 
 def onnx_gflops(proto: Any, size: tuple[int, int], batch: int = 1) -> float | None:

@@ -165,19 +165,8 @@ class LiteRTDepthModel(ExportedDepthModel):
         self.precision = meta.get("precision", "int8" if self.input_detail["dtype"] == np.int8 else "fp32")
 
     def parameter_count(self) -> int:
-        """Elements of the tensors whose data the file holds (weights, biases; quantisation of INT8 files aside)."""
-        from ai_edge_litert import schema_py_generated as schema
-
-        model = schema.Model.GetRootAsModel(self._data, 0)
-        total = 0
-        for g in range(model.SubgraphsLength()):
-            graph = model.Subgraphs(g)
-            for t in range(graph.TensorsLength()):
-                tensor = graph.Tensors(t)
-                buffer = model.Buffers(tensor.Buffer())
-                if buffer is not None and (buffer.DataLength() > 0 or buffer.Size() > 0):
-                    total += int(np.prod(tensor.ShapeAsNumpy())) if tensor.ShapeLength() else 1
-        return total
+        """Elements of the tensors whose data the file holds (`tflite_parameter_count`)."""
+        return tflite_parameter_count(self._data)
 
     def _run(self, array: np.ndarray) -> np.ndarray:
         i, o = self.input_detail, self.output_detail
@@ -192,3 +181,20 @@ class LiteRTDepthModel(ExportedDepthModel):
             scale, zero = o["quantization"]
             out = (out.astype(np.float32) - zero) * scale
         return out
+
+
+def tflite_parameter_count(data: bytes) -> int:
+    """Elements of the tensors whose data a ``.tflite`` file holds: weights, biases and the graph's shape
+    constants (quantisation parameters of INT8 files aside)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(data, 0)
+    total = 0
+    for g in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(g)
+        for t in range(graph.TensorsLength()):
+            tensor = graph.Tensors(t)
+            buffer = model.Buffers(tensor.Buffer())
+            if buffer is not None and (buffer.DataLength() > 0 or buffer.Size() > 0):
+                total += int(np.prod(tensor.ShapeAsNumpy())) if tensor.ShapeLength() else 1
+    return total

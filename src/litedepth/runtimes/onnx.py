@@ -17,6 +17,7 @@ An `OnnxDepthModel` follows `litedepth.hub.DepthModel` (``arch``, ``input_size``
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -113,3 +114,8 @@ def from_network(model: torch.nn.Module, threads: int | None = None, name: str |
     if worst > tolerance:
         raise LitedepthError(f"{label}: ONNX export differs from PyTorch by {worst:.3g} (tolerance {tolerance:.3g})")
     return OnnxDepthModel(data, threads=threads, name=label)
+
+
+def onnx_parameter_count(proto: Any) -> int:
+    """Sum of the element counts of an ``onnx.ModelProto``'s initializers."""
+    return sum(math.prod(init.dims) for init in proto.graph.initializer)

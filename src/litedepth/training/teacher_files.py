@@ -135,8 +135,9 @@ class OnnxTeacher(Teacher):
             import onnx
         except ImportError:
             return None
-        graph = onnx.load(str(self.path), load_external_data=False).graph
-        return sum(int(np.prod(init.dims)) for init in graph.initializer)
+        from ..runtimes.onnx import onnx_parameter_count
+
+        return onnx_parameter_count(onnx.load(str(self.path), load_external_data=False))
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         inp = x.detach().float().cpu()
@@ -194,19 +195,12 @@ class TFLiteTeacher(Teacher):
                 return INPUTS[name], why
         return None
 
-    def parameter_count(self) -> int | None:
-        """The values of the graph's constant tensors: what its operators read that no operator writes and
-        that is not the input (FastDepth's int8 file: 1,352,251; its float network with BatchNorm folded has
-        1,352,225, the rest are the graph's shape constants). None where the interpreter cannot list its
-        operators."""
-        list_ops = getattr(self.interpreter, "_get_ops_details", None)  # LiteRT has no public op listing
-        if list_ops is None:
-            return None
-        ops = list_ops()
-        read = {i for op in ops for i in op["inputs"] if i >= 0}
-        written = {i for op in ops for i in op["outputs"]}
-        shapes = {d["index"]: d["shape"] for d in self.interpreter.get_tensor_details()}
-        return sum(int(np.prod(shapes[i])) for i in read - written - {self.inp["index"]})
+    def parameter_count(self) -> int:
+        """The values of the tensors the file holds (`runtimes.litert.tflite_parameter_count`): FastDepth's int8
+        file has 1,352,251, its float network with BatchNorm folded 1,352,225; the rest are shape constants."""
+        from ..runtimes.litert import tflite_parameter_count
+
+        return tflite_parameter_count(self.path.read_bytes())
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         outs = []
