@@ -8,6 +8,7 @@ from litedepth.training.losses import (
     DepthLoss,
     DistillationLoss,
     L1Loss,
+    ScaleInvariantLogLoss,
     ScaleShiftInvariantLoss,
     align_scale_shift,
     erode,
@@ -144,6 +145,33 @@ def test_l1_and_scale_shift_invariant():
     )
     aligned = align_scale_shift(2 * t - 1, t, mask)
     assert torch.allclose(aligned, t, atol=1e-5)
+
+
+def test_scale_invariant_log_loss_matches_hand_computation():
+    torch.manual_seed(0)
+    pred, target = torch.rand(3, 1, 5, 6) * 4 + 1.5, torch.rand(3, 1, 5, 6) * 4 + 1.5
+    mask = torch.rand(3, 1, 5, 6) > 0.3
+    mask[2] = False  # an image without valid pixels adds nothing
+    loss = ScaleInvariantLogLoss(lam=0.85, alpha=10.0, edges=False)
+    per_image = []
+    for o, d, m in zip(pred.double().numpy(), target.double().numpy(), mask.numpy()):
+        if not m.any():
+            continue
+        g = np.log(np.log1p(np.exp(10 * o[m])) / 10 + 1e-3) - np.log(d[m])  # softplus(beta=10) + min_depth
+        per_image.append(10 * math.sqrt(np.mean(g**2) - 0.85 * np.mean(g) ** 2))
+    assert loss(pred, target, mask).item() == pytest.approx(np.mean(per_image), rel=1e-4)
+    # each image's own scale costs only the (1 - lam) part: nothing at lam = 1
+    scaled = target * torch.tensor([2.0, 0.5, 3.0]).view(3, 1, 1, 1)
+    assert ScaleInvariantLogLoss(lam=1.0, edges=False)(scaled, target).item() == pytest.approx(0.0, abs=1e-2)
+    assert loss(scaled, target).item() > 5 * ScaleInvariantLogLoss(lam=1.0, edges=False)(scaled, target).item()
+    # the named distillation loss adds the WACV-2019 gradient and normal terms
+    assert kd_loss("silog")(pred, target, mask).item() == pytest.approx(
+        loss(pred, target, mask).item() + DepthLoss(0.0, 1.0, 1.0)(pred, target, mask).item(), rel=1e-5
+    )
+    # a student that starts at or below 0 m still gets a gradient
+    start = torch.full((1, 1, 4, 4), -0.2, requires_grad=True)
+    loss(start, torch.full((1, 1, 4, 4), 2.0) * torch.rand(1, 1, 4, 4).add(0.5)).backward()
+    assert start.grad.abs().sum().item() > 0
 
 
 def test_distillation_loss_names_its_parts():

@@ -81,7 +81,8 @@ class LossConfig:
     depth: float = 1.0  # weight of the log-L1 depth term
     gradient: float = 1.0  # weight of the Sobel gradient term
     normal: float = 1.0  # weight of the surface-normal term
-    kd: str = "auto"  # loss to the teacher: hu2019 | l1 | ssi | auto (ssi for relative-depth teachers, else hu2019)
+    # loss to the teacher: hu2019 | silog | l1 | ssi | auto (ssi for relative-depth teachers, else hu2019)
+    kd: str = "auto"
     gt_weight: float = 1.0  # weight of the loss to ground truth (labeled samples with use_labels)
     teacher_weight: float = 1.0  # weight of the loss to the teacher's prediction (every sample, when distilling)
 

@@ -29,7 +29,7 @@ def validate(cfg: Config, origin: str = "config") -> None:
     _validate_model(cfg.model, origin)
     _validate_sources(cfg.data.sources, origin)
     choices = {
-        "loss.kd": (cfg.loss.kd, ("auto", "hu2019", "l1", "ssi")),
+        "loss.kd": (cfg.loss.kd, ("auto", "hu2019", "silog", "l1", "ssi")),
         "optim.name": (cfg.optim.name, ("adam", "adamw", "sgd")),
         "schedule.kind": (cfg.schedule.kind, ("step", "cosine", "constant")),
         "train.precision": (cfg.train.precision, PRECISIONS),

@@ -302,7 +302,7 @@ class RealPreset:
     workers: int = 1
     threads: int | None = None
     encoder_weights: str | None = "imagenet"
-    kd_loss: str = "hu2019"
+    kd_loss: str = "silog"  # the loss to the teacher (loss.kd): a log ratio, as δ1 measures
     precision: str = "fp32"
     channels_last: bool = True
     latency_size: tuple[int, int] = (228, 304)

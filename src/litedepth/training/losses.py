@@ -150,6 +150,47 @@ class ScaleShiftInvariantLoss(nn.Module):
         return _masked_mean((aligned - target).abs(), mask)
 
 
+class ScaleInvariantLogLoss(nn.Module):
+    """Eigen et al. (2014), as BTS trains with it: ``alpha * sqrt(mean(g^2) - lam * mean(g)^2)`` per image,
+    averaged over the batch, where ``g = log(pred) - log(target)`` on valid pixels.
+
+    ``lam = 1`` ignores each image's scale entirely, ``lam = 0`` is a plain log-RMSE; BTS's 0.85 learns
+    the layout mostly and the scale a little. The error is a log ratio, as δ1 measures it, so near
+    and far pixels count alike (an L1 in metres lets far pixels dominate). ``pred`` in metres goes
+    through ``softplus(pred, beta=10) + min_depth`` (the identity to within 1e-4 m above 1 m), so an
+    untrained student's values <= 0 still get a gradient. ``edges``: add `DepthLoss`'s gradient and
+    normal terms (weights ``gradient``, ``normal``), which keep the edges sharp.
+    """
+
+    def __init__(
+        self,
+        lam: float = 0.85,
+        alpha: float = 10.0,
+        min_depth: float = 1e-3,
+        edges: bool = True,
+        gradient: float = 1.0,
+        normal: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.lam, self.alpha, self.min_depth = float(lam), float(alpha), float(min_depth)
+        self.edges = DepthLoss(0.0, gradient, normal) if edges else None
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        mask = _as_mask(mask, target) & (target > 0)
+        m = mask.to(pred.dtype)
+        g = torch.log(F.softplus(pred, beta=10.0) + self.min_depth) - torch.log(target.clamp(min=self.min_depth))
+        g = g * m
+        n = m.sum((1, 2, 3))
+        mean = g.sum((1, 2, 3)) / n.clamp(min=1.0)
+        mean_sq = (g * g).sum((1, 2, 3)) / n.clamp(min=1.0)
+        per_image = self.alpha * (mean_sq - self.lam * mean * mean).clamp(min=1e-8).sqrt()
+        has_pixels = (n > 0).to(pred.dtype)
+        loss = (per_image * has_pixels).sum() / has_pixels.sum().clamp(min=1.0)
+        if self.edges is not None:
+            loss = loss + self.edges(pred, target, mask)
+        return loss
+
+
 def normalise_median_mad(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """Per image, ``(x - median) / mean|x - median|`` over ``mask`` (MiDaS): a scale-free target.
 
@@ -167,17 +208,19 @@ def normalise_median_mad(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-6)
 def kd_loss(
     name: str, depth: float = 1.0, gradient: float = 1.0, normal: float = 1.0, teacher_output: str = "depth"
 ) -> nn.Module:
-    """The loss to a teacher's prediction by name: ``hu2019`` | ``l1`` | ``ssi``.
+    """The loss to a teacher's prediction by name: ``hu2019`` | ``silog`` | ``l1`` | ``ssi``.
 
     ``teacher_output`` (``depth`` or ``disparity``) sets the space of the ``ssi`` loss.
     """
     if name == "hu2019":
         return DepthLoss(depth, gradient, normal)
+    if name == "silog":
+        return ScaleInvariantLogLoss(gradient=gradient, normal=normal)
     if name == "l1":
         return L1Loss()
     if name == "ssi":
         return ScaleShiftInvariantLoss(space=teacher_output)
-    raise ValueError(f"unknown distillation loss {name!r}; known: hu2019, l1, ssi")
+    raise ValueError(f"unknown distillation loss {name!r}; known: hu2019, silog, l1, ssi")
 
 
 class DistillationLoss(nn.Module):
