@@ -19,6 +19,7 @@ from litedepth.errors import LitedepthError
 from litedepth.study.baselines import ConstantDepth
 from litedepth.study.presets import REAL_PRESETS
 from litedepth.study.real import group_of_name, parse_groups, score
+from litedepth.study.report import compare, real_markdown, summarise_real
 
 
 def write_pairs(root, names=("nyu_00000", "nyu_00001", "tum_00002")):
@@ -55,6 +56,27 @@ def test_score_is_per_source_raw_and_median_aligned(tmp_path):
     assert groups["nyu"]["n_images"] == 2 and groups["lab"]["n_images"] == 1
     mean = (2 * groups["nyu"]["delta1_aligned"] + groups["lab"]["delta1_aligned"]) / 3
     assert mean == pytest.approx(result["delta1_aligned"])
+
+
+def test_a_network_that_predicts_depth_below_zero_is_flagged_not_scored_perfect(tmp_path):
+    """The hu2021 arithmetic counts a negative prediction as within every δ: the report must say so."""
+    pairs = write_pairs(tmp_path / "pairs")
+    negative, honest = (
+        score(ConstantDepth(-0.5, (48, 64)), str(pairs), {}),
+        score(ConstantDepth(2.5, (48, 64)), str(pairs), {}),
+    )
+    assert negative["delta1"] == 1.0 and negative["nonpositive_pixels"] == 3 * 48 * 64  # the false perfect score
+    assert honest["nonpositive_pixels"] == 0
+    base = {"description": "", "arch": "baseline", "seed": 0, "train_seconds": 0.0}
+    rows = [{**base, **negative, "name": "below_zero"}, {**base, **honest, "name": "constant"}]
+    rows += [{**rows[0], "seed": 1}, {**rows[1], "seed": 1, "delta1_aligned": honest["delta1_aligned"] - 0.01}]
+    summary = summarise_real(rows)
+    table = real_markdown(summary, "# t")
+    assert "| below_zero ⚠ |" in table and "| constant |" in table
+    assert "**below_zero** predicted depth <= 0 m at 18,432 valid pixels" in table and "**constant**" not in table
+    verdict = compare(summary[0], summary[1], "delta1")["verdict"]
+    assert verdict.startswith("not decided (below_zero predicted depth <= 0")
+    assert compare(summary[1], summary[1], "delta1")["verdict"].startswith("not resolved")
 
 
 @pytest.mark.slow

@@ -267,6 +267,7 @@ def score(model, pairs: str, groups: dict[int, str]) -> dict[str, Any]:
     for align, suffix in (("none", ""), ("median", "_aligned")):
         evaluated = evaluate(model, dataset, protocol="hu2021", batch_size=4, progress=False, align=align)
         result.update({k + suffix: float(v) for k, v in evaluated.metrics.items()})
+        result["nonpositive_pixels"] = evaluated.nonpositive_pixels  # of the raw prediction, the same both times
         for item in evaluated.per_image:
             row = row_of.get(item["source"], -1)
             group = groups.get(row) or group_of_name(item["source"])

@@ -45,8 +45,31 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             entry[key] = statistics.fmean(values)
             finite = all(math.isfinite(v) for v in values)  # statistics.stdev fails on nan and inf
             entry[key + "_std"] = (statistics.stdev(values) if finite else math.nan) if len(values) > 1 else 0.0
+        entry["nonpositive_pixels"] = nonpositive_pixels(runs)
         summary.append(entry)
     return summary
+
+
+def nonpositive_pixels(runs: Sequence[dict[str, Any]]) -> int:
+    """Valid pixels where the runs of one configuration predicted depth <= 0, over all its seeds."""
+    return sum(int(r.get("nonpositive_pixels") or 0) for r in runs)
+
+
+def marked(entry: dict[str, Any]) -> str:
+    """A configuration's name as the tables show it: flagged where some prediction was <= 0 (`nonpositive_warnings`)."""
+    return entry["name"] + (" ⚠" if entry.get("nonpositive_pixels") else "")
+
+
+def nonpositive_warnings(summary: Sequence[dict[str, Any]]) -> str:
+    """A line under a table for each configuration that predicted depth <= 0 somewhere ("" if none): the
+    hu2021 arithmetic counts such pixels as accurate in every δ (`litedepth.evaluation.metrics`)."""
+    lines = [
+        f"\n⚠ **{e['name']}** predicted depth <= 0 m at {e['nonpositive_pixels']:,} valid pixels (all seeds together); "
+        "the hu2021 arithmetic counts them as accurate in every δ, so its δ values are not measurements."
+        for e in summary
+        if e.get("nonpositive_pixels")
+    ]
+    return "\n".join(lines) + ("\n" if lines else "")
 
 
 # The paper's findings as comparisons of two configurations' mean delta1: (claim, better, worse).
@@ -114,7 +137,10 @@ def compare(a: dict[str, Any], b: dict[str, Any], key: str = "delta1") -> dict[s
     """Configuration ``a`` against ``b`` on mean ``key``: the difference, the spread (the sum of both sample
     standard deviations) and the verdict (`findings`' rule: decided only with at least two seeds each)."""
     diff, spread = a[key] - b[key], a[key + "_std"] + b[key + "_std"]
-    if min(len(a["seeds"]), len(b["seeds"])) < 2:
+    flagged = [e["name"] for e in (a, b) if e.get("nonpositive_pixels")]
+    if flagged:
+        verdict = f"not decided ({', '.join(flagged)} predicted depth <= 0: its δ is not a measurement)"
+    elif min(len(a["seeds"]), len(b["seeds"])) < 2:
         verdict = "not decided (one seed, no spread)"
     elif diff > spread:
         verdict = "reproduced"
@@ -170,10 +196,10 @@ def results_markdown(summary: Sequence[dict[str, Any]], header: str) -> str:
             return f"{e[key]:{fmt}}"
 
         lines.append(
-            f"| {e['name']} | {e.get('description', '')} | {e['arch']}{' (ImageNet)' if e.get('encoder_init', '').startswith('imagenet') else ''} | {e['params'] / 1e6:.2f}M | {e['gflops']:.2f} | {_latency(e)} | {len(e['seeds'])} "
+            f"| {marked(e)} | {e.get('description', '')} | {e['arch']}{' (ImageNet)' if e.get('encoder_init', '').startswith('imagenet') else ''} | {e['params'] / 1e6:.2f}M | {e['gflops']:.2f} | {_latency(e)} | {len(e['seeds'])} "
             f"| {cell('rmse')} | {cell('abs_rel')} | {cell('log10')} | {cell('delta1')} | {cell('delta2')} | {cell('delta3')} | {cell('train_seconds', '.0f')} |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + nonpositive_warnings(summary)
 
 
 def _latency(entry: dict[str, Any]) -> str:
@@ -322,6 +348,7 @@ def summarise_real(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             values = [float(r.get(key) or 0.0) for r in runs]
             entry[key] = statistics.fmean(values)
             entry[key + "_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+        entry["nonpositive_pixels"] = nonpositive_pixels(runs)
         entry["per_source"] = {
             group: {
                 "n_images": info["n_images"],
@@ -359,11 +386,11 @@ def real_markdown(summary: Sequence[dict[str, Any]], header: str) -> str:
             for g in sources
         )
         lines.append(
-            f"| {e['name']} | {e.get('description', '')} | {e['arch']}{init} | {params} | {len(e['seeds'])} "
+            f"| {marked(e)} | {e.get('description', '')} | {e['arch']}{init} | {params} | {len(e['seeds'])} "
             f"| {e.get('images_seen', '-')} | {cell('train_seconds', '.0f')} | {cell('delta1')} | {cell('delta1_aligned')} "
             f"| {cell('abs_rel')} | {cell('abs_rel_aligned')} | {cell('rmse')} |{groups}"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + nonpositive_warnings(summary)
 
 
 def write_real_samples(

@@ -350,7 +350,8 @@ def train_and_evaluate(
     model_path = run(cfg, resume=True)
     seconds = time.perf_counter() - start
     model = load(model_path)
-    metrics = evaluate(model, sets["X"], protocol="hu2021", batch_size=16, progress=False).metrics
+    evaluated = evaluate(model, sets["X"], protocol="hu2021", batch_size=16, progress=False)
+    metrics = evaluated.metrics
     result = {
         "name": spec.name,
         "description": spec.description,
@@ -364,6 +365,7 @@ def train_and_evaluate(
         "encoder_init": model.metadata["training"].get("encoder_init", "scratch"),
         "trained_on": [f"{k} ({role})" for k, role in spec.sources],
         **{k: float(v) for k, v in metrics.items()},
+        "nonpositive_pixels": evaluated.nonpositive_pixels,
     }
     write_json(result_path, result)
     return json.loads(result_path.read_text())  # the same row whether trained now or read back
