@@ -11,6 +11,8 @@ whole 3x3 Sobel window is valid (the mask eroded by one pixel; outside the image
 valid, since the reference pads prediction and target alike with zeros) so that a jump to an
 invalid 0 never produces a fake gradient.
 
+`ScaleInvariantLogLoss` (``loss.kd: silog``) compares log depths, per image, mostly up to scale.
+
 `DistillationLoss` combines a loss to the ground truth and a loss to the teacher's prediction,
 naming the student's and the teacher's outputs explicitly.
 """
@@ -159,7 +161,7 @@ class ScaleInvariantLogLoss(nn.Module):
     and far pixels count alike (an L1 in metres lets far pixels dominate). ``pred`` in metres goes
     through ``softplus(pred, beta=10) + min_depth`` (the identity to within 1e-4 m above 1 m), so an
     untrained student's values <= 0 still get a gradient. ``edges``: add `DepthLoss`'s gradient and
-    normal terms (weights ``gradient``, ``normal``), which keep the edges sharp.
+    normal terms (weights ``gradient``, ``normal``), on depth edges and surface orientation.
     """
 
     def __init__(
