@@ -103,6 +103,15 @@ class L1Loss(nn.Module):
         return _masked_mean((pred - target).abs(), _as_mask(mask, target))
 
 
+def positive_depth(pred: torch.Tensor, min_depth: float) -> torch.Tensor:
+    """``softplus(pred, beta=10) + min_depth``: a student's metres made positive for a log or an inverse.
+
+    Softplus instead of a clamp keeps a gradient where an untrained student predicts <= 0; it is the
+    identity to within 1e-4 m above 1 m.
+    """
+    return F.softplus(pred, beta=10.0) + min_depth
+
+
 def align_scale_shift(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Per image, the least-squares ``s * pred + t`` closest to ``target`` over ``mask`` (MiDaS, eq. 4).
 
@@ -144,9 +153,7 @@ class ScaleShiftInvariantLoss(nn.Module):
     def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         mask = _as_mask(mask, target)
         if self.space == "disparity":
-            # softplus instead of a clamp keeps a gradient where an untrained student predicts <= 0;
-            # it is the identity to within 1e-4 m above 1 m
-            pred = 1.0 / (F.softplus(pred, beta=10.0) + self.min_depth)
+            pred = 1.0 / positive_depth(pred, self.min_depth)
         target = normalise_median_mad(target, mask)
         aligned = align_scale_shift(pred, target, mask)
         return _masked_mean((aligned - target).abs(), mask)
@@ -180,7 +187,7 @@ class ScaleInvariantLogLoss(nn.Module):
     def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         mask = _as_mask(mask, target) & (target > 0)
         m = mask.to(pred.dtype)
-        g = torch.log(F.softplus(pred, beta=10.0) + self.min_depth) - torch.log(target.clamp(min=self.min_depth))
+        g = torch.log(positive_depth(pred, self.min_depth)) - torch.log(target.clamp(min=self.min_depth))
         g = g * m
         n = m.sum((1, 2, 3))
         mean = g.sum((1, 2, 3)) / n.clamp(min=1.0)
